@@ -1,0 +1,201 @@
+//! Command-line interface. Every flag has a `FOOTFALL_*` environment variable; the names in
+//! DESIGN.md §9 are fixed because operators' scripts and the docs rely on them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use collector::config::{parse_allowed_origins, AllowedOrigins, CollectorConfig};
+use ipnet::IpNet;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "footfall",
+    version,
+    about = "Real-time, privacy-respecting web analytics you host yourself.",
+    long_about = "Real-time, privacy-respecting web analytics you host yourself.\n\n\
+        Start with `footfall standalone`: one process with the collector, an embedded store, \
+        the stats API, the tracker and a demo page. Grow into `footfall collector` + \
+        `footfall processor` with Kafka and MongoDB when one machine is no longer enough."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub root: RootOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every subcommand.
+#[derive(Debug, Args)]
+pub struct RootOpts {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, global = true, env = "FOOTFALL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `footfall=debug,hyper=warn`).
+    #[arg(long, global = true, env = "FOOTFALL_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process with an embedded SQLite store: the default way to start.
+    ///
+    /// Serves ingestion (/api/track, /api/batch), the tracker (/footfall.js), the demo site
+    /// (/demo/), the stats API (/api/stats/...), health (/api/health, /livez, /readyz) and
+    /// Prometheus metrics (/metrics) on one address. A 2xx from ingestion means the events
+    /// are fsynced in the store.
+    Standalone(StandaloneOpts),
+    /// The edge collector of a distributed deployment: validates events and produces them to
+    /// Kafka, answering 2xx only once Kafka acknowledged them (acks=all).
+    Collector(CollectorOpts),
+    /// A processor of a distributed deployment: consumes events from Kafka into MongoDB and
+    /// serves the stats API, live metrics and the dashboard.
+    Processor(ProcessorOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct StandaloneOpts {
+    /// HTTP address to listen on.
+    #[arg(long, env = "FOOTFALL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Data folder; the SQLite store (footfall.db) lives here.
+    #[arg(long, env = "FOOTFALL_DATA_DIR", default_value = "footfall-data")]
+    pub data_dir: PathBuf,
+    /// Token for the stats API, WebSocket and dashboard. Generated and printed when unset.
+    #[arg(long, env = "FOOTFALL_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Insert requests that may queue for the store before ingestion answers 503.
+    #[arg(long, env = "FOOTFALL_STORE_QUEUE", default_value_t = 4096)]
+    pub store_queue: usize,
+    #[command(flatten)]
+    pub ingest: IngestOpts,
+}
+
+/// Options of the ingestion endpoints (standalone and collector).
+#[derive(Debug, Clone, Args)]
+pub struct IngestOpts {
+    /// Requests per minute per client IP on the ingest endpoints (0 = unlimited).
+    #[arg(long, env = "FOOTFALL_RATE_LIMIT", default_value_t = 200)]
+    pub rate_limit: u32,
+    /// Comma-separated CIDRs (or IPs) of proxies whose X-Forwarded-For is believed, e.g.
+    /// your CDN's ranges. Without it the TCP peer is the client.
+    #[arg(long, env = "FOOTFALL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Comma-separated origins allowed to send events: `https://example.com`,
+    /// `https://*.example.com`, or bound to one site as `example.com=https://example.com`.
+    /// Default: any origin.
+    #[arg(long, env = "FOOTFALL_ALLOWED_ORIGINS", default_value = "*", value_parser = parse_allowed_origins)]
+    pub allowed_origins: AllowedOrigins,
+    /// Seconds allowed to receive a request body and make its events durable.
+    #[arg(long, env = "FOOTFALL_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
+    pub request_timeout_secs: u64,
+    /// Most connections served at once.
+    #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Folder with the built tracker (tracker/footfall.js) and demo site (demo/), as
+    /// `cargo xtask dist` writes them.
+    #[arg(long, env = "FOOTFALL_ASSETS_DIR", default_value = "dist")]
+    pub assets_dir: PathBuf,
+}
+
+impl IngestOpts {
+    pub fn collector_config(&self) -> CollectorConfig {
+        CollectorConfig {
+            rate_limit_per_minute: self.rate_limit,
+            trusted_proxies: self.trusted_proxies.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            assets_dir: Some(self.assets_dir.clone()),
+            ..CollectorConfig::default()
+        }
+    }
+
+    pub fn server_limits(&self) -> collector::server::ServerLimits {
+        collector::server::ServerLimits {
+            max_connections: self.max_connections.max(1),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CollectorOpts {
+    /// HTTP address to listen on.
+    #[arg(long, env = "FOOTFALL_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "FOOTFALL_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    #[command(flatten)]
+    pub ingest: IngestOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessorOpts {
+    /// HTTP address for the stats API, WebSocket gateway and dashboard.
+    #[arg(long, env = "FOOTFALL_LISTEN", default_value = "0.0.0.0:8081")]
+    pub listen: SocketAddr,
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "FOOTFALL_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// MongoDB connection string.
+    #[arg(
+        long,
+        env = "FOOTFALL_MONGO_URI",
+        default_value = "mongodb://127.0.0.1:27017/footfall"
+    )]
+    pub mongo_uri: String,
+    /// Token for the stats API, WebSocket and dashboard (required).
+    #[arg(long, env = "FOOTFALL_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+/// A CIDR, or a bare IP meaning just that address.
+fn parse_proxy(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn proxies_accept_cidrs_and_ips() {
+        assert_eq!(
+            parse_proxy("10.0.0.0/8").map(|n| n.to_string()).as_deref(),
+            Ok("10.0.0.0/8")
+        );
+        assert_eq!(
+            parse_proxy("192.0.2.1").map(|n| n.to_string()).as_deref(),
+            Ok("192.0.2.1/32")
+        );
+        assert!(parse_proxy("nope").is_err());
+    }
+
+    #[test]
+    fn standalone_defaults() {
+        let cli = Cli::try_parse_from(["footfall", "standalone"]).expect("parses");
+        let Command::Standalone(opts) = cli.command else {
+            panic!("standalone")
+        };
+        assert_eq!(opts.ingest.rate_limit, 200);
+        assert_eq!(opts.ingest.allowed_origins, AllowedOrigins::Any);
+        assert_eq!(opts.listen.to_string(), "127.0.0.1:8080");
+    }
+}

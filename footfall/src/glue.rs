@@ -1,0 +1,63 @@
+//! Where the collector meets the processor's store: the only code that knows both.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use collector::salt::{SaltError, SaltSource};
+use collector::{BoxFuture, Handler, ResponseBody, Sink, SinkError};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use processor::{SqliteStore, StatsApi, Store, StoreError};
+use protocol::visitor::Salt;
+use protocol::Event;
+
+/// Standalone's sink: events go straight into the embedded store, whose group commit makes
+/// them durable before `send_batch` returns.
+pub struct StoreSink(pub Arc<SqliteStore>);
+
+impl Sink for StoreSink {
+    fn send_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async move {
+            self.0
+                .insert_batch(events)
+                .await
+                .map(drop)
+                .map_err(|e| match e {
+                    StoreError::Overloaded => SinkError::Overloaded,
+                    other => SinkError::Unavailable(other.to_string()),
+                })
+        })
+    }
+
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
+    }
+}
+
+/// Standalone's salts live in the store, so a restart keeps today's visitor ids.
+pub struct StoreSalts(pub Arc<SqliteStore>);
+
+impl SaltSource for StoreSalts {
+    fn salt_for_day(&self, day: i64) -> BoxFuture<'_, Result<Salt, SaltError>> {
+        Box::pin(async move {
+            self.0
+                .daily_salt(day)
+                .await
+                .map_err(|e| SaltError(e.to_string()))
+        })
+    }
+}
+
+/// The stats API as a collector fallback handler (standalone serves both on one address).
+pub struct StatsHandler(pub StatsApi);
+
+impl Handler for StatsHandler {
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+        _peer: SocketAddr,
+    ) -> BoxFuture<'static, Response<ResponseBody>> {
+        let api = self.0.clone();
+        Box::pin(async move { api.handle(req).await })
+    }
+}

@@ -1,0 +1,55 @@
+//! # footfall
+//!
+//! The one binary. It only parses arguments, sets up logging, opens what the chosen mode
+//! needs, binds, and calls the libraries' `serve`; behaviour lives in the libraries.
+//!
+//! ## Layout
+//! - `cli`: the clap definitions, shared option groups, and the `FOOTFALL_*` env vars.
+//! - `standalone`: collector + embedded store + stats API in one process.
+//! - `distributed`: `collector` and `processor` subcommands.
+//! - `glue`: adapters that let the collector write to a processor store (the only place the
+//!   two libraries meet).
+//! - `logging`, `shutdown`: tracing setup and the signal future.
+
+mod cli;
+mod distributed;
+mod glue;
+mod logging;
+mod shutdown;
+mod standalone;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.root);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Standalone(opts) => standalone::run(opts).await,
+            Command::Collector(opts) => distributed::collector(opts).await,
+            Command::Processor(opts) => distributed::processor(opts).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

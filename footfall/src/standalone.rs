@@ -1,0 +1,109 @@
+//! `footfall standalone`: collector + embedded SQLite store + stats API on one address.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use collector::salt::SaltSource;
+use collector::{Collector, Sink};
+use processor::store::SqliteConfig;
+use processor::{AdminToken, SqliteStore, StatsApi, StoreError};
+
+use crate::cli::StandaloneOpts;
+use crate::glue::{StatsHandler, StoreSalts, StoreSink};
+use crate::shutdown;
+
+pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
+    let mut store_config = SqliteConfig::new(&opts.data_dir);
+    store_config.queue_capacity = opts.store_queue;
+    let store = match SqliteStore::open(store_config) {
+        Ok(store) => Arc::new(store),
+        Err(StoreError::Locked { path }) => anyhow::bail!(
+            "the data folder {path} is in use by another footfall process; stop it or pass \
+             a different --data-dir"
+        ),
+        Err(e) => return Err(e).context("cannot open the embedded store"),
+    };
+
+    let (token, generated) = match opts.admin_token.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => (AdminToken::new(t), false),
+        _ => (AdminToken::generate(), true),
+    };
+
+    let sink: Arc<dyn Sink> = Arc::new(StoreSink(store.clone()));
+    let salts: Arc<dyn SaltSource> = Arc::new(StoreSalts(store.clone()));
+    let stats = StatsApi::new(store.clone(), token.clone());
+    let collector = Collector::new(opts.ingest.collector_config(), sink, salts)
+        .with_fallback(Arc::new(StatsHandler(stats)));
+
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    print_banner(&addr.to_string(), &token, generated, &opts, store.path());
+    tracing::info!(%addr, data = %store.path().display(), "footfall standalone started");
+
+    collector::server::serve(
+        listener,
+        Arc::new(collector.clone()),
+        opts.ingest.server_limits(),
+        shutdown::signal(),
+    )
+    .await
+    .context("server failed")?;
+
+    if let Err(e) = collector.flush().await {
+        tracing::warn!(error = %e, "flush on shutdown failed");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The start-up banner goes to stdout (logs go to stderr) so it stays readable.
+fn print_banner(addr: &str, token: &AdminToken, generated: bool, opts: &StandaloneOpts, db: &Path) {
+    let base = format!("http://{addr}");
+    let assets = &opts.ingest.assets_dir;
+    let built = |rel: &str| assets.join(rel).is_file();
+    let hint = |ok: bool| {
+        if ok {
+            ""
+        } else {
+            "   (not built: run `cargo xtask dist`)"
+        }
+    };
+    println!();
+    println!("  Footfall standalone is running");
+    println!();
+    println!("  ingest      {base}/api/batch   {base}/api/track");
+    println!(
+        "  tracker     {base}/footfall.js{}",
+        hint(built("tracker/footfall.js"))
+    );
+    println!(
+        "  demo        {base}/demo/{}",
+        hint(built("demo/index.html"))
+    );
+    if built("dashboard/index.html") {
+        println!("  dashboard   {base}/dashboard/");
+    }
+    println!("  stats API   {base}/api/stats/summary?site=default");
+    println!("  health      {base}/api/health   {base}/metrics");
+    println!("  data        {}", db.display());
+    if generated {
+        println!(
+            "  admin token {}   (generated; set FOOTFALL_ADMIN_TOKEN to keep one)",
+            token.expose()
+        );
+    } else {
+        println!("  admin token (from --admin-token / FOOTFALL_ADMIN_TOKEN)");
+    }
+    println!();
+    println!("  Try it:");
+    println!(
+        "    curl -s {base}/api/track -H 'Content-Type: application/json' \\\n      -d '{{\"event\":\"page_view\",\"page\":\"/home\",\"sessionId\":\"s1\",\"userAgent\":\"Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\",\"timezone\":\"Asia/Kolkata\"}}'"
+    );
+    println!(
+        "    curl -s '{base}/api/stats/summary?site=default' -H 'Authorization: Bearer <admin token>'"
+    );
+    println!();
+}

@@ -1,0 +1,143 @@
+//! The stats API: `GET /api/stats/...`, guarded by the admin token, answering the same JSON
+//! whichever [`Store`] is behind it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use protocol::api::{to_json, ErrorBody};
+use serde::Serialize;
+
+use crate::auth::AdminToken;
+use crate::query::RangeQuery;
+use crate::store::{Store, StoreError};
+
+/// The stats API service. Cheap to clone.
+#[derive(Clone)]
+pub struct StatsApi {
+    store: Arc<dyn Store>,
+    token: AdminToken,
+}
+
+impl StatsApi {
+    pub fn new(store: Arc<dyn Store>, token: AdminToken) -> Self {
+        StatsApi { store, token }
+    }
+
+    /// Answers one request. Paths outside `/api/stats/` get a 404 in the common error shape.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
+        let path = req.uri().path();
+        let Some(endpoint) = path.strip_prefix("/api/stats/") else {
+            return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None);
+        };
+        let auth = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !self.token.verify_header(auth) {
+            let mut resp = error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer <admin token>",
+                None,
+            );
+            resp.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"footfall\""),
+            );
+            return resp;
+        }
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            let mut resp = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed; use GET",
+                None,
+            );
+            resp.headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return resp;
+        }
+        let params = query_params(req.uri().query());
+        let result = match endpoint {
+            "summary" => match RangeQuery::from_params(&params, now_ms()) {
+                Ok(q) => self
+                    .store
+                    .summary(q)
+                    .await
+                    .map(|s| json(StatusCode::OK, &s)),
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_parameter",
+                        &e.message,
+                        Some(e.field),
+                    )
+                }
+            },
+            "sites" => self
+                .store
+                .sites()
+                .await
+                .map(|sites| json(StatusCode::OK, &SitesResponse { sites })),
+            _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None),
+        };
+        result.unwrap_or_else(store_error)
+    }
+}
+
+#[derive(Serialize)]
+struct SitesResponse {
+    sites: Vec<crate::query::SiteInfo>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn query_params(query: Option<&str>) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn store_error(e: StoreError) -> Response<Full<Bytes>> {
+    tracing::warn!(error = %e, "stats query failed");
+    let mut resp = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the store cannot answer right now",
+        None,
+    );
+    resp.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+    resp
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(to_json(body))));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    // Stats are private and change every second.
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    field: Option<&str>,
+) -> Response<Full<Bytes>> {
+    json(status, &ErrorBody::new(code, message, field))
+}

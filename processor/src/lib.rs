@@ -1,0 +1,30 @@
+//! # footfall-processor
+//!
+//! Everything after the queue: event **stores** (idempotent batch insert + the queries the
+//! dashboard needs), the token-protected **stats API** over them, and — as later parts land —
+//! the Kafka consumer, live metrics and the WebSocket gateway.
+//!
+//! ## Layout
+//! - [`store`]: the [`Store`] trait and its implementations ([`SqliteStore`] for standalone).
+//! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
+//! - [`auth`]: the admin token, compared in constant time.
+//! - [`query`]: time ranges and the JSON shapes the stats API answers with.
+//!
+//! ## What this crate must not do
+//! It never depends on the collector crate (the `footfall` binary composes the two), and no
+//! SQLite (or later MongoDB / Kafka) type appears outside the module that implements it.
+
+pub mod api;
+pub mod auth;
+pub mod query;
+pub mod store;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use api::StatsApi;
+pub use auth::AdminToken;
+pub use store::{InsertOutcome, SqliteStore, Store, StoreError};
+
+/// A boxed, sendable future: the object-safe shape of the async traits here.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

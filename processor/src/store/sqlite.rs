@@ -1,0 +1,411 @@
+//! The embedded store of standalone mode: one SQLite file (WAL) in the data folder.
+//!
+//! Writes go through a single writer thread fed by a bounded queue — the in-process queue
+//! between collector and store. The thread takes every insert waiting in the queue, writes
+//! them in one transaction and commits once (`synchronous=FULL`: the WAL is fsynced at
+//! commit), then answers each caller. One fsync thus covers many concurrent requests (group
+//! commit), and a caller hears `Ok` only after its events are on disk.
+//!
+//! Reads use a separate read-only connection, which WAL lets run alongside the writer.
+
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+use protocol::visitor::Salt;
+use protocol::Event;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{InsertOutcome, Store, StoreError};
+use crate::query::{RangeQuery, SiteInfo, Summary};
+use crate::BoxFuture;
+
+const DB_FILE: &str = "footfall.db";
+const LOCK_FILE: &str = "footfall.lock";
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq           INTEGER PRIMARY KEY,
+    event_id      TEXT    NOT NULL UNIQUE,
+    site          TEXT    NOT NULL,
+    name          TEXT    NOT NULL,
+    ts            INTEGER NOT NULL,
+    received_at   INTEGER NOT NULL,
+    visitor_id    TEXT    NOT NULL,
+    session_id    TEXT,
+    path          TEXT    NOT NULL,
+    referrer_host TEXT,
+    device        TEXT    NOT NULL,
+    browser       TEXT    NOT NULL,
+    os            TEXT    NOT NULL,
+    country       TEXT,
+    doc           TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, ts);
+CREATE TABLE IF NOT EXISTS sites (
+    site      TEXT PRIMARY KEY,
+    events    INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS salts (
+    day  INTEGER PRIMARY KEY,
+    salt BLOB    NOT NULL
+);
+";
+
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    pub data_dir: PathBuf,
+    /// Insert requests that may wait for the writer; beyond this callers get `Overloaded`
+    /// (the collector's 503) instead of an unbounded queue.
+    pub queue_capacity: usize,
+    /// Upper bound on events in one group commit, so one commit never stalls for long.
+    pub max_group_events: usize,
+}
+
+impl SqliteConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        SqliteConfig {
+            data_dir: data_dir.into(),
+            queue_capacity: 4096,
+            max_group_events: 20_000,
+        }
+    }
+}
+
+enum WriteJob {
+    Insert {
+        events: Vec<Event>,
+        reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
+    },
+    Salt {
+        day: i64,
+        reply: oneshot::Sender<Result<Salt, StoreError>>,
+    },
+}
+
+/// See the module docs.
+pub struct SqliteStore {
+    jobs: mpsc::Sender<WriteJob>,
+    reader: Arc<Mutex<Connection>>,
+    healthy: Arc<AtomicBool>,
+    path: PathBuf,
+    /// Held for the store's lifetime: a second process on the same folder is refused.
+    _lock: File,
+}
+
+fn backend(e: &rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `config.data_dir` and starts its writer.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process has the folder, [`StoreError::Open`] when
+    /// the folder or file cannot be created or is not a Footfall database.
+    pub fn open(config: SqliteConfig) -> Result<Self, StoreError> {
+        let dir = &config.data_dir;
+        let open_err = |reason: String| StoreError::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|e| open_err(e.to_string()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: dir.display().to_string(),
+                })
+            }
+            Err(TryLockError::Error(e)) => return Err(open_err(e.to_string())),
+        }
+
+        let path = dir.join(DB_FILE);
+        let writer = open_writer(&path).map_err(|e| open_err(e.to_string()))?;
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok(c)
+        })
+        .map_err(|e| open_err(e.to_string()))?;
+
+        let (jobs, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let healthy = Arc::new(AtomicBool::new(true));
+        let writer_healthy = healthy.clone();
+        let max_group = config.max_group_events.max(1);
+        thread::Builder::new()
+            .name("footfall-sqlite-writer".into())
+            .spawn(move || run_writer(writer, rx, writer_healthy, max_group))
+            .map_err(|e| open_err(e.to_string()))?;
+
+        Ok(SqliteStore {
+            jobs,
+            reader: Arc::new(Mutex::new(reader)),
+            healthy,
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The visitor-hash salt of a UTC day: created on first use, and every older salt is
+    /// deleted at that moment, so it cannot be recovered afterwards.
+    pub async fn daily_salt(&self, day: i64) -> Result<Salt, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(WriteJob::Salt { day, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&conn).map_err(|e| backend(&e))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+}
+
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL: readers never block the writer. FULL: every commit fsyncs the WAL, which is what
+    // lets the collector say 2xx.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "database schema version {version} is newer than this footfall ({SCHEMA_VERSION}); upgrade footfall"
+        )));
+    }
+    conn.execute_batch(SCHEMA)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(conn)
+}
+
+fn run_writer(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<WriteJob>,
+    healthy: Arc<AtomicBool>,
+    max_group: usize,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut inserts = Vec::new();
+        let mut pending = Some(first);
+        let mut queued = 0usize;
+        // Gather everything already waiting (up to the cap) into one transaction.
+        while let Some(job) = pending.take() {
+            match job {
+                WriteJob::Insert { events, reply } => {
+                    queued += events.len();
+                    inserts.push((events, reply));
+                }
+                WriteJob::Salt { day, reply } => {
+                    let _ = reply.send(salt_for_day(&conn, day).map_err(|e| backend(&e)));
+                }
+            }
+            if queued < max_group {
+                pending = rx.try_recv().ok();
+            }
+        }
+        if inserts.is_empty() {
+            continue;
+        }
+        match write_group(&mut conn, &inserts) {
+            Ok(outcomes) => {
+                healthy.store(true, Ordering::Relaxed);
+                for ((_, reply), outcome) in inserts.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                healthy.store(false, Ordering::Relaxed);
+                tracing::error!(error = %e, events = queued, "group commit failed; callers will retry");
+                for (_, reply) in inserts {
+                    let _ = reply.send(Err(backend(&e)));
+                }
+            }
+        }
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+type InsertJob = (
+    Vec<Event>,
+    oneshot::Sender<Result<InsertOutcome, StoreError>>,
+);
+
+fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Vec<InsertOutcome>> {
+    let tx = conn.transaction()?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (event_id, site, name, ts, received_at, visitor_id, session_id,
+                                 path, referrer_host, device, browser, os, country, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (event_id) DO NOTHING",
+        )?;
+        let mut site = tx.prepare_cached(
+            "INSERT INTO sites (site, events, last_seen) VALUES (?1, 1, ?2)
+             ON CONFLICT (site) DO UPDATE SET events = events + 1,
+                                              last_seen = max(last_seen, excluded.last_seen)",
+        )?;
+        for (events, _) in jobs {
+            let mut outcome = InsertOutcome::default();
+            for e in events {
+                let doc = String::from_utf8_lossy(&protocol::event::encode(e)).into_owned();
+                let changed = insert.execute(params![
+                    e.event_id,
+                    e.site,
+                    e.name,
+                    e.ts,
+                    e.received_at,
+                    e.visitor_id,
+                    e.session_id,
+                    e.path,
+                    e.referrer_host,
+                    e.device.as_str(),
+                    e.browser,
+                    e.os,
+                    e.country,
+                    doc,
+                ])?;
+                if changed == 1 {
+                    outcome.inserted += 1;
+                    site.execute(params![e.site, e.received_at])?;
+                } else {
+                    outcome.duplicates += 1;
+                }
+            }
+            outcomes.push(outcome);
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn salt_for_day(conn: &Connection, day: i64) -> rusqlite::Result<Salt> {
+    // Older salts go first: once a day has passed, its salt is gone for good.
+    conn.execute("DELETE FROM salts WHERE day < ?1", params![day])?;
+    let existing: Option<Vec<u8>> = conn
+        .query_row("SELECT salt FROM salts WHERE day = ?1", params![day], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(bytes) = existing.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+        return Ok(Salt::from_bytes(bytes));
+    }
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    conn.execute(
+        "INSERT OR REPLACE INTO salts (day, salt) VALUES (?1, ?2)",
+        params![day, bytes.as_slice()],
+    )?;
+    Ok(Salt::from_bytes(bytes))
+}
+
+impl Store for SqliteStore {
+    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        Box::pin(async move {
+            if events.is_empty() {
+                return Ok(InsertOutcome::default());
+            }
+            let (reply, answer) = oneshot::channel();
+            self.jobs
+                .try_send(WriteJob::Insert { events, reply })
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                    mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+                })?;
+            answer.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    fn summary(&self, q: RangeQuery) -> BoxFuture<'_, Result<Summary, StoreError>> {
+        Box::pin(async move {
+            let (from, to) = (q.from, q.to);
+            let site = q.site.clone();
+            let (by_name, visitors, sessions) = self
+                .read(move |conn| {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT name, COUNT(*) FROM events
+                         WHERE site = ?1 AND ts >= ?2 AND ts < ?3 GROUP BY name",
+                    )?;
+                    let by_name = stmt
+                        .query_map(params![site, from, to], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                        })?
+                        .collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?;
+                    let (visitors, sessions) = conn.query_row(
+                        "SELECT COUNT(DISTINCT visitor_id), COUNT(DISTINCT session_id) FROM events
+                         WHERE site = ?1 AND ts >= ?2 AND ts < ?3",
+                        params![site, from, to],
+                        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+                    )?;
+                    Ok((by_name, visitors, sessions))
+                })
+                .await?;
+            Ok(Summary {
+                from: protocol::time::format_rfc3339_millis(q.from),
+                to: protocol::time::format_rfc3339_millis(q.to),
+                site: q.site,
+                pageviews: by_name.get("page_view").copied().unwrap_or(0),
+                visitors,
+                sessions,
+                events: by_name.values().sum(),
+                events_by_name: by_name,
+            })
+        })
+    }
+
+    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>> {
+        Box::pin(self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT site, events, last_seen FROM sites ORDER BY last_seen DESC LIMIT 1000",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(SiteInfo {
+                        site: r.get(0)?,
+                        events: r.get::<_, i64>(1)? as u64,
+                        last_seen: protocol::time::format_rfc3339_millis(r.get(2)?),
+                    })
+                })?
+                .collect();
+            rows
+        }))
+    }
+
+    fn is_ready(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed) && !self.jobs.is_closed() && self.jobs.capacity() > 0
+    }
+}

@@ -1,0 +1,228 @@
+//! The normalised event: what the collector produces and every later stage (queue, store,
+//! metrics) consumes. It never holds a raw IP address or a raw user agent.
+//!
+//! Between stages it travels as JSON with a schema version `v`; [`decode`] refuses versions
+//! it does not know instead of guessing, so a queue message from a newer collector ends up in
+//! the dead-letter topic rather than being stored wrongly.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the serialised [`Event`]. Bump it on any change a reader must know about.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// A property value: the flat types the tracker may send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PropValue {
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+}
+
+/// The element a click happened on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// Device class derived from the user agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Desktop,
+    Mobile,
+    Tablet,
+    Other,
+}
+
+impl Device {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Desktop => "desktop",
+            Device::Mobile => "mobile",
+            Device::Tablet => "tablet",
+            Device::Other => "other",
+        }
+    }
+}
+
+/// A validated, enriched event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Unique per event; stores ignore a second insert of the same id.
+    pub event_id: String,
+    pub site: String,
+    /// `page_view`, `click`, `session_start`, `session_end` or a custom name.
+    pub name: String,
+    /// When it happened: the client's time corrected for clock skew, ms since the epoch.
+    pub ts: i64,
+    /// When the collector received it, ms since the epoch.
+    pub received_at: i64,
+    /// Keyed daily hash (or a hash of the opted-in user id); never an IP.
+    pub visitor_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Path of the page, without query or fragment (those often carry personal data).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Host of an external referrer; `None` for direct traffic and internal navigation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// ISO 3166-1 alpha-2, derived from `timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    pub device: Device,
+    pub browser: String,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub props: BTreeMap<String, PropValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// Why a serialised event could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeEventError {
+    #[error("not an event document: {0}")]
+    Malformed(String),
+    #[error("unsupported event schema version {found} (this build reads {SCHEMA_VERSION})")]
+    UnsupportedVersion { found: u64 },
+}
+
+#[derive(Serialize)]
+struct Versioned<'a> {
+    v: u16,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    v: Option<u64>,
+}
+
+/// Serialises an event for a queue or store, stamped with [`SCHEMA_VERSION`].
+pub fn encode(event: &Event) -> Vec<u8> {
+    // Serialising a struct of strings, numbers and maps with string keys cannot fail.
+    serde_json::to_vec(&Versioned {
+        v: SCHEMA_VERSION,
+        event,
+    })
+    .unwrap_or_default()
+}
+
+/// Reads back what [`encode`] wrote, refusing unknown schema versions.
+pub fn decode(bytes: &[u8]) -> Result<Event, DecodeEventError> {
+    let probe: VersionProbe =
+        serde_json::from_slice(bytes).map_err(|e| DecodeEventError::Malformed(e.to_string()))?;
+    match probe.v {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(found) => return Err(DecodeEventError::UnsupportedVersion { found }),
+        None => return Err(DecodeEventError::Malformed("missing field `v`".into())),
+    }
+    serde_json::from_slice(bytes).map_err(|e| DecodeEventError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+pub(crate) fn sample() -> Event {
+    Event {
+        event_id: "0190a5d2-0000-7000-8000-000000000001".into(),
+        site: "example.com".into(),
+        name: "page_view".into(),
+        ts: 1_701_234_567_890,
+        received_at: 1_701_234_567_999,
+        visitor_id: "a1b2c3d4e5f60718".into(),
+        session_id: Some("s1".into()),
+        user_id: None,
+        host: Some("example.com".into()),
+        path: "/home".into(),
+        title: Some("Home".into()),
+        referrer_host: Some("news.ycombinator.com".into()),
+        utm_source: Some("hn".into()),
+        utm_medium: None,
+        utm_campaign: None,
+        utm_term: None,
+        utm_content: None,
+        screen: Some("1920x1080".into()),
+        lang: Some("en-US".into()),
+        timezone: Some("Asia/Kolkata".into()),
+        country: Some("IN".into()),
+        device: Device::Desktop,
+        browser: "Chrome".into(),
+        os: "Windows 10".into(),
+        props: BTreeMap::from([("plan".to_string(), PropValue::String("pro".into()))]),
+        target: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip() {
+        let e = sample();
+        assert_eq!(decode(&encode(&e)), Ok(e));
+    }
+
+    #[test]
+    fn encoding_carries_the_version() {
+        let v: serde_json::Value = serde_json::from_slice(&encode(&sample())).expect("json");
+        assert_eq!(v["v"], 1);
+        assert_eq!(v["eventId"], "0190a5d2-0000-7000-8000-000000000001");
+    }
+
+    #[test]
+    fn unknown_version_is_refused() {
+        let mut v: serde_json::Value = serde_json::from_slice(&encode(&sample())).expect("json");
+        v["v"] = 2.into();
+        let bytes = serde_json::to_vec(&v).expect("json");
+        assert_eq!(
+            decode(&bytes),
+            Err(DecodeEventError::UnsupportedVersion { found: 2 })
+        );
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        assert!(matches!(
+            decode(b"{nope"),
+            Err(DecodeEventError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode(br#"{"eventId":"x"}"#),
+            Err(DecodeEventError::Malformed(_))
+        ));
+    }
+}

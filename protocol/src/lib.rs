@@ -1,0 +1,43 @@
+//! # footfall-protocol
+//!
+//! The event model every Rust part of Footfall agrees on: what clients send, how it is
+//! validated, what the collector turns it into, and how that is serialised between stages.
+//!
+//! ## Layout
+//! - [`api`]: JSON bodies shared by the HTTP APIs (the error shape).
+//! - [`wire`]: the request bodies clients send (`/api/track`, `/api/batch`) and their decoders.
+//! - [`validate`]: limits and field-level [`ValidationError`]s.
+//! - [`event`]: the normalised [`Event`] and its versioned encoding for queues and stores.
+//! - `normalize` (feature `enrich`): wire event + request context → [`Event`].
+//! - `ua` (feature `enrich`): device / browser / OS from a user agent, bot detection.
+//! - `visitor` (feature `enrich`): the privacy-preserving daily visitor hash.
+//! - [`geo`]: IANA time zone → country.
+//! - [`time`]: RFC 3339 formatting and parsing (epoch milliseconds inside).
+//!
+//! ## What this crate must not do
+//! It does no IO and depends on no other workspace crate and on nothing server-only (no tokio,
+//! hyper, rdkafka, mongodb), so the wasm dashboard can share its types with
+//! `default-features = false`. Decoding and validation never panic on any input: they are
+//! property-tested and fuzzed (`fuzz/`).
+
+pub mod api;
+pub mod event;
+pub mod geo;
+pub mod time;
+pub mod validate;
+pub mod wire;
+
+#[cfg(feature = "enrich")]
+mod normalize;
+#[cfg(feature = "enrich")]
+pub mod ua;
+#[cfg(feature = "enrich")]
+pub mod visitor;
+
+mod tz_table;
+
+pub use event::{DecodeEventError, Device, Event, PropValue, Target, SCHEMA_VERSION};
+#[cfg(feature = "enrich")]
+pub use normalize::{normalize, RequestContext};
+pub use validate::ValidationError;
+pub use wire::{BatchRequest, DecodeError, WireEvent};

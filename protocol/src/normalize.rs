@@ -1,0 +1,371 @@
+//! Wire event + request context → [`Event`]: validation, URL splitting, UTM fields, referrer
+//! host, country from time zone, device/browser/OS, bot filtering and the visitor id.
+
+use std::net::IpAddr;
+
+use url::Url;
+
+use crate::event::{Event, Target};
+use crate::validate::{self, ValidationError};
+use crate::visitor::{self, Salt};
+use crate::wire::WireEvent;
+use crate::{geo, ua};
+
+/// What the collector knows about the request an event came in.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestContext<'a> {
+    /// The site the event belongs to, before validation (the batch's `site`, the event's own
+    /// `site`, the `Origin` host, or `default`: the collector decides).
+    pub site: &'a str,
+    /// Server receive time, ms since the epoch.
+    pub received_at: i64,
+    /// The batch's `sentAt`, for clock-skew correction.
+    pub sent_at: Option<i64>,
+    /// The client's address (already resolved through trusted proxies). Used for the visitor
+    /// hash only; it is not part of the returned event.
+    pub client_ip: IpAddr,
+    /// The `User-Agent` request header.
+    pub user_agent: Option<&'a str>,
+    /// Today's salt.
+    pub salt: &'a Salt,
+}
+
+/// Validates and enriches one event. `Ok(None)` means the event came from a bot and is
+/// deliberately not counted.
+pub fn normalize(
+    wire: WireEvent,
+    ctx: &RequestContext<'_>,
+) -> Result<Option<Event>, ValidationError> {
+    validate::event_name(&wire.event)?;
+    let site = validate::site(ctx.site)?;
+    let event_id = match wire.event_id {
+        Some(id) => {
+            validate::event_id(&id)?;
+            id
+        }
+        None => uuid::Uuid::now_v7().to_string(),
+    };
+    let ts = validate::timestamp(wire.timestamp, ctx.sent_at, ctx.received_at)?;
+
+    let user_agent = wire.user_agent.as_deref().or(ctx.user_agent).unwrap_or("");
+    validate::user_agent(user_agent)?;
+    let agent = ua::parse(user_agent);
+    if agent.is_bot {
+        return Ok(None);
+    }
+
+    if let Some(id) = &wire.session_id {
+        validate::session_id(id)?;
+    }
+    if let Some(id) = &wire.user_id {
+        validate::user_id(id)?;
+    }
+    if let Some(tz) = &wire.timezone {
+        validate::timezone(tz)?;
+    }
+    if let Some(screen) = &wire.screen {
+        validate::screen(screen)?;
+    }
+    if let Some(lang) = &wire.lang {
+        validate::lang(lang)?;
+    }
+    let props = match &wire.props {
+        Some(raw) => validate::props(raw)?,
+        None => Default::default(),
+    };
+
+    let page = match &wire.page {
+        Some(page) => {
+            validate::url("page", page)?;
+            split_page(page)
+        }
+        None => PageParts::default(),
+    };
+    let referrer_host = match &wire.referrer {
+        Some(r) if !r.is_empty() => {
+            validate::url("referrer", r)?;
+            external_host(r, page.host.as_deref())
+        }
+        _ => None,
+    };
+
+    let visitor_id = match &wire.user_id {
+        Some(user) => visitor::identified_visitor_id(&site, user),
+        None => visitor::visitor_id(ctx.salt, &site, ctx.client_ip, user_agent),
+    };
+    let country = wire
+        .timezone
+        .as_deref()
+        .and_then(geo::country_for_timezone)
+        .map(str::to_string);
+
+    Ok(Some(Event {
+        event_id,
+        site,
+        name: wire.event,
+        ts,
+        received_at: ctx.received_at,
+        visitor_id,
+        session_id: wire.session_id,
+        user_id: wire.user_id,
+        host: page.host,
+        path: page.path,
+        title: wire
+            .title
+            .as_deref()
+            .and_then(|t| validate::text(t, validate::MAX_TITLE_LEN)),
+        referrer_host,
+        utm_source: page.utm_source,
+        utm_medium: page.utm_medium,
+        utm_campaign: page.utm_campaign,
+        utm_term: page.utm_term,
+        utm_content: page.utm_content,
+        screen: wire.screen,
+        lang: wire.lang,
+        timezone: wire.timezone,
+        country,
+        device: agent.device,
+        browser: agent.browser,
+        os: agent.os,
+        props,
+        target: wire.target.map(clean_target),
+    }))
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct PageParts {
+    host: Option<String>,
+    path: String,
+    utm_source: Option<String>,
+    utm_medium: Option<String>,
+    utm_campaign: Option<String>,
+    utm_term: Option<String>,
+    utm_content: Option<String>,
+}
+
+/// Splits a full URL or a bare path. Query and fragment are dropped after the UTM fields are
+/// read from the query: they often carry tokens and e-mail addresses.
+fn split_page(page: &str) -> PageParts {
+    // A bare path is resolved against a placeholder origin just to reuse the URL parser.
+    let (url, has_host) = match Url::parse(page) {
+        Ok(url) => (url, true),
+        Err(_) => match Url::parse("http://placeholder.invalid").and_then(|b| b.join(page)) {
+            Ok(url) => (url, false),
+            Err(_) => {
+                return PageParts {
+                    path: "/".into(),
+                    ..Default::default()
+                }
+            }
+        },
+    };
+    let mut parts = PageParts {
+        host: if has_host {
+            url.host_str().map(|h| h.to_ascii_lowercase())
+        } else {
+            None
+        },
+        path: if url.path().is_empty() {
+            "/".into()
+        } else {
+            url.path().to_string()
+        },
+        ..Default::default()
+    };
+    for (key, value) in url.query_pairs() {
+        let value = validate::text(&value, validate::MAX_TEXT_LEN);
+        let slot = match key.as_ref() {
+            "utm_source" => &mut parts.utm_source,
+            // `ref` and `source` are common short forms of utm_source.
+            "ref" | "source" if parts.utm_source.is_none() => &mut parts.utm_source,
+            "utm_medium" => &mut parts.utm_medium,
+            "utm_campaign" => &mut parts.utm_campaign,
+            "utm_term" => &mut parts.utm_term,
+            "utm_content" => &mut parts.utm_content,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = value;
+        }
+    }
+    parts
+}
+
+/// The referrer's host, without `www.`, unless it is the page's own host (internal
+/// navigation is not a referral).
+fn external_host(referrer: &str, page_host: Option<&str>) -> Option<String> {
+    let url = Url::parse(referrer).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_string();
+    let host = strip(&host);
+    match page_host {
+        Some(own) if strip(own) == host => None,
+        _ => Some(host),
+    }
+}
+
+fn clean_target(t: Target) -> Target {
+    let cap = |s: Option<String>, max| s.as_deref().and_then(|s| validate::text(s, max));
+    Target {
+        tag: cap(t.tag, 32).map(|s| s.to_ascii_lowercase()),
+        text: cap(t.text, validate::MAX_TEXT_LEN),
+        href: cap(t.href, validate::MAX_URL_LEN),
+        id: cap(t.id, validate::MAX_TEXT_LEN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Device;
+
+    const NOW: i64 = 1_701_234_600_000;
+    const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+    fn ctx(salt: &Salt) -> RequestContext<'_> {
+        RequestContext {
+            site: "Example.com",
+            received_at: NOW,
+            sent_at: None,
+            client_ip: "198.51.100.7".parse().expect("ip"),
+            user_agent: Some(CHROME),
+            salt,
+        }
+    }
+
+    fn wire(json: &str) -> WireEvent {
+        serde_json::from_str(json).expect("wire json")
+    }
+
+    #[test]
+    fn classic_seed_event() {
+        let salt = Salt::from_bytes([1; 32]);
+        let e = normalize(
+            wire(r#"{"event":"page_view","page":"/home","sessionId":"abc","userId":"u1",
+                "userAgent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+                "timezone":"Asia/Kolkata","timestamp":1701234567890}"#),
+            &ctx(&salt),
+        )
+        .expect("valid")
+        .expect("not a bot");
+        assert_eq!(e.site, "example.com");
+        assert_eq!(e.path, "/home");
+        assert_eq!(e.ts, 1_701_234_567_890);
+        assert_eq!(e.country.as_deref(), Some("IN"));
+        assert_eq!(e.device, Device::Mobile);
+        assert_eq!(
+            e.visitor_id,
+            visitor::identified_visitor_id("example.com", "u1")
+        );
+        assert_eq!(e.event_id.len(), 36, "a UUID was generated");
+    }
+
+    #[test]
+    fn full_url_utm_and_referrer() {
+        let salt = Salt::from_bytes([1; 32]);
+        let e = normalize(
+            wire(r#"{"event":"page_view","page":"https://WWW.Example.com/pricing?utm_source=hn&utm_campaign=launch&email=a@b.c#top",
+                "referrer":"https://www.google.com/search?q=x"}"#),
+            &ctx(&salt),
+        )
+        .expect("valid")
+        .expect("not a bot");
+        assert_eq!(e.host.as_deref(), Some("www.example.com"));
+        assert_eq!(e.path, "/pricing");
+        assert_eq!(e.utm_source.as_deref(), Some("hn"));
+        assert_eq!(e.utm_campaign.as_deref(), Some("launch"));
+        assert_eq!(e.referrer_host.as_deref(), Some("google.com"));
+        let json = String::from_utf8(crate::event::encode(&e)).expect("utf8");
+        assert!(!json.contains("a@b.c"), "query strings are not stored");
+    }
+
+    #[test]
+    fn internal_referrer_is_not_a_referral() {
+        assert_eq!(
+            external_host("https://www.example.com/a", Some("example.com")),
+            None
+        );
+        assert_eq!(
+            external_host("https://t.co/x", Some("example.com")).as_deref(),
+            Some("t.co")
+        );
+        assert_eq!(external_host("not a url", None), None);
+    }
+
+    #[test]
+    fn anonymous_visitor_uses_the_salt_and_never_the_ip() {
+        let salt = Salt::from_bytes([1; 32]);
+        let e = normalize(wire(r#"{"event":"click"}"#), &ctx(&salt))
+            .expect("valid")
+            .expect("not a bot");
+        let expected = visitor::visitor_id(
+            &salt,
+            "example.com",
+            "198.51.100.7".parse().expect("ip"),
+            CHROME,
+        );
+        assert_eq!(e.visitor_id, expected);
+        let json = String::from_utf8(crate::event::encode(&e)).expect("utf8");
+        assert!(!json.contains("198.51.100.7"));
+        assert!(
+            !json.contains("Windows NT 10.0"),
+            "raw user agent is not stored"
+        );
+    }
+
+    #[test]
+    fn bots_are_filtered() {
+        let salt = Salt::from_bytes([1; 32]);
+        let got = normalize(
+            wire(r#"{"event":"page_view","userAgent":"Googlebot/2.1"}"#),
+            &ctx(&salt),
+        );
+        assert_eq!(got, Ok(None));
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let salt = Salt::from_bytes([1; 32]);
+        let err = |json: &str| {
+            normalize(wire(json), &ctx(&salt))
+                .expect_err("invalid")
+                .field
+        };
+        assert_eq!(err(r#"{"event":""}"#), "event");
+        assert_eq!(err(r#"{"event":"x","eventId":"short"}"#), "eventId");
+        assert_eq!(err(r#"{"event":"x","sessionId":"a b"}"#), "sessionId");
+        assert_eq!(err(r#"{"event":"x","timezone":"../etc"}"#), "timezone");
+        assert_eq!(err(r#"{"event":"x","timestamp":1}"#), "timestamp");
+        assert_eq!(err(r#"{"event":"x","screen":"big"}"#), "screen");
+        assert_eq!(err(r#"{"event":"x","props":{"a":[1]}}"#), "props.a");
+    }
+
+    #[test]
+    fn client_event_id_is_kept() {
+        let salt = Salt::from_bytes([1; 32]);
+        let e = normalize(
+            wire(r#"{"event":"x","eventId":"evt_0123456789"}"#),
+            &ctx(&salt),
+        )
+        .expect("valid")
+        .expect("not a bot");
+        assert_eq!(e.event_id, "evt_0123456789");
+    }
+
+    #[test]
+    fn click_targets_are_capped() {
+        let salt = Salt::from_bytes([1; 32]);
+        let long = "x".repeat(1000);
+        let e = normalize(
+            wire(&format!(
+                r#"{{"event":"click","target":{{"tag":"BUTTON","text":"{long}"}}}}"#
+            )),
+            &ctx(&salt),
+        )
+        .expect("valid")
+        .expect("not a bot");
+        let t = e.target.expect("target");
+        assert_eq!(t.tag.as_deref(), Some("button"));
+        assert_eq!(t.text.map(|s| s.len()), Some(validate::MAX_TEXT_LEN));
+    }
+}

@@ -1,0 +1,128 @@
+//! The privacy-preserving visitor id.
+//!
+//! `visitor = BLAKE3-keyed(daily salt, site ‖ client IP ‖ user agent)`, truncated to 64 bits.
+//! The salt is random, shared by every collector of a deployment for one UTC day, and
+//! deleted after it rotates, so yesterday's ids cannot be linked to today's nor reversed to
+//! an IP — even by the operator. Visitors who were identified (`identify(userId)`, opt-in)
+//! get a hash of the user id instead, stable across days.
+
+use std::net::IpAddr;
+
+/// A 256-bit daily salt. Its bytes are never logged (no `Debug` output of the key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Salt([u8; 32]);
+
+impl Salt {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Salt(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Salt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Salt(..)")
+    }
+}
+
+/// Days since the Unix epoch (UTC) of a millisecond timestamp: the salt's rotation period.
+pub fn day_of(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(86_400_000)
+}
+
+/// The anonymous visitor id for one day.
+pub fn visitor_id(salt: &Salt, site: &str, ip: IpAddr, user_agent: &str) -> String {
+    let mut hasher = blake3::Hasher::new_keyed(&salt.0);
+    // Length-prefixing keeps ("ab","c") and ("a","bc") apart.
+    for part in [
+        site.as_bytes(),
+        ip.to_string().as_bytes(),
+        user_agent.as_bytes(),
+    ] {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hex16(hasher.finalize().as_bytes())
+}
+
+/// The visitor id of an identified user: stable, and still not the user id itself.
+pub fn identified_visitor_id(site: &str, user_id: &str) -> String {
+    let mut hasher = blake3::Hasher::new_derive_key("footfall identified visitor v1");
+    hasher.update(&(site.len() as u64).to_le_bytes());
+    hasher.update(site.as_bytes());
+    hasher.update(user_id.as_bytes());
+    format!("u{}", hex16(hasher.finalize().as_bytes()))
+}
+
+fn hex16(bytes: &[u8; 32]) -> String {
+    bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn same_inputs_same_day_same_id() {
+        let salt = Salt::from_bytes([7; 32]);
+        let a = visitor_id(&salt, "example.com", ip("203.0.113.9"), "UA");
+        assert_eq!(a, visitor_id(&salt, "example.com", ip("203.0.113.9"), "UA"));
+        assert_eq!(a.len(), 16);
+        assert!(!a.contains("203"));
+    }
+
+    #[test]
+    fn any_input_changes_the_id() {
+        let salt = Salt::from_bytes([7; 32]);
+        let base = visitor_id(&salt, "example.com", ip("203.0.113.9"), "UA");
+        assert_ne!(
+            base,
+            visitor_id(
+                &Salt::from_bytes([8; 32]),
+                "example.com",
+                ip("203.0.113.9"),
+                "UA"
+            )
+        );
+        assert_ne!(
+            base,
+            visitor_id(&salt, "other.com", ip("203.0.113.9"), "UA")
+        );
+        assert_ne!(
+            base,
+            visitor_id(&salt, "example.com", ip("203.0.113.10"), "UA")
+        );
+        assert_ne!(
+            base,
+            visitor_id(&salt, "example.com", ip("203.0.113.9"), "UB")
+        );
+    }
+
+    #[test]
+    fn identified_ids_are_stable_and_opaque() {
+        let a = identified_visitor_id("example.com", "alice@example.com");
+        assert_eq!(a, identified_visitor_id("example.com", "alice@example.com"));
+        assert!(!a.contains("alice"));
+        assert_ne!(a, identified_visitor_id("other.com", "alice@example.com"));
+    }
+
+    #[test]
+    fn days_rotate_at_utc_midnight() {
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(86_399_999), 0);
+        assert_eq!(day_of(86_400_000), 1);
+        assert_eq!(day_of(-1), -1);
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        assert_eq!(format!("{:?}", Salt::from_bytes([1; 32])), "Salt(..)");
+    }
+}

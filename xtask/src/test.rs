@@ -1,0 +1,94 @@
+//! `cargo xtask test`: every check and test of the project, in the order that fails fastest.
+//! It is exactly what CI runs; if it passes locally, CI is green.
+
+use std::process::Command;
+
+use crate::{cargo, root, run as sh};
+
+struct Step {
+    name: &'static str,
+    run: fn() -> anyhow::Result<()>,
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        name: "fmt",
+        run: fmt,
+    },
+    Step {
+        name: "clippy",
+        run: clippy,
+    },
+    Step {
+        name: "cargo test",
+        run: cargo_test,
+    },
+    Step {
+        name: "fuzz smoke",
+        run: fuzz_smoke,
+    },
+    Step {
+        name: "tracker",
+        run: tracker,
+    },
+];
+
+/// `cargo xtask test [step ...]`: all steps, or only the named ones.
+pub fn run(only: &[String]) -> anyhow::Result<()> {
+    let mut failed = Vec::new();
+    for step in STEPS {
+        if !only.is_empty() && !only.iter().any(|o| o == step.name) {
+            continue;
+        }
+        eprintln!("\n==> {}", step.name);
+        if let Err(e) = (step.run)() {
+            eprintln!("==> {} FAILED: {e:#}", step.name);
+            failed.push(step.name);
+        }
+    }
+    anyhow::ensure!(failed.is_empty(), "failed steps: {}", failed.join(", "));
+    eprintln!("\n==> all steps succeeded");
+    Ok(())
+}
+
+fn fmt() -> anyhow::Result<()> {
+    sh(cargo().args(["fmt", "--all", "--", "--check"]))
+}
+
+fn clippy() -> anyhow::Result<()> {
+    sh(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
+fn cargo_test() -> anyhow::Result<()> {
+    sh(cargo().args(["test", "--workspace", "--no-fail-fast"]))
+}
+
+/// A short run of the batch-decoder fuzz target; longer runs are by hand
+/// (`cargo fuzz run batch_decoder`). Needs cargo-fuzz (installed by `.ci/run`).
+fn fuzz_smoke() -> anyhow::Result<()> {
+    let secs = std::env::var("FOOTFALL_FUZZ_SECS").unwrap_or_else(|_| "30".into());
+    let fuzz_dir = root().join("fuzz");
+    for target in ["batch_decoder", "event_decoder"] {
+        sh(cargo()
+            .current_dir(&fuzz_dir)
+            // cargo-fuzz passes -Z sanitizer flags; this lets the stable toolchain accept them.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "--sanitizer", "none", target, "--"])
+            .arg(format!("-max_total_time={secs}")))?;
+    }
+    Ok(())
+}
+
+/// The tracker's own suite: size budget, unit tests, wasm tests and browser end-to-end tests.
+fn tracker() -> anyhow::Result<()> {
+    let script = root().join(".ci/test-tracker.sh");
+    anyhow::ensure!(script.is_file(), "{} is missing", script.display());
+    sh(Command::new("bash").arg(script).current_dir(root()))
+}
