@@ -82,7 +82,7 @@ impl OriginPattern {
                 .strip_prefix(scheme.as_str())
                 .and_then(|rest| rest.strip_prefix("://"))
                 .and_then(|host| host.strip_suffix(suffix.as_str()))
-                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                .is_some_and(|sub| !sub.is_empty()),
         }
     }
 }
