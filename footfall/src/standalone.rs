@@ -16,6 +16,7 @@ use crate::shutdown;
 pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let mut store_config = SqliteConfig::new(&opts.data_dir);
     store_config.queue_capacity = opts.store_queue;
+    store_config.max_size_bytes = opts.store_max_mb.map(|mb| mb * 1024 * 1024);
     let store = match SqliteStore::open(store_config) {
         Ok(store) => Arc::new(store),
         Err(StoreError::Locked { path }) => anyhow::bail!(

@@ -65,6 +65,8 @@ pub struct SqliteConfig {
     pub queue_capacity: usize,
     /// Upper bound on events in one group commit, so one commit never stalls for long.
     pub max_group_events: usize,
+    /// Cap on the database file; inserts past it fail like a full disk (503, nothing lost).
+    pub max_size_bytes: Option<u64>,
 }
 
 impl SqliteConfig {
@@ -73,6 +75,7 @@ impl SqliteConfig {
             data_dir: data_dir.into(),
             queue_capacity: 4096,
             max_group_events: 20_000,
+            max_size_bytes: None,
         }
     }
 }
@@ -135,7 +138,8 @@ impl SqliteStore {
         }
 
         let path = dir.join(DB_FILE);
-        let writer = open_writer(&path).map_err(|e| open_err(e.to_string()))?;
+        let writer =
+            open_writer(&path, config.max_size_bytes).map_err(|e| open_err(e.to_string()))?;
         let reader = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -194,7 +198,7 @@ impl SqliteStore {
     }
 }
 
-fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL: readers never block the writer. FULL: every commit fsyncs the WAL, which is what
@@ -209,6 +213,12 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     }
     conn.execute_batch(SCHEMA)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    if let Some(max) = max_size_bytes {
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages = (max / page_size.max(512) as u64).max(1);
+        // SQLite answers SQLITE_FULL past this, exactly like a full disk.
+        conn.pragma_update(None, "max_page_count", pages as i64)?;
+    }
     Ok(conn)
 }
 

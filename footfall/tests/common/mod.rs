@@ -1,0 +1,169 @@
+//! Runs the real `footfall` binary as a child process on a free loopback port.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "test-admin-token";
+pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub struct Footfall {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    port: u16,
+}
+
+impl Footfall {
+    /// Starts `footfall standalone` on `data_dir` and waits until `/livez` answers.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Footfall {
+        Self::start_on(data_dir, free_port(), extra)
+    }
+
+    pub fn start_on(data_dir: &Path, port: u16, extra: &[&str]) -> Footfall {
+        let child = Command::new(env!("CARGO_BIN_EXE_footfall"))
+            .args(["standalone", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--admin-token", TOKEN, "--log", "warn"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn footfall");
+        let f = Footfall {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data_dir: data_dir.to_path_buf(),
+            port,
+        };
+        f.wait_ready();
+        f
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if ureq::get(&format!("{}/livez", self.base)).call().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("footfall did not become live on {}", self.base);
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SIGTERM and wait: a graceful stop.
+    pub fn stop(mut self) -> ExitStatus {
+        signal(&self.child, "TERM");
+        wait_exit(&mut self.child)
+    }
+
+    /// SIGKILL: the process gets no chance to flush anything.
+    pub fn kill9(mut self) {
+        signal(&self.child, "KILL");
+        let _ = wait_exit(&mut self.child);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn summary(&self, site: &str) -> serde_json::Value {
+        let (status, body) = get(
+            &self.url(&format!("/api/stats/summary?site={site}")),
+            Some(TOKEN),
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+impl Drop for Footfall {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status();
+}
+
+fn wait_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "footfall did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Output of a process that has exited.
+pub fn output_of(child: &mut Child) -> (String, String) {
+    let mut out = String::new();
+    let mut err = String::new();
+    if let Some(s) = child.stdout.as_mut() {
+        let _ = s.read_to_string(&mut out);
+    }
+    if let Some(s) = child.stderr.as_mut() {
+        let _ = s.read_to_string(&mut err);
+    }
+    (out, err)
+}
+
+fn into_parts(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    match result {
+        Ok(resp) | Err(ureq::Error::Status(_, resp)) => {
+            let status = resp.status();
+            let body = resp.into_string().unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+            )
+        }
+        Err(e) => panic!("transport error: {e}"),
+    }
+}
+
+pub fn get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = ureq::get(url);
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    into_parts(req.call())
+}
+
+pub fn post(url: &str, content_type: &str, body: &str) -> (u16, serde_json::Value) {
+    into_parts(
+        ureq::post(url)
+            .set("Content-Type", content_type)
+            .set("User-Agent", CHROME)
+            .send_string(body),
+    )
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}

@@ -1,0 +1,236 @@
+//! `footfall standalone` as a user runs it: the real binary, real HTTP, the real SQLite file.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn track_body(event_id: &str) -> String {
+    format!(
+        r#"{{"event":"page_view","eventId":"{event_id}","page":"/home","sessionId":"sess1","userAgent":"{CHROME}","timezone":"Europe/Berlin","timestamp":{}}}"#,
+        now_ms()
+    )
+}
+
+#[test]
+fn same_event_id_ten_times_is_stored_once_and_survives_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ff = Footfall::start(dir.path(), &[]);
+    for _ in 0..10 {
+        let (status, body) = post(
+            &ff.url("/api/track"),
+            "application/json",
+            &track_body("evt-same-0001"),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(body["success"], true);
+    }
+    let s = ff.summary("default");
+    assert_eq!(
+        (s["events"].as_u64(), s["pageviews"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(ff.stop().success(), "graceful stop exits 0");
+
+    let ff = Footfall::start(dir.path(), &[]);
+    let s = ff.summary("default");
+    assert_eq!(
+        s["events"].as_u64(),
+        Some(1),
+        "still there after restart: {s}"
+    );
+    assert_eq!(s["visitors"].as_u64(), Some(1));
+}
+
+#[test]
+fn every_acknowledged_event_survives_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ff = Footfall::start(dir.path(), &["--rate-limit", "0"]);
+    let url = ff.url("/api/batch");
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut acknowledged = 0;
+                for b in 0..15 {
+                    let events: Vec<String> = (0..20)
+                        .map(|i| format!(r#"{{"event":"page_view","eventId":"evt-{t}-{b:03}-{i:03}","page":"/p{i}"}}"#))
+                        .collect();
+                    let body = format!(r#"{{"site":"load.test","events":[{}]}}"#, events.join(","));
+                    let (status, reply) = post(&url, "text/plain", &body);
+                    if status == 202 {
+                        acknowledged += reply["accepted"].as_u64().unwrap_or(0);
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let acknowledged: u64 = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+    assert_eq!(acknowledged, 8 * 15 * 20, "no 503s expected at this load");
+    ff.kill9();
+
+    let ff = Footfall::start(dir.path(), &[]);
+    let s = ff.summary("load.test");
+    assert_eq!(s["events"].as_u64(), Some(acknowledged), "{s}");
+}
+
+#[test]
+fn stats_api_needs_the_token_and_checks_parameters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ff = Footfall::start(dir.path(), &[]);
+    let url = ff.url("/api/stats/summary?site=default");
+    assert_eq!(get(&url, None).0, 401);
+    assert_eq!(get(&url, Some("wrong")).0, 401);
+    assert_eq!(get(&url, Some(TOKEN)).0, 200);
+    let (status, body) = get(&ff.url("/api/stats/summary?from=yesterday"), Some(TOKEN));
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "from");
+    let (status, _) = get(&ff.url("/api/stats/nope"), Some(TOKEN));
+    assert_eq!(status, 404);
+
+    post(
+        &ff.url("/api/track"),
+        "application/json",
+        &track_body("evt-range-0001"),
+    );
+    let day = 86_400_000;
+    let (status, s) = get(
+        &ff.url(&format!(
+            "/api/stats/summary?site=default&from={}&to={}",
+            now_ms() - day,
+            now_ms() + day
+        )),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(s["events"], 1);
+    let (_, s) = get(
+        &ff.url(
+            "/api/stats/summary?site=default&from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z",
+        ),
+        Some(TOKEN),
+    );
+    assert_eq!(s["events"], 0);
+    let (status, sites) = get(&ff.url("/api/stats/sites"), Some(TOKEN));
+    assert_eq!(status, 200);
+    assert_eq!(sites["sites"][0]["site"], "default");
+}
+
+#[test]
+fn second_process_on_the_same_data_dir_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = Footfall::start(dir.path(), &[]);
+    let mut second = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .args([
+            "standalone",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let status = second.wait().expect("wait");
+    assert!(!status.success());
+    let (_, err) = output_of(&mut second);
+    assert!(err.contains("in use by another footfall process"), "{err}");
+}
+
+#[test]
+fn full_store_answers_503_and_keeps_what_it_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ff = Footfall::start(dir.path(), &["--store-max-mb", "1", "--rate-limit", "0"]);
+    let mut acknowledged = 0;
+    let mut refused = None;
+    for b in 0..400 {
+        let events: Vec<String> = (0..50)
+            .map(|i| format!(r#"{{"event":"page_view","eventId":"evt-full-{b:04}-{i:03}","page":"/a/fairly/long/path/{i}","title":"{}"}}"#, "t".repeat(200)))
+            .collect();
+        let body = format!(r#"{{"site":"full.test","events":[{}]}}"#, events.join(","));
+        let (status, reply) = post(&ff.url("/api/batch"), "text/plain", &body);
+        if status == 202 {
+            acknowledged += reply["accepted"].as_u64().unwrap_or(0);
+        } else {
+            refused = Some((status, reply));
+            break;
+        }
+    }
+    let (status, reply) = refused.expect("the 1 MiB store fills up");
+    assert_eq!(status, 503);
+    assert_eq!(reply["error"]["code"], "unavailable");
+    assert_eq!(get(&ff.url("/readyz"), None).0, 503);
+    assert_eq!(get(&ff.url("/livez"), None).0, 200);
+    assert_eq!(
+        ff.summary("full.test")["events"].as_u64(),
+        Some(acknowledged)
+    );
+}
+
+#[test]
+fn generated_token_is_printed_in_the_banner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .args(["standalone", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("FOOTFALL_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ureq::get(&format!("{base}/livez")).call().is_err() {
+        assert!(std::time::Instant::now() < deadline, "not live");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let (out, _) = output_of(&mut child);
+    let token = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("admin token "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("banner shows the token");
+    assert_eq!(token.len(), 64);
+    assert!(out.contains(&format!("{base}/api/batch")));
+    assert!(out.contains(&format!("{base}/demo/")));
+}
+
+#[test]
+fn distributed_subcommands_explain_what_they_need() {
+    let out = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .args(["collector", "--brokers", "127.0.0.1:1"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Kafka"));
+    let help = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .arg("--help")
+        .output()
+        .expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for sub in ["standalone", "collector", "processor"] {
+        assert!(help.contains(sub), "{help}");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .args(["standalone", "--help"])
+        .output()
+        .expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for env in [
+        "FOOTFALL_LISTEN",
+        "FOOTFALL_DATA_DIR",
+        "FOOTFALL_ADMIN_TOKEN",
+        "FOOTFALL_RATE_LIMIT",
+        "FOOTFALL_TRUSTED_PROXIES",
+        "FOOTFALL_ALLOWED_ORIGINS",
+    ] {
+        assert!(help.contains(env), "{env} missing from\n{help}");
+    }
+}
