@@ -1,0 +1,352 @@
+//! One tracked event and its wire encoding.
+//!
+//! The limits mirror the collector's (`protocol::validate`): the collector *rejects* an
+//! event whose identifiers or props break a rule, so the tracker trims or drops first and
+//! never sends something that would cost the whole batch.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::json::{self, Object};
+
+pub const MAX_NAME_LEN: usize = 64;
+pub const MAX_URL_LEN: usize = 2048;
+pub const MAX_TITLE_LEN: usize = 512;
+pub const MAX_TEXT_LEN: usize = 256;
+pub const MAX_USER_ID_LEN: usize = 128;
+pub const MAX_PROPS: usize = 32;
+pub const MAX_PROP_KEY_LEN: usize = 64;
+pub const MAX_PROP_VALUE_LEN: usize = 256;
+
+/// Custom event names: 1–64 of `[A-Za-z0-9_.:-]`, starting with a letter or digit.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+}
+
+/// A user id chosen by the site: 1–128 printable characters.
+pub fn valid_user_id(id: &str) -> bool {
+    !id.is_empty() && char_len(id) <= MAX_USER_ID_LEN && !id.chars().any(char::is_control)
+}
+
+/// Characters (not bytes) in `s`, as the collector counts them. Counting the bytes that do
+/// not continue a UTF-8 sequence avoids core's larger SIMD-style counter.
+pub fn char_len(s: &str) -> usize {
+    s.bytes().filter(|b| b & 0xc0 != 0x80).count()
+}
+
+/// `s` cut to at most `max` characters (not bytes), on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    let mut chars = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b & 0xc0 != 0x80 {
+            if chars == max {
+                return s.get(..i).unwrap_or(s);
+            }
+            chars += 1;
+        }
+    }
+    s
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PropValue {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+}
+
+/// Flat custom properties, in insertion order. Invalid entries are refused one by one, so a
+/// bad key never costs the event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Props(Vec<(String, PropValue)>);
+
+impl Props {
+    pub const fn new() -> Self {
+        Props(Vec::new())
+    }
+
+    /// Adds `key = value` unless the key is empty, too long, has control characters or is
+    /// already there, the value is a non-finite number, or 32 props exist. Long strings are
+    /// cut to 256 characters. Returns whether it was kept.
+    pub fn insert(&mut self, key: &str, value: PropValue) -> bool {
+        let key_ok = !key.is_empty()
+            && char_len(key) <= MAX_PROP_KEY_LEN
+            && !key.chars().any(char::is_control);
+        let value = match value {
+            PropValue::Num(n) if !n.is_finite() => return false,
+            PropValue::Str(s) if char_len(&s) > MAX_PROP_VALUE_LEN => {
+                PropValue::Str(String::from(truncate(&s, MAX_PROP_VALUE_LEN)))
+            }
+            v => v,
+        };
+        if !key_ok || self.0.len() >= MAX_PROPS || self.0.iter().any(|(k, _)| k == key) {
+            return false;
+        }
+        self.0.push((String::from(key), value));
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn encode(&self, out: &mut String) {
+        let mut o = Object::new(out);
+        for (k, v) in &self.0 {
+            let out = o.key(k);
+            match v {
+                PropValue::Str(s) => json::write_str(out, s),
+                PropValue::Num(n) => json::write_f64(out, *n),
+                PropValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            }
+        }
+        o.finish();
+    }
+}
+
+/// The element a click landed on (the nearest link or button).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Target {
+    pub tag: String,
+    pub text: Option<String>,
+    pub href: Option<String>,
+    pub id: Option<String>,
+}
+
+impl Target {
+    fn encode(&self, out: &mut String) {
+        let mut o = Object::new(out);
+        o.str("tag", truncate(&self.tag, 32));
+        o.opt_str(
+            "text",
+            self.text.as_deref().map(|t| truncate(t, MAX_TEXT_LEN)),
+        );
+        o.opt_str(
+            "href",
+            self.href.as_deref().map(|h| truncate(h, MAX_URL_LEN)),
+        );
+        o.opt_str("id", self.id.as_deref().map(|i| truncate(i, MAX_TEXT_LEN)));
+        o.finish();
+    }
+}
+
+/// What stays the same for every event of a page load.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    /// `1920x1080`
+    pub screen: Option<String>,
+    /// `navigator.language`, e.g. `en-US`
+    pub lang: Option<String>,
+    /// IANA zone, e.g. `Europe/Berlin`; the collector derives the country from it.
+    pub timezone: Option<String>,
+}
+
+impl Context {
+    /// Keeps only values the collector accepts, so one odd browser value never gets a
+    /// batch rejected.
+    pub fn new(screen: Option<String>, lang: Option<String>, timezone: Option<String>) -> Self {
+        Context {
+            screen: keep(screen, 16, b"x").filter(|s| {
+                crate::text::split_once(s, b'x').is_some_and(|(w, h)| is_digits(w) && is_digits(h))
+            }),
+            lang: keep(lang, 35, b"-_"),
+            timezone: keep(timezone, 64, b"/_+-"),
+        }
+    }
+}
+
+/// `value` if it is 1..=`max` ASCII letters, digits or `extra` bytes.
+fn keep(value: Option<String>, max: usize, extra: &[u8]) -> Option<String> {
+    value.filter(|s| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    })
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    pub name: String,
+    pub id: String,
+    pub timestamp: u64,
+    pub page: String,
+    pub session_id: String,
+    pub referrer: Option<String>,
+    pub title: Option<String>,
+    pub user_id: Option<String>,
+    pub props: Props,
+    pub target: Option<Target>,
+}
+
+impl Event {
+    /// Appends the event as one JSON object, in the field order of the wire contract.
+    pub fn encode(&self, ctx: &Context, out: &mut String) {
+        let mut o = Object::new(out);
+        o.str("event", &self.name);
+        o.str("eventId", &self.id);
+        o.uint("timestamp", self.timestamp);
+        o.str("page", truncate(&self.page, MAX_URL_LEN));
+        o.str("sessionId", &self.session_id);
+        o.opt_str(
+            "referrer",
+            self.referrer
+                .as_deref()
+                .filter(|r| !r.is_empty())
+                .map(|r| truncate(r, MAX_URL_LEN)),
+        );
+        o.opt_str(
+            "title",
+            self.title
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(|t| truncate(t, MAX_TITLE_LEN)),
+        );
+        o.opt_str("screen", ctx.screen.as_deref());
+        o.opt_str("lang", ctx.lang.as_deref());
+        o.opt_str("timezone", ctx.timezone.as_deref());
+        o.opt_str("userId", self.user_id.as_deref());
+        if !self.props.is_empty() {
+            self.props.encode(o.key("props"));
+        }
+        if let Some(t) = &self.target {
+            t.encode(o.key("target"));
+        }
+        o.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn encoded(e: &Event, ctx: &Context) -> Value {
+        let mut out = String::new();
+        e.encode(ctx, &mut out);
+        serde_json::from_str(&out).unwrap()
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["page_view", "signup", "checkout:step-2", "v1.0", "A"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", " x", "_x", "a b", "<script>", "é", &"a".repeat(65)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+        assert!(valid_name(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn truncate_counts_characters() {
+        assert_eq!(truncate("héllo", 2), "hé");
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abc", 10), "abc");
+        assert_eq!(truncate("😀😀", 1), "😀");
+    }
+
+    #[test]
+    fn props_limits() {
+        let mut p = Props::default();
+        assert!(p.insert("plan", PropValue::Str("pro".into())));
+        assert!(!p.insert("plan", PropValue::Bool(true)), "duplicate key");
+        assert!(!p.insert("", PropValue::Bool(true)));
+        assert!(!p.insert(&"k".repeat(65), PropValue::Bool(true)));
+        assert!(p.insert(&"k".repeat(64), PropValue::Bool(true)));
+        assert!(!p.insert("bad\nkey", PropValue::Bool(true)));
+        assert!(!p.insert("nan", PropValue::Num(f64::NAN)));
+        assert!(p.insert("long", PropValue::Str("é".repeat(300))));
+        match &p.0[2].1 {
+            PropValue::Str(s) => assert_eq!(s.chars().count(), 256),
+            v => panic!("{v:?}"),
+        }
+        for i in 0..40 {
+            p.insert(&format!("k{i}"), PropValue::Num(i as f64));
+        }
+        assert_eq!(p.len(), MAX_PROPS);
+    }
+
+    #[test]
+    fn context_keeps_only_valid_values() {
+        let c = Context::new(
+            Some("1920x1080".into()),
+            Some("en-US".into()),
+            Some("America/Argentina/Buenos_Aires".into()),
+        );
+        assert_eq!(c.screen.as_deref(), Some("1920x1080"));
+        assert_eq!(c.lang.as_deref(), Some("en-US"));
+        assert!(c.timezone.is_some());
+        let c = Context::new(Some("x1080".into()), Some("en US".into()), Some("".into()));
+        assert_eq!(c, Context::default());
+    }
+
+    #[test]
+    fn encodes_the_wire_shape() {
+        let mut props = Props::default();
+        props.insert("plan", PropValue::Str("pro".into()));
+        props.insert("price", PropValue::Num(19.99));
+        props.insert("trial", PropValue::Bool(false));
+        let e = Event {
+            name: "click".into(),
+            id: "AbCdEfGh123".into(),
+            timestamp: 1_701_234_567_890,
+            page: "https://example.com/pricing?x=1".into(),
+            session_id: "sess_1".into(),
+            referrer: Some("".into()),
+            title: Some("Pricing \"now\"".into()),
+            user_id: None,
+            props,
+            target: Some(Target {
+                tag: "a".into(),
+                text: Some("Buy".into()),
+                href: Some("https://example.com/buy".into()),
+                id: None,
+            }),
+        };
+        let ctx = Context::new(
+            Some("1920x1080".into()),
+            Some("en-US".into()),
+            Some("Europe/Berlin".into()),
+        );
+        assert_eq!(
+            encoded(&e, &ctx),
+            json!({
+                "event": "click", "eventId": "AbCdEfGh123", "timestamp": 1_701_234_567_890u64,
+                "page": "https://example.com/pricing?x=1", "sessionId": "sess_1",
+                "title": "Pricing \"now\"", "screen": "1920x1080", "lang": "en-US",
+                "timezone": "Europe/Berlin",
+                "props": {"plan": "pro", "price": 19.99, "trial": false},
+                "target": {"tag": "a", "text": "Buy", "href": "https://example.com/buy"}
+            })
+        );
+    }
+
+    #[test]
+    fn long_fields_are_cut_to_the_collector_limits() {
+        let e = Event {
+            name: "page_view".into(),
+            id: "AbCdEfGh123".into(),
+            page: format!("https://example.com/{}", "p".repeat(5000)),
+            title: Some("t".repeat(1000)),
+            ..Default::default()
+        };
+        let v = encoded(&e, &Context::default());
+        assert_eq!(v["page"].as_str().unwrap().chars().count(), MAX_URL_LEN);
+        assert_eq!(v["title"].as_str().unwrap().chars().count(), MAX_TITLE_LEN);
+        assert!(v.get("referrer").is_none());
+    }
+}

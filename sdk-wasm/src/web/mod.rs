@@ -1,0 +1,317 @@
+//! The browser edge: the `#[wasm_bindgen]` exports the JS shell (`npm/src/core.js`) calls.
+//!
+//! The shell listens to DOM events, reads the few page facts they carry (URL, title,
+//! clicked element) and performs the requests; every decision is made here and in the
+//! core. Arguments are plain strings and numbers on purpose: reading JS objects from Rust
+//! (web-sys/js-sys) cost more download than the whole tracker logic (measured: 24 KB gzip
+//! wasm with web-sys DOM reads against a few KB without).
+//!
+//! Each export works on the one global [`Tracker`]; after each call the session and queue
+//! are written back to storage if they changed. None of them can throw: before `start`, or
+//! if storage refuses, they return a default and count the error in `stats()`.
+
+mod storage;
+
+use alloc::string::String;
+use core::cell::{Cell, RefCell};
+
+use wasm_bindgen::prelude::*;
+
+use crate::autocapture::Clicked;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::event::{Context, PropValue, Props};
+use crate::ignore::{self, Signals};
+use crate::tracker::Tracker;
+use storage::Area;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = Date)]
+    fn now() -> f64;
+    #[wasm_bindgen(js_namespace = Math)]
+    fn random() -> f64;
+}
+
+/// `Date.now()`.
+struct DateClock;
+
+impl Clock for DateClock {
+    fn now_ms(&self) -> u64 {
+        now() as u64
+    }
+}
+
+/// Privacy signals passed to [`start`] as bits.
+pub const SIGNAL_DNT: u32 = 1;
+pub const SIGNAL_GPC: u32 = 2;
+
+struct Global {
+    /// Set by [`configure`], consumed by [`start`].
+    config: RefCell<Option<Config>>,
+    tracker: RefCell<Option<Tracker<DateClock>>>,
+    /// Props staged by `prop_*` for the next `track` or `click`.
+    props: RefCell<Props>,
+    /// Storage writes the browser refused, and re-entrant calls.
+    errors: Cell<u64>,
+}
+
+// SAFETY: wasm32-unknown-unknown without the `atomics` target feature has exactly one
+// thread, so the cells are never touched concurrently. A re-entrant call (the shell never
+// calls in from inside a call) would find a RefCell borrowed and do nothing.
+unsafe impl Sync for Global {}
+
+static GLOBAL: Global = Global {
+    config: RefCell::new(None),
+    tracker: RefCell::new(None),
+    props: RefCell::new(Props::new()),
+    errors: Cell::new(0),
+};
+
+fn error() {
+    GLOBAL.errors.set(GLOBAL.errors.get() + 1);
+}
+
+fn take_props() -> Props {
+    GLOBAL
+        .props
+        .try_borrow_mut()
+        .map(|mut p| core::mem::take(&mut *p))
+        .unwrap_or_default()
+}
+
+/// Runs `f` on the tracker, then persists what changed. Before `start` (or for an ignored
+/// page) it returns the default.
+fn with<R: Default>(f: impl FnOnce(&mut Tracker<DateClock>) -> R) -> R {
+    let Ok(mut slot) = GLOBAL.tracker.try_borrow_mut() else {
+        error();
+        return R::default();
+    };
+    let Some(t) = slot.as_mut() else {
+        return R::default();
+    };
+    let r = f(t);
+    persist(t);
+    r
+}
+
+/// Writes the session and queue back if they changed. Kept out of line: `with` is
+/// instantiated once per export, and inlining this into each would repeat it 17 times.
+#[inline(never)]
+fn persist(t: &mut Tracker<DateClock>) {
+    let (session, queue) = (t.take_session_write(), t.take_queue_write());
+    let site = &t.config().site;
+    if let Some(s) = session {
+        if !storage::set(Area::Session, &storage::key(storage::SESSION_KEY, site), &s) {
+            error();
+        }
+    }
+    if let Some(q) = queue {
+        if !storage::set(Area::Local, &storage::key(storage::QUEUE_KEY, site), &q) {
+            error();
+        }
+    }
+}
+
+/// Step 1 of 2: the site's options (see [`Config::from_flags`]).
+#[wasm_bindgen]
+pub fn configure(site: &str, api: &str, bits: u32, batch_size: u32, flush_ms: u32, max_queue: u32) {
+    if let Ok(mut c) = GLOBAL.config.try_borrow_mut() {
+        *c = Some(Config::from_flags(
+            site, api, bits, batch_size, flush_ms, max_queue,
+        ));
+    }
+}
+
+/// Step 2 of 2: the browser's facts. `signals` has [`SIGNAL_DNT`] and [`SIGNAL_GPC`].
+/// Returns false when this page is not tracked (ignore rules) or already started; the
+/// shell then installs no listeners.
+#[wasm_bindgen]
+pub fn start(
+    screen: Option<String>,
+    lang: Option<String>,
+    timezone: Option<String>,
+    hostname: &str,
+    protocol: &str,
+    signals: u32,
+) -> bool {
+    let (Ok(mut slot), Ok(mut config)) = (
+        GLOBAL.tracker.try_borrow_mut(),
+        GLOBAL.config.try_borrow_mut(),
+    ) else {
+        return false;
+    };
+    let Some(cfg) = config.take().filter(|_| slot.is_none()) else {
+        return false;
+    };
+    let verdict = ignore::check(
+        &cfg,
+        &Signals {
+            do_not_track: signals & SIGNAL_DNT != 0,
+            global_privacy_control: signals & SIGNAL_GPC != 0,
+            hostname,
+            protocol,
+            opted_out: storage::get(Area::Local, storage::OPT_OUT_KEY).as_deref() == Some("true"),
+        },
+    );
+    // Math.random is enough: ids must be unique, not secret (see `ids`).
+    let seed = ((random() * 9_007_199_254_740_992.0) as u64)
+        ^ (((random() * 9_007_199_254_740_992.0) as u64) << 11)
+        ^ DateClock.now_ms();
+    let ctx = Context::new(screen, lang, timezone);
+    let mut t = Tracker::new(cfg, ctx, DateClock, seed);
+    match verdict {
+        Some(reason) => t.ignore(reason),
+        None => {
+            let site = &t.config().site;
+            let session = storage::get(Area::Session, &storage::key(storage::SESSION_KEY, site));
+            let queue = storage::get(Area::Local, &storage::key(storage::QUEUE_KEY, site));
+            t.restore(session.as_deref(), queue.as_deref());
+        }
+    }
+    *slot = Some(t);
+    verdict.is_none()
+}
+
+/// The URL batches go to.
+#[wasm_bindgen]
+pub fn endpoint() -> String {
+    with(|t| t.config().endpoint.clone())
+}
+
+/// Load and every single-page-app navigation: the page is now `href`; a page view is
+/// recorded if automatic page views are on and the URL changed.
+#[wasm_bindgen]
+pub fn page(href: &str, title: &str, referrer: &str) {
+    with(|t| {
+        t.set_url(href);
+        if t.config().auto_pageviews {
+            t.page_view(title, referrer);
+        }
+    })
+}
+
+/// `pageshow` with `persisted`: back from the back/forward cache, the next [`page`] counts
+/// again.
+#[wasm_bindgen]
+pub fn restored() {
+    with(|t| t.restored())
+}
+
+/// Stages a string prop for the next [`track`] or [`click`].
+#[wasm_bindgen]
+pub fn prop_str(key: &str, value: String) {
+    stage(key, PropValue::Str(value));
+}
+
+/// Stages a number prop (non-finite ones are dropped).
+#[wasm_bindgen]
+pub fn prop_num(key: &str, value: f64) {
+    stage(key, PropValue::Num(value));
+}
+
+/// Stages a boolean prop.
+#[wasm_bindgen]
+pub fn prop_bool(key: &str, value: bool) {
+    stage(key, PropValue::Bool(value));
+}
+
+fn stage(key: &str, value: PropValue) {
+    if let Ok(mut p) = GLOBAL.props.try_borrow_mut() {
+        p.insert(key, value);
+    }
+}
+
+/// `track(name, props)` with the staged props. Returns whether it was recorded.
+#[wasm_bindgen]
+pub fn track(name: &str) -> bool {
+    let props = take_props();
+    with(|t| t.track(name, props))
+}
+
+/// A click on a link, button or `data-footfall-event` element, with the staged
+/// `data-footfall-prop-*` props. `href`, `link_host` and `link_protocol` are the link's
+/// (`a.href`, `a.host`, `a.protocol`), `None`/empty for other elements.
+#[wasm_bindgen]
+pub fn click(
+    tag: String,
+    text: String,
+    id: String,
+    custom_event: Option<String>,
+    href: Option<String>,
+    link_host: String,
+    link_protocol: String,
+) {
+    let props = take_props();
+    let clicked = Clicked {
+        tag,
+        text,
+        id,
+        href,
+        link_host,
+        link_protocol,
+        custom_event,
+    };
+    with(|t| t.click(&clicked, props))
+}
+
+/// `identify(userId)`; `undefined`, `null` or `""` forgets it.
+#[wasm_bindgen]
+pub fn identify(user_id: Option<String>) -> bool {
+    with(|t| t.identify(user_id.as_deref()))
+}
+
+/// `consent(granted)`; returns whether recording is on.
+#[wasm_bindgen]
+pub fn consent(granted: bool) -> bool {
+    with(|t| t.consent(granted))
+}
+
+/// The next request body to `fetch`, if one is due. Answer with [`done`].
+#[wasm_bindgen]
+pub fn take() -> Option<String> {
+    with(|t| t.next_batch())
+}
+
+/// The status (0: network error) and `Retry-After` seconds of the last [`take`].
+#[wasm_bindgen]
+pub fn done(status: u16, retry_after_s: u32) {
+    with(|t| t.delivered(status, retry_after_s))
+}
+
+/// Milliseconds until [`take`] may have something; -1 for "nothing to wait for".
+#[wasm_bindgen]
+pub fn wait() -> i32 {
+    with(|t| t.wake_in())
+        .map(|ms| ms.min(i32::MAX as u64) as i32)
+        .unwrap_or(-1)
+}
+
+/// `pagehide`: records `session_end` unless the visitor is following a link of the site.
+#[wasm_bindgen]
+pub fn leave() {
+    with(|t| t.leave())
+}
+
+/// Page hidden or unloading: the next body for `sendBeacon`, due or not. Answer with
+/// [`drained`].
+#[wasm_bindgen]
+pub fn drain() -> Option<String> {
+    with(|t| t.drain())
+}
+
+/// Whether the browser took the beacon from [`drain`].
+#[wasm_bindgen]
+pub fn drained(ok: bool) {
+    with(|t| t.beaconed(ok))
+}
+
+/// Counters as JSON: `{"queued":N,"sent":N,"dropped":N,...}`.
+#[wasm_bindgen]
+pub fn stats() -> String {
+    let errors = GLOBAL.errors.get();
+    with(|t| t.stats_json(errors))
+}
+
+#[cfg(test)]
+mod tests;
