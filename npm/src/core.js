@@ -22,6 +22,7 @@ const CLICKABLE =
 const PROP = 'data-footfall-prop-'
 
 let w // the wasm exports, once started
+let m0 // the wasm exports, also when this page is ignored (for stats())
 let pending = [] // calls made before the wasm was ready
 let ready // Promise<boolean> of init()
 let endpoint = ''
@@ -66,6 +67,7 @@ export function boot(load, o) {
   ready = Promise.resolve()
     .then(load)
     .then((m) => {
+      m0 = m
       m.configure(
         String(o.site || location.hostname),
         String(o.api == null ? '/' : o.api),
@@ -235,7 +237,7 @@ export const consent = queued((granted) => {
 
 /** Counters for debugging: queued, sent, dropped, rejected, retries, errors, ... */
 export function stats() {
-  const s = w ? JSON.parse(w.stats()) : { started: false, queued: pending ? pending.length : 0 }
+  const s = m0 ? JSON.parse(m0.stats()) : { started: false, queued: pending ? pending.length : 0 }
   s.errors = (s.errors || 0) + errors
   return s
 }

@@ -6,44 +6,36 @@
 
 use alloc::string::String;
 
-use crate::event::{truncate, Target, MAX_TEXT_LEN};
+use crate::event::{truncate, MAX_TEXT_LEN};
 
 /// What the shell read from the clicked element.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Clicked {
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Clicked<'a> {
     /// Lower-case tag name.
-    pub tag: String,
+    pub tag: &'a str,
     /// Visible text (`textContent`, or `value` for input buttons).
-    pub text: String,
-    pub id: String,
+    pub text: &'a str,
+    pub id: &'a str,
     /// Absolute link URL (`a.href`), for links.
-    pub href: Option<String>,
+    pub href: Option<&'a str>,
     /// Host (with port) and protocol of the link, for the outbound check.
-    pub link_host: String,
-    pub link_protocol: String,
+    pub link_host: &'a str,
+    pub link_protocol: &'a str,
     /// `data-footfall-event`
-    pub custom_event: Option<String>,
+    pub custom_event: Option<&'a str>,
 }
 
-/// The event a click produces: its name and target. A valid `data-footfall-event` names
-/// it; else a link to another host over http(s) is `outbound`; else it is a `click`.
-pub fn classify(c: &Clicked, page_host: &str) -> (String, Target) {
+/// The name of the event a click produces: a valid `data-footfall-event` names it; else a
+/// link to another host over http(s) is `outbound`; else it is a `click`.
+pub fn classify<'a>(c: &Clicked<'a>, page_host: &str) -> &'a str {
     let outbound = c.href.is_some()
         && (c.link_protocol == "http:" || c.link_protocol == "https:")
         && !c.link_host.eq_ignore_ascii_case(page_host);
-    let name = match &c.custom_event {
-        Some(custom) if crate::event::valid_name(custom) => custom.clone(),
-        _ if outbound => String::from("outbound"),
-        _ => String::from("click"),
-    };
-    let text = clean_text(&c.text);
-    let target = Target {
-        tag: c.tag.clone(),
-        text: (!text.is_empty()).then_some(text),
-        href: c.href.clone(),
-        id: (!c.id.is_empty()).then(|| c.id.clone()),
-    };
-    (name, target)
+    match c.custom_event {
+        Some(custom) if crate::event::valid_name(custom) => custom,
+        _ if outbound => "outbound",
+        _ => "click",
+    }
 }
 
 /// Collapses whitespace runs (markup indentation, newlines) to single spaces and trims,
@@ -66,62 +58,61 @@ pub fn clean_text(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn link(href: &str, host: &str) -> Clicked {
+    fn link<'a>(href: &'a str, host: &'a str) -> Clicked<'a> {
         Clicked {
-            tag: "a".into(),
-            text: "\n   Read   the\tdocs \n".into(),
-            href: Some(href.into()),
-            link_host: host.into(),
-            link_protocol: href.split(':').next().unwrap().to_string() + ":",
+            tag: "a",
+            text: "\n   Read   the\tdocs \n",
+            href: Some(href),
+            link_host: host,
+            link_protocol: if href.starts_with("https:") {
+                "https:"
+            } else {
+                "mailto:"
+            },
             ..Default::default()
         }
     }
 
     #[test]
     fn internal_link_is_a_click() {
-        let (name, target) = classify(
-            &link("https://example.com/docs", "example.com"),
-            "example.com",
-        );
-        assert_eq!(name, "click");
-        assert_eq!(target.text.as_deref(), Some("Read the docs"));
-        assert_eq!(target.href.as_deref(), Some("https://example.com/docs"));
-        assert_eq!(target.id, None);
+        let c = link("https://example.com/docs", "example.com");
+        assert_eq!(classify(&c, "example.com"), "click");
+        assert_eq!(clean_text(c.text), "Read the docs");
     }
 
     #[test]
     fn other_host_is_outbound() {
-        let (name, _) = classify(&link("https://github.com/x", "github.com"), "example.com");
-        assert_eq!(name, "outbound");
-        let (name, _) = classify(&link("mailto:a@b.c", ""), "example.com");
-        assert_eq!(name, "click", "mailto is not outbound traffic");
-        let (name, _) = classify(&link("https://Example.com/", "Example.com"), "example.com");
-        assert_eq!(name, "click");
-        let (name, _) = classify(
-            &link("http://example.com:81/", "example.com:81"),
-            "example.com",
+        let out = link("https://github.com/x", "github.com");
+        assert_eq!(classify(&out, "example.com"), "outbound");
+        assert_eq!(
+            classify(&link("mailto:a@b.c", ""), "example.com"),
+            "click",
+            "mailto"
         );
-        assert_eq!(name, "outbound", "another port is another site");
+        let same = link("https://Example.com/", "Example.com");
+        assert_eq!(classify(&same, "example.com"), "click");
+        let port = link("https://example.com:81/", "example.com:81");
+        assert_eq!(
+            classify(&port, "example.com"),
+            "outbound",
+            "another port, another site"
+        );
     }
 
     #[test]
     fn custom_event_names_the_click() {
         let c = Clicked {
-            tag: "button".into(),
-            text: "Sign up".into(),
-            id: "cta".into(),
-            custom_event: Some("signup".into()),
+            tag: "button",
+            text: "Sign up",
+            custom_event: Some("signup"),
             ..Default::default()
         };
-        let (name, target) = classify(&c, "example.com");
-        assert_eq!(name, "signup");
-        assert_eq!(target.id.as_deref(), Some("cta"));
-        assert_eq!(target.href, None);
+        assert_eq!(classify(&c, "example.com"), "signup");
         let bad = Clicked {
-            custom_event: Some("<bad name>".into()),
+            custom_event: Some("<bad name>"),
             ..c
         };
-        assert_eq!(classify(&bad, "example.com").0, "click");
+        assert_eq!(classify(&bad, "example.com"), "click");
     }
 
     #[test]

@@ -5,7 +5,6 @@
 //! never sends something that would cost the whole batch.
 
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use crate::json::{self, Object};
 
@@ -53,88 +52,86 @@ pub fn truncate(s: &str, max: usize) -> &str {
     s
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum PropValue {
-    Str(String),
+/// `s` cut to `max` characters, or `None` when absent or empty: empty text is left out.
+fn nonempty(s: Option<&str>, max: usize) -> Option<&str> {
+    s.filter(|s| !s.is_empty()).map(|s| truncate(s, max))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PropValue<'a> {
+    Str(&'a str),
     Num(f64),
     Bool(bool),
 }
 
-/// Flat custom properties, in insertion order. Invalid entries are refused one by one, so a
-/// bad key never costs the event.
+/// Flat custom properties, encoded as they are added (`"plan":"pro","price":19.99`), so
+/// nothing is kept twice. Invalid entries are refused one by one: a bad key never costs
+/// the event.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Props(Vec<(String, PropValue)>);
+pub struct Props {
+    json: String,
+    len: usize,
+}
 
 impl Props {
     pub const fn new() -> Self {
-        Props(Vec::new())
+        Props {
+            json: String::new(),
+            len: 0,
+        }
     }
 
-    /// Adds `key = value` unless the key is empty, too long, has control characters or is
-    /// already there, the value is a non-finite number, or 32 props exist. Long strings are
-    /// cut to 256 characters. Returns whether it was kept.
+    /// Adds `key = value` unless the key is empty, longer than 64 characters or has
+    /// control characters, the value is a non-finite number, or 32 props exist. Long
+    /// strings are cut to 256 characters. Returns whether it was kept. (Keys come from JS
+    /// objects and attributes, which cannot repeat; a repeated key would be last-wins.)
     pub fn insert(&mut self, key: &str, value: PropValue) -> bool {
         let key_ok = !key.is_empty()
             && char_len(key) <= MAX_PROP_KEY_LEN
             && !key.chars().any(char::is_control);
-        let value = match value {
-            PropValue::Num(n) if !n.is_finite() => return false,
-            PropValue::Str(s) if char_len(&s) > MAX_PROP_VALUE_LEN => {
-                PropValue::Str(String::from(truncate(&s, MAX_PROP_VALUE_LEN)))
-            }
-            v => v,
-        };
-        if !key_ok || self.0.len() >= MAX_PROPS || self.0.iter().any(|(k, _)| k == key) {
+        if !key_ok || self.len >= MAX_PROPS || matches!(value, PropValue::Num(n) if !n.is_finite())
+        {
             return false;
         }
-        self.0.push((String::from(key), value));
+        if self.len > 0 {
+            self.json.push(',');
+        }
+        json::write_str(&mut self.json, key);
+        self.json.push(':');
+        match value {
+            PropValue::Str(s) => json::write_str(&mut self.json, truncate(s, MAX_PROP_VALUE_LEN)),
+            PropValue::Num(n) => json::write_f64(&mut self.json, n),
+            PropValue::Bool(b) => self.json.push_str(if b { "true" } else { "false" }),
+        }
+        self.len += 1;
         true
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn encode(&self, out: &mut String) {
-        let mut o = Object::new(out);
-        for (k, v) in &self.0 {
-            let out = o.key(k);
-            match v {
-                PropValue::Str(s) => json::write_str(out, s),
-                PropValue::Num(n) => json::write_f64(out, *n),
-                PropValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            }
-        }
-        o.finish();
+        self.len
     }
 }
 
 /// The element a click landed on (the nearest link or button).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Target {
-    pub tag: String,
-    pub text: Option<String>,
-    pub href: Option<String>,
-    pub id: Option<String>,
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Target<'a> {
+    pub tag: &'a str,
+    pub text: &'a str,
+    pub href: Option<&'a str>,
+    pub id: &'a str,
 }
 
-impl Target {
+impl Target<'_> {
     fn encode(&self, out: &mut String) {
         let mut o = Object::new(out);
-        o.str("tag", truncate(&self.tag, 32));
-        o.opt_str(
-            "text",
-            self.text.as_deref().map(|t| truncate(t, MAX_TEXT_LEN)),
-        );
-        o.opt_str(
-            "href",
-            self.href.as_deref().map(|h| truncate(h, MAX_URL_LEN)),
-        );
-        o.opt_str("id", self.id.as_deref().map(|i| truncate(i, MAX_TEXT_LEN)));
+        o.str("tag", truncate(self.tag, 32));
+        o.opt_str("text", nonempty(Some(self.text), MAX_TEXT_LEN));
+        o.opt_str("href", self.href.map(|h| truncate(h, MAX_URL_LEN)));
+        o.opt_str("id", nonempty(Some(self.id), MAX_TEXT_LEN));
         o.finish();
     }
 }
@@ -178,51 +175,43 @@ fn is_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Event {
-    pub name: String,
-    pub id: String,
+/// One event, borrowed from the tracker's state just long enough to be encoded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Event<'a> {
+    pub name: &'a str,
+    pub id: &'a str,
     pub timestamp: u64,
-    pub page: String,
-    pub session_id: String,
-    pub referrer: Option<String>,
-    pub title: Option<String>,
-    pub user_id: Option<String>,
-    pub props: Props,
-    pub target: Option<Target>,
+    pub page: &'a str,
+    pub session_id: &'a str,
+    pub referrer: Option<&'a str>,
+    pub title: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub props: Option<&'a Props>,
+    pub target: Option<&'a Target<'a>>,
 }
 
-impl Event {
+impl Event<'_> {
     /// Appends the event as one JSON object, in the field order of the wire contract.
     pub fn encode(&self, ctx: &Context, out: &mut String) {
         let mut o = Object::new(out);
-        o.str("event", &self.name);
-        o.str("eventId", &self.id);
+        o.str("event", self.name);
+        o.str("eventId", self.id);
         o.uint("timestamp", self.timestamp);
-        o.str("page", truncate(&self.page, MAX_URL_LEN));
-        o.str("sessionId", &self.session_id);
-        o.opt_str(
-            "referrer",
-            self.referrer
-                .as_deref()
-                .filter(|r| !r.is_empty())
-                .map(|r| truncate(r, MAX_URL_LEN)),
-        );
-        o.opt_str(
-            "title",
-            self.title
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .map(|t| truncate(t, MAX_TITLE_LEN)),
-        );
+        o.str("page", truncate(self.page, MAX_URL_LEN));
+        o.str("sessionId", self.session_id);
+        o.opt_str("referrer", nonempty(self.referrer, MAX_URL_LEN));
+        o.opt_str("title", nonempty(self.title, MAX_TITLE_LEN));
         o.opt_str("screen", ctx.screen.as_deref());
         o.opt_str("lang", ctx.lang.as_deref());
         o.opt_str("timezone", ctx.timezone.as_deref());
-        o.opt_str("userId", self.user_id.as_deref());
-        if !self.props.is_empty() {
-            self.props.encode(o.key("props"));
+        o.opt_str("userId", self.user_id);
+        if let Some(p) = self.props.filter(|p| !p.is_empty()) {
+            let out = o.key("props");
+            out.push('{');
+            out.push_str(&p.json);
+            out.push('}');
         }
-        if let Some(t) = &self.target {
+        if let Some(t) = self.target {
             t.encode(o.key("target"));
         }
         o.finish();
@@ -259,25 +248,32 @@ mod tests {
         assert_eq!(truncate("😀😀", 1), "😀");
     }
 
+    fn props_json(p: &Props) -> Value {
+        serde_json::from_str(&format!("{{{}}}", p.json)).unwrap()
+    }
+
     #[test]
     fn props_limits() {
         let mut p = Props::default();
-        assert!(p.insert("plan", PropValue::Str("pro".into())));
-        assert!(!p.insert("plan", PropValue::Bool(true)), "duplicate key");
+        assert!(p.insert("plan", PropValue::Str("pro")));
         assert!(!p.insert("", PropValue::Bool(true)));
         assert!(!p.insert(&"k".repeat(65), PropValue::Bool(true)));
         assert!(p.insert(&"k".repeat(64), PropValue::Bool(true)));
         assert!(!p.insert("bad\nkey", PropValue::Bool(true)));
         assert!(!p.insert("nan", PropValue::Num(f64::NAN)));
-        assert!(p.insert("long", PropValue::Str("é".repeat(300))));
-        match &p.0[2].1 {
-            PropValue::Str(s) => assert_eq!(s.chars().count(), 256),
-            v => panic!("{v:?}"),
-        }
+        assert!(!p.insert("inf", PropValue::Num(f64::INFINITY)));
+        let long = "é".repeat(300);
+        assert!(p.insert("long", PropValue::Str(&long)));
+        assert!(p.insert("n", PropValue::Num(-2.5)));
+        let v = props_json(&p);
+        assert_eq!(v["long"].as_str().unwrap().chars().count(), 256);
+        assert_eq!(v["plan"], "pro");
+        assert_eq!(v["n"], -2.5);
         for i in 0..40 {
             p.insert(&format!("k{i}"), PropValue::Num(i as f64));
         }
         assert_eq!(p.len(), MAX_PROPS);
+        assert_eq!(props_json(&p).as_object().unwrap().len(), MAX_PROPS);
     }
 
     #[test]
@@ -297,25 +293,26 @@ mod tests {
     #[test]
     fn encodes_the_wire_shape() {
         let mut props = Props::default();
-        props.insert("plan", PropValue::Str("pro".into()));
+        props.insert("plan", PropValue::Str("pro"));
         props.insert("price", PropValue::Num(19.99));
         props.insert("trial", PropValue::Bool(false));
+        let target = Target {
+            tag: "a",
+            text: "Buy",
+            href: Some("https://example.com/buy"),
+            id: "",
+        };
         let e = Event {
-            name: "click".into(),
-            id: "AbCdEfGh123".into(),
+            name: "click",
+            id: "AbCdEfGh123",
             timestamp: 1_701_234_567_890,
-            page: "https://example.com/pricing?x=1".into(),
-            session_id: "sess_1".into(),
-            referrer: Some("".into()),
-            title: Some("Pricing \"now\"".into()),
+            page: "https://example.com/pricing?x=1",
+            session_id: "sess_1",
+            referrer: Some(""),
+            title: Some("Pricing \"now\""),
             user_id: None,
-            props,
-            target: Some(Target {
-                tag: "a".into(),
-                text: Some("Buy".into()),
-                href: Some("https://example.com/buy".into()),
-                id: None,
-            }),
+            props: Some(&props),
+            target: Some(&target),
         };
         let ctx = Context::new(
             Some("1920x1080".into()),
@@ -337,11 +334,13 @@ mod tests {
 
     #[test]
     fn long_fields_are_cut_to_the_collector_limits() {
+        let page = format!("https://example.com/{}", "p".repeat(5000));
+        let title = "t".repeat(1000);
         let e = Event {
-            name: "page_view".into(),
-            id: "AbCdEfGh123".into(),
-            page: format!("https://example.com/{}", "p".repeat(5000)),
-            title: Some("t".repeat(1000)),
+            name: "page_view",
+            id: "AbCdEfGh123",
+            page: &page,
+            title: Some(&title),
             ..Default::default()
         };
         let v = encoded(&e, &Context::default());

@@ -142,19 +142,32 @@ impl Queue {
         s
     }
 
-    /// Queues events saved by an earlier page. Lines that are not an encoded event (another
-    /// script's data, a cut-off write) are skipped. They are due at once: they already
-    /// waited.
-    pub fn restore(&mut self, stored: &str, now: u64) {
-        for line in crate::text::split(stored, b'\n') {
-            if line.starts_with("{\"event\":") && line.ends_with('}') {
-                self.push(String::from(line), now);
+    /// Queues events saved by an earlier page, except those recorded before `oldest`
+    /// (too old for the collector) and lines that are not an encoded event (another
+    /// script's data, a cut-off write). They are due at once: they already waited.
+    /// Returns how many were skipped; those count as dropped.
+    pub fn restore(&mut self, stored: &str, oldest: u64) -> u64 {
+        let mut skipped = 0;
+        for line in crate::text::split(stored, b'\n').filter(|l| !l.is_empty()) {
+            let fresh = line.starts_with("{\"event\":")
+                && line.ends_with('}')
+                && timestamp_of(line).is_some_and(|ts| ts >= oldest);
+            if fresh {
+                self.push(String::from(line), 0);
+            } else {
+                skipped += 1;
             }
         }
-        if !self.is_empty() {
-            self.waiting_since = Some(0);
-        }
+        self.dropped += skipped;
+        skipped
     }
+}
+
+/// The `timestamp` of an encoded event.
+fn timestamp_of(json: &str) -> Option<u64> {
+    const KEY: &str = "\"timestamp\":";
+    let at = crate::text::find(json, KEY)? + KEY.len();
+    crate::json::parse_u64(json.as_bytes().get(at..)?)
 }
 
 #[cfg(test)]
@@ -247,18 +260,24 @@ mod tests {
     }
 
     #[test]
-    fn storage_round_trip_skips_garbage() {
+    fn storage_round_trip_skips_garbage_and_stale_events() {
         let mut q = Queue::new(10);
-        q.push("{\"event\":\"a\",\"title\":\"x\\ny\"}".into(), 5);
-        q.push("{\"event\":\"b\"}".into(), 5);
+        q.push(
+            "{\"event\":\"a\",\"timestamp\":100,\"title\":\"x\\ny\"}".into(),
+            5,
+        );
+        q.push("{\"event\":\"b\",\"timestamp\":200}".into(), 5);
         let stored = q.to_storage();
         let mut r = Queue::new(10);
-        r.restore(&format!("{stored}\nnot json\n{{\"event\":\"cut"), 99);
-        assert_eq!(r.len(), 2);
+        let skipped = r.restore(&format!("{stored}\nnot json\n{{\"event\":\"cut"), 100);
+        assert_eq!((r.len(), skipped, r.dropped), (2, 2, 2));
         assert_eq!(r.to_storage(), stored);
         assert_eq!(r.waiting_since, Some(0), "restored events are due at once");
+        let mut old = Queue::new(10);
+        assert_eq!(old.restore(&stored, 150), 1);
+        assert_eq!(old.len(), 1);
         let mut e = Queue::new(10);
-        e.restore("", 1);
+        assert_eq!(e.restore("", 1), 0);
         assert!(e.is_empty() && e.waiting_since.is_none());
     }
 }

@@ -7,7 +7,7 @@ use alloc::string::String;
 use crate::autocapture::{self, Clicked};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::event::{self, Context, Event, Props};
+use crate::event::{self, Context, Event, Props, Target};
 use crate::ids::Rng;
 use crate::ignore::Reason;
 use crate::json::Object;
@@ -37,6 +37,15 @@ pub struct Stats {
     pub invalid: u64,
 }
 
+/// What some kinds of events carry besides the common fields.
+#[derive(Default)]
+struct Extra<'a> {
+    title: Option<&'a str>,
+    referrer: Option<&'a str>,
+    props: Option<&'a Props>,
+    target: Option<&'a Target<'a>>,
+}
+
 enum Touch {
     Continued,
     Started { previous: Option<Session> },
@@ -59,6 +68,9 @@ pub struct Tracker<C: Clock> {
     in_flight: Option<(u64, u64, usize)>,
     /// The batch handed to `sendBeacon`, answered synchronously by `beaconed`.
     beacon: Option<(u64, u64, usize)>,
+    /// Sequence number up to which events were beaconed: `drain` moves on from here even
+    /// when beaconed events stay queued (see `beaconed`).
+    beaconed_through: u64,
     /// The page events are attributed to: `location.href` as of the last navigation.
     url: String,
     /// URL of the last page view, so SPA routers that push the same URL twice or
@@ -89,6 +101,7 @@ impl<C: Clock> Tracker<C> {
             consent,
             in_flight: None,
             beacon: None,
+            beaconed_through: 0,
             url: String::new(),
             last_page: None,
             referrer_used: false,
@@ -117,7 +130,8 @@ impl<C: Clock> Tracker<C> {
         self.ignored.is_none() && self.consent
     }
 
-    /// Picks up the session of this tab and the events an earlier page could not send.
+    /// Picks up the session of this tab and the events an earlier page could not send
+    /// (except those too old for the collector, which would get their batch refused).
     pub fn restore(&mut self, session: Option<&str>, queue: Option<&str>) {
         let now = self.clock.now_ms();
         if let Some((s, user_id)) = session.and_then(Session::decode) {
@@ -125,29 +139,13 @@ impl<C: Clock> Tracker<C> {
             self.user_id = user_id;
         }
         if let Some(stored) = queue {
-            self.queue.restore(stored, now);
-            self.drop_stale(now);
-        }
-    }
-
-    /// Restored events too old for the collector would get their batch refused.
-    fn drop_stale(&mut self, now: u64) {
-        let stored = self.queue.to_storage();
-        let mut fresh = Queue::new(self.cfg.max_queue);
-        let mut dropped = 0;
-        for line in crate::text::split(&stored, b'\n').filter(|l| !l.is_empty()) {
-            match timestamp_of(line) {
-                Some(ts) if now.saturating_sub(ts) <= MAX_STORED_AGE_MS => {
-                    fresh.push(line.into(), 0)
-                }
-                _ => dropped += 1,
+            if self
+                .queue
+                .restore(stored, now.saturating_sub(MAX_STORED_AGE_MS))
+                > 0
+            {
+                self.queue_dirty = true;
             }
-        }
-        if dropped > 0 {
-            fresh.dropped = self.queue.dropped + dropped;
-            fresh.waiting_since = fresh.waiting_since.map(|_| 0);
-            self.queue = fresh;
-            self.queue_dirty = true;
         }
     }
 
@@ -168,16 +166,15 @@ impl<C: Clock> Tracker<C> {
             return false;
         }
         self.last_page = Some(self.url.clone());
-        let referrer = if self.referrer_used {
-            None
-        } else {
-            self.referrer_used = true;
-            Some(String::from(referrer))
-        };
-        let mut e = self.event("page_view");
-        e.title = Some(String::from(title));
-        e.referrer = referrer;
-        self.record(e);
+        let referrer = (!core::mem::replace(&mut self.referrer_used, true)).then_some(referrer);
+        self.record(
+            "page_view",
+            Extra {
+                title: Some(title),
+                referrer,
+                ..Extra::default()
+            },
+        );
         true
     }
 
@@ -187,7 +184,7 @@ impl<C: Clock> Tracker<C> {
     }
 
     /// A custom event from `track()`. Invalid names are refused and counted.
-    pub fn track(&mut self, name: &str, props: Props) -> bool {
+    pub fn track(&mut self, name: &str, props: &Props) -> bool {
         if !event::valid_name(name) {
             self.stats.invalid += 1;
             return false;
@@ -195,26 +192,46 @@ impl<C: Clock> Tracker<C> {
         if !self.active() {
             return false;
         }
-        let mut e = self.event(name);
-        e.props = props;
-        self.record(e);
+        self.record(
+            name,
+            Extra {
+                props: Some(props),
+                ..Extra::default()
+            },
+        );
         true
     }
 
     /// An autocaptured click (see [`autocapture::classify`]) with the element's
     /// `data-footfall-prop-*` props.
-    pub fn click(&mut self, clicked: &Clicked, props: Props) {
+    pub fn click(&mut self, clicked: &Clicked, props: &Props) {
         if !self.active() || !self.cfg.auto_clicks {
             return;
         }
-        let (name, target) = autocapture::classify(clicked, host_of(&self.url));
-        if name == "click" && clicked.href.is_some() {
+        let name = autocapture::classify(clicked, host_of(&self.url));
+        // A same-site link to another document: the visitor is probably moving on within
+        // the site (see `leave`). A `#fragment` link to this page is not a navigation.
+        let other_document = clicked
+            .href
+            .is_some_and(|h| without_fragment(h) != without_fragment(&self.url));
+        if name == "click" && other_document {
             self.internal_nav_at = Some(self.clock.now_ms());
         }
-        let mut e = self.event(&name);
-        e.props = props;
-        e.target = Some(target);
-        self.record(e);
+        let text = autocapture::clean_text(clicked.text);
+        let target = Target {
+            tag: clicked.tag,
+            text: &text,
+            href: clicked.href,
+            id: clicked.id,
+        };
+        self.record(
+            name,
+            Extra {
+                props: Some(props),
+                target: Some(&target),
+                ..Extra::default()
+            },
+        );
     }
 
     /// `identify(id)` attaches a user id to this tab's later events (kept in
@@ -255,23 +272,11 @@ impl<C: Clock> Tracker<C> {
         if !self.active() || navigating || session.ended || session.is_expired(now) {
             return;
         }
-        let e = self.event("session_end");
-        self.push(e, now);
+        self.push("session_end", now, None, Extra::default());
         if let Some(s) = &mut self.session {
             s.ended = true;
         }
         self.session_dirty = true;
-    }
-
-    fn event(&self, name: &str) -> Event {
-        let now = self.clock.now_ms();
-        Event {
-            name: String::from(name),
-            id: String::new(), // assigned in `push`
-            timestamp: now,
-            page: self.url.clone(),
-            ..Event::default()
-        }
     }
 
     /// Marks activity at `now`: continues the session, or starts a new one when there is
@@ -291,35 +296,45 @@ impl<C: Clock> Tracker<C> {
         }
     }
 
-    fn record(&mut self, e: Event) {
-        let now = e.timestamp;
+    /// Queues event `name` now, preceded by `session_start` (and the `session_end` of an
+    /// expired session) when this activity starts a new session.
+    fn record(&mut self, name: &str, extra: Extra) {
+        let now = self.clock.now_ms();
         if let Touch::Started { previous } = self.touch_session(now) {
             if let Some(old) = previous.filter(|p| !p.ended) {
                 // The old session ended by inactivity: its end is when it was last active.
-                let mut end = self.event("session_end");
-                end.timestamp = old.last_activity;
-                end.session_id = old.id;
-                self.push(end, now);
+                self.push(
+                    "session_end",
+                    old.last_activity,
+                    Some(&old.id),
+                    Extra::default(),
+                );
             }
-            let start = self.event("session_start");
-            self.push(start, now);
+            self.push("session_start", now, None, Extra::default());
         }
-        self.push(e, now);
+        self.push(name, now, None, extra);
     }
 
-    /// Stamps the event with its id, the current session (unless it names its own) and
-    /// user id, encodes and queues it.
-    fn push(&mut self, mut e: Event, now: u64) {
-        e.id = self.rng.id(now);
-        if e.session_id.is_empty() {
-            if let Some(s) = &self.session {
-                e.session_id = s.id.clone();
-            }
-        }
-        e.user_id = self.user_id.clone();
+    /// Encodes and queues one event with a fresh id, the page, the current session (unless
+    /// one is named) and the user id.
+    fn push(&mut self, name: &str, timestamp: u64, session_id: Option<&str>, x: Extra) {
+        let id = self.rng.id(timestamp);
+        let session = session_id.or(self.session.as_ref().map(|s| s.id.as_str()));
         let mut json = String::with_capacity(256);
-        e.encode(&self.ctx, &mut json);
-        self.queue.push(json, now);
+        let event = Event {
+            name,
+            id: &id,
+            timestamp,
+            page: &self.url,
+            session_id: session.unwrap_or_default(),
+            referrer: x.referrer,
+            title: x.title,
+            user_id: self.user_id.as_deref(),
+            props: x.props,
+            target: x.target,
+        };
+        event.encode(&self.ctx, &mut json);
+        self.queue.push(json, timestamp);
         self.stats.recorded += 1;
         self.queue_dirty = true;
     }
@@ -397,11 +412,7 @@ impl<C: Clock> Tracker<C> {
             return None;
         }
         let now = self.clock.now_ms();
-        let after = self
-            .beacon
-            .map(|b| b.1)
-            .or(self.in_flight.map(|f| f.1))
-            .unwrap_or(0);
+        let after = self.beaconed_through.max(self.in_flight.map_or(0, |f| f.1));
         let b = self
             .queue
             .batch(after, MAX_BATCH_EVENTS, &self.cfg.site, now)?;
@@ -410,10 +421,15 @@ impl<C: Clock> Tracker<C> {
     }
 
     /// Whether the browser took the beacon. A refused one (quota) stays queued, and is
-    /// persisted for the next page.
+    /// persisted for the next page. So does one sent while the collector is failing: a
+    /// beacon's answer is never seen, so it is only a best-effort copy then, and the next
+    /// page sends the events again (the collector drops the duplicate by `eventId`).
     pub fn beaconed(&mut self, ok: bool) {
         if let Some((first, last, count)) = self.beacon.take() {
             if ok {
+                self.beaconed_through = last;
+            }
+            if ok && self.backoff.failures() == 0 {
                 self.queue.remove(first, last);
                 self.stats.sent += count as u64;
                 self.queue_dirty = true;
@@ -472,6 +488,11 @@ impl<C: Clock> Tracker<C> {
     }
 }
 
+/// `url` up to its `#fragment`.
+fn without_fragment(url: &str) -> &str {
+    crate::text::split_once(url, b'#').map_or(url, |(doc, _)| doc)
+}
+
 /// `example.com:8080` from `https://example.com:8080/path?q#h` (what `location.host` says).
 fn host_of(url: &str) -> &str {
     let start = crate::text::find(url, "//").map_or(0, |i| i + 2);
@@ -481,13 +502,6 @@ fn host_of(url: &str) -> &str {
         .position(|b| matches!(b, b'/' | b'?' | b'#'))
         .unwrap_or(rest.len());
     rest.get(..end).unwrap_or_default()
-}
-
-/// The `timestamp` of an encoded event.
-fn timestamp_of(json: &str) -> Option<u64> {
-    const KEY: &str = "\"timestamp\":";
-    let at = crate::text::find(json, KEY)? + KEY.len();
-    crate::json::parse_u64(json.as_bytes().get(at..)?)
 }
 
 #[cfg(test)]
@@ -595,7 +609,7 @@ mod tests {
         let clock = ManualClock::new(T0);
         let mut t = tracker(&clock, flags::DEFAULT);
         assert_eq!(t.wake_in(), None, "nothing queued, no timer");
-        t.track("a", Props::default()); // session_start + a
+        t.track("a", &Props::default()); // session_start + a
         assert_eq!(t.next_batch(), None);
         assert_eq!(t.wake_in(), Some(5_000));
         clock.advance(4_999);
@@ -607,10 +621,10 @@ mod tests {
         assert_eq!(t.queued(), 0);
         assert_eq!(t.wake_in(), None);
 
-        t.track("b", Props::default());
-        t.track("c", Props::default());
+        t.track("b", &Props::default());
+        t.track("c", &Props::default());
         assert_eq!(t.next_batch(), None, "2 of 3");
-        t.track("d", Props::default());
+        t.track("d", &Props::default());
         assert_eq!(t.wake_in(), Some(0));
         let body = t.next_batch().expect("batch size reached");
         assert_eq!(names(&events(&body)), ["b", "c", "d"]);
@@ -625,12 +639,12 @@ mod tests {
         let clock = ManualClock::new(T0);
         let mut t = tracker(&clock, flags::DEFAULT);
         for n in ["a", "b"] {
-            t.track(n, Props::default());
+            t.track(n, &Props::default());
         }
         let first = t.next_batch().unwrap();
         t.delivered(503, 10);
         assert_eq!(t.queued(), 3);
-        t.track("c", Props::default());
+        t.track("c", &Props::default());
         clock.advance(9_999);
         assert_eq!(t.next_batch(), None, "Retry-After not over");
         assert!(t.wake_in().unwrap() >= 1);
@@ -648,7 +662,7 @@ mod tests {
         let clock = ManualClock::new(T0);
         let mut t = tracker(&clock, flags::DEFAULT);
         for n in ["a", "b", "c"] {
-            t.track(n, Props::default());
+            t.track(n, &Props::default());
         }
         let mut waits = vec![];
         for _ in 0..4 {
@@ -664,7 +678,7 @@ mod tests {
         }
         assert!(t.next_batch().is_some());
         t.delivered(202, 0);
-        t.track("d", Props::default());
+        t.track("d", &Props::default());
         clock.advance(5_000);
         assert!(t.next_batch().is_some(), "success reset the backoff");
     }
@@ -674,7 +688,7 @@ mod tests {
         let clock = ManualClock::new(T0);
         let mut t = tracker(&clock, flags::DEFAULT);
         for n in ["a", "b", "c"] {
-            t.track(n, Props::default());
+            t.track(n, &Props::default());
         }
         t.next_batch().unwrap();
         t.delivered(400, 0);
@@ -688,9 +702,9 @@ mod tests {
         let mut t = tracker(&clock, flags::DEFAULT);
         view(&mut t, URL);
         clock.advance(SESSION_TIMEOUT_MS);
-        t.track("still", Props::default());
+        t.track("still", &Props::default());
         clock.advance(SESSION_TIMEOUT_MS + 1);
-        t.track("later", Props::default());
+        t.track("later", &Props::default());
         let evs = drain_all(&mut t);
         assert_eq!(
             names(&evs),
@@ -739,13 +753,13 @@ mod tests {
         let mut t = tracker(&clock, flags::DEFAULT);
         view(&mut t, URL);
         let link = Clicked {
-            tag: "a".into(),
-            href: Some("https://example.com/next".into()),
-            link_host: "example.com".into(),
-            link_protocol: "https:".into(),
+            tag: "a",
+            href: Some("https://example.com/next"),
+            link_host: "example.com",
+            link_protocol: "https:",
             ..Default::default()
         };
-        t.click(&link, Props::default());
+        t.click(&link, &Props::default());
         clock.advance(300);
         t.leave();
         assert_eq!(
@@ -762,22 +776,42 @@ mod tests {
     }
 
     #[test]
+    fn fragment_links_are_not_navigation() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        view(&mut t, "https://example.com/app#top");
+        let hash = Clicked {
+            tag: "a",
+            href: Some("https://example.com/app#details"),
+            link_host: "example.com",
+            link_protocol: "https:",
+            ..Default::default()
+        };
+        t.click(&hash, &Props::default());
+        t.leave();
+        assert_eq!(names(&drain_all(&mut t)).last(), Some(&"session_end"));
+    }
+
+    #[test]
     fn clicks_are_captured_only_when_enabled() {
         let clock = ManualClock::new(T0);
         let out = Clicked {
-            tag: "a".into(),
-            href: Some("https://other.org/".into()),
-            link_host: "other.org".into(),
-            link_protocol: "https:".into(),
+            tag: "a",
+            text: "  Other\n site ",
+            href: Some("https://other.org/"),
+            link_host: "other.org",
+            link_protocol: "https:",
             ..Default::default()
         };
         let mut t = tracker(&clock, flags::DEFAULT);
-        t.click(&out, Props::default());
+        t.click(&out, &Props::default());
         let evs = drain_all(&mut t);
         assert_eq!(names(&evs), ["session_start", "outbound"]);
         assert_eq!(evs[1]["target"]["href"], "https://other.org/");
+        assert_eq!(evs[1]["target"]["text"], "Other site");
+        assert_eq!(evs[1]["target"]["tag"], "a");
         let mut t = tracker(&clock, flags::AUTO_PAGEVIEWS);
-        t.click(&out, Props::default());
+        t.click(&out, &Props::default());
         assert_eq!(t.queued(), 0);
     }
 
@@ -786,7 +820,7 @@ mod tests {
         let clock = ManualClock::new(T0);
         let mut t = tracker(&clock, flags::DEFAULT);
         for i in 0..15 {
-            t.track(&format!("e{i}"), Props::default());
+            t.track(&format!("e{i}"), &Props::default());
         }
         assert_eq!(t.queued(), 10);
         assert!(t.stats_json(0).contains("\"dropped\":6"));
@@ -798,10 +832,10 @@ mod tests {
         let clock = ManualClock::new(T0);
         let mut t = tracker(&clock, flags::DEFAULT);
         for n in ["a", "b"] {
-            t.track(n, Props::default());
+            t.track(n, &Props::default());
         }
         assert!(t.next_batch().is_some()); // session_start, a, b in flight
-        t.track("c", Props::default());
+        t.track("c", &Props::default());
         let body = t.drain().unwrap();
         assert_eq!(names(&events(&body)), ["c"]);
         t.beaconed(false);
@@ -820,11 +854,33 @@ mod tests {
     }
 
     #[test]
+    fn beacons_during_an_outage_keep_the_events_for_the_next_page() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        for n in ["a", "b", "c"] {
+            t.track(n, &Props::default());
+        }
+        t.next_batch().unwrap();
+        t.delivered(503, 30);
+        t.track("d", &Props::default());
+        t.leave();
+        let body = t.drain().unwrap();
+        assert_eq!(
+            names(&events(&body)),
+            ["session_start", "a", "b", "c", "d", "session_end"]
+        );
+        t.beaconed(true);
+        assert_eq!(t.drain(), None, "draining moves on");
+        let stored = t.take_queue_write().unwrap();
+        assert_eq!(stored.lines().count(), 6, "all kept for the next page");
+    }
+
+    #[test]
     fn consent_gates_everything() {
         let clock = ManualClock::new(T0);
         let mut t = tracker(&clock, flags::DEFAULT | flags::REQUIRE_CONSENT);
         assert!(!view(&mut t, URL));
-        t.track("x", Props::default());
+        t.track("x", &Props::default());
         assert_eq!(t.queued(), 0);
         assert!(t.consent(true));
         assert!(view(&mut t, URL));
@@ -844,7 +900,7 @@ mod tests {
         let mut t = tracker(&clock, flags::DEFAULT);
         t.ignore(Reason::DoNotTrack);
         view(&mut t, URL);
-        t.track("x", Props::default());
+        t.track("x", &Props::default());
         t.leave();
         assert_eq!((t.queued(), t.next_batch(), t.drain()), (0, None, None));
         assert!(t.stats_json(0).contains("\"ignored\":\"dnt\""));
@@ -859,8 +915,8 @@ mod tests {
         assert!(!t.identify(Some("bad\u{0}id")));
         assert_eq!(t.stats.invalid, 1);
         let mut props = Props::default();
-        props.insert("plan", PropValue::Str("pro".into()));
-        t.track("upgrade", props);
+        props.insert("plan", PropValue::Str("pro"));
+        t.track("upgrade", &props);
         let evs = drain_all(&mut t);
         assert!(evs[1].get("userId").is_none(), "not before identify");
         assert_eq!(evs[2]["userId"], "user-42");
@@ -868,10 +924,10 @@ mod tests {
         let stored = t.take_session_write().unwrap();
         let mut next = tracker(&clock, flags::DEFAULT);
         next.restore(Some(&stored), None);
-        next.track("x", Props::default());
+        next.track("x", &Props::default());
         assert_eq!(drain_all(&mut next)[0]["userId"], "user-42");
         next.identify(None);
-        next.track("y", Props::default());
+        next.track("y", &Props::default());
         assert!(drain_all(&mut next)[0].get("userId").is_none());
     }
 
@@ -879,8 +935,8 @@ mod tests {
     fn invalid_names_are_refused_and_counted() {
         let clock = ManualClock::new(T0);
         let mut t = tracker(&clock, flags::DEFAULT);
-        assert!(!t.track("no spaces", Props::default()));
-        assert!(!t.track("", Props::default()));
+        assert!(!t.track("no spaces", &Props::default()));
+        assert!(!t.track("", &Props::default()));
         assert_eq!((t.queued(), t.stats.invalid), (0, 2));
     }
 
@@ -888,14 +944,14 @@ mod tests {
     fn restored_queue_is_sent_first_and_stale_events_dropped() {
         let clock = ManualClock::new(T0);
         let mut old = tracker(&clock, flags::DEFAULT);
-        old.track("old", Props::default());
+        old.track("old", &Props::default());
         let stored = old.take_queue_write().unwrap();
         let stale = stored.replace(&T0.to_string(), &(T0 - MAX_STORED_AGE_MS - 1).to_string());
 
         clock.advance(60_000);
         let mut t = tracker(&clock, flags::DEFAULT);
         t.restore(None, Some(&stored));
-        t.track("new", Props::default());
+        t.track("new", &Props::default());
         let body = t.next_batch().expect("restored events are due at once");
         assert_eq!(
             names(&events(&body)),
@@ -905,6 +961,9 @@ mod tests {
         let mut t = tracker(&clock, flags::DEFAULT);
         t.restore(None, Some(&format!("{stale}\ngarbage")));
         assert_eq!(t.queued(), 0);
-        assert!(t.stats_json(0).contains("\"dropped\":2"));
+        assert!(
+            t.stats_json(0).contains("\"dropped\":3"),
+            "2 stale + 1 garbage"
+        );
     }
 }

@@ -200,7 +200,7 @@ pub fn restored() {
 
 /// Stages a string prop for the next [`track`] or [`click`].
 #[wasm_bindgen]
-pub fn prop_str(key: &str, value: String) {
+pub fn prop_str(key: &str, value: &str) {
     stage(key, PropValue::Str(value));
 }
 
@@ -226,7 +226,7 @@ fn stage(key: &str, value: PropValue) {
 #[wasm_bindgen]
 pub fn track(name: &str) -> bool {
     let props = take_props();
-    with(|t| t.track(name, props))
+    with(|t| t.track(name, &props))
 }
 
 /// A click on a link, button or `data-footfall-event` element, with the staged
@@ -234,25 +234,25 @@ pub fn track(name: &str) -> bool {
 /// (`a.href`, `a.host`, `a.protocol`), `None`/empty for other elements.
 #[wasm_bindgen]
 pub fn click(
-    tag: String,
-    text: String,
-    id: String,
+    tag: &str,
+    text: &str,
+    id: &str,
     custom_event: Option<String>,
     href: Option<String>,
-    link_host: String,
-    link_protocol: String,
+    link_host: &str,
+    link_protocol: &str,
 ) {
     let props = take_props();
     let clicked = Clicked {
         tag,
         text,
         id,
-        href,
+        href: href.as_deref(),
         link_host,
         link_protocol,
-        custom_event,
+        custom_event: custom_event.as_deref(),
     };
-    with(|t| t.click(&clicked, props))
+    with(|t| t.click(&clicked, &props))
 }
 
 /// `identify(userId)`; `undefined`, `null` or `""` forgets it.

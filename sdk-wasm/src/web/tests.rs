@@ -66,20 +66,20 @@ fn whole_flow_in_the_page() {
 
     page(&href, "Test page", "");
     page(&href, "Test page", ""); // same URL: no second page view
-    prop_str("plan", "pro".into());
+    prop_str("plan", "pro");
     prop_num("price", 19.5);
     prop_bool("trial", true);
     prop_num("nan", f64::NAN);
     assert!(track("signup"));
     assert!(!track("bad name"));
     click(
-        "a".into(),
-        " out ".into(),
-        "".into(),
+        "a",
+        " out ",
+        "",
         None,
         Some("https://elsewhere.example/".into()),
-        "elsewhere.example".into(),
-        "https:".into(),
+        "elsewhere.example",
+        "https:",
     );
     assert!(identify(Some("user-1".into())));
     leave();
