@@ -38,6 +38,6 @@ mod tz_table;
 
 pub use event::{DecodeEventError, Device, Event, PropValue, Target, SCHEMA_VERSION};
 #[cfg(feature = "enrich")]
-pub use normalize::{normalize, RequestContext};
+pub use normalize::{normalize, Normalizer, RequestContext};
 pub use validate::ValidationError;
 pub use wire::{BatchRequest, DecodeError, WireEvent};

@@ -284,11 +284,8 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (event_id) DO NOTHING",
         )?;
-        let mut site = tx.prepare_cached(
-            "INSERT INTO sites (site, events, last_seen) VALUES (?1, 1, ?2)
-             ON CONFLICT (site) DO UPDATE SET events = events + 1,
-                                              last_seen = max(last_seen, excluded.last_seen)",
-        )?;
+        // Per-site counters are summed in memory and written once per site per commit.
+        let mut per_site: std::collections::HashMap<&str, (i64, i64)> = Default::default();
         for (events, _) in jobs {
             let mut outcome = InsertOutcome::default();
             for e in events {
@@ -311,12 +308,22 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
                 ])?;
                 if changed == 1 {
                     outcome.inserted += 1;
-                    site.execute(params![e.site, e.received_at])?;
+                    let entry = per_site.entry(e.site.as_str()).or_insert((0, 0));
+                    entry.0 += 1;
+                    entry.1 = entry.1.max(e.received_at);
                 } else {
                     outcome.duplicates += 1;
                 }
             }
             outcomes.push(outcome);
+        }
+        let mut site = tx.prepare_cached(
+            "INSERT INTO sites (site, events, last_seen) VALUES (?1, ?2, ?3)
+             ON CONFLICT (site) DO UPDATE SET events = events + excluded.events,
+                                              last_seen = max(last_seen, excluded.last_seen)",
+        )?;
+        for (name, (count, last_seen)) in per_site {
+            site.execute(params![name, count, last_seen])?;
         }
     }
     tx.commit()?;
