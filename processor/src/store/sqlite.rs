@@ -288,7 +288,7 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
         let mut per_site: std::collections::HashMap<&str, (i64, i64)> = Default::default();
         for (events, _) in jobs {
             let mut outcome = InsertOutcome::default();
-            for e in events {
+            for (index, e) in events.iter().enumerate() {
                 let doc = String::from_utf8_lossy(&protocol::event::encode(e)).into_owned();
                 let changed = insert.execute(params![
                     e.event_id,
@@ -308,6 +308,7 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
                 ])?;
                 if changed == 1 {
                     outcome.inserted += 1;
+                    outcome.fresh.push(index);
                     let entry = per_site.entry(e.site.as_str()).or_insert((0, 0));
                     entry.0 += 1;
                     entry.1 = entry.1.max(e.received_at);
