@@ -30,6 +30,11 @@ let busy = false // one fetch at a time: the core hands out one batch at a time
 let timer
 let errors = 0
 
+// Strings cross into the wasm as one message per call, fields separated by U+001F (see
+// sdk-wasm/src/web/mod.rs for why); that character is removed from values.
+const msg = (...fields) =>
+  fields.map((f) => (f == null ? '' : String(f).replace(/\x1f/g, ''))).join('\x1f')
+
 // Wraps an entry point so nothing it does can throw into the host page.
 const safe =
   (f) =>
@@ -68,9 +73,8 @@ export function boot(load, o) {
     .then(load)
     .then((m) => {
       m0 = m
-      m.configure(
-        String(o.site || location.hostname),
-        String(o.api == null ? '/' : o.api),
+      endpoint = m.configure(
+        msg(o.site || location.hostname, o.api == null ? '/' : o.api),
         bits,
         o.batchSize | 0,
         o.flushInterval | 0,
@@ -82,11 +86,7 @@ export function boot(load, o) {
         tz = Intl.DateTimeFormat().resolvedOptions().timeZone
       } catch (e) {}
       const started = m.start(
-        screen.width + 'x' + screen.height,
-        nav.language,
-        tz,
-        location.hostname,
-        location.protocol,
+        msg(screen.width + 'x' + screen.height, nav.language, tz, location.hostname, location.protocol),
         (nav.doNotTrack == '1' ? SIGNAL_DNT : 0) |
           (nav.globalPrivacyControl === true ? SIGNAL_GPC : 0)
       )
@@ -94,7 +94,6 @@ export function boot(load, o) {
       pending = null
       if (!started) return false
       w = m
-      endpoint = m.endpoint()
       listen()
       page()
       calls.forEach((f) => safe(f)())
@@ -117,7 +116,7 @@ function listen() {
   on(document, 'auxclick', (e) => e.button == 1 && click(e), true)
   // Single-page apps: route changes are history calls or popstate/hashchange. The page
   // view waits a tick so the router has set the new title; the core drops repeats of a URL.
-  const later = () => setTimeout(safe(page))
+  const later = () => setTimeout(safe(() => page()))
   for (const m of ['pushState', 'replaceState']) {
     const orig = history[m]
     history[m] = function () {
@@ -129,14 +128,14 @@ function listen() {
   on(window, 'popstate', later)
   on(window, 'hashchange', later)
   // Back/forward cache: the page comes back without loading, and counts again.
-  on(window, 'pageshow', (e) => e.persisted && (w.restored(), page()))
+  on(window, 'pageshow', (e) => e.persisted && page(true))
   // Hidden may be the last moment a mobile page gets; pagehide is the last on desktop.
   on(document, 'visibilitychange', () => document.visibilityState == 'hidden' && flush())
   on(window, 'pagehide', () => (w.leave(), flush()))
 }
 
-function page() {
-  w.page(location.href, document.title, document.referrer)
+function page(restored) {
+  w.page(msg(location.href, document.title, document.referrer), !!restored)
   pump()
 }
 
@@ -148,17 +147,19 @@ function click(e) {
   // instanceof rather than the tag: an SVG <a> has no string href.
   const a = el instanceof HTMLAnchorElement ? el : 0
   for (const at of el.attributes) {
-    if (at.name.startsWith(PROP)) w.prop_str(at.name.slice(PROP.length), at.value)
+    if (at.name.startsWith(PROP)) w.prop(msg(at.name.slice(PROP.length), at.value), 0)
   }
   const text = (el.localName == 'input' ? el.value : el.textContent) || ''
   w.click(
-    el.localName,
-    text.slice(0, 2000),
-    el.id,
-    el.getAttribute('data-footfall-event'),
-    a ? a.href : undefined,
-    a ? a.host : '',
-    a ? a.protocol : ''
+    msg(
+      el.localName,
+      text.slice(0, 2000).replace(/\s+/g, ' ').trim(),
+      el.id,
+      el.getAttribute('data-footfall-event'),
+      a ? a.href : '',
+      a ? a.host : '',
+      a ? a.protocol : ''
+    )
   )
   pump()
 }
@@ -168,9 +169,9 @@ function stage(props) {
     for (const k of Object.keys(props).slice(0, 64)) {
       const v = props[k]
       const t = typeof v
-      if (t == 'string') w.prop_str(k, v)
-      else if (t == 'number') w.prop_num(k, v)
-      else if (t == 'boolean') w.prop_bool(k, v)
+      // Kinds as in web/mod.rs PROP_*; numbers go as JSON text (NaN/Infinity are dropped).
+      const kind = t == 'string' ? 0 : t == 'number' ? 1 : t == 'boolean' ? 2 : -1
+      if (kind >= 0) w.prop(msg(k, v), kind)
     }
   }
 }
@@ -228,7 +229,7 @@ export const track = queued((name, props) => {
 })
 
 export const identify = queued((id) => {
-  w.identify(id == null ? undefined : String(id))
+  w.identify(id == null ? '' : String(id))
 })
 
 export const consent = queued((granted) => {

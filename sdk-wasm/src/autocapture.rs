@@ -4,16 +4,13 @@
 //! `data-footfall-ignore` one) and passes what it read as a [`Clicked`], with the element's
 //! `data-footfall-prop-*` attributes as props; what the click *means* is decided here.
 
-use alloc::string::String;
-
-use crate::event::{truncate, MAX_TEXT_LEN};
-
 /// What the shell read from the clicked element.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Clicked<'a> {
     /// Lower-case tag name.
     pub tag: &'a str,
-    /// Visible text (`textContent`, or `value` for input buttons).
+    /// Visible text (`textContent`, or `value` for input buttons), whitespace runs already
+    /// collapsed by the shell (a one-line regex there; Unicode whitespace tables here).
     pub text: &'a str,
     pub id: &'a str,
     /// Absolute link URL (`a.href`), for links.
@@ -38,22 +35,6 @@ pub fn classify<'a>(c: &Clicked<'a>, page_host: &str) -> &'a str {
     }
 }
 
-/// Collapses whitespace runs (markup indentation, newlines) to single spaces and trims,
-/// then cuts to the collector's text limit.
-pub fn clean_text(s: &str) -> String {
-    let mut out = String::new();
-    for word in s.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-        if out.len() > MAX_TEXT_LEN * 4 {
-            break;
-        }
-    }
-    String::from(truncate(&out, MAX_TEXT_LEN))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,7 +42,7 @@ mod tests {
     fn link<'a>(href: &'a str, host: &'a str) -> Clicked<'a> {
         Clicked {
             tag: "a",
-            text: "\n   Read   the\tdocs \n",
+            text: "Read the docs",
             href: Some(href),
             link_host: host,
             link_protocol: if href.starts_with("https:") {
@@ -77,7 +58,6 @@ mod tests {
     fn internal_link_is_a_click() {
         let c = link("https://example.com/docs", "example.com");
         assert_eq!(classify(&c, "example.com"), "click");
-        assert_eq!(clean_text(c.text), "Read the docs");
     }
 
     #[test]
@@ -113,12 +93,5 @@ mod tests {
             ..c
         };
         assert_eq!(classify(&bad, "example.com"), "click");
-    }
-
-    #[test]
-    fn long_text_is_cut() {
-        let t = clean_text(&"word ".repeat(1000));
-        assert_eq!(t.chars().count(), MAX_TEXT_LEN);
-        assert_eq!(clean_text("   "), "");
     }
 }

@@ -61,7 +61,7 @@ impl Config {
     ) -> Self {
         let or = |v: u32, d: usize| if v == 0 { d } else { v as usize };
         Config {
-            site: String::from(site.trim()),
+            site: String::from(site.trim_ascii()),
             endpoint: endpoint(api),
             // The collector takes at most 100 events per request.
             batch_size: or(batch_size, DEFAULT_BATCH_SIZE).min(crate::queue::MAX_BATCH_EVENTS),
@@ -83,7 +83,7 @@ impl Config {
 /// `https://x.org/` → `https://x.org/api/batch`; `/` or `` → `/api/batch`;
 /// `https://x.org/stats` → `https://x.org/stats/api/batch` (collector behind a path prefix).
 fn endpoint(api: &str) -> String {
-    let mut url = String::from(crate::text::trim_end(api.trim(), b'/'));
+    let mut url = String::from(crate::text::trim_end(api.trim_ascii(), b'/'));
     url.push_str("/api/batch");
     url
 }

@@ -24,12 +24,23 @@ pub fn valid_name(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
 /// A user id chosen by the site: 1–128 printable characters.
 pub fn valid_user_id(id: &str) -> bool {
-    !id.is_empty() && char_len(id) <= MAX_USER_ID_LEN && !id.chars().any(char::is_control)
+    !id.is_empty() && char_len(id) <= MAX_USER_ID_LEN && !has_control(id)
+}
+
+/// Whether `s` has a control character (`char::is_control`: C0, DEL, C1), checked on the
+/// UTF-8 bytes: C1 controls are U+0080..=U+009F, encoded `C2 80`..=`C2 9F`.
+pub fn has_control(s: &str) -> bool {
+    let mut prev = 0u8;
+    s.bytes().any(|b| {
+        let control = b < 0x20 || b == 0x7f || (prev == 0xc2 && (0x80..=0x9f).contains(&b));
+        prev = b;
+        control
+    })
 }
 
 /// Characters (not bytes) in `s`, as the collector counts them. Counting the bytes that do
@@ -60,8 +71,43 @@ fn nonempty(s: Option<&str>, max: usize) -> Option<&str> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PropValue<'a> {
     Str(&'a str),
-    Num(f64),
+    /// A number as JSON text, e.g. JS `String(n)` of a finite number (`19.99`, `1e+21`).
+    /// Taking the text keeps float formatting (several KB of wasm) out of the tracker, and
+    /// JS's shortest round-trip form is exactly what should be stored.
+    Num(&'a str),
     Bool(bool),
+}
+
+/// Whether `s` is a JSON number: `-?digits(.digits)?([eE][+-]?digits)?`.
+pub fn is_json_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > start
+    };
+    if !digits(&mut i) {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == b.len()
 }
 
 /// Flat custom properties, encoded as they are added (`"plan":"pro","price":19.99`), so
@@ -86,10 +132,10 @@ impl Props {
     /// strings are cut to 256 characters. Returns whether it was kept. (Keys come from JS
     /// objects and attributes, which cannot repeat; a repeated key would be last-wins.)
     pub fn insert(&mut self, key: &str, value: PropValue) -> bool {
-        let key_ok = !key.is_empty()
-            && char_len(key) <= MAX_PROP_KEY_LEN
-            && !key.chars().any(char::is_control);
-        if !key_ok || self.len >= MAX_PROPS || matches!(value, PropValue::Num(n) if !n.is_finite())
+        let key_ok = !key.is_empty() && char_len(key) <= MAX_PROP_KEY_LEN && !has_control(key);
+        if !key_ok
+            || self.len >= MAX_PROPS
+            || matches!(value, PropValue::Num(n) if !is_json_number(n))
         {
             return false;
         }
@@ -100,7 +146,7 @@ impl Props {
         self.json.push(':');
         match value {
             PropValue::Str(s) => json::write_str(&mut self.json, truncate(s, MAX_PROP_VALUE_LEN)),
-            PropValue::Num(n) => json::write_f64(&mut self.json, n),
+            PropValue::Num(n) => self.json.push_str(n),
             PropValue::Bool(b) => self.json.push_str(if b { "true" } else { "false" }),
         }
         self.len += 1;
@@ -167,7 +213,7 @@ fn keep(value: Option<String>, max: usize, extra: &[u8]) -> Option<String> {
         !s.is_empty()
             && s.len() <= max
             && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+                .all(|b| b.is_ascii_alphanumeric() || extra.iter().any(|&e| e == b))
     })
 }
 
@@ -241,6 +287,40 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_match_char_is_control() {
+        for c in ['\0', '\n', '\u{1f}', '\u{7f}', '\u{80}', '\u{9f}'] {
+            assert!(c.is_control() && has_control(&format!("a{c}b")), "{c:?}");
+        }
+        for c in [
+            'a', ' ', '\u{a0}', 'é', '\u{100}', '\u{2028}', '😀', '\u{c280}',
+        ] {
+            assert_eq!(has_control(&format!("a{c}b")), c.is_control(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn json_numbers() {
+        for ok in [
+            "0",
+            "-1",
+            "19.99",
+            "1e+21",
+            "5e-7",
+            "1E3",
+            "-0.5",
+            "123456789012345678901234567890",
+        ] {
+            assert!(is_json_number(ok), "{ok}");
+            let _: serde_json::Value = serde_json::from_str(ok).unwrap();
+        }
+        for bad in [
+            "", "-", "NaN", "Infinity", "1.", ".5", "1e", "1e+", "0x10", "1 ", "+1", "1,5",
+        ] {
+            assert!(!is_json_number(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn truncate_counts_characters() {
         assert_eq!(truncate("héllo", 2), "hé");
         assert_eq!(truncate("abc", 3), "abc");
@@ -260,17 +340,17 @@ mod tests {
         assert!(!p.insert(&"k".repeat(65), PropValue::Bool(true)));
         assert!(p.insert(&"k".repeat(64), PropValue::Bool(true)));
         assert!(!p.insert("bad\nkey", PropValue::Bool(true)));
-        assert!(!p.insert("nan", PropValue::Num(f64::NAN)));
-        assert!(!p.insert("inf", PropValue::Num(f64::INFINITY)));
+        assert!(!p.insert("nan", PropValue::Num("NaN")));
+        assert!(!p.insert("inf", PropValue::Num("Infinity")));
         let long = "é".repeat(300);
         assert!(p.insert("long", PropValue::Str(&long)));
-        assert!(p.insert("n", PropValue::Num(-2.5)));
+        assert!(p.insert("n", PropValue::Num("-2.5")));
         let v = props_json(&p);
         assert_eq!(v["long"].as_str().unwrap().chars().count(), 256);
         assert_eq!(v["plan"], "pro");
         assert_eq!(v["n"], -2.5);
         for i in 0..40 {
-            p.insert(&format!("k{i}"), PropValue::Num(i as f64));
+            p.insert(&format!("k{i}"), PropValue::Num(&i.to_string()));
         }
         assert_eq!(p.len(), MAX_PROPS);
         assert_eq!(props_json(&p).as_object().unwrap().len(), MAX_PROPS);
@@ -294,7 +374,7 @@ mod tests {
     fn encodes_the_wire_shape() {
         let mut props = Props::default();
         props.insert("plan", PropValue::Str("pro"));
-        props.insert("price", PropValue::Num(19.99));
+        props.insert("price", PropValue::Num("19.99"));
         props.insert("trial", PropValue::Bool(false));
         let target = Target {
             tag: "a",

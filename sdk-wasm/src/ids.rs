@@ -7,6 +7,8 @@
 
 use alloc::string::String;
 
+use crate::json::push_ascii;
+
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Characters in an id: well inside the collector's `[A-Za-z0-9_-]{8,64}`.
@@ -32,12 +34,12 @@ impl Rng {
     pub fn id(&mut self, now_ms: u64) -> String {
         let mut id = String::with_capacity(ID_LEN);
         for shift in (0..7).rev() {
-            id.push(ALPHABET[((now_ms >> (shift * 6)) & 63) as usize] as char);
+            push_ascii(&mut id, ALPHABET[((now_ms >> (shift * 6)) & 63) as usize]);
         }
         for _ in 0..2 {
             let mut r = self.next_u64();
             for _ in 0..8 {
-                id.push(ALPHABET[(r & 63) as usize] as char);
+                push_ascii(&mut id, ALPHABET[(r & 63) as usize]);
                 r >>= 6;
             }
         }

@@ -72,9 +72,10 @@ impl Queue {
     /// more than old, and the queue must stay small enough for localStorage.
     pub fn push(&mut self, json: String, now: u64) {
         if self.items.len() >= self.capacity {
-            self.items.rotate_left(1);
-            self.items.pop();
-            self.dropped += 1;
+            if let Some(oldest) = self.items.first().map(|q| q.seq) {
+                self.remove(oldest, oldest);
+                self.dropped += 1;
+            }
         }
         self.items.push(Queued {
             seq: self.next_seq,

@@ -217,10 +217,9 @@ impl<C: Clock> Tracker<C> {
         if name == "click" && other_document {
             self.internal_nav_at = Some(self.clock.now_ms());
         }
-        let text = autocapture::clean_text(clicked.text);
         let target = Target {
             tag: clicked.tag,
-            text: &text,
+            text: clicked.text,
             href: clicked.href,
             id: clicked.id,
         };
@@ -381,8 +380,8 @@ impl<C: Clock> Tracker<C> {
                 self.stats.rejected += count as u64;
             }
             Outcome::Retry { retry_after_ms } => {
-                let jitter = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-                self.backoff.fail(now, retry_after_ms, jitter);
+                let random = self.rng.next_u64();
+                self.backoff.fail(now, retry_after_ms, random);
                 self.stats.retries += 1;
             }
         }
@@ -797,7 +796,7 @@ mod tests {
         let clock = ManualClock::new(T0);
         let out = Clicked {
             tag: "a",
-            text: "  Other\n site ",
+            text: "Other site",
             href: Some("https://other.org/"),
             link_host: "other.org",
             link_protocol: "https:",

@@ -58,10 +58,11 @@ impl Backoff {
         self.failures
     }
 
-    /// Records a failure at `now`. `jitter` is a random fraction in [0, 1) of the delay
-    /// added on top, so many visitors cut off by the same outage do not all come back in
-    /// the same second. `Retry-After` is a floor: honoured exactly, then jittered upwards.
-    pub fn fail(&mut self, now: u64, retry_after_ms: Option<u64>, jitter: f64) {
+    /// Records a failure at `now`. `random` (any value, e.g. from the id generator) picks
+    /// the jitter added on top, so many visitors cut off by the same outage do not all come
+    /// back in the same second. `Retry-After` is a floor: honoured exactly, then jittered
+    /// upwards.
+    pub fn fail(&mut self, now: u64, retry_after_ms: Option<u64>, random: u64) {
         let exp = BACKOFF_BASE_MS
             .saturating_mul(1u64 << self.failures.min(20))
             .min(BACKOFF_MAX_MS);
@@ -72,7 +73,7 @@ impl Backoff {
         } else {
             exp / 2
         };
-        let jitter = (spread as f64 * jitter.clamp(0.0, 1.0)) as u64;
+        let jitter = random % (spread + 1);
         self.retry_at = now.saturating_add(base).saturating_add(jitter);
         self.failures = self.failures.saturating_add(1);
     }
@@ -124,7 +125,7 @@ mod tests {
         assert!(b.ready(0));
         let mut delays = vec![];
         for _ in 0..12 {
-            b.fail(1_000, None, 0.0);
+            b.fail(1_000, None, 0);
             delays.push(b.retry_at() - 1_000);
         }
         assert_eq!(&delays[..5], &[1_000, 2_000, 4_000, 8_000, 16_000]);
@@ -138,24 +139,26 @@ mod tests {
 
     #[test]
     fn jitter_adds_at_most_half() {
-        let mut b = Backoff::default();
-        b.fail(0, None, 0.999);
-        assert!((1_000..1_500).contains(&b.retry_at()));
+        for r in [0, 1, 499, 500, 501, u64::MAX] {
+            let mut b = Backoff::default();
+            b.fail(0, None, r);
+            assert!((1_000..=1_500).contains(&b.retry_at()), "{r}");
+        }
     }
 
     #[test]
     fn retry_after_is_a_floor() {
         let mut b = Backoff::default();
-        b.fail(10_000, Some(30_000), 0.0);
+        b.fail(10_000, Some(30_000), 0);
         assert_eq!(b.retry_at(), 40_000);
         let mut b = Backoff::default();
-        b.fail(10_000, Some(30_000), 1.0);
+        b.fail(10_000, Some(30_000), u64::MAX);
         assert!(b.retry_at() >= 40_000 && b.retry_at() <= 40_500);
         // Retry-After shorter than the current exponential step is still honoured as given.
         for _ in 0..5 {
-            b.fail(0, None, 0.0);
+            b.fail(0, None, 0);
         }
-        b.fail(0, Some(2_000), 0.0);
+        b.fail(0, Some(2_000), 0);
         assert_eq!(b.retry_at(), 2_000);
     }
 }

@@ -72,7 +72,8 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
         .arg(&glue)
         .arg(&raw))?;
     sh(Command::new(tools.join("wasm-opt"))
-        .args(["-Oz", "--strip-debug", "--strip-producers"])
+        .args(["-Oz", "--converge", "--low-memory-unused"])
+        .args(["--strip-debug", "--strip-producers"])
         .args(WASM_FEATURES)
         .arg(glue.join("footfall_bg.wasm"))
         .arg("-o")

@@ -2,9 +2,16 @@
 //!
 //! The shell listens to DOM events, reads the few page facts they carry (URL, title,
 //! clicked element) and performs the requests; every decision is made here and in the
-//! core. Arguments are plain strings and numbers on purpose: reading JS objects from Rust
-//! (web-sys/js-sys) cost more download than the whole tracker logic (measured: 24 KB gzip
-//! wasm with web-sys DOM reads against a few KB without).
+//! core.
+//!
+//! The boundary is shaped by the download budget (12 KB gzip for JS + wasm), measured:
+//! - Plain strings and numbers, no web-sys/js-sys: reading JS objects from Rust cost more
+//!   download than the whole tracker logic (24 KB gzip of wasm with web-sys DOM reads).
+//! - At most one string per call: each `&str` parameter costs ~140 bytes of wasm in
+//!   wasm-bindgen's ABI plus JS glue, so calls with several strings take one *message*
+//!   whose fields are separated by U+001F (the shell strips that character from values;
+//!   see [`fields`]).
+//! - Returned strings are empty for "nothing", rather than `Option<String>`.
 //!
 //! Each export works on the one global [`Tracker`]; after each call the session and queue
 //! are written back to storage if they changed. None of them can throw: before `start`, or
@@ -22,6 +29,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::event::{Context, PropValue, Props};
 use crate::ignore::{self, Signals};
+use crate::text;
 use crate::tracker::Tracker;
 use storage::Area;
 
@@ -42,15 +50,23 @@ impl Clock for DateClock {
     }
 }
 
+/// Separates the fields of a message (U+001F, the ASCII unit separator).
+pub const FIELD: u8 = 0x1f;
+
 /// Privacy signals passed to [`start`] as bits.
 pub const SIGNAL_DNT: u32 = 1;
 pub const SIGNAL_GPC: u32 = 2;
+
+/// Kinds of [`prop`] values.
+pub const PROP_STR: u32 = 0;
+pub const PROP_NUM: u32 = 1;
+pub const PROP_BOOL: u32 = 2;
 
 struct Global {
     /// Set by [`configure`], consumed by [`start`].
     config: RefCell<Option<Config>>,
     tracker: RefCell<Option<Tracker<DateClock>>>,
-    /// Props staged by `prop_*` for the next `track` or `click`.
+    /// Props staged by [`prop`] for the next [`track`] or [`click`].
     props: RefCell<Props>,
     /// Storage writes the browser refused, and re-entrant calls.
     errors: Cell<u64>,
@@ -72,6 +88,19 @@ fn error() {
     GLOBAL.errors.set(GLOBAL.errors.get() + 1);
 }
 
+/// The `N` fields of a message; missing ones are empty.
+fn fields<const N: usize>(msg: &str) -> [&str; N] {
+    let mut out = [""; N];
+    for (slot, field) in out.iter_mut().zip(text::split(msg, FIELD)) {
+        *slot = field;
+    }
+    out
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
 fn take_props() -> Props {
     GLOBAL
         .props
@@ -80,8 +109,8 @@ fn take_props() -> Props {
         .unwrap_or_default()
 }
 
-/// Runs `f` on the tracker, then persists what changed. Before `start` (or for an ignored
-/// page) it returns the default.
+/// Runs `f` on the tracker, then persists what changed. Before `start` (or re-entered,
+/// which the shell never does) it returns the default.
 fn with<R: Default>(f: impl FnOnce(&mut Tracker<DateClock>) -> R) -> R {
     let Ok(mut slot) = GLOBAL.tracker.try_borrow_mut() else {
         error();
@@ -95,8 +124,8 @@ fn with<R: Default>(f: impl FnOnce(&mut Tracker<DateClock>) -> R) -> R {
     r
 }
 
-/// Writes the session and queue back if they changed. Kept out of line: `with` is
-/// instantiated once per export, and inlining this into each would repeat it 17 times.
+/// Writes the session and queue back if they changed. Out of line: `with` is instantiated
+/// once per export.
 #[inline(never)]
 fn persist(t: &mut Tracker<DateClock>) {
     let (session, queue) = (t.take_session_write(), t.take_queue_write());
@@ -113,28 +142,26 @@ fn persist(t: &mut Tracker<DateClock>) {
     }
 }
 
-/// Step 1 of 2: the site's options (see [`Config::from_flags`]).
+/// Step 1 of 2: the site's options. `msg` is `site␟api` (see [`Config::from_flags`] for
+/// the numbers). Returns the URL batches go to.
 #[wasm_bindgen]
-pub fn configure(site: &str, api: &str, bits: u32, batch_size: u32, flush_ms: u32, max_queue: u32) {
+pub fn configure(msg: &str, bits: u32, batch_size: u32, flush_ms: u32, max_queue: u32) -> String {
+    let [site, api] = fields(msg);
+    let cfg = Config::from_flags(site, api, bits, batch_size, flush_ms, max_queue);
+    let endpoint = cfg.endpoint.clone();
     if let Ok(mut c) = GLOBAL.config.try_borrow_mut() {
-        *c = Some(Config::from_flags(
-            site, api, bits, batch_size, flush_ms, max_queue,
-        ));
+        *c = Some(cfg);
     }
+    endpoint
 }
 
-/// Step 2 of 2: the browser's facts. `signals` has [`SIGNAL_DNT`] and [`SIGNAL_GPC`].
-/// Returns false when this page is not tracked (ignore rules) or already started; the
-/// shell then installs no listeners.
+/// Step 2 of 2: the browser's facts, `screen␟language␟timeZone␟hostname␟protocol` (empty
+/// when unknown); `signals` has [`SIGNAL_DNT`] and [`SIGNAL_GPC`]. Returns false when this
+/// page is not tracked (ignore rules) or already started; the shell then installs no
+/// listeners.
 #[wasm_bindgen]
-pub fn start(
-    screen: Option<String>,
-    lang: Option<String>,
-    timezone: Option<String>,
-    hostname: &str,
-    protocol: &str,
-    signals: u32,
-) -> bool {
+pub fn start(msg: &str, signals: u32) -> bool {
+    let [screen, lang, timezone, hostname, protocol] = fields(msg);
     let (Ok(mut slot), Ok(mut config)) = (
         GLOBAL.tracker.try_borrow_mut(),
         GLOBAL.config.try_borrow_mut(),
@@ -158,7 +185,8 @@ pub fn start(
     let seed = ((random() * 9_007_199_254_740_992.0) as u64)
         ^ (((random() * 9_007_199_254_740_992.0) as u64) << 11)
         ^ DateClock.now_ms();
-    let ctx = Context::new(screen, lang, timezone);
+    let owned = |s: &str| non_empty(s).map(String::from);
+    let ctx = Context::new(owned(screen), owned(lang), owned(timezone));
     let mut t = Tracker::new(cfg, ctx, DateClock, seed);
     match verdict {
         Some(reason) => t.ignore(reason),
@@ -169,21 +197,22 @@ pub fn start(
             t.restore(session.as_deref(), queue.as_deref());
         }
     }
-    *slot = Some(t);
+    // `replace` + `forget` rather than `*slot = Some(t)`: the slot is known to be empty,
+    // and this keeps the never-needed drop code of a whole tracker out of the download.
+    core::mem::forget(slot.replace(t));
     verdict.is_none()
 }
 
-/// The URL batches go to.
+/// Load and every single-page-app navigation, `href␟title␟referrer`: the page is now
+/// `href`; a page view is recorded if automatic page views are on and the URL changed.
+/// `restored`: back from the back/forward cache, the same URL counts again.
 #[wasm_bindgen]
-pub fn endpoint() -> String {
-    with(|t| t.config().endpoint.clone())
-}
-
-/// Load and every single-page-app navigation: the page is now `href`; a page view is
-/// recorded if automatic page views are on and the URL changed.
-#[wasm_bindgen]
-pub fn page(href: &str, title: &str, referrer: &str) {
+pub fn page(msg: &str, restored: bool) {
+    let [href, title, referrer] = fields(msg);
     with(|t| {
+        if restored {
+            t.restored();
+        }
         t.set_url(href);
         if t.config().auto_pageviews {
             t.page_view(title, referrer);
@@ -191,32 +220,17 @@ pub fn page(href: &str, title: &str, referrer: &str) {
     })
 }
 
-/// `pageshow` with `persisted`: back from the back/forward cache, the next [`page`] counts
-/// again.
+/// Stages a prop for the next [`track`] or [`click`], `key␟value`: a string
+/// ([`PROP_STR`]), a number as JS `String(n)` ([`PROP_NUM`]; non-finite ones are dropped)
+/// or `true`/`false` ([`PROP_BOOL`]).
 #[wasm_bindgen]
-pub fn restored() {
-    with(|t| t.restored())
-}
-
-/// Stages a string prop for the next [`track`] or [`click`].
-#[wasm_bindgen]
-pub fn prop_str(key: &str, value: &str) {
-    stage(key, PropValue::Str(value));
-}
-
-/// Stages a number prop (non-finite ones are dropped).
-#[wasm_bindgen]
-pub fn prop_num(key: &str, value: f64) {
-    stage(key, PropValue::Num(value));
-}
-
-/// Stages a boolean prop.
-#[wasm_bindgen]
-pub fn prop_bool(key: &str, value: bool) {
-    stage(key, PropValue::Bool(value));
-}
-
-fn stage(key: &str, value: PropValue) {
+pub fn prop(msg: &str, kind: u32) {
+    let [key, value] = fields(msg);
+    let value = match kind {
+        PROP_NUM => PropValue::Num(value),
+        PROP_BOOL => PropValue::Bool(value == "true"),
+        _ => PropValue::Str(value),
+    };
     if let Ok(mut p) = GLOBAL.props.try_borrow_mut() {
         p.insert(key, value);
     }
@@ -230,35 +244,29 @@ pub fn track(name: &str) -> bool {
 }
 
 /// A click on a link, button or `data-footfall-event` element, with the staged
-/// `data-footfall-prop-*` props. `href`, `link_host` and `link_protocol` are the link's
-/// (`a.href`, `a.host`, `a.protocol`), `None`/empty for other elements.
+/// `data-footfall-prop-*` props:
+/// `tag␟text␟id␟data-footfall-event␟href␟link host␟link protocol` (the link fields from
+/// `a.href`, `a.host`, `a.protocol`; empty for other elements).
 #[wasm_bindgen]
-pub fn click(
-    tag: &str,
-    text: &str,
-    id: &str,
-    custom_event: Option<String>,
-    href: Option<String>,
-    link_host: &str,
-    link_protocol: &str,
-) {
+pub fn click(msg: &str) {
+    let [tag, text, id, custom_event, href, link_host, link_protocol] = fields(msg);
     let props = take_props();
     let clicked = Clicked {
         tag,
         text,
         id,
-        href: href.as_deref(),
+        href: non_empty(href),
         link_host,
         link_protocol,
-        custom_event: custom_event.as_deref(),
+        custom_event: non_empty(custom_event),
     };
     with(|t| t.click(&clicked, &props))
 }
 
-/// `identify(userId)`; `undefined`, `null` or `""` forgets it.
+/// `identify(userId)`; `""` forgets it.
 #[wasm_bindgen]
-pub fn identify(user_id: Option<String>) -> bool {
-    with(|t| t.identify(user_id.as_deref()))
+pub fn identify(user_id: &str) -> bool {
+    with(|t| t.identify(non_empty(user_id)))
 }
 
 /// `consent(granted)`; returns whether recording is on.
@@ -267,10 +275,10 @@ pub fn consent(granted: bool) -> bool {
     with(|t| t.consent(granted))
 }
 
-/// The next request body to `fetch`, if one is due. Answer with [`done`].
+/// The next request body to `fetch` if one is due, else `""`. Answer with [`done`].
 #[wasm_bindgen]
-pub fn take() -> Option<String> {
-    with(|t| t.next_batch())
+pub fn take() -> String {
+    with(|t| t.next_batch()).unwrap_or_default()
 }
 
 /// The status (0: network error) and `Retry-After` seconds of the last [`take`].
@@ -293,11 +301,11 @@ pub fn leave() {
     with(|t| t.leave())
 }
 
-/// Page hidden or unloading: the next body for `sendBeacon`, due or not. Answer with
-/// [`drained`].
+/// Page hidden or unloading: the next body for `sendBeacon`, due or not, else `""`.
+/// Answer with [`drained`].
 #[wasm_bindgen]
-pub fn drain() -> Option<String> {
-    with(|t| t.drain())
+pub fn drain() -> String {
+    with(|t| t.drain()).unwrap_or_default()
 }
 
 /// Whether the browser took the beacon from [`drain`].

@@ -2,8 +2,8 @@
 //! iframes and some private modes, and full when the quota is reached. Then the tracker
 //! simply keeps its state in memory.
 //!
-//! The imports call `localStorage.getItem(...)` directly (no `window` object, no web-sys):
-//! six tiny imports instead of the global-object lookup machinery.
+//! No web-sys: two tiny imported JS functions instead of `window` lookups and `Storage`
+//! objects.
 
 use alloc::string::String;
 
@@ -17,20 +17,23 @@ pub const SESSION_KEY: &str = "footfall:session:";
 /// visits), the same switch Plausible documents.
 pub const OPT_OUT_KEY: &str = "footfall_ignore";
 
-#[wasm_bindgen]
+// Two small JS functions rather than `catch` imports: storage that throws (sandboxed
+// iframe, private mode, quota) is handled where it happens, and the wasm needs none of the
+// exception-passing machinery.
+#[wasm_bindgen(inline_js = "
+export function storage_get(local, key) {
+  try { return (local ? localStorage : sessionStorage).getItem(key) } catch (e) {}
+}
+export function storage_set(local, key, value) {
+  try {
+    const s = local ? localStorage : sessionStorage
+    value ? s.setItem(key, value) : s.removeItem(key)
+    return true
+  } catch (e) { return false }
+}")]
 extern "C" {
-    #[wasm_bindgen(catch, js_namespace = localStorage, js_name = getItem)]
-    fn local_get(key: &str) -> Result<Option<String>, JsValue>;
-    #[wasm_bindgen(catch, js_namespace = localStorage, js_name = setItem)]
-    fn local_set(key: &str, value: &str) -> Result<(), JsValue>;
-    #[wasm_bindgen(catch, js_namespace = localStorage, js_name = removeItem)]
-    fn local_remove(key: &str) -> Result<(), JsValue>;
-    #[wasm_bindgen(catch, js_namespace = sessionStorage, js_name = getItem)]
-    fn session_get(key: &str) -> Result<Option<String>, JsValue>;
-    #[wasm_bindgen(catch, js_namespace = sessionStorage, js_name = setItem)]
-    fn session_set(key: &str, value: &str) -> Result<(), JsValue>;
-    #[wasm_bindgen(catch, js_namespace = sessionStorage, js_name = removeItem)]
-    fn session_remove(key: &str) -> Result<(), JsValue>;
+    fn storage_get(local: bool, key: &str) -> Option<String>;
+    fn storage_set(local: bool, key: &str, value: &str) -> bool;
 }
 
 #[derive(Clone, Copy)]
@@ -48,22 +51,11 @@ pub fn key(prefix: &str, site: &str) -> String {
 }
 
 pub fn get(area: Area, key: &str) -> Option<String> {
-    match area {
-        Area::Local => local_get(key),
-        Area::Session => session_get(key),
-    }
-    .ok()
-    .flatten()
+    storage_get(matches!(area, Area::Local), key)
 }
 
 /// Writes `value`, or removes the key for an empty one. Returns false when the browser
 /// refused (no storage, quota).
 pub fn set(area: Area, key: &str, value: &str) -> bool {
-    match (area, value.is_empty()) {
-        (Area::Local, true) => local_remove(key),
-        (Area::Local, false) => local_set(key, value),
-        (Area::Session, true) => session_remove(key),
-        (Area::Session, false) => session_set(key, value),
-    }
-    .is_ok()
+    storage_set(matches!(area, Area::Local), key, value)
 }
