@@ -82,7 +82,9 @@ impl SqliteConfig {
 
 enum WriteJob {
     Insert {
-        events: Vec<Event>,
+        /// Each event with its serialised document, encoded by the caller so the single
+        /// writer thread spends its time on SQLite only.
+        events: Vec<(Event, String)>,
         reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
     },
     Salt {
@@ -270,7 +272,7 @@ fn run_writer(
 }
 
 type InsertJob = (
-    Vec<Event>,
+    Vec<(Event, String)>,
     oneshot::Sender<Result<InsertOutcome, StoreError>>,
 );
 
@@ -288,8 +290,7 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
         let mut per_site: std::collections::HashMap<&str, (i64, i64)> = Default::default();
         for (events, _) in jobs {
             let mut outcome = InsertOutcome::default();
-            for (index, e) in events.iter().enumerate() {
-                let doc = String::from_utf8_lossy(&protocol::event::encode(e)).into_owned();
+            for (index, (e, doc)) in events.iter().enumerate() {
                 let changed = insert.execute(params![
                     e.event_id,
                     e.site,
@@ -359,7 +360,20 @@ impl Store for SqliteStore {
             }
             let (reply, answer) = oneshot::channel();
             self.jobs
-                .try_send(WriteJob::Insert { events, reply })
+                .try_send(WriteJob::Insert {
+                    events: events
+                        .into_iter()
+                        .map(|e| {
+                            // serde_json writes UTF-8, so this never copies.
+                            let doc = String::from_utf8(protocol::event::encode(&e))
+                                .unwrap_or_else(|e| {
+                                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                                });
+                            (e, doc)
+                        })
+                        .collect(),
+                    reply,
+                })
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                     mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
