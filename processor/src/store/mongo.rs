@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
-use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use protocol::Event;
 
@@ -63,6 +63,11 @@ pub struct MongoConfig {
     pub retry_backoff_ms: u64,
     /// How often readiness is re-checked with a `ping`.
     pub health_interval_ms: u64,
+    /// How often the monitor looks for events whose rollups an interrupted write left
+    /// unapplied (it also looks right after an outage ends).
+    pub sweep_interval_ms: u64,
+    /// The sweep leaves events younger than this to the writer that is storing them.
+    pub pending_grace_ms: u64,
 }
 
 impl Default for MongoConfig {
@@ -73,22 +78,30 @@ impl Default for MongoConfig {
             insert_attempts: 3,
             retry_backoff_ms: 200,
             health_interval_ms: 2_000,
+            sweep_interval_ms: 60_000,
+            pending_grace_ms: 30_000,
         }
     }
 }
 
 /// See the module docs.
 pub struct MongoStore {
+    inner: Arc<Inner>,
+    /// Readiness checks and the pending-rollup sweep; stopped when the store drops.
+    monitor: tokio::task::JoinHandle<()>,
+}
+
+/// What the store and its monitor task share.
+struct Inner {
     client: Client,
     events: Collection<Document>,
     rollups: Collection<Document>,
     sites: Collection<Document>,
-    healthy: Arc<AtomicBool>,
+    healthy: AtomicBool,
     /// Cleared once the server refuses transactions (standalone `mongod`).
     transactions: AtomicBool,
     config: MongoConfig,
     database: String,
-    monitor: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for MongoStore {
@@ -175,6 +188,14 @@ impl MongoStore {
         options.app_name.get_or_insert_with(|| "footfall".into());
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout.get_or_insert(timeout);
+        // `Ok` from an insert must mean durable: journaled on a majority, unless the URI
+        // says otherwise.
+        options.write_concern.get_or_insert_with(|| {
+            WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .build()
+        });
         // Hosts only: the URI may carry credentials, which never go into an error message.
         let hosts = options
             .hosts
@@ -196,31 +217,50 @@ impl MongoStore {
             .await
             .map_err(|e| StoreError::Backend(format!("cannot create indexes: {e}")))?;
 
-        let healthy = Arc::new(AtomicBool::new(true));
-        let monitor = tokio::spawn(monitor(
-            db.clone(),
-            healthy.clone(),
-            Duration::from_millis(config.health_interval_ms.max(100)),
-        ));
-        tracing::info!(%hosts, %database, "MongoDB store ready");
-        Ok(MongoStore {
+        let inner = Arc::new(Inner {
             events: db.collection(EVENTS),
             rollups: db.collection(ROLLUPS),
             sites: db.collection(SITES),
             client,
-            healthy,
+            healthy: AtomicBool::new(true),
             transactions: AtomicBool::new(true),
             config,
-            database,
-            monitor,
-        })
+            database: database.clone(),
+        });
+        // Events a previous process stored without finishing their rollups.
+        if let Err(e) = inner.recover_pending().await {
+            tracing::warn!(error = ?e, "pending rollups not recovered yet; will retry");
+        }
+        let monitor = tokio::spawn(monitor(db, inner.clone()));
+        tracing::info!(%hosts, %database, "MongoDB store ready");
+        Ok(MongoStore { inner, monitor })
     }
 
     /// The database in use.
     pub fn database(&self) -> &str {
-        &self.database
+        &self.inner.database
     }
 
+    /// Whether rollups are applied in transactions (exactly once even across a crash); false
+    /// once the server has refused one (standalone `mongod`).
+    pub fn uses_transactions(&self) -> bool {
+        self.inner.transactions.load(Ordering::Relaxed)
+    }
+
+    /// Rolls up events whose rollups were never applied (see the module docs); the monitor
+    /// does this on its own, this is for operators and tests. Returns how many were found.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the server cannot be reached.
+    pub async fn recover_pending(&self) -> Result<usize, StoreError> {
+        self.inner
+            .recover_pending()
+            .await
+            .map_err(Failure::into_store_error)
+    }
+}
+
+impl Inner {
     /// One attempt at storing a batch (see the module docs).
     async fn insert_once(
         &self,
@@ -277,6 +317,38 @@ impl MongoStore {
             inserted,
             duplicates: duplicates.len(),
         })
+    }
+
+    /// Finds events still `pending` after the grace period and applies their rollups.
+    async fn recover_pending(&self) -> Result<usize, Failure> {
+        let now_secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let cutoff_secs = now_secs.saturating_sub(self.config.pending_grace_ms / 1000);
+        // An ObjectId starts with its creation time: everything created before the cutoff.
+        let mut cutoff = [0u8; 12];
+        cutoff[..4].copy_from_slice(&(cutoff_secs.min(u64::from(u32::MAX)) as u32).to_be_bytes());
+        let mut found = 0;
+        loop {
+            let mut cursor = self
+                .events
+                .find(doc! { PENDING: true, "_id": { "$lt": ObjectId::from_bytes(cutoff) } })
+                .limit(500)
+                .await?;
+            let mut orphans = Vec::new();
+            while cursor.advance().await? {
+                let doc: Document = cursor.deserialize_current()?;
+                if let (Some(id), Some(event)) = (doc.get("_id").cloned(), doc_to_event(&doc)) {
+                    orphans.push((id, event));
+                }
+            }
+            if orphans.is_empty() {
+                return Ok(found);
+            }
+            found += orphans.len();
+            let todo: Vec<(Bson, &Event)> = orphans.iter().map(|(id, e)| (id.clone(), e)).collect();
+            self.apply_rollups(&todo).await?;
+        }
     }
 
     async fn apply_rollups(&self, todo: &[(Bson, &Event)]) -> Result<(), Failure> {
@@ -388,15 +460,28 @@ impl MongoStore {
     }
 }
 
-async fn monitor(db: Database, healthy: Arc<AtomicBool>, every: Duration) {
+async fn monitor(db: Database, inner: Arc<Inner>) {
+    let every = Duration::from_millis(inner.config.health_interval_ms.max(100));
+    let sweep_every = Duration::from_millis(inner.config.sweep_interval_ms.max(100));
+    let mut last_sweep = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(every).await;
         let ok = db.run_command(doc! { "ping": 1 }).await.is_ok();
-        if healthy.swap(ok, Ordering::Relaxed) != ok {
+        let was = inner.healthy.swap(ok, Ordering::Relaxed);
+        if was != ok {
             if ok {
                 tracing::info!("MongoDB reachable again");
             } else {
                 tracing::warn!("MongoDB unreachable");
+            }
+        }
+        // After an outage, and now and then: finish rollups an interrupted write left behind.
+        if ok && (!was || last_sweep.elapsed() >= sweep_every) {
+            last_sweep = tokio::time::Instant::now();
+            match inner.recover_pending().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "rolled up events left pending"),
+                Err(e) => tracing::debug!(error = ?e, "pending-rollup sweep failed; will retry"),
             }
         }
     }
@@ -601,13 +686,13 @@ impl Store for MongoStore {
                 .iter()
                 .map(event_to_doc)
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut backoff = Duration::from_millis(self.config.retry_backoff_ms);
-            let attempts = self.config.insert_attempts.max(1);
+            let mut backoff = Duration::from_millis(self.inner.config.retry_backoff_ms);
+            let attempts = self.inner.config.insert_attempts.max(1);
             let mut attempt = 1;
             loop {
-                match self.insert_once(&events, &docs).await {
+                match self.inner.insert_once(&events, &docs).await {
                     Ok(outcome) => {
-                        self.healthy.store(true, Ordering::Relaxed);
+                        self.inner.healthy.store(true, Ordering::Relaxed);
                         return Ok(outcome);
                     }
                     Err(e) if e.is_transient() && attempt < attempts => {
@@ -618,7 +703,7 @@ impl Store for MongoStore {
                     }
                     Err(e) => {
                         if matches!(&e, Failure::Mongo(m) if is_connection_error(m)) {
-                            self.healthy.store(false, Ordering::Relaxed);
+                            self.inner.healthy.store(false, Ordering::Relaxed);
                         }
                         return Err(e.into_store_error());
                     }
@@ -644,6 +729,7 @@ impl Store for MongoStore {
                 })
                 .collect();
             let mut find = self
+                .inner
                 .rollups
                 .find(doc! { "site": &site, "$or": ranges })
                 .batch_size(1000);
@@ -674,6 +760,7 @@ impl Store for MongoStore {
                 "ts": { "$gte": DateTime::from_millis(from), "$lt": DateTime::from_millis(to) },
             };
             let mut cursor = self
+                .inner
                 .events
                 .find(filter)
                 .await
@@ -690,6 +777,7 @@ impl Store for MongoStore {
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>> {
         Box::pin(async move {
             let mut cursor = self
+                .inner
                 .sites
                 .find(doc! {})
                 .sort(doc! { "lastSeen": -1 })
@@ -717,6 +805,6 @@ impl Store for MongoStore {
     }
 
     fn is_ready(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        self.inner.healthy.load(Ordering::Relaxed)
     }
 }
