@@ -15,14 +15,30 @@ const AUTO_CLICKS = 8
 const REQUIRE_CONSENT = 16
 const SIGNAL_DNT = 1
 const SIGNAL_GPC = 2
+// Operation codes of the wasm's one export, `call(op, msg, a, b)`: sdk-wasm/src/web/mod.rs `op`.
+const CONFIGURE = 0
+const START = 1
+const PAGE = 2
+const PROP_ = 3
+const TRACK = 4
+const CLICK = 5
+const IDENTIFY = 6
+const CONSENT = 7
+const TAKE = 8
+const DONE = 9
+const WAIT = 10
+const LEAVE = 11
+const DRAIN = 12
+const DRAINED = 13
+const STATS = 14
 
 // What autocapture records: the nearest link, button or tagged element of the click.
 const CLICKABLE =
   'a[href],button,input[type=submit],input[type=button],[data-footfall-event]'
 const PROP = 'data-footfall-prop-'
 
-let w // the wasm exports, once started
-let m0 // the wasm exports, also when this page is ignored (for stats())
+let w // the wasm's `call`, once started
+let m0 // the wasm's `call`, also when this page is ignored (for stats())
 let pending = [] // calls made before the wasm was ready
 let ready // Promise<boolean> of init()
 let endpoint = ''
@@ -56,8 +72,8 @@ const queued =
 
 /**
  * Starts the tracker once; later calls return the first call's promise. `load` resolves
- * to the wasm-bindgen module (its exports) and is only called here, asynchronously, so
- * the page never waits for the download.
+ * to the wasm's `call` export and is only called here, asynchronously, so the page never
+ * waits for the download.
  */
 export function boot(load, o) {
   if (ready) return ready
@@ -71,21 +87,26 @@ export function boot(load, o) {
     (on(o.requireConsent, false) ? REQUIRE_CONSENT : 0)
   ready = Promise.resolve()
     .then(load)
-    .then((m) => {
-      m0 = m
-      endpoint = m.configure(
-        msg(o.site || location.hostname, o.api == null ? '/' : o.api),
-        bits,
-        o.batchSize | 0,
-        o.flushInterval | 0,
-        o.maxQueue | 0
+    .then((call) => {
+      m0 = call
+      endpoint = call(
+        CONFIGURE,
+        msg(
+          o.site || location.hostname,
+          o.api == null ? '/' : o.api,
+          o.batchSize | 0,
+          o.flushInterval | 0,
+          o.maxQueue | 0
+        ),
+        bits
       )
       const nav = navigator
       let tz
       try {
         tz = Intl.DateTimeFormat().resolvedOptions().timeZone
       } catch (e) {}
-      const started = m.start(
+      const started = call(
+        START,
         msg(screen.width + 'x' + screen.height, nav.language, tz, location.hostname, location.protocol),
         (nav.doNotTrack == '1' ? SIGNAL_DNT : 0) |
           (nav.globalPrivacyControl === true ? SIGNAL_GPC : 0)
@@ -93,7 +114,7 @@ export function boot(load, o) {
       const calls = pending
       pending = null
       if (!started) return false
-      w = m
+      w = call
       listen()
       page()
       calls.forEach((f) => safe(f)())
@@ -131,11 +152,11 @@ function listen() {
   on(window, 'pageshow', (e) => e.persisted && page(true))
   // Hidden may be the last moment a mobile page gets; pagehide is the last on desktop.
   on(document, 'visibilitychange', () => document.visibilityState == 'hidden' && flush())
-  on(window, 'pagehide', () => (w.leave(), flush()))
+  on(window, 'pagehide', () => (w(LEAVE), flush()))
 }
 
 function page(restored) {
-  w.page(msg(location.href, document.title, document.referrer), !!restored)
+  w(PAGE, msg(location.href, document.title, document.referrer), restored ? 1 : 0)
   pump()
 }
 
@@ -147,10 +168,11 @@ function click(e) {
   // instanceof rather than the tag: an SVG <a> has no string href.
   const a = el instanceof HTMLAnchorElement ? el : 0
   for (const at of el.attributes) {
-    if (at.name.startsWith(PROP)) w.prop(msg(at.name.slice(PROP.length), at.value), 0)
+    if (at.name.startsWith(PROP)) w(PROP_, msg(at.name.slice(PROP.length), at.value), 0)
   }
   const text = (el.localName == 'input' ? el.value : el.textContent) || ''
-  w.click(
+  w(
+    CLICK,
     msg(
       el.localName,
       text.slice(0, 2000).replace(/\s+/g, ' ').trim(),
@@ -171,7 +193,7 @@ function stage(props) {
       const t = typeof v
       // Kinds as in web/mod.rs PROP_*; numbers go as JSON text (NaN/Infinity are dropped).
       const kind = t == 'string' ? 0 : t == 'number' ? 1 : t == 'boolean' ? 2 : -1
-      if (kind >= 0) w.prop(msg(k, v), kind)
+      if (kind >= 0) w(PROP_, msg(k, v), kind)
     }
   }
 }
@@ -180,21 +202,21 @@ function stage(props) {
 // next deadline (batch timer or backoff).
 function pump() {
   if (busy) return
-  const body = w.take()
+  const body = w(TAKE)
   if (body) {
     busy = true
     post(body).then(
       safe(([status, retryAfter]) => {
         busy = false
-        w.done(status, retryAfter)
+        w(DONE, '', status, retryAfter)
         pump()
       })
     )
     return
   }
   clearTimeout(timer)
-  const ms = w.wait()
-  if (ms >= 0) timer = setTimeout(safe(pump), ms)
+  const ms = w(WAIT)
+  if (ms) timer = setTimeout(safe(pump), +ms)
 }
 
 // text/plain keeps the request "simple": no CORS preflight. keepalive lets a request in
@@ -210,35 +232,35 @@ function post(body) {
 // the browser refuses (quota), try a keepalive fetch but keep the events: they stay in
 // localStorage for the next page, and the collector drops the duplicate by eventId.
 function flush() {
-  for (let b; (b = w.drain()); ) {
+  for (let b; (b = w(DRAIN)); ) {
     let ok = false
     try {
       ok = navigator.sendBeacon(endpoint, b)
     } catch (e) {}
     if (!ok) post(b)
-    w.drained(ok)
+    w(DRAINED, '', ok ? 1 : 0)
     if (!ok) break
   }
 }
 
 export const track = queued((name, props) => {
   stage(props)
-  const ok = w.track(String(name))
+  const ok = !!w(TRACK, String(name))
   pump()
   return ok
 })
 
 export const identify = queued((id) => {
-  w.identify(id == null ? '' : String(id))
+  w(IDENTIFY, id == null ? '' : String(id))
 })
 
 export const consent = queued((granted) => {
-  if (w.consent(!!granted)) page()
+  if (w(CONSENT, '', granted ? 1 : 0)) page()
 })
 
 /** Counters for debugging: queued, sent, dropped, rejected, retries, errors, ... */
 export function stats() {
-  const s = m0 ? JSON.parse(m0.stats()) : { started: false, queued: pending ? pending.length : 0 }
+  const s = m0 ? JSON.parse(m0(STATS)) : { started: false, queued: pending ? pending.length : 0 }
   s.errors = (s.errors || 0) + errors
   return s
 }

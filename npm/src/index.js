@@ -1,7 +1,7 @@
 // npm entry: `import { init, track, identify, consent } from "footfall"`.
 // The wasm sits next to this file; bundlers (Vite, webpack 5, Rollup, esbuild) copy it as
 // an asset because of the `new URL(..., import.meta.url)` pattern.
-import loadWasm, * as wasm from '../build/wasm/footfall.js'
+import loadWasm, { call } from '../build/wasm/footfall.js'
 import { boot } from './core.js'
 
 export { track, identify, consent, stats } from './core.js'
@@ -17,7 +17,7 @@ export function init(options) {
     () =>
       loadWasm({
         module_or_path: o.wasmUrl || new URL('./footfall.wasm', import.meta.url),
-      }).then(() => wasm),
+      }).then(() => (op, msg = '', a = 0, b = 0) => call(op, msg, a, b)),
     o
   )
 }

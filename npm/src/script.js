@@ -3,7 +3,7 @@
 // Options are data-* attributes; the wasm is loaded from next to the script's own URL, so
 // it works from the collector, a CDN path or any sub-folder. `window.footfall` is the API,
 // and calls queued before the script loaded (`footfall.q`, see README) are replayed.
-import loadWasm, * as wasm from '../build/wasm/footfall.js'
+import loadWasm, { call } from '../build/wasm/footfall.js'
 import { boot, track, identify, consent, stats } from './core.js'
 
 const api = { track, identify, consent, stats }
@@ -19,7 +19,7 @@ try {
   const footfall = (name, ...args) => api[name] && api[name](...args)
   window.footfall = Object.assign(footfall, api)
   boot(
-    () => loadWasm({ module_or_path: new URL('footfall.wasm', src) }).then(() => wasm),
+    () => loadWasm({ module_or_path: new URL('footfall.wasm', src) }).then(() => (op, msg = '', a = 0, b = 0) => call(op, msg, a, b)),
     {
       site: d.site,
       api: d.api == null ? new URL(src).origin : d.api,

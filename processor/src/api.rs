@@ -13,7 +13,7 @@ use protocol::api::{to_json, ErrorBody};
 use serde::Serialize;
 
 use crate::auth::AdminToken;
-use crate::query::RangeQuery;
+use crate::query::{BreakdownQuery, QueryError, RangeQuery, TimeseriesQuery};
 use crate::store::{Store, StoreError};
 
 /// The stats API service. Cheap to clone.
@@ -63,21 +63,31 @@ impl StatsApi {
             return resp;
         }
         let params = query_params(req.uri().query());
+        let now = now_ms();
         let result = match endpoint {
-            "summary" => match RangeQuery::from_params(&params, now_ms()) {
+            "summary" => match RangeQuery::from_params(&params, now) {
                 Ok(q) => self
                     .store
                     .summary(q)
                     .await
                     .map(|s| json(StatusCode::OK, &s)),
-                Err(e) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_parameter",
-                        &e.message,
-                        Some(e.field),
-                    )
-                }
+                Err(e) => return bad_request(&e),
+            },
+            "timeseries" => match TimeseriesQuery::from_params(&params, now) {
+                Ok(q) => self
+                    .store
+                    .timeseries(q)
+                    .await
+                    .map(|t| json(StatusCode::OK, &t)),
+                Err(e) => return bad_request(&e),
+            },
+            "breakdown" => match BreakdownQuery::from_params(&params, now) {
+                Ok(q) => self
+                    .store
+                    .breakdown(q)
+                    .await
+                    .map(|b| json(StatusCode::OK, &b)),
+                Err(e) => return bad_request(&e),
             },
             "sites" => self
                 .store
@@ -105,6 +115,15 @@ fn query_params(query: Option<&str>) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .into_owned()
         .collect()
+}
+
+fn bad_request(e: &QueryError) -> Response<Full<Bytes>> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+        &e.message,
+        Some(e.field),
+    )
 }
 
 fn store_error(e: StoreError) -> Response<Full<Bytes>> {

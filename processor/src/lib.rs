@@ -5,7 +5,10 @@
 //! their WebSocket gateway.
 //!
 //! ## Layout
-//! - [`store`]: the [`Store`] trait and its implementations ([`SqliteStore`] for standalone).
+//! - [`store`]: the [`Store`] trait and its implementations ([`SqliteStore`] for standalone,
+//!   [`MongoStore`] for the distributed deployment).
+//! - [`rollup`]: what a rollup bucket counts and how a range maps onto buckets (pure).
+//! - `history`: summary, time series and breakdowns over any store's rollups.
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
 //! - [`auth`]: the admin token, compared in constant time.
 //! - [`query`]: time ranges and the JSON shapes the stats API answers with.
@@ -18,9 +21,11 @@
 
 pub mod api;
 pub mod auth;
+mod history;
 mod http;
 pub mod live;
 pub mod query;
+pub mod rollup;
 pub mod store;
 
 use std::future::Future;
@@ -29,7 +34,7 @@ use std::pin::Pin;
 pub use api::StatsApi;
 pub use auth::AdminToken;
 pub use http::ProcessorHttp;
-pub use store::{InsertOutcome, SqliteStore, Store, StoreError};
+pub use store::{InsertOutcome, MongoConfig, MongoStore, SqliteStore, Store, StoreError};
 
 /// A boxed, sendable future: the object-safe shape of the async traits here.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

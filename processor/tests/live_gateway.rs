@@ -15,9 +15,8 @@ use hyper::upgrade::Upgraded;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use processor::live::{deltas_of, Gateway, GatewayLimits, LiveHub};
-use processor::query::RangeQuery;
-use processor::store::{InsertOutcome, Store, StoreError};
-use processor::{AdminToken, BoxFuture, ProcessorHttp, StatsApi};
+use processor::store::SqliteConfig;
+use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi};
 use protocol::live::ServerMessage;
 use protocol::{Device, Event};
 
@@ -60,38 +59,20 @@ fn event(site: &str, path: &str, visitor: &str) -> Event {
     }
 }
 
-/// The stats API needs a store; these tests only exercise the gateway.
-struct NoStore;
-
-impl Store for NoStore {
-    fn insert_batch(&self, _: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
-        Box::pin(async { Err(StoreError::Closed) })
-    }
-    fn summary(
-        &self,
-        _: RangeQuery,
-    ) -> BoxFuture<'_, Result<processor::query::Summary, StoreError>> {
-        Box::pin(async { Err(StoreError::Closed) })
-    }
-    fn sites(&self) -> BoxFuture<'_, Result<Vec<processor::query::SiteInfo>, StoreError>> {
-        Box::pin(async { Err(StoreError::Closed) })
-    }
-    fn is_ready(&self) -> bool {
-        false
-    }
-}
-
 struct Server {
     addr: SocketAddr,
     hub: LiveHub,
+    _data: tempfile::TempDir,
 }
 
 async fn start(limits: GatewayLimits) -> Server {
     let hub = LiveHub::default();
     tokio::spawn(hub.clone().run_publisher());
     let token = AdminToken::new(TOKEN);
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(SqliteConfig::new(data.path())).expect("store");
     let http = ProcessorHttp::new(
-        StatsApi::new(Arc::new(NoStore), token.clone()),
+        StatsApi::new(Arc::new(store), token.clone()),
         Gateway::new(hub.clone(), token, limits),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -116,7 +97,11 @@ async fn start(limits: GatewayLimits) -> Server {
             });
         }
     });
-    Server { addr, hub }
+    Server {
+        addr,
+        hub,
+        _data: data,
+    }
 }
 
 struct SpawnExecutor;

@@ -3,14 +3,28 @@
 //! **Invariant:** inserting an event whose `eventId` is already stored changes nothing, so
 //! redelivery (tracker retries, Kafka redelivery after a crash) never double counts.
 
+mod mongo;
 mod sqlite;
 
 use protocol::Event;
 
+pub use mongo::{MongoConfig, MongoStore};
 pub use sqlite::{SqliteConfig, SqliteStore};
 
-use crate::query::{RangeQuery, SiteInfo, Summary};
+use crate::query::{
+    Breakdown, BreakdownQuery, RangeQuery, SiteInfo, Summary, Timeseries, TimeseriesQuery,
+};
+use crate::rollup::{Res, Rollup, Run};
 use crate::BoxFuture;
+
+/// One stored rollup bucket (see [`crate::rollup`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub res: Res,
+    /// Bucket start, epoch milliseconds (UTC-aligned).
+    pub start: i64,
+    pub rollup: Rollup,
+}
 
 /// What an insert did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,6 +52,10 @@ pub enum StoreError {
     Open { path: String, reason: String },
     #[error("the store is shutting down")]
     Closed,
+    #[error("invalid MongoDB connection string: {0}")]
+    InvalidUri(String),
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
     #[error("store error: {0}")]
     Backend(String),
 }
@@ -47,8 +65,38 @@ pub trait Store: Send + Sync + 'static {
     /// acknowledged by the database), and only then.
     fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>>;
 
+    /// The stored rollup buckets of `site` in `runs` (missing buckets are simply absent).
+    /// `sketches: false` lets a store skip the visitor/session registers.
+    fn read_rollups(
+        &self,
+        site: String,
+        runs: Vec<Run>,
+        sketches: bool,
+    ) -> BoxFuture<'_, Result<Vec<Bucket>, StoreError>>;
+
+    /// The events of `site` with `from <= ts < to`, through the `{site, ts}` index. Only used
+    /// for the sub-minute edges of a range, so it is always a short read.
+    fn read_events(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>>;
+
     /// Page views, visitors, sessions and events of one site in a range.
-    fn summary(&self, query: RangeQuery) -> BoxFuture<'_, Result<Summary, StoreError>>;
+    fn summary(&self, query: RangeQuery) -> BoxFuture<'_, Result<Summary, StoreError>> {
+        Box::pin(crate::history::summary(self, query))
+    }
+
+    /// Page views, visitors, sessions and events per minute / hour / local day.
+    fn timeseries(&self, query: TimeseriesQuery) -> BoxFuture<'_, Result<Timeseries, StoreError>> {
+        Box::pin(crate::history::timeseries(self, query))
+    }
+
+    /// Top values of one dimension (pages, referrers, devices, ...) with counts.
+    fn breakdown(&self, query: BreakdownQuery) -> BoxFuture<'_, Result<Breakdown, StoreError>> {
+        Box::pin(crate::history::breakdown(self, query))
+    }
 
     /// Sites that have data, most recently active first.
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>>;

@@ -19,13 +19,17 @@ use protocol::Event;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{InsertOutcome, Store, StoreError};
-use crate::query::{RangeQuery, SiteInfo, Summary};
+use std::collections::BTreeMap;
+
+use super::{Bucket, InsertOutcome, Store, StoreError};
+use crate::query::SiteInfo;
+use crate::rollup::{self, Dimension, Res, Rollup, Run};
 use crate::BoxFuture;
 
 const DB_FILE: &str = "footfall.db";
 const LOCK_FILE: &str = "footfall.lock";
-const SCHEMA_VERSION: i64 = 1;
+/// 2: rollup tables (built from the stored events when a version-1 file is opened).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -51,6 +55,25 @@ CREATE TABLE IF NOT EXISTS sites (
     events    INTEGER NOT NULL,
     last_seen INTEGER NOT NULL
 );
+-- Rollups (see crate::rollup): counters and visitor/session sketch registers per bucket.
+CREATE TABLE IF NOT EXISTS rollup_counts (
+    site   TEXT    NOT NULL,
+    res    TEXT    NOT NULL,
+    bucket INTEGER NOT NULL,
+    dim    TEXT    NOT NULL,
+    value  TEXT    NOT NULL,
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (site, res, bucket, dim, value)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_hll (
+    site   TEXT    NOT NULL,
+    res    TEXT    NOT NULL,
+    bucket INTEGER NOT NULL,
+    kind   INTEGER NOT NULL, -- 0 visitors, 1 sessions
+    reg    INTEGER NOT NULL,
+    rank   INTEGER NOT NULL,
+    PRIMARY KEY (site, res, bucket, kind, reg)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS salts (
     day  INTEGER PRIMARY KEY,
     salt BLOB    NOT NULL
@@ -201,7 +224,7 @@ impl SqliteStore {
 }
 
 fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL: readers never block the writer. FULL: every commit fsyncs the WAL, which is what
     // lets the collector say 2xx.
@@ -214,6 +237,9 @@ fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Con
         )));
     }
     conn.execute_batch(SCHEMA)?;
+    if version < 2 {
+        backfill_rollups(&mut conn)?;
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     if let Some(max) = max_size_bytes {
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
@@ -222,6 +248,63 @@ fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Con
         conn.pragma_update(None, "max_page_count", pages as i64)?;
     }
     Ok(conn)
+}
+
+/// A file from before rollups existed: build them once from its events, in one transaction.
+fn backfill_rollups(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let events: Vec<Event> = {
+        let mut stmt = tx.prepare("SELECT doc FROM events")?;
+        let docs = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for doc in docs {
+            match protocol::event::decode(doc?.as_bytes()) {
+                Ok(e) => out.push(e),
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
+            }
+        }
+        out
+    };
+    if !events.is_empty() {
+        tracing::info!(
+            events = events.len(),
+            "building rollups for an older database"
+        );
+        write_rollups(&tx, &rollup::bucketize(&events))?;
+    }
+    tx.commit()
+}
+
+fn write_rollups(
+    tx: &rusqlite::Transaction<'_>,
+    rollups: &std::collections::BTreeMap<rollup::BucketKey, Rollup>,
+) -> rusqlite::Result<()> {
+    let mut count = tx.prepare_cached(
+        "INSERT INTO rollup_counts (site, res, bucket, dim, value, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (site, res, bucket, dim, value) DO UPDATE SET n = n + excluded.n",
+    )?;
+    let mut reg = tx.prepare_cached(
+        "INSERT INTO rollup_hll (site, res, bucket, kind, reg, rank) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (site, res, bucket, kind, reg) DO UPDATE SET rank = max(rank, excluded.rank)",
+    )?;
+    for ((site, res, bucket), r) in rollups {
+        for ((dim, value), n) in &r.counts {
+            count.execute(params![
+                site,
+                res.code(),
+                bucket,
+                dim.code(),
+                value,
+                *n as i64
+            ])?;
+        }
+        for (kind, sketch) in [(0, &r.visitors), (1, &r.sessions)] {
+            for (i, rank) in sketch.nonzero() {
+                reg.execute(params![site, res.code(), bucket, kind, i, rank])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn run_writer(
@@ -279,6 +362,9 @@ type InsertJob = (
 fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Vec<InsertOutcome>> {
     let tx = conn.transaction()?;
     let mut outcomes = Vec::with_capacity(jobs.len());
+    // Only events stored for the first time feed the rollups, in the same transaction, so
+    // rollups and events can never disagree and redelivery never double counts.
+    let mut fresh: Vec<&Event> = Vec::new();
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (event_id, site, name, ts, received_at, visitor_id, session_id,
@@ -310,6 +396,7 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
                 if changed == 1 {
                     outcome.inserted += 1;
                     outcome.fresh.push(index);
+                    fresh.push(e);
                     let entry = per_site.entry(e.site.as_str()).or_insert((0, 0));
                     entry.0 += 1;
                     entry.1 = entry.1.max(e.received_at);
@@ -328,6 +415,7 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
             site.execute(params![name, count, last_seen])?;
         }
     }
+    write_rollups(&tx, &rollup::bucketize(fresh))?;
     tx.commit()?;
     Ok(outcomes)
 }
@@ -382,41 +470,82 @@ impl Store for SqliteStore {
         })
     }
 
-    fn summary(&self, q: RangeQuery) -> BoxFuture<'_, Result<Summary, StoreError>> {
-        Box::pin(async move {
-            let (from, to) = (q.from, q.to);
-            let site = q.site.clone();
-            let (by_name, visitors, sessions) = self
-                .read(move |conn| {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT name, COUNT(*) FROM events
-                         WHERE site = ?1 AND ts >= ?2 AND ts < ?3 GROUP BY name",
-                    )?;
-                    let by_name = stmt
-                        .query_map(params![site, from, to], |r| {
-                            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-                        })?
-                        .collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?;
-                    let (visitors, sessions) = conn.query_row(
-                        "SELECT COUNT(DISTINCT visitor_id), COUNT(DISTINCT session_id) FROM events
-                         WHERE site = ?1 AND ts >= ?2 AND ts < ?3",
-                        params![site, from, to],
-                        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-                    )?;
-                    Ok((by_name, visitors, sessions))
-                })
-                .await?;
-            Ok(Summary {
-                from: protocol::time::format_rfc3339_millis(q.from),
-                to: protocol::time::format_rfc3339_millis(q.to),
-                site: q.site,
-                pageviews: by_name.get("page_view").copied().unwrap_or(0),
-                visitors,
-                sessions,
-                events: by_name.values().sum(),
-                events_by_name: by_name,
-            })
-        })
+    fn read_rollups(
+        &self,
+        site: String,
+        runs: Vec<Run>,
+        sketches: bool,
+    ) -> BoxFuture<'_, Result<Vec<Bucket>, StoreError>> {
+        Box::pin(self.read(move |conn| {
+            let mut buckets: BTreeMap<(Res, i64), Rollup> = BTreeMap::new();
+            let mut counts = conn.prepare_cached(
+                "SELECT bucket, dim, value, n FROM rollup_counts
+                 WHERE site = ?1 AND res = ?2 AND bucket >= ?3 AND bucket < ?4",
+            )?;
+            let mut regs = conn.prepare_cached(
+                "SELECT bucket, kind, reg, rank FROM rollup_hll
+                 WHERE site = ?1 AND res = ?2 AND bucket >= ?3 AND bucket < ?4",
+            )?;
+            for run in &runs {
+                let args = params![site, run.res.code(), run.from, run.to];
+                let mut rows = counts.query(args)?;
+                while let Some(row) = rows.next()? {
+                    let Some(dim) = Dimension::from_code(&row.get::<_, String>(1)?) else {
+                        continue;
+                    };
+                    let n = row.get::<_, i64>(3)?.max(0) as u64;
+                    *buckets
+                        .entry((run.res, row.get(0)?))
+                        .or_default()
+                        .counts
+                        .entry((dim, row.get(2)?))
+                        .or_insert(0) += n;
+                }
+                if !sketches {
+                    continue;
+                }
+                let mut rows = regs.query(args)?;
+                while let Some(row) = rows.next()? {
+                    let b = buckets.entry((run.res, row.get(0)?)).or_default();
+                    let sketch = if row.get::<_, i64>(1)? == 0 {
+                        &mut b.visitors
+                    } else {
+                        &mut b.sessions
+                    };
+                    let (reg, rank) = (row.get::<_, i64>(2)?, row.get::<_, i64>(3)?);
+                    if let (Ok(reg), Ok(rank)) = (u16::try_from(reg), u8::try_from(rank)) {
+                        sketch.set(reg, rank);
+                    }
+                }
+            }
+            Ok(buckets
+                .into_iter()
+                .map(|((res, start), rollup)| Bucket { res, start, rollup })
+                .collect())
+        }))
+    }
+
+    fn read_events(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
+        Box::pin(self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT doc FROM events WHERE site = ?1 AND ts >= ?2 AND ts < ?3",
+            )?;
+            let mut rows = stmt.query(params![site, from, to])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let doc: String = row.get(0)?;
+                match protocol::event::decode(doc.as_bytes()) {
+                    Ok(e) => out.push(e),
+                    Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
+                }
+            }
+            Ok(out)
+        }))
     }
 
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>> {

@@ -7,11 +7,13 @@
 //! The boundary is shaped by the download budget (12 KB gzip for JS + wasm), measured:
 //! - Plain strings and numbers, no web-sys/js-sys: reading JS objects from Rust cost more
 //!   download than the whole tracker logic (24 KB gzip of wasm with web-sys DOM reads).
-//! - At most one string per call: each `&str` parameter costs ~140 bytes of wasm in
-//!   wasm-bindgen's ABI plus JS glue, so calls with several strings take one *message*
-//!   whose fields are separated by U+001F (the shell strips that character from values;
-//!   see [`fields`]).
-//! - Returned strings are empty for "nothing", rather than `Option<String>`.
+//! - One export, [`call`], with an operation code ([`op`]), one string and two numbers,
+//!   returning one string: every export costs its own ABI shim in the wasm and wrapper in
+//!   the JS glue, and each `&str` parameter ~140 bytes more. Calls with several strings
+//!   take one *message* whose fields are separated by U+001F (the shell strips that
+//!   character from values; see [`fields`]). Results are strings, empty for "nothing".
+//!
+//! The functions behind the operations are plain Rust functions (tested in `tests.rs`).
 //!
 //! Each export works on the one global [`Tracker`]; after each call the session and queue
 //! are written back to storage if they changed. None of them can throw: before `start`, or
@@ -142,11 +144,67 @@ fn persist(t: &mut Tracker<DateClock>) {
     }
 }
 
-/// Step 1 of 2: the site's options. `msg` is `site␟api` (see [`Config::from_flags`] for
-/// the numbers). Returns the URL batches go to.
+/// Operation codes of [`call`]; `npm/src/core.js` mirrors them.
+pub mod op {
+    pub const CONFIGURE: u32 = 0;
+    pub const START: u32 = 1;
+    pub const PAGE: u32 = 2;
+    pub const PROP: u32 = 3;
+    pub const TRACK: u32 = 4;
+    pub const CLICK: u32 = 5;
+    pub const IDENTIFY: u32 = 6;
+    pub const CONSENT: u32 = 7;
+    pub const TAKE: u32 = 8;
+    pub const DONE: u32 = 9;
+    pub const WAIT: u32 = 10;
+    pub const LEAVE: u32 = 11;
+    pub const DRAIN: u32 = 12;
+    pub const DRAINED: u32 = 13;
+    pub const STATS: u32 = 14;
+}
+
+/// The one export. `msg`, `a` and `b` are the operation's arguments, as documented on
+/// the function it calls; the result is that function's, as a string (`"1"`/`""` for
+/// booleans, decimal for numbers, `""` for nothing).
 #[wasm_bindgen]
-pub fn configure(msg: &str, bits: u32, batch_size: u32, flush_ms: u32, max_queue: u32) -> String {
-    let [site, api] = fields(msg);
+pub fn call(op: u32, msg: &str, a: u32, b: u32) -> String {
+    let flag = |yes: bool| String::from(if yes { "1" } else { "" });
+    match op {
+        op::CONFIGURE => return configure(msg, a),
+        op::START => return flag(start(msg, a)),
+        op::PAGE => page(msg, a != 0),
+        op::PROP => prop(msg, a),
+        op::TRACK => return flag(track(msg)),
+        op::CLICK => click(msg),
+        op::IDENTIFY => return flag(identify(msg)),
+        op::CONSENT => return flag(consent(a != 0)),
+        op::TAKE => return take(),
+        op::DONE => done(a as u16, b),
+        op::WAIT => {
+            let mut out = String::new();
+            if let Some(ms) = wait() {
+                crate::json::write_u64(&mut out, ms);
+            }
+            return out;
+        }
+        op::LEAVE => leave(),
+        op::DRAIN => return drain(),
+        op::DRAINED => drained(a != 0),
+        op::STATS => return stats(),
+        _ => {}
+    }
+    String::new()
+}
+
+/// Step 1 of 2: the site's options, `site␟api␟batch size␟flush interval ms␟max queue`
+/// (empty or 0 numbers mean the default); `bits` are [`crate::config::flags`]. Returns
+/// the URL batches go to.
+pub fn configure(msg: &str, bits: u32) -> String {
+    let [site, api, batch_size, flush_ms, max_queue] = fields(msg);
+    let num = |s: &str| {
+        crate::json::parse_u64(s.as_bytes()).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
+    };
+    let (batch_size, flush_ms, max_queue) = (num(batch_size), num(flush_ms), num(max_queue));
     let cfg = Config::from_flags(site, api, bits, batch_size, flush_ms, max_queue);
     let endpoint = cfg.endpoint.clone();
     if let Ok(mut c) = GLOBAL.config.try_borrow_mut() {
@@ -159,7 +217,6 @@ pub fn configure(msg: &str, bits: u32, batch_size: u32, flush_ms: u32, max_queue
 /// when unknown); `signals` has [`SIGNAL_DNT`] and [`SIGNAL_GPC`]. Returns false when this
 /// page is not tracked (ignore rules) or already started; the shell then installs no
 /// listeners.
-#[wasm_bindgen]
 pub fn start(msg: &str, signals: u32) -> bool {
     let [screen, lang, timezone, hostname, protocol] = fields(msg);
     let (Ok(mut slot), Ok(mut config)) = (
@@ -206,7 +263,6 @@ pub fn start(msg: &str, signals: u32) -> bool {
 /// Load and every single-page-app navigation, `href␟title␟referrer`: the page is now
 /// `href`; a page view is recorded if automatic page views are on and the URL changed.
 /// `restored`: back from the back/forward cache, the same URL counts again.
-#[wasm_bindgen]
 pub fn page(msg: &str, restored: bool) {
     let [href, title, referrer] = fields(msg);
     with(|t| {
@@ -223,7 +279,6 @@ pub fn page(msg: &str, restored: bool) {
 /// Stages a prop for the next [`track`] or [`click`], `key␟value`: a string
 /// ([`PROP_STR`]), a number as JS `String(n)` ([`PROP_NUM`]; non-finite ones are dropped)
 /// or `true`/`false` ([`PROP_BOOL`]).
-#[wasm_bindgen]
 pub fn prop(msg: &str, kind: u32) {
     let [key, value] = fields(msg);
     let value = match kind {
@@ -237,7 +292,6 @@ pub fn prop(msg: &str, kind: u32) {
 }
 
 /// `track(name, props)` with the staged props. Returns whether it was recorded.
-#[wasm_bindgen]
 pub fn track(name: &str) -> bool {
     let props = take_props();
     with(|t| t.track(name, &props))
@@ -247,7 +301,6 @@ pub fn track(name: &str) -> bool {
 /// `data-footfall-prop-*` props:
 /// `tag␟text␟id␟data-footfall-event␟href␟link host␟link protocol` (the link fields from
 /// `a.href`, `a.host`, `a.protocol`; empty for other elements).
-#[wasm_bindgen]
 pub fn click(msg: &str) {
     let [tag, text, id, custom_event, href, link_host, link_protocol] = fields(msg);
     let props = take_props();
@@ -264,58 +317,47 @@ pub fn click(msg: &str) {
 }
 
 /// `identify(userId)`; `""` forgets it.
-#[wasm_bindgen]
 pub fn identify(user_id: &str) -> bool {
     with(|t| t.identify(non_empty(user_id)))
 }
 
 /// `consent(granted)`; returns whether recording is on.
-#[wasm_bindgen]
 pub fn consent(granted: bool) -> bool {
     with(|t| t.consent(granted))
 }
 
 /// The next request body to `fetch` if one is due, else `""`. Answer with [`done`].
-#[wasm_bindgen]
 pub fn take() -> String {
     with(|t| t.next_batch()).unwrap_or_default()
 }
 
 /// The status (0: network error) and `Retry-After` seconds of the last [`take`].
-#[wasm_bindgen]
 pub fn done(status: u16, retry_after_s: u32) {
     with(|t| t.delivered(status, retry_after_s))
 }
 
-/// Milliseconds until [`take`] may have something; -1 for "nothing to wait for".
-#[wasm_bindgen]
-pub fn wait() -> i32 {
+/// Milliseconds until [`take`] may have something; `None` for "nothing to wait for".
+pub fn wait() -> Option<u64> {
     with(|t| t.wake_in())
-        .map(|ms| ms.min(i32::MAX as u64) as i32)
-        .unwrap_or(-1)
 }
 
 /// `pagehide`: records `session_end` unless the visitor is following a link of the site.
-#[wasm_bindgen]
 pub fn leave() {
     with(|t| t.leave())
 }
 
 /// Page hidden or unloading: the next body for `sendBeacon`, due or not, else `""`.
 /// Answer with [`drained`].
-#[wasm_bindgen]
 pub fn drain() -> String {
     with(|t| t.drain()).unwrap_or_default()
 }
 
 /// Whether the browser took the beacon from [`drain`].
-#[wasm_bindgen]
 pub fn drained(ok: bool) {
     with(|t| t.beaconed(ok))
 }
 
 /// Counters as JSON: `{"queued":N,"sent":N,"dropped":N,...}`.
-#[wasm_bindgen]
 pub fn stats() -> String {
     let errors = GLOBAL.errors.get();
     with(|t| t.stats_json(errors))

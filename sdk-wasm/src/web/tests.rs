@@ -39,11 +39,22 @@ fn clock_and_random_come_from_the_browser() {
 #[wasm_bindgen_test]
 fn calls_before_start_do_nothing() {
     // Any order of calls before `start` is harmless (the shell may be racing the page).
-    assert_eq!(wait(), -1);
+    assert_eq!(wait(), None);
     assert_eq!(drain(), "");
     drained(true);
     done(503, 1);
     page("x\u{1f}\u{1f}", true);
+}
+
+#[wasm_bindgen_test]
+fn the_one_export_dispatches_and_answers_in_strings() {
+    assert_eq!(
+        call(op::WAIT, "", 0, 0),
+        "",
+        "nothing to wait for before start"
+    );
+    assert_eq!(call(op::TRACK, "x", 0, 0), "", "false before start");
+    assert_eq!(call(99, "unknown", 1, 2), "");
 }
 
 #[wasm_bindgen_test]
@@ -57,7 +68,7 @@ fn messages_split_into_fields() {
 fn whole_flow_in_the_page() {
     let href = location_href();
     assert_eq!(
-        configure("wasm-test\u{1f}/", flags::DEFAULT, 0, 0, 0),
+        configure("wasm-test\u{1f}/\u{1f}0\u{1f}\u{1f}", flags::DEFAULT),
         "/api/batch"
     );
     assert!(start(
@@ -84,7 +95,7 @@ fn whole_flow_in_the_page() {
     let stored = storage::get(Area::Local, "footfall:queue:wasm-test").expect("persisted");
     assert_eq!(stored.lines().count(), 5);
     assert!(storage::get(Area::Session, "footfall:session:wasm-test").is_some());
-    assert!(wait() >= 0, "a flush is scheduled");
+    assert!(wait().is_some(), "a flush is scheduled");
 
     let body = drain();
     drained(true);

@@ -1,0 +1,207 @@
+//! What only the MongoDB store has: connection errors, a server that dies and comes back
+//! mid-stream, retention (TTL) settings. Runs against a real MongoDB-protocol server.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::data::{self, base, dataset, DAY};
+use common::mongo::MongoServer;
+use processor::query::RangeQuery;
+use processor::store::MongoConfig;
+use processor::{MongoStore, Store, StoreError};
+
+fn quick() -> MongoConfig {
+    MongoConfig {
+        server_timeout_ms: 1_000,
+        insert_attempts: 2,
+        retry_backoff_ms: 100,
+        health_interval_ms: 200,
+        sweep_interval_ms: 500,
+        pending_grace_ms: 0,
+        ..MongoConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_uri_is_a_clear_error() {
+    let err = MongoStore::connect("mongo://127.0.0.1", quick())
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::InvalidUri(_)), "{err:?}");
+    assert!(err
+        .to_string()
+        .contains("invalid MongoDB connection string"));
+
+    // Nothing listens there: a clear "unreachable" naming the host, after the short timeout.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let started = Instant::now();
+    let err = MongoStore::connect(
+        &format!("mongodb://user:secret@127.0.0.1:{port}/?directConnection=true"),
+        quick(),
+    )
+    .await
+    .err()
+    .expect("unreachable");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(!msg.contains("secret"), "credentials leaked: {msg}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_comes_from_the_uri_and_retention_can_change() {
+    let server = MongoServer::start();
+    let mut config = quick();
+    config.retention_days = Some(30);
+    let store = MongoStore::connect(&server.uri_for("analytics"), config.clone())
+        .await
+        .expect("connect with retention");
+    assert_eq!(store.database(), "analytics");
+    drop(store);
+    config.retention_days = Some(7);
+    let store = MongoStore::connect(&server.uri_for("analytics"), config.clone())
+        .await
+        .expect("change retention");
+    drop(store);
+    config.retention_days = None;
+    let store = MongoStore::connect(&server.uri_for("analytics"), config)
+        .await
+        .expect("remove retention");
+    let events = dataset(20, 9);
+    let out = store.insert_batch(events.clone()).await.expect("insert");
+    assert_eq!(out.inserted, 20);
+    let default_db = MongoStore::connect(
+        &format!("mongodb://127.0.0.1:{}/?directConnection=true", server.port),
+        quick(),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(default_db.database(), "footfall");
+}
+
+/// The server is killed (kill -9) while batches are being inserted: the store reports errors
+/// and never panics, the writer keeps retrying like the processor does (it commits nothing
+/// until a batch is `Ok`), and once the server is back every batch is stored exactly once —
+/// events and rollups alike. (SecantusDB may drop its last acknowledged transaction commits
+/// on kill -9; the store's pending-rollup sweep finishes those rollups after the restart.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
+    let mut server = MongoServer::start();
+    let store = Arc::new(
+        MongoStore::connect(&server.uri(), quick())
+            .await
+            .expect("connect"),
+    );
+    assert!(
+        store.uses_transactions(),
+        "SecantusDB runs as a replica set"
+    );
+    let events = dataset(400, 11);
+    let batches: Vec<_> = events.chunks(20).map(<[_]>::to_vec).collect();
+    let errors = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(AtomicUsize::new(0));
+
+    let writer = {
+        let (store, errors, acked) = (store.clone(), errors.clone(), acked.clone());
+        tokio::spawn(async move {
+            for batch in batches {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    match store.insert_batch(batch.clone()).await {
+                        Ok(_) => break,
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::SeqCst);
+                            assert!(Instant::now() < deadline, "store never came back");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+                acked.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+
+    // Let a few batches through, then kill the server in the middle of the stream.
+    while acked.load(Ordering::SeqCst) < 4 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::task::block_in_place(|| server.kill());
+    let down = Instant::now();
+    while errors.load(Ordering::SeqCst) == 0 || store.is_ready() {
+        assert!(
+            down.elapsed() < Duration::from_secs(20),
+            "no error while down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let acked_while_down = acked.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(acked.load(Ordering::SeqCst) <= acked_while_down + 1);
+    tokio::task::block_in_place(|| server.restart());
+    writer.await.expect("writer finished");
+    assert_eq!(acked.load(Ordering::SeqCst), 20);
+    let up = Instant::now();
+    while !store.is_ready() {
+        assert!(
+            up.elapsed() < Duration::from_secs(10),
+            "readiness never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (from, to) = (base() - DAY, base() + 4 * DAY);
+    let total_of = |store: Arc<MongoStore>| async move {
+        let s = store
+            .summary(RangeQuery {
+                site: "example.com".into(),
+                from,
+                to,
+            })
+            .await;
+        s.map(|s| s.events).unwrap_or(0)
+    };
+    let want = data::expected(&events, "example.com", from, to).events;
+    let settle = Instant::now();
+    while total_of(store.clone()).await != want && settle.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for site in ["example.com", "other.org"] {
+        let stored = store
+            .read_events(site.into(), from, to)
+            .await
+            .expect("events");
+        let want = data::expected(&events, site, from, to);
+        assert_eq!(
+            stored.len() as u64,
+            want.events,
+            "{site}: each event stored once"
+        );
+        let s = store
+            .summary(RangeQuery {
+                site: site.into(),
+                from,
+                to,
+            })
+            .await
+            .expect("summary");
+        assert_eq!(s.events, want.events, "{site}: rollups counted once");
+        assert_eq!(s.events_by_name, want.by_name);
+    }
+    let total: u64 = store
+        .sites()
+        .await
+        .expect("sites")
+        .iter()
+        .map(|s| s.events)
+        .sum();
+    assert_eq!(total, 400);
+    assert!(errors.load(Ordering::SeqCst) > 0);
+}
