@@ -9,6 +9,7 @@ use protocol::Event;
 use serde::{Deserialize, Serialize};
 
 use super::sketch::VisitorSketch;
+use crate::rollup::{self, Dimension};
 
 /// Version of the serialised delta (the `footfall.metrics` topic's payload).
 pub const DELTA_VERSION: u32 = 1;
@@ -24,22 +25,15 @@ const MINUTE_MS: i64 = 60_000;
 /// Counts per key of one dimension.
 pub type Counts = BTreeMap<String, u64>;
 
-/// Everything counted about one site in one minute (or, in the engine, one day).
+/// Everything counted about one site in one minute (or, in the engine, one day). What an
+/// event adds to is [`rollup::contributions`]: the one definition the stored rollups use
+/// too, so the live view and history always agree on what a page view, a referrer or an
+/// entry page is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Bucket {
-    pub pageviews: u64,
-    pub events: u64,
     pub visitors: VisitorSketch,
-    pub pages: Counts,
-    pub entry_pages: Counts,
-    pub referrers: Counts,
-    pub utm_sources: Counts,
-    pub devices: Counts,
-    pub browsers: Counts,
-    pub os: Counts,
-    pub countries: Counts,
-    pub custom_events: Counts,
+    /// Dimension code (see [`Dimension::code`]) → key → count.
+    pub counts: BTreeMap<String, Counts>,
 }
 
 fn bump(counts: &mut Counts, key: &str, by: u64) {
@@ -52,61 +46,43 @@ fn bump(counts: &mut Counts, key: &str, by: u64) {
     }
 }
 
-fn merge_counts(into: &mut Counts, from: &Counts) {
-    for (k, n) in from {
-        bump(into, k, *n);
-    }
-}
-
-/// The built-in event names; everything else is a custom event.
-fn is_builtin(name: &str) -> bool {
-    matches!(
-        name,
-        "page_view" | "click" | "session_start" | "session_end" | "outbound"
-    )
-}
-
 impl Bucket {
     pub fn add(&mut self, e: &Event) {
-        self.events += 1;
         self.visitors.insert(&e.visitor_id);
-        match e.name.as_str() {
-            "page_view" => {
-                self.pageviews += 1;
-                bump(&mut self.pages, &e.path, 1);
-                bump(&mut self.devices, e.device.as_str(), 1);
-                bump(&mut self.browsers, &e.browser, 1);
-                bump(&mut self.os, &e.os, 1);
-                if let Some(c) = &e.country {
-                    bump(&mut self.countries, c, 1);
-                }
-                if let Some(r) = &e.referrer_host {
-                    bump(&mut self.referrers, r, 1);
-                }
-                if let Some(u) = &e.utm_source {
-                    bump(&mut self.utm_sources, u, 1);
-                }
-            }
-            // The tracker sends session_start with the page the visit began on.
-            "session_start" => bump(&mut self.entry_pages, &e.path, 1),
-            name if !is_builtin(name) => bump(&mut self.custom_events, name, 1),
-            _ => {}
+        for (dim, value) in rollup::contributions(e) {
+            bump(
+                self.counts.entry(dim.code().to_string()).or_default(),
+                value,
+                1,
+            );
         }
     }
 
     pub fn merge(&mut self, other: &Bucket) {
-        self.pageviews += other.pageviews;
-        self.events += other.events;
         self.visitors.merge(&other.visitors);
-        merge_counts(&mut self.pages, &other.pages);
-        merge_counts(&mut self.entry_pages, &other.entry_pages);
-        merge_counts(&mut self.referrers, &other.referrers);
-        merge_counts(&mut self.utm_sources, &other.utm_sources);
-        merge_counts(&mut self.devices, &other.devices);
-        merge_counts(&mut self.browsers, &other.browsers);
-        merge_counts(&mut self.os, &other.os);
-        merge_counts(&mut self.countries, &other.countries);
-        merge_counts(&mut self.custom_events, &other.custom_events);
+        for (dim, from) in &other.counts {
+            let into = self.counts.entry(dim.clone()).or_default();
+            for (k, n) in from {
+                bump(into, k, *n);
+            }
+        }
+    }
+
+    /// One dimension's counters (empty when nothing was counted).
+    pub fn of(&self, dim: Dimension) -> Option<&Counts> {
+        self.counts.get(dim.code())
+    }
+
+    pub fn pageviews(&self) -> u64 {
+        self.of(Dimension::Event)
+            .and_then(|c| c.get(rollup::PAGE_VIEW))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Events of every type.
+    pub fn events(&self) -> u64 {
+        self.of(Dimension::Event).map_or(0, |c| c.values().sum())
     }
 }
 

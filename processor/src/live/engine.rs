@@ -12,6 +12,7 @@ use protocol::live::{
 
 use super::delta::{Bucket, Counts, MetricsDelta};
 use super::sketch::VisitorSketch;
+use crate::rollup::Dimension;
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
@@ -146,16 +147,16 @@ impl LiveEngine {
                 let b = state.minutes.get(&minute);
                 MinutePoint {
                     minute,
-                    pageviews: b.map_or(0, |b| b.pageviews),
+                    pageviews: b.map_or(0, Bucket::pageviews),
                     visitors: b.map_or(0, |b| b.visitors.estimate()),
                 }
             })
             .collect();
         let today = match &state.today {
             Some((day, b)) if *day == now.div_euclid(DAY_MS) => Totals {
-                pageviews: b.pageviews,
+                pageviews: b.pageviews(),
                 visitors: b.visitors.estimate(),
-                events: b.events,
+                events: b.events(),
                 breakdowns: breakdowns(b),
             },
             _ => Totals::default(),
@@ -202,17 +203,36 @@ fn top(counts: &Counts) -> Vec<Count> {
     v
 }
 
+/// The built-in event names; every other name is a custom event.
+fn is_builtin(name: &str) -> bool {
+    matches!(
+        name,
+        "page_view" | "click" | "session_start" | "session_end" | "outbound"
+    )
+}
+
 fn breakdowns(b: &Bucket) -> Breakdowns {
+    let of = |dim| b.of(dim).map(top).unwrap_or_default();
+    let custom: Counts = b
+        .of(Dimension::Event)
+        .map(|events| {
+            events
+                .iter()
+                .filter(|(name, _)| !is_builtin(name))
+                .map(|(k, n)| (k.clone(), *n))
+                .collect()
+        })
+        .unwrap_or_default();
     Breakdowns {
-        pages: top(&b.pages),
-        entry_pages: top(&b.entry_pages),
-        referrers: top(&b.referrers),
-        utm_sources: top(&b.utm_sources),
-        devices: top(&b.devices),
-        browsers: top(&b.browsers),
-        os: top(&b.os),
-        countries: top(&b.countries),
-        custom_events: top(&b.custom_events),
+        pages: of(Dimension::Page),
+        entry_pages: of(Dimension::Entry),
+        referrers: of(Dimension::Referrer),
+        utm_sources: of(Dimension::UtmSource),
+        devices: of(Dimension::Device),
+        browsers: of(Dimension::Browser),
+        os: of(Dimension::Os),
+        countries: of(Dimension::Country),
+        custom_events: top(&custom),
     }
 }
 
