@@ -1,14 +1,18 @@
 //! # footfall-processor
 //!
 //! Everything after the queue: event **stores** (idempotent batch insert + the queries the
-//! dashboard needs), the token-protected **stats API** over them, and — as later parts land —
-//! the Kafka consumer, live metrics and the WebSocket gateway.
+//! dashboard needs), the token-protected **stats API** over them, the **pipeline** that moves
+//! events from a **source** (the Kafka consumer) into a store, and — as later parts land —
+//! live metrics and the WebSocket gateway.
 //!
 //! ## Layout
 //! - [`store`]: the [`Store`] trait and its implementations ([`SqliteStore`] for standalone).
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
 //! - [`auth`]: the admin token, compared in constant time.
 //! - [`query`]: time ranges and the JSON shapes the stats API answers with.
+//! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and the Kafka
+//!   consumer implementing it; the only module that knows rdkafka.
+//! - [`pipeline`]: source → store with dead-lettering and commit-after-store; its metrics.
 //!
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no
@@ -16,7 +20,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod pipeline;
 pub mod query;
+pub mod source;
 pub mod store;
 
 use std::future::Future;
