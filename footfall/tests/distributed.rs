@@ -47,7 +47,7 @@ fn client(
     per_batch: usize,
     pause: Duration,
     refused: Arc<AtomicU64>,
-) -> JoinHandle<BTreeSet<String>> {
+) -> JoinHandle<Result<BTreeSet<String>, String>> {
     std::thread::spawn(move || {
         let mut acked = BTreeSet::new();
         for b in 0..batches {
@@ -91,17 +91,19 @@ fn client(
                     // A collector being killed or restarted: retry like the tracker would.
                     Err(ureq::Error::Transport(_)) => {}
                 }
-                assert!(Instant::now() < deadline, "batch {b} of {user} never acknowledged");
+                if Instant::now() > deadline {
+                    return Err(format!("batch {b} of {user} never acknowledged"));
+                }
                 std::thread::sleep(Duration::from_millis(200));
             }
             std::thread::sleep(pause);
         }
-        acked
+        Ok(acked)
     })
 }
 
 struct Load {
-    clients: Vec<JoinHandle<BTreeSet<String>>>,
+    clients: Vec<JoinHandle<Result<BTreeSet<String>, String>>>,
     refused: Arc<AtomicU64>,
 }
 
@@ -121,10 +123,17 @@ impl Load {
         self.refused.load(Ordering::SeqCst)
     }
 
-    fn finish(self) -> LoadResult {
+    /// Waits for every client; on failure panics with the given services' logs.
+    fn finish(self, services: &[&Service]) -> LoadResult {
         let mut acked = BTreeSet::new();
         for c in self.clients {
-            acked.extend(c.join().expect("client thread"));
+            match c.join().expect("client thread") {
+                Ok(ids) => acked.extend(ids),
+                Err(e) => {
+                    let logs: Vec<String> = services.iter().map(|s| s.log_text()).collect();
+                    panic!("{e}\n{}", logs.join("\n----\n"));
+                }
+            }
         }
         LoadResult {
             acked,
@@ -184,7 +193,7 @@ fn end_to_end_exactly_once_and_in_order_per_visitor() {
     let mut processor = Service::processor(&broker.brokers(), &data, &[]);
 
     let load = Load::start(&[collector.url("")], "e2e.test", 6, 20, 10, Duration::ZERO);
-    let result = load.finish();
+    let result = load.finish(&[&collector, &processor]);
     assert_eq!(result.acked.len(), 6 * 20 * 10);
     assert_eq!(result.refused, 0, "no 503s expected with a healthy broker");
     wait_stored(&processor, "e2e.test", result.acked.len());
@@ -217,7 +226,7 @@ fn kill_9_the_processor_mid_stream_and_restart_it() {
     processor.kill9();
     std::thread::sleep(Duration::from_millis(500));
     processor.restart();
-    let result = load.finish();
+    let result = load.finish(&[&collector, &processor]);
     wait_stored(&processor, "kill.test", result.acked.len());
     assert!(processor.stop());
     assert_exactly_once(&stored_rows(&data), &result.acked);
@@ -233,7 +242,7 @@ fn broker_outage_gives_503_and_loses_nothing() {
     let data = dir.path().join("proc");
     let mut processor = Service::processor(&broker.brokers(), &data, &[]);
 
-    let load = Load::start(&[collector.url("")], "outage.test", 3, 60, 5, Duration::from_millis(50));
+    let load = Load::start(&[collector.url("")], "outage.test", 3, 150, 5, Duration::from_millis(100));
     let ok = eventually(Duration::from_secs(30), || processor.stored("outage.test") >= 100);
     assert!(ok, "no progress before the outage:\n{}", processor.log_text());
     broker.stop();
@@ -249,7 +258,7 @@ fn broker_outage_gives_503_and_loses_nothing() {
     let ok = eventually(Duration::from_secs(30), || ureq::get(&collector.url("/readyz")).call().is_ok());
     assert!(ok, "collector did not become ready again:\n{}", collector.log_text());
 
-    let result = load.finish();
+    let result = load.finish(&[&collector, &processor]);
     assert!(result.refused > 0);
     wait_stored(&processor, "outage.test", result.acked.len());
     assert!(processor.stop());
@@ -272,7 +281,7 @@ fn two_processors_share_the_group_and_survive_losing_one() {
     });
     assert!(ok, "the two processors did not share the partitions:\nA:\n{}\nB:\n{}", a.log_text(), b.log_text());
     a.kill9();
-    let result = load.finish();
+    let result = load.finish(&[&collector, &b]);
     // B takes over A's partitions once A's session times out, from A's committed offsets.
     let rows_a = stored_rows(&data_a);
     let ok = eventually(Duration::from_secs(60), || {

@@ -46,23 +46,28 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct KafkaSalts {
     brokers: String,
     topic: String,
-    producer: FutureProducer,
+    /// A fresh producer per round (about once a day): an idempotent producer that a broker
+    /// restart fenced would otherwise refuse every later round.
+    producer_config: rdkafka::ClientConfig,
 }
 
 impl KafkaSalts {
     /// # Errors
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
     pub fn new(brokers: &str, topic: &str) -> Result<Self, KafkaError> {
-        let producer = base_config(brokers)
+        let mut producer_config = base_config(brokers);
+        producer_config
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .set("message.timeout.ms", "5000")
+            .set("message.timeout.ms", "5000");
+        // Checked now so a bad setting fails at start-up, not on the first request of a day.
+        let _: FutureProducer = producer_config
             .create()
             .map_err(|e| KafkaError::InvalidSetting(format!("salt producer: {e}")))?;
         Ok(KafkaSalts {
             brokers: brokers.to_string(),
             topic: topic.to_string(),
-            producer,
+            producer_config,
         })
     }
 
@@ -81,8 +86,11 @@ impl KafkaSalts {
         let mut writer = [0u8; 8];
         rand::rng().fill_bytes(&mut writer);
         let key = format!("{day}:{}", hex(&writer));
-        let delivery = self
-            .producer
+        let producer: FutureProducer = self
+            .producer_config
+            .create()
+            .map_err(|e| format!("salt producer: {e}"))?;
+        let delivery = producer
             .send(
                 FutureRecord::to(&self.topic)
                     .partition(0)
@@ -104,7 +112,7 @@ impl KafkaSalts {
             // Best effort: a tombstone that fails now is written by the next rotation.
             let record: FutureRecord<'_, String, [u8]> =
                 FutureRecord::to(&self.topic).partition(0).key(&stale);
-            if let Err((e, _)) = self.producer.send(record, Duration::from_secs(1)).await {
+            if let Err((e, _)) = producer.send(record, Duration::from_secs(1)).await {
                 tracing::warn!(error = %e, "cannot tombstone an old salt");
             }
         }

@@ -9,9 +9,14 @@
 //! refused with 503 immediately instead of waiting out the delivery timeout; a probe task
 //! fetches the topic's metadata every `probe_interval` and marks the sink healthy again when
 //! every partition has a leader. `/readyz` follows that flag.
+//!
+//! Recovery: an idempotent producer can hit a fatal error (e.g. the broker lost its producer
+//! state in a restart and answers `ProducerFenced`); librdkafka then refuses every further
+//! message. The probe notices and replaces the producer with a fresh one (new producer id).
+//! The events of the failed requests were answered 503, so nothing acknowledged is lost.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -92,11 +97,41 @@ impl Metrics {
     }
 }
 
+/// What the sink and its probe task share.
+struct Shared {
+    /// Replaced as a whole when the current one hits a fatal error.
+    producer: RwLock<FutureProducer>,
+    config: rdkafka::ClientConfig,
+    healthy: AtomicBool,
+    /// Set by a delivery error that only a new producer can clear.
+    replace_producer: AtomicBool,
+}
+
+impl Shared {
+    fn producer(&self) -> FutureProducer {
+        self.producer
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Errors after which librdkafka's idempotent producer cannot continue.
+fn needs_new_producer(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::UnknownProducerId
+            | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            | RDKafkaErrorCode::Fatal
+    )
+}
+
 /// See the module docs.
 pub struct KafkaSink {
-    producer: FutureProducer,
+    shared: Arc<Shared>,
     topic: String,
-    healthy: Arc<AtomicBool>,
     metrics: Metrics,
     probe: JoinHandle<()>,
 }
@@ -108,7 +143,8 @@ impl KafkaSink {
     /// # Errors
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
     pub fn new(config: KafkaSinkConfig) -> Result<Self, KafkaError> {
-        let producer: FutureProducer = base_config(&config.brokers)
+        let mut client_config = base_config(&config.brokers);
+        client_config
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("compression.type", "lz4")
@@ -120,20 +156,24 @@ impl KafkaSink {
             .set(
                 "message.timeout.ms",
                 config.delivery_timeout.as_millis().max(1).to_string(),
-            )
+            );
+        let producer: FutureProducer = client_config
             .create()
             .map_err(|e| KafkaError::InvalidSetting(format!("producer: {e}")))?;
-        let healthy = Arc::new(AtomicBool::new(true));
+        let shared = Arc::new(Shared {
+            producer: RwLock::new(producer),
+            config: client_config,
+            healthy: AtomicBool::new(true),
+            replace_producer: AtomicBool::new(false),
+        });
         let probe = tokio::spawn(probe(
-            producer.clone(),
+            shared.clone(),
             config.topic.clone(),
             config.probe_interval,
-            healthy.clone(),
         ));
         Ok(KafkaSink {
-            producer,
+            shared,
             topic: config.topic,
-            healthy,
             metrics: Metrics::new(),
             probe,
         })
@@ -153,8 +193,11 @@ impl KafkaSink {
             _ => ("unavailable", SinkError::Unavailable(error.to_string())),
         };
         self.metrics.delivery_errors.with_label_values(&[kind]).inc();
+        if error.rdkafka_error_code().is_some_and(needs_new_producer) {
+            self.shared.replace_producer.store(true, Ordering::SeqCst);
+        }
         // A full local queue says nothing about the brokers; everything else does.
-        if kind != "queue_full" && self.healthy.swap(false, Ordering::SeqCst) {
+        if kind != "queue_full" && self.shared.healthy.swap(false, Ordering::SeqCst) {
             tracing::warn!(error = %error, "Kafka delivery failed; collector is unready until the brokers answer again");
         }
         sink_error
@@ -175,9 +218,10 @@ fn key_of(event: &Event) -> String {
 impl Sink for KafkaSink {
     fn send_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
-            if !self.healthy.load(Ordering::SeqCst) {
+            if !self.shared.healthy.load(Ordering::SeqCst) {
                 return Err(SinkError::Unavailable("Kafka brokers unreachable".into()));
             }
+            let producer = self.shared.producer();
             self.metrics.batch_size.observe(events.len() as f64);
             let version = SCHEMA_VERSION.to_string();
             let mut deliveries = Vec::with_capacity(events.len());
@@ -194,7 +238,7 @@ impl Sink for KafkaSink {
                     .key(&key)
                     .headers(headers)
                     .timestamp(event.received_at);
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(delivery) => deliveries.push(delivery),
                     Err((e, _)) => {
                         // Events already queued are delivered anyway; the client's retry
@@ -230,12 +274,12 @@ impl Sink for KafkaSink {
     }
 
     fn is_ready(&self) -> bool {
-        self.healthy.load(Ordering::SeqCst)
+        self.shared.healthy.load(Ordering::SeqCst)
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
-            let producer = self.producer.clone();
+            let producer = self.shared.producer();
             tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10)))
                 .await
                 .map_err(|e| SinkError::Unavailable(e.to_string()))?
@@ -245,24 +289,32 @@ impl Sink for KafkaSink {
 }
 
 /// Marks the sink healthy when the brokers serve metadata for `topic` with a leader for
-/// every partition, unhealthy when they do not.
-async fn probe(
-    producer: FutureProducer,
-    topic: String,
-    interval: Duration,
-    healthy: Arc<AtomicBool>,
-) {
+/// every partition, unhealthy when they do not; replaces a producer that hit a fatal error.
+async fn probe(shared: Arc<Shared>, topic: String, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let producer = producer.clone();
+        let producer = shared.producer();
+        let fatal = producer.client().fatal_error();
+        if fatal.is_some() || shared.replace_producer.swap(false, Ordering::SeqCst) {
+            match shared.config.create::<FutureProducer>() {
+                Ok(fresh) => {
+                    tracing::warn!(
+                        fatal = ?fatal,
+                        "Kafka producer cannot continue; replaced it with a new one"
+                    );
+                    *shared.producer.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+                }
+                Err(e) => tracing::error!(error = %e, "cannot create a new Kafka producer"),
+            }
+            // The old producer may hold undeliverable messages: drop it off the runtime.
+            tokio::task::spawn_blocking(move || drop(producer));
+            continue;
+        }
         let topic = topic.clone();
         let timeout = interval.max(Duration::from_millis(500));
         let ok = tokio::task::spawn_blocking(move || {
-            if producer.client().fatal_error().is_some() {
-                return false;
-            }
             producer
                 .client()
                 .fetch_metadata(Some(&topic), timeout)
@@ -278,7 +330,7 @@ async fn probe(
         })
         .await
         .unwrap_or(false);
-        let was = healthy.swap(ok, Ordering::SeqCst);
+        let was = shared.healthy.swap(ok, Ordering::SeqCst);
         if ok && !was {
             tracing::info!("Kafka brokers reachable again; collector is ready");
         } else if !ok && was {

@@ -247,7 +247,7 @@ pub struct Service {
 }
 
 impl Service {
-    fn spawn(args: Vec<String>, port: u16, log: PathBuf) -> Child {
+    fn spawn(args: Vec<String>, log: PathBuf) -> Child {
         let log_file = File::options()
             .create(true)
             .append(true)
@@ -262,7 +262,7 @@ impl Service {
     }
 
     fn start(args: Vec<String>, port: u16, log: PathBuf) -> Service {
-        let child = Self::spawn(args.clone(), port, log.clone());
+        let child = Self::spawn(args.clone(), log.clone());
         let mut service = Service {
             child: Some(child),
             port,
@@ -370,7 +370,7 @@ impl Service {
     pub fn restart(&mut self) {
         self.kill9();
         assert!(wait_port(self.port, false, Duration::from_secs(10)));
-        self.child = Some(Self::spawn(self.args.clone(), self.port, self.log.clone()));
+        self.child = Some(Self::spawn(self.args.clone(), self.log.clone()));
         self.wait_live();
     }
 

@@ -15,14 +15,14 @@
 //!   `footfall-source-topic`, `footfall-source-partition`, `footfall-source-offset`, through
 //!   an idempotent acks=all producer.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use protocol::event::decode;
 use protocol::{validate, Event};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use super::{Checkpoint, Rejected, Source, SourceBatch, SourceError};
@@ -59,7 +59,10 @@ impl KafkaSourceConfig {
 /// See the module docs.
 pub struct KafkaSource {
     consumer: Arc<StreamConsumer>,
-    dlq: FutureProducer,
+    /// Replaced when it hits a fatal error (e.g. fenced after a broker restart), or the
+    /// pipeline would retry a dead letter forever.
+    dlq: RwLock<FutureProducer>,
+    dlq_config: ClientConfig,
     dlq_topic: String,
 }
 
@@ -88,17 +91,20 @@ impl KafkaSource {
         consumer
             .subscribe(&[config.topic.as_str()])
             .map_err(|e| SourceError::Unavailable(format!("subscribe: {e}")))?;
-        let dlq: FutureProducer = ClientConfig::new()
+        let mut dlq_config = ClientConfig::new();
+        dlq_config
             .set("bootstrap.servers", &config.brokers)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("message.timeout.ms", "10000")
-            .set("log_level", "4")
+            .set("log_level", "4");
+        let dlq: FutureProducer = dlq_config
             .create()
             .map_err(|e| SourceError::Unavailable(format!("dead-letter producer: {e}")))?;
         Ok(KafkaSource {
             consumer: Arc::new(consumer),
-            dlq,
+            dlq: RwLock::new(dlq),
+            dlq_config,
             dlq_topic: config.dlq_topic.clone(),
         })
     }
@@ -206,11 +212,24 @@ impl Source for KafkaSource {
             if let Some(payload) = &rejected.payload {
                 record = record.payload(payload.as_slice());
             }
-            self.dlq
-                .send(record, Duration::from_secs(1))
-                .await
-                .map(drop)
-                .map_err(|(e, _)| SourceError::DeadLetter(e.to_string()))
+            let producer = self
+                .dlq
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            let result = producer.send(record, Duration::from_secs(1)).await;
+            match result {
+                Ok(_) => Ok(()),
+                Err((e, _)) => {
+                    if producer.client().fatal_error().is_some() {
+                        if let Ok(fresh) = self.dlq_config.create::<FutureProducer>() {
+                            tracing::warn!("dead-letter producer hit a fatal error; replaced it");
+                            *self.dlq.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+                        }
+                    }
+                    Err(SourceError::DeadLetter(e.to_string()))
+                }
+            }
         })
     }
 
