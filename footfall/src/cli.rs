@@ -139,10 +139,18 @@ pub struct KafkaOpts {
     #[arg(long, env = "FOOTFALL_EVENTS_TOPIC", default_value = "footfall.events")]
     pub events_topic: String,
     /// Dead-letter topic for messages that can never be stored.
-    #[arg(long, env = "FOOTFALL_DLQ_TOPIC", default_value = "footfall.events.dlq")]
+    #[arg(
+        long,
+        env = "FOOTFALL_DLQ_TOPIC",
+        default_value = "footfall.events.dlq"
+    )]
     pub dlq_topic: String,
     /// Topic of the live-metric deltas processors emit.
-    #[arg(long, env = "FOOTFALL_METRICS_TOPIC", default_value = "footfall.metrics")]
+    #[arg(
+        long,
+        env = "FOOTFALL_METRICS_TOPIC",
+        default_value = "footfall.metrics"
+    )]
     pub metrics_topic: String,
     /// Single-partition topic through which collectors agree on the daily visitor salt.
     #[arg(long, env = "FOOTFALL_SALTS_TOPIC", default_value = "footfall.salts")]
@@ -158,7 +166,11 @@ pub struct KafkaOpts {
     #[arg(long, env = "FOOTFALL_REPLICATION_FACTOR", default_value_t = 1)]
     pub replication_factor: i32,
     /// Seconds to wait for the brokers at start-up before giving up with an error.
-    #[arg(long, env = "FOOTFALL_KAFKA_STARTUP_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "FOOTFALL_KAFKA_STARTUP_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
     pub kafka_startup_timeout_secs: u64,
 }
 

@@ -20,10 +20,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::Request;
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
-use prometheus::Encoder;
 use processor::source::{KafkaSource, KafkaSourceConfig};
 use processor::store::SqliteConfig;
 use processor::{AdminToken, SqliteStore, StatsApi, Store, StoreError};
+use prometheus::Encoder;
 use tokio::sync::watch;
 
 use crate::cli::{CollectorOpts, KafkaOpts, ProcessorOpts};
@@ -33,7 +33,8 @@ use crate::shutdown;
 fn topic_specs(opts: &KafkaOpts) -> Vec<TopicSpec> {
     let rf = opts.replication_factor;
     vec![
-        TopicSpec::new(&opts.events_topic, opts.partitions, rf).retention_hours(opts.retention_hours),
+        TopicSpec::new(&opts.events_topic, opts.partitions, rf)
+            .retention_hours(opts.retention_hours),
         // Dead letters are rare and read by people: one partition, the same retention.
         TopicSpec::new(&opts.dlq_topic, 1, rf).retention_hours(opts.retention_hours),
         // Metric deltas are only useful live: one ordered stream, a day of history.
@@ -203,10 +204,16 @@ impl Handler for ProcessorHandler {
     ) -> BoxFuture<'static, Response<ResponseBody>> {
         let json = "application/json";
         let resp = match req.uri().path() {
-            "/livez" => Some(plain(StatusCode::OK, json, br#"{"status":"live"}"#.to_vec())),
-            "/readyz" if self.store.is_ready() => {
-                Some(plain(StatusCode::OK, json, br#"{"status":"ready"}"#.to_vec()))
-            }
+            "/livez" => Some(plain(
+                StatusCode::OK,
+                json,
+                br#"{"status":"live"}"#.to_vec(),
+            )),
+            "/readyz" if self.store.is_ready() => Some(plain(
+                StatusCode::OK,
+                json,
+                br#"{"status":"ready"}"#.to_vec(),
+            )),
             "/readyz" => Some(plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json,
@@ -217,11 +224,7 @@ impl Handler for ProcessorHandler {
                 // Encoding gathered families into a Vec cannot fail.
                 let _ = prometheus::TextEncoder::new()
                     .encode(&self.metrics.registry().gather(), &mut out);
-                Some(plain(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4",
-                    out,
-                ))
+                Some(plain(StatusCode::OK, "text/plain; version=0.0.4", out))
             }
             _ => None,
         };

@@ -30,7 +30,11 @@ fn help(sub: &str) -> String {
 
 fn str_list(v: &Value) -> Vec<String> {
     v.as_sequence()
-        .map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -53,9 +57,14 @@ fn every_flag_and_env_var_the_compose_file_uses_exists() {
                 "{name:?}: `footfall {sub}` has no flag {flag}"
             );
         }
-        let env = service["environment"].as_mapping().expect("environment map");
+        let env = service["environment"]
+            .as_mapping()
+            .expect("environment map");
         for key in env.keys().filter_map(Value::as_str) {
-            assert!(key.starts_with("FOOTFALL_"), "{name:?}: unexpected variable {key}");
+            assert!(
+                key.starts_with("FOOTFALL_"),
+                "{name:?}: unexpected variable {key}"
+            );
             assert!(
                 help.contains(&format!("[env: {key}=")) || help.contains(&format!("[env: {key}]")),
                 "{name:?}: `footfall {sub}` does not read {key}"
@@ -83,9 +92,16 @@ fn every_flag_and_env_var_the_compose_file_uses_exists() {
 fn kafka_runs_in_kraft_mode_and_data_lives_in_volumes() {
     let compose = compose();
     let kafka = &compose["services"]["kafka"];
-    assert!(kafka["image"].as_str().is_some_and(|i| i.starts_with("apache/kafka")));
-    let roles = kafka["environment"]["KAFKA_PROCESS_ROLES"].as_str().unwrap_or_default();
-    assert!(roles.contains("controller"), "KRaft: the node is its own controller");
+    assert!(kafka["image"]
+        .as_str()
+        .is_some_and(|i| i.starts_with("apache/kafka")));
+    let roles = kafka["environment"]["KAFKA_PROCESS_ROLES"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        roles.contains("controller"),
+        "KRaft: the node is its own controller"
+    );
     assert!(compose["services"].get("zookeeper").is_none());
     assert!(kafka["healthcheck"]["test"].is_sequence());
     let volumes = compose["volumes"].as_mapping().expect("volumes");

@@ -51,7 +51,9 @@ fn client(
     std::thread::spawn(move || {
         let mut acked = BTreeSet::new();
         for b in 0..batches {
-            let ids: Vec<String> = (0..per_batch).map(|i| format!("{user}-{b:04}-{i:03}")).collect();
+            let ids: Vec<String> = (0..per_batch)
+                .map(|i| format!("{user}-{b:04}-{i:03}"))
+                .collect();
             let events: Vec<String> = ids
                 .iter()
                 .enumerate()
@@ -78,12 +80,19 @@ fn client(
                         let reply: serde_json::Value =
                             serde_json::from_str(&resp.into_string().unwrap_or_default())
                                 .unwrap_or_default();
-                        assert_eq!(reply["accepted"].as_u64(), Some(per_batch as u64), "{reply}");
+                        assert_eq!(
+                            reply["accepted"].as_u64(),
+                            Some(per_batch as u64),
+                            "{reply}"
+                        );
                         acked.extend(ids.iter().cloned());
                         break;
                     }
                     Err(ureq::Error::Status(503, resp)) => {
-                        assert!(resp.header("Retry-After").is_some(), "503 without Retry-After");
+                        assert!(
+                            resp.header("Retry-After").is_some(),
+                            "503 without Retry-After"
+                        );
                         refused.fetch_add(1, Ordering::SeqCst);
                     }
                     Ok(resp) => panic!("unexpected status {}", resp.status()),
@@ -108,12 +117,27 @@ struct Load {
 }
 
 impl Load {
-    fn start(urls: &[String], site: &'static str, users: usize, batches: usize, per_batch: usize, pause: Duration) -> Load {
+    fn start(
+        urls: &[String],
+        site: &'static str,
+        users: usize,
+        batches: usize,
+        per_batch: usize,
+        pause: Duration,
+    ) -> Load {
         let refused = Arc::new(AtomicU64::new(0));
         let clients = (0..users)
             .map(|u| {
                 let urls = urls.iter().map(|u| format!("{u}/api/batch")).collect();
-                client(urls, site, format!("user{u}"), batches, per_batch, pause, refused.clone())
+                client(
+                    urls,
+                    site,
+                    format!("user{u}"),
+                    batches,
+                    per_batch,
+                    pause,
+                    refused.clone(),
+                )
             })
             .collect();
         Load { clients, refused }
@@ -156,7 +180,11 @@ fn stored_rows(data_dir: &Path) -> Vec<(String, String, i64)> {
         .query_map([], |r| {
             let doc: String = r.get(2)?;
             let doc: serde_json::Value = serde_json::from_str(&doc).unwrap_or_default();
-            Ok((r.get(0)?, r.get(1)?, doc["props"]["n"].as_i64().unwrap_or(-1)))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                doc["props"]["n"].as_i64().unwrap_or(-1),
+            ))
         })
         .expect("rows")
         .collect::<Result<Vec<_>, _>>()
@@ -168,13 +196,26 @@ fn stored_rows(data_dir: &Path) -> Vec<(String, String, i64)> {
 fn assert_exactly_once(rows: &[(String, String, i64)], acked: &BTreeSet<String>) {
     let ids: BTreeSet<&String> = rows.iter().map(|r| &r.0).collect();
     assert_eq!(ids.len(), rows.len(), "duplicates in the store");
-    let missing: Vec<_> = acked.iter().filter(|id| !ids.contains(id)).take(5).collect();
-    assert!(missing.is_empty(), "acknowledged but not stored (first 5): {missing:?}");
-    assert_eq!(rows.len(), acked.len(), "stored events that were never acknowledged");
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|id| !ids.contains(id))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not stored (first 5): {missing:?}"
+    );
+    assert_eq!(
+        rows.len(),
+        acked.len(),
+        "stored events that were never acknowledged"
+    );
 }
 
 fn wait_stored(processor: &Service, site: &str, expected: usize) {
-    let ok = eventually(Duration::from_secs(60), || processor.stored(site) >= expected as u64);
+    let ok = eventually(Duration::from_secs(60), || {
+        processor.stored(site) >= expected as u64
+    });
     assert!(
         ok,
         "processor stored {} of {expected}:\n{}",
@@ -198,7 +239,11 @@ fn end_to_end_exactly_once_and_in_order_per_visitor() {
     assert_eq!(result.refused, 0, "no 503s expected with a healthy broker");
     wait_stored(&processor, "e2e.test", result.acked.len());
     assert!(collector.metric("footfall_kafka_produced_total") >= 1200.0);
-    assert!(processor.stop(), "graceful stop exits 0:\n{}", processor.log_text());
+    assert!(
+        processor.stop(),
+        "graceful stop exits 0:\n{}",
+        processor.log_text()
+    );
 
     let rows = stored_rows(&data);
     assert_exactly_once(&rows, &result.acked);
@@ -206,7 +251,10 @@ fn end_to_end_exactly_once_and_in_order_per_visitor() {
     let mut last: BTreeMap<&str, i64> = BTreeMap::new();
     for (_, visitor, n) in &rows {
         let prev = last.insert(visitor, *n).unwrap_or(-1);
-        assert!(*n > prev, "visitor {visitor}: event {n} stored after {prev}");
+        assert!(
+            *n > prev,
+            "visitor {visitor}: event {n} stored after {prev}"
+        );
     }
     assert_eq!(last.len(), 6);
 }
@@ -220,8 +268,17 @@ fn kill_9_the_processor_mid_stream_and_restart_it() {
     let data = dir.path().join("proc");
     let mut processor = Service::processor(&broker.brokers(), &data, &["--batch-max", "50"]);
 
-    let load = Load::start(&[collector.url("")], "kill.test", 4, 40, 10, Duration::from_millis(20));
-    let ok = eventually(Duration::from_secs(30), || processor.stored("kill.test") >= 200);
+    let load = Load::start(
+        &[collector.url("")],
+        "kill.test",
+        4,
+        40,
+        10,
+        Duration::from_millis(20),
+    );
+    let ok = eventually(Duration::from_secs(30), || {
+        processor.stored("kill.test") >= 200
+    });
     assert!(ok, "processor made no progress:\n{}", processor.log_text());
     processor.kill9();
     std::thread::sleep(Duration::from_millis(500));
@@ -238,25 +295,54 @@ fn broker_outage_gives_503_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let moto = Moto::start();
     let mut broker = Tansu::start_s3(&moto);
-    let collector = Service::collector(&broker.brokers(), dir.path(), &["--delivery-timeout-ms", "3000"]);
+    let collector = Service::collector(
+        &broker.brokers(),
+        dir.path(),
+        &["--delivery-timeout-ms", "3000"],
+    );
     let data = dir.path().join("proc");
     let mut processor = Service::processor(&broker.brokers(), &data, &[]);
 
-    let load = Load::start(&[collector.url("")], "outage.test", 3, 150, 5, Duration::from_millis(100));
-    let ok = eventually(Duration::from_secs(30), || processor.stored("outage.test") >= 100);
-    assert!(ok, "no progress before the outage:\n{}", processor.log_text());
+    let load = Load::start(
+        &[collector.url("")],
+        "outage.test",
+        3,
+        150,
+        5,
+        Duration::from_millis(100),
+    );
+    let ok = eventually(Duration::from_secs(30), || {
+        processor.stored("outage.test") >= 100
+    });
+    assert!(
+        ok,
+        "no progress before the outage:\n{}",
+        processor.log_text()
+    );
     broker.stop();
     // During the outage the collector refuses (503, Retry-After) and says it is unready.
     let ok = eventually(Duration::from_secs(15), || {
         ureq::get(&collector.url("/readyz")).call().is_err()
     });
-    assert!(ok, "collector stayed ready without a broker:\n{}", collector.log_text());
+    assert!(
+        ok,
+        "collector stayed ready without a broker:\n{}",
+        collector.log_text()
+    );
     let refused_before = load.refused_so_far();
-    let ok = eventually(Duration::from_secs(15), || load.refused_so_far() > refused_before);
+    let ok = eventually(Duration::from_secs(15), || {
+        load.refused_so_far() > refused_before
+    });
     assert!(ok, "no 503 during the outage");
     broker.start_again();
-    let ok = eventually(Duration::from_secs(30), || ureq::get(&collector.url("/readyz")).call().is_ok());
-    assert!(ok, "collector did not become ready again:\n{}", collector.log_text());
+    let ok = eventually(Duration::from_secs(30), || {
+        ureq::get(&collector.url("/readyz")).call().is_ok()
+    });
+    assert!(
+        ok,
+        "collector did not become ready again:\n{}",
+        collector.log_text()
+    );
 
     let result = load.finish(&[&collector, &processor]);
     assert!(result.refused > 0);
@@ -275,11 +361,23 @@ fn two_processors_share_the_group_and_survive_losing_one() {
     let mut a = Service::processor(&broker.brokers(), &data_a, &["--batch-max", "50"]);
     let mut b = Service::processor(&broker.brokers(), &data_b, &["--batch-max", "50"]);
 
-    let load = Load::start(&[collector.url("")], "group.test", 8, 30, 10, Duration::from_millis(20));
+    let load = Load::start(
+        &[collector.url("")],
+        "group.test",
+        8,
+        30,
+        10,
+        Duration::from_millis(20),
+    );
     let ok = eventually(Duration::from_secs(30), || {
         a.stored("group.test") > 0 && b.stored("group.test") > 0
     });
-    assert!(ok, "the two processors did not share the partitions:\nA:\n{}\nB:\n{}", a.log_text(), b.log_text());
+    assert!(
+        ok,
+        "the two processors did not share the partitions:\nA:\n{}\nB:\n{}",
+        a.log_text(),
+        b.log_text()
+    );
     a.kill9();
     let result = load.finish(&[&collector, &b]);
     // B takes over A's partitions once A's session times out, from A's committed offsets.
@@ -288,7 +386,11 @@ fn two_processors_share_the_group_and_survive_losing_one() {
         let in_a: BTreeSet<&String> = rows_a.iter().map(|r| &r.0).collect();
         let stored = b.stored("group.test") as usize;
         let in_b = stored_rows(&data_b);
-        let union: BTreeSet<&String> = in_a.iter().copied().chain(in_b.iter().map(|r| &r.0)).collect();
+        let union: BTreeSet<&String> = in_a
+            .iter()
+            .copied()
+            .chain(in_b.iter().map(|r| &r.0))
+            .collect();
         union.len() >= result.acked.len() || stored > result.acked.len()
     });
     assert!(ok, "events lost after the rebalance:\n{}", b.log_text());
@@ -301,7 +403,11 @@ fn two_processors_share_the_group_and_survive_losing_one() {
         let ids: BTreeSet<&String> = rows.iter().map(|r| &r.0).collect();
         assert_eq!(ids.len(), rows.len(), "duplicates within one store");
     }
-    let union: BTreeSet<String> = rows_a.iter().chain(rows_b.iter()).map(|r| r.0.clone()).collect();
+    let union: BTreeSet<String> = rows_a
+        .iter()
+        .chain(rows_b.iter())
+        .map(|r| r.0.clone())
+        .collect();
     assert_eq!(union, result.acked, "stored (union) != acknowledged");
     eprintln!(
         "group test: acked {}, A {}, B {}, redelivered across stores {}",
@@ -319,9 +425,18 @@ fn produce_raw(brokers: &str, topic: &str, partition: i32, messages: &[(&str, Ve
         .create()
         .expect("producer");
     for (key, payload) in messages {
-        let headers = OwnedHeaders::new().insert(Header { key: "footfall-schema", value: Some("1") });
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "footfall-schema",
+            value: Some("1"),
+        });
         producer
-            .send(BaseRecord::to(topic).partition(partition).key(*key).payload(payload).headers(headers))
+            .send(
+                BaseRecord::to(topic)
+                    .partition(partition)
+                    .key(*key)
+                    .payload(payload)
+                    .headers(headers),
+            )
             .expect("enqueue");
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
@@ -349,13 +464,20 @@ fn poison_messages_go_to_the_dlq_and_do_not_stall_the_partition() {
         ("k", valid_event("bad-site-0001", "not a site!")),
     ];
     let good: Vec<(String, Vec<u8>)> = (0..20)
-        .map(|i| (format!("k{i}"), valid_event(&format!("poison-good-{i:03}"), "dlq.test")))
+        .map(|i| {
+            (
+                format!("k{i}"),
+                valid_event(&format!("poison-good-{i:03}"), "dlq.test"),
+            )
+        })
         .collect();
     messages.extend(good.iter().map(|(k, v)| (k.as_str(), v.clone())));
     produce_raw(&brokers, "footfall.events", 0, &messages);
 
     wait_stored(&processor, "dlq.test", 20);
-    assert!(eventually(Duration::from_secs(10), || processor.metric("footfall_processor_dead_lettered_total") >= 3.0));
+    assert!(eventually(Duration::from_secs(10), || processor
+        .metric("footfall_processor_dead_lettered_total")
+        >= 3.0));
     assert!(processor.stop());
     assert_eq!(stored_rows(&data).len(), 20);
 
@@ -367,7 +489,8 @@ fn poison_messages_go_to_the_dlq_and_do_not_stall_the_partition() {
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset("footfall.events.dlq", 0, Offset::Beginning).expect("tpl");
+    tpl.add_partition_offset("footfall.events.dlq", 0, Offset::Beginning)
+        .expect("tpl");
     consumer.assign(&tpl).expect("assign");
     let mut dead = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -376,7 +499,10 @@ fn poison_messages_go_to_the_dlq_and_do_not_stall_the_partition() {
             let mut headers = BTreeMap::new();
             if let Some(h) = m.headers() {
                 for hdr in h.iter() {
-                    headers.insert(hdr.key.to_string(), String::from_utf8_lossy(hdr.value.unwrap_or_default()).into_owned());
+                    headers.insert(
+                        hdr.key.to_string(),
+                        String::from_utf8_lossy(hdr.value.unwrap_or_default()).into_owned(),
+                    );
                 }
             }
             dead.push((m.payload().map(<[u8]>::to_vec), headers));
@@ -385,13 +511,29 @@ fn poison_messages_go_to_the_dlq_and_do_not_stall_the_partition() {
     assert_eq!(dead.len(), 3, "dead letters: {dead:?}");
     assert_eq!(dead[0].0.as_deref(), Some(&b"this is not json"[..]));
     for (i, (_, headers)) in dead.iter().enumerate() {
-        assert_eq!(headers.get("footfall-source-topic").map(String::as_str), Some("footfall.events"));
-        assert_eq!(headers.get("footfall-source-partition").map(String::as_str), Some("0"));
+        assert_eq!(
+            headers.get("footfall-source-topic").map(String::as_str),
+            Some("footfall.events")
+        );
+        assert_eq!(
+            headers.get("footfall-source-partition").map(String::as_str),
+            Some("0")
+        );
         assert_eq!(headers.get("footfall-source-offset"), Some(&i.to_string()));
-        assert!(headers.get("footfall-dlq-reason").is_some_and(|r| !r.is_empty()));
+        assert!(headers
+            .get("footfall-dlq-reason")
+            .is_some_and(|r| !r.is_empty()));
     }
-    assert!(dead[1].1["footfall-dlq-reason"].contains("version"), "{:?}", dead[1].1);
-    assert!(dead[2].1["footfall-dlq-reason"].contains("site"), "{:?}", dead[2].1);
+    assert!(
+        dead[1].1["footfall-dlq-reason"].contains("version"),
+        "{:?}",
+        dead[1].1
+    );
+    assert!(
+        dead[2].1["footfall-dlq-reason"].contains("site"),
+        "{:?}",
+        dead[2].1
+    );
 }
 
 #[test]
@@ -405,12 +547,17 @@ fn collectors_of_one_deployment_agree_on_the_daily_salt() {
     let processor = Service::processor(&broker.brokers(), &data, &[]);
     // The same browser (same IP, same user agent, no user id) through both collectors.
     for (i, c) in [&one, &two, &one, &two].iter().enumerate() {
-        let body = format!(r#"{{"site":"salt.test","events":[{{"event":"page_view","eventId":"salt-test-{i:03}","page":"/"}}]}}"#);
+        let body = format!(
+            r#"{{"site":"salt.test","events":[{{"event":"page_view","eventId":"salt-test-{i:03}","page":"/"}}]}}"#
+        );
         let (status, reply) = post(&c.url("/api/batch"), "text/plain", &body);
         assert_eq!(status, 202, "{reply}");
     }
     wait_stored(&processor, "salt.test", 4);
-    let (status, summary) = get(&processor.url("/api/stats/summary?site=salt.test"), Some(TOKEN));
+    let (status, summary) = get(
+        &processor.url("/api/stats/summary?site=salt.test"),
+        Some(TOKEN),
+    );
     assert_eq!(status, 200);
     assert_eq!(summary["visitors"].as_u64(), Some(1), "{summary}");
 }
@@ -422,23 +569,62 @@ fn bad_kafka_settings_fail_at_start_with_a_clear_message() {
     let unreachable = format!("127.0.0.1:{closed}");
     let started = Instant::now();
     let (ok, out) = run_to_exit(
-        &["collector", "--listen", "127.0.0.1:0", "--brokers", &unreachable, "--kafka-startup-timeout-secs", "2"],
+        &[
+            "collector",
+            "--listen",
+            "127.0.0.1:0",
+            "--brokers",
+            &unreachable,
+            "--kafka-startup-timeout-secs",
+            "2",
+        ],
         Duration::from_secs(20),
     );
-    assert!(!ok && out.contains("cannot reach the Kafka brokers") && out.contains(&unreachable), "{out}");
+    assert!(
+        !ok && out.contains("cannot reach the Kafka brokers") && out.contains(&unreachable),
+        "{out}"
+    );
     assert!(started.elapsed() < Duration::from_secs(15));
 
     let (ok, out) = run_to_exit(
-        &["processor", "--listen", "127.0.0.1:0", "--brokers", &unreachable, "--admin-token", TOKEN, "--kafka-startup-timeout-secs", "2"],
+        &[
+            "processor",
+            "--listen",
+            "127.0.0.1:0",
+            "--brokers",
+            &unreachable,
+            "--admin-token",
+            TOKEN,
+            "--kafka-startup-timeout-secs",
+            "2",
+        ],
         Duration::from_secs(20),
     );
-    assert!(!ok && out.contains("cannot reach the Kafka brokers"), "{out}");
+    assert!(
+        !ok && out.contains("cannot reach the Kafka brokers"),
+        "{out}"
+    );
 
-    let (ok, out) = run_to_exit(&["collector", "--listen", "127.0.0.1:0", "--partitions", "0"], Duration::from_secs(20));
+    let (ok, out) = run_to_exit(
+        &["collector", "--listen", "127.0.0.1:0", "--partitions", "0"],
+        Duration::from_secs(20),
+    );
     assert!(!ok && out.contains("at least 1 partition"), "{out}");
-    let (ok, out) = run_to_exit(&["collector", "--listen", "127.0.0.1:0", "--events-topic", "no spaces please"], Duration::from_secs(20));
+    let (ok, out) = run_to_exit(
+        &[
+            "collector",
+            "--listen",
+            "127.0.0.1:0",
+            "--events-topic",
+            "no spaces please",
+        ],
+        Duration::from_secs(20),
+    );
     assert!(!ok && out.contains("not a valid Kafka topic name"), "{out}");
-    let (ok, out) = run_to_exit(&["processor", "--listen", "127.0.0.1:0"], Duration::from_secs(20));
+    let (ok, out) = run_to_exit(
+        &["processor", "--listen", "127.0.0.1:0"],
+        Duration::from_secs(20),
+    );
     assert!(!ok && out.contains("admin token"), "{out}");
 
     // Existing topics are left as they are (a different partition count is only logged).
@@ -446,7 +632,9 @@ fn bad_kafka_settings_fail_at_start_with_a_clear_message() {
     let broker = Tansu::start();
     let first = Service::collector(&broker.brokers(), dir.path(), &["--partitions", "3"]);
     let second = Service::collector(&broker.brokers(), dir.path(), &["--partitions", "5"]);
-    let ok = eventually(Duration::from_secs(5), || second.log_text().contains("different partition count"));
+    let ok = eventually(Duration::from_secs(5), || {
+        second.log_text().contains("different partition count")
+    });
     assert!(ok, "{}", second.log_text());
     drop((first, second));
     let _ = AtomicBool::new(false);

@@ -103,11 +103,10 @@ impl KafkaSalts {
         let (partition, offset) = (delivery.partition, delivery.offset);
         let brokers = self.brokers.clone();
         let topic = self.topic.clone();
-        let (winner, stale_keys) = tokio::task::spawn_blocking(move || {
-            read_log(&brokers, &topic, partition, offset, day)
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let (winner, stale_keys) =
+            tokio::task::spawn_blocking(move || read_log(&brokers, &topic, partition, offset, day))
+                .await
+                .map_err(|e| e.to_string())??;
         for stale in stale_keys {
             // Best effort: a tombstone that fails now is written by the next rotation.
             let record: FutureRecord<'_, String, [u8]> =

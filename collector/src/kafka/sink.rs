@@ -192,7 +192,10 @@ impl KafkaSink {
             Some(RDKafkaErrorCode::MessageTimedOut) => ("timeout", SinkError::Timeout),
             _ => ("unavailable", SinkError::Unavailable(error.to_string())),
         };
-        self.metrics.delivery_errors.with_label_values(&[kind]).inc();
+        self.metrics
+            .delivery_errors
+            .with_label_values(&[kind])
+            .inc();
         if error.rdkafka_error_code().is_some_and(needs_new_producer) {
             self.shared.replace_producer.store(true, Ordering::SeqCst);
         }
@@ -259,9 +262,8 @@ impl Sink for KafkaSink {
                     }
                     // The producer dropped the report: treat as not delivered.
                     Err(_) => {
-                        first_error.get_or_insert(SinkError::Unavailable(
-                            "delivery report lost".into(),
-                        ));
+                        first_error
+                            .get_or_insert(SinkError::Unavailable("delivery report lost".into()));
                     }
                 }
             }
@@ -304,7 +306,10 @@ async fn probe(shared: Arc<Shared>, topic: String, interval: Duration) {
                         fatal = ?fatal,
                         "Kafka producer cannot continue; replaced it with a new one"
                     );
-                    *shared.producer.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+                    *shared
+                        .producer
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner) = fresh;
                 }
                 Err(e) => tracing::error!(error = %e, "cannot create a new Kafka producer"),
             }

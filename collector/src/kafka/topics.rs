@@ -97,16 +97,13 @@ pub async fn ensure_topics(
         let admin_ptr = std::sync::Arc::new(admin);
         let probe = admin_ptr.clone();
         let metadata = tokio::task::spawn_blocking(move || {
-            probe
-                .inner()
-                .fetch_metadata(None, client_timeout)
-                .map(|m| {
-                    m.topics()
-                        .iter()
-                        .filter(|t| t.error().is_none())
-                        .map(|t| (t.name().to_string(), t.partitions().len()))
-                        .collect::<Vec<_>>()
-                })
+            probe.inner().fetch_metadata(None, client_timeout).map(|m| {
+                m.topics()
+                    .iter()
+                    .filter(|t| t.error().is_none())
+                    .map(|t| (t.name().to_string(), t.partitions().len()))
+                    .collect::<Vec<_>>()
+            })
         })
         .await
         .map_err(|e| KafkaError::Client(e.to_string()))?
@@ -200,7 +197,10 @@ mod tests {
     fn bad_specs_are_refused_before_any_network_traffic() {
         assert!(TopicSpec::new("t", 0, 1).validate().is_err());
         assert!(TopicSpec::new("t", 1, 0).validate().is_err());
-        assert!(TopicSpec::new("t", 6, 1).retention_hours(168).validate().is_ok());
+        assert!(TopicSpec::new("t", 6, 1)
+            .retention_hours(168)
+            .validate()
+            .is_ok());
         assert_eq!(
             TopicSpec::new("t", 6, 1).retention_hours(168).config,
             vec![("retention.ms".to_string(), "604800000".to_string())]

@@ -176,11 +176,17 @@ impl Tansu {
             .open(dir.join("tansu.log"))
             .expect("log file");
         let mut cmd = Command::new(tansu_binary());
-        cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            // tansu reads `.env` from its working directory: give it an empty one.
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(log);
+        cmd.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        // tansu reads `.env` from its working directory: give it an empty one.
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(log);
         match storage {
             Storage::Memory => {
                 cmd.args(["--storage-engine", "memory://tansu/"]);
@@ -426,7 +432,14 @@ pub fn run_to_exit(args: &[&str], within: Duration) -> (bool, String) {
     let (out, err) = super::output_of(&mut child);
     (
         status.is_some_and(|s| s.success()),
-        format!("{out}{err}{}", if status.is_none() { "\n<timed out>" } else { "" }),
+        format!(
+            "{out}{err}{}",
+            if status.is_none() {
+                "\n<timed out>"
+            } else {
+                ""
+            }
+        ),
     )
 }
 
