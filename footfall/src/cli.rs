@@ -128,14 +128,70 @@ impl IngestOpts {
     }
 }
 
+/// Kafka settings shared by `footfall collector` and `footfall processor`. Both create the
+/// topics they need on start-up when missing and never change existing ones.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaOpts {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "FOOTFALL_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic of the events (key = site + visitor).
+    #[arg(long, env = "FOOTFALL_EVENTS_TOPIC", default_value = "footfall.events")]
+    pub events_topic: String,
+    /// Dead-letter topic for messages that can never be stored.
+    #[arg(
+        long,
+        env = "FOOTFALL_DLQ_TOPIC",
+        default_value = "footfall.events.dlq"
+    )]
+    pub dlq_topic: String,
+    /// Topic of the live-metric deltas processors emit.
+    #[arg(
+        long,
+        env = "FOOTFALL_METRICS_TOPIC",
+        default_value = "footfall.metrics"
+    )]
+    pub metrics_topic: String,
+    /// Single-partition topic through which collectors agree on the daily visitor salt.
+    #[arg(long, env = "FOOTFALL_SALTS_TOPIC", default_value = "footfall.salts")]
+    pub salts_topic: String,
+    /// Partitions of the events topic when it is created (the most processors that can
+    /// share the work).
+    #[arg(long, env = "FOOTFALL_PARTITIONS", default_value_t = 6)]
+    pub partitions: i32,
+    /// Retention of the events and dead-letter topics when they are created, in hours.
+    #[arg(long, env = "FOOTFALL_RETENTION_HOURS", default_value_t = 168)]
+    pub retention_hours: u64,
+    /// Replication factor of created topics (3 on a production cluster).
+    #[arg(long, env = "FOOTFALL_REPLICATION_FACTOR", default_value_t = 1)]
+    pub replication_factor: i32,
+    /// Seconds to wait for the brokers at start-up before giving up with an error.
+    #[arg(
+        long,
+        env = "FOOTFALL_KAFKA_STARTUP_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub kafka_startup_timeout_secs: u64,
+}
+
 #[derive(Debug, Args)]
 pub struct CollectorOpts {
     /// HTTP address to listen on.
     #[arg(long, env = "FOOTFALL_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
-    /// Kafka bootstrap servers, comma-separated.
-    #[arg(long, env = "FOOTFALL_BROKERS", default_value = "127.0.0.1:9092")]
-    pub brokers: String,
+    #[command(flatten)]
+    pub kafka: KafkaOpts,
+    /// Milliseconds Kafka may take to acknowledge an event before the request gets 503
+    /// (librdkafka `message.timeout.ms`); keep it below the request timeout.
+    #[arg(long, env = "FOOTFALL_DELIVERY_TIMEOUT_MS", default_value_t = 5000)]
+    pub delivery_timeout_ms: u64,
+    /// Events that may wait for Kafka at once (librdkafka `queue.buffering.max.messages`);
+    /// past it ingestion answers 503.
+    #[arg(long, env = "FOOTFALL_PRODUCER_QUEUE", default_value_t = 100_000)]
+    pub producer_queue: usize,
+    /// Milliseconds the producer waits to fill a batch (librdkafka `linger.ms`).
+    #[arg(long, env = "FOOTFALL_LINGER_MS", default_value_t = 5)]
+    pub linger_ms: u64,
     #[command(flatten)]
     pub ingest: IngestOpts,
 }
@@ -145,9 +201,18 @@ pub struct ProcessorOpts {
     /// HTTP address for the stats API, WebSocket gateway and dashboard.
     #[arg(long, env = "FOOTFALL_LISTEN", default_value = "0.0.0.0:8081")]
     pub listen: SocketAddr,
-    /// Kafka bootstrap servers, comma-separated.
-    #[arg(long, env = "FOOTFALL_BROKERS", default_value = "127.0.0.1:9092")]
-    pub brokers: String,
+    #[command(flatten)]
+    pub kafka: KafkaOpts,
+    /// Consumer group; every processor of a deployment uses the same one.
+    #[arg(long, env = "FOOTFALL_GROUP", default_value = "footfall-processors")]
+    pub group: String,
+    /// Milliseconds a silent processor (crashed, partitioned) keeps its partitions before
+    /// the group hands them to the others (librdkafka `session.timeout.ms`).
+    #[arg(long, env = "FOOTFALL_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub session_timeout_ms: u64,
+    /// Most events per store insert and offset commit.
+    #[arg(long, env = "FOOTFALL_BATCH_MAX", default_value_t = 2000)]
+    pub batch_max: usize,
     /// MongoDB connection string.
     #[arg(
         long,
@@ -155,9 +220,15 @@ pub struct ProcessorOpts {
         default_value = "mongodb://127.0.0.1:27017/footfall"
     )]
     pub mongo_uri: String,
+    /// Data folder of the embedded store, used until the MongoDB store is built in.
+    #[arg(long, env = "FOOTFALL_DATA_DIR", default_value = "footfall-data")]
+    pub data_dir: PathBuf,
     /// Token for the stats API, WebSocket and dashboard (required).
     #[arg(long, env = "FOOTFALL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Most connections served at once.
+    #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
 }
 
 /// A CIDR, or a bare IP meaning just that address.
