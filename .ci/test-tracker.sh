@@ -4,7 +4,8 @@
 #   2. host unit tests         cargo test -p footfall-sdk-wasm (core logic, injectable clock)
 #   3. clippy on wasm32        the browser edge only compiles for wasm32
 #   4. wasm-bindgen-test       the browser edge in headless Chromium
-#   5. node --test npm/test/   end-to-end in Chromium + npm pack/install/import
+#   5. node --test npm/test/   end-to-end in Chromium (recording stand-in collector, and the
+#                              real `footfall standalone`), npm pack/install/import
 # Needs .ci/install-wasm.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,5 +25,6 @@ step "wasm-bindgen-test in headless Chromium"
 CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" \
   cargo test -p footfall-sdk-wasm --target wasm32-unknown-unknown
 
-step "end-to-end in Chromium, npm pack"
+step "end-to-end in Chromium (stand-in collector and footfall standalone), npm pack"
+cargo build -p footfall
 (cd npm && node --test test/)

@@ -15,6 +15,7 @@ const AUTO_CLICKS = 8
 const REQUIRE_CONSENT = 16
 const SIGNAL_DNT = 1
 const SIGNAL_GPC = 2
+const SIGNAL_OPT_OUT = 4
 // Operation codes of the wasm's one export, `call(op, msg, a, b)`: sdk-wasm/src/web/mod.rs `op`.
 const CONFIGURE = 0
 const START = 1
@@ -31,6 +32,7 @@ const LEAVE = 11
 const DRAIN = 12
 const DRAINED = 13
 const STATS = 14
+const STATS_FIELDS = ['queued', 'recorded', 'sent', 'dropped', 'rejected', 'retries', 'invalid', 'errors', 'ignored', 'consent']
 
 // What autocapture records: the nearest link, button or tagged element of the click.
 const CLICKABLE =
@@ -109,7 +111,8 @@ export function boot(load, o) {
         START,
         msg(screen.width + 'x' + screen.height, nav.language, tz, location.hostname, location.protocol),
         (nav.doNotTrack == '1' ? SIGNAL_DNT : 0) |
-          (nav.globalPrivacyControl === true ? SIGNAL_GPC : 0)
+          (nav.globalPrivacyControl === true ? SIGNAL_GPC : 0) |
+          (optedOut() ? SIGNAL_OPT_OUT : 0)
       )
       const calls = pending
       pending = null
@@ -127,6 +130,13 @@ export function boot(load, o) {
       return false
     })
   return ready
+}
+
+// `localStorage.footfall_ignore = "true"` excludes this browser (a site owner's own visits).
+function optedOut() {
+  try {
+    return localStorage.getItem('footfall_ignore') == 'true'
+  } catch (e) {}
 }
 
 function listen() {
@@ -260,7 +270,15 @@ export const consent = queued((granted) => {
 
 /** Counters for debugging: queued, sent, dropped, rejected, retries, errors, ... */
 export function stats() {
-  const s = m0 ? JSON.parse(m0(STATS)) : { started: false, queued: pending ? pending.length : 0 }
-  s.errors = (s.errors || 0) + errors
+  const s = { started: !!m0, queued: pending ? pending.length : 0, errors: 0 }
+  // Comma-separated, in the order of sdk-wasm/src/tracker.rs STATS_FIELDS.
+  if (m0) {
+    m0(STATS)
+      .split(',')
+      .forEach((v, i) => {
+        if (v) s[STATS_FIELDS[i]] = i < 8 ? +v : v
+      })
+  }
+  s.errors += errors
   return s
 }

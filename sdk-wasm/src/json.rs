@@ -21,13 +21,12 @@ impl<'a> Object<'a> {
     }
 
     /// Writes `"key":` (with the separating comma) and hands back the buffer for the value.
+    /// Keys are the encoder's own literals, which need no escaping.
     pub(crate) fn key(&mut self, key: &str) -> &mut String {
-        if !self.empty {
-            self.out.push(',');
-        }
+        self.out.push_str(if self.empty { "\"" } else { ",\"" });
         self.empty = false;
-        write_str(self.out, key);
-        self.out.push(':');
+        self.out.push_str(key);
+        self.out.push_str("\":");
         self.out
     }
 
@@ -47,9 +46,16 @@ impl<'a> Object<'a> {
         write_u64(self.key(key), value);
     }
 
-    /// A value that is already JSON (a nested object written earlier).
-    pub(crate) fn raw(&mut self, key: &str, json: &str) {
-        self.key(key).push_str(json);
+    /// Fields that are already JSON, each with its leading comma (`,"k":v,"k2":v2`).
+    pub(crate) fn raw_fields(&mut self, json: &str) {
+        if !json.is_empty() {
+            self.out.push_str(if self.empty {
+                json.get(1..).unwrap_or_default()
+            } else {
+                json
+            });
+            self.empty = false;
+        }
     }
 
     pub(crate) fn finish(self) {
@@ -172,8 +178,13 @@ mod tests {
         o.str("a", "x");
         o.opt_str("skip", None);
         o.uint("n", 5);
-        o.raw("o", "{}");
+        o.raw_fields(r#","o":{},"p":1"#);
         o.finish();
-        assert_eq!(out, r#"{"a":"x","n":5,"o":{}}"#);
+        assert_eq!(out, r#"{"a":"x","n":5,"o":{},"p":1}"#);
+        let mut out = String::new();
+        let mut o = Object::new(&mut out);
+        o.raw_fields(r#","o":1"#);
+        o.finish();
+        assert_eq!(out, r#"{"o":1}"#);
     }
 }

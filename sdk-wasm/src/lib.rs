@@ -27,7 +27,7 @@
 //! - `clock`: the injected clock ([`ManualClock`] for tests).
 //! - `web` (wasm32 only): the `#[wasm_bindgen]` exports, DOM reads and storage.
 
-#![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
+#![cfg_attr(all(target_arch = "wasm32", not(test), not(feature = "std")), no_std)]
 
 extern crate alloc;
 
@@ -50,14 +50,14 @@ pub use autocapture::Clicked;
 pub use clock::{Clock, ManualClock};
 pub use config::{flags, Config};
 pub use event::{Context, PropValue, Props};
-pub use ignore::{Reason, Signals};
+pub use ignore::{check as ignore_reason, is_local, Reason, Signals};
 pub use session::SESSION_TIMEOUT_MS;
-pub use tracker::{Stats, Tracker};
+pub use tracker::{Stats, Tracker, STATS_FIELDS};
 
 /// A panic in the tracker must not print (no formatting machinery in the download) and
 /// must not unwind: it traps, the JS shell catches the trap and switches the tracker off
 /// for the rest of the page. The code avoids panicking paths; this is the last line.
-#[cfg(all(target_arch = "wasm32", not(test)))]
+#[cfg(all(target_arch = "wasm32", not(test), not(feature = "std")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()

@@ -58,6 +58,9 @@ pub const FIELD: u8 = 0x1f;
 /// Privacy signals passed to [`start`] as bits.
 pub const SIGNAL_DNT: u32 = 1;
 pub const SIGNAL_GPC: u32 = 2;
+/// `localStorage.footfall_ignore == "true"`: this browser opted out (a site owner
+/// excluding their own visits, the switch Plausible documents).
+pub const SIGNAL_OPT_OUT: u32 = 4;
 
 /// Kinds of [`prop`] values.
 pub const PROP_STR: u32 = 0;
@@ -91,10 +94,12 @@ fn error() {
 }
 
 /// The `N` fields of a message; missing ones are empty.
-fn fields<const N: usize>(msg: &str) -> [&str; N] {
+fn fields<const N: usize>(mut msg: &str) -> [&str; N] {
     let mut out = [""; N];
-    for (slot, field) in out.iter_mut().zip(text::split(msg, FIELD)) {
+    for slot in &mut out {
+        let (field, rest) = text::split_once(msg, FIELD).unwrap_or((msg, ""));
         *slot = field;
+        msg = rest;
     }
     out
 }
@@ -144,53 +149,103 @@ fn persist(t: &mut Tracker<DateClock>) {
     }
 }
 
-/// Operation codes of [`call`]; `npm/src/core.js` mirrors them.
+/// Operation codes of [`call`] and their arguments; `npm/src/core.js` mirrors them.
+/// Messages are U+001F-separated fields.
 pub mod op {
+    /// `site␟api␟batch size␟flush ms␟max queue`, `a` = flags → endpoint URL.
     pub const CONFIGURE: u32 = 0;
+    /// `screen␟language␟time zone␟hostname␟protocol`, `a` = signals → tracked?
     pub const START: u32 = 1;
+    /// Load or navigation: `href␟title␟referrer`, `a` = restored from bfcache.
     pub const PAGE: u32 = 2;
+    /// Stage a prop for the next TRACK or CLICK: `key␟value`, `a` = kind.
     pub const PROP: u32 = 3;
+    /// `name`, with the staged props → recorded?
     pub const TRACK: u32 = 4;
+    /// `tag␟text␟id␟data-footfall-event␟href␟link host␟link protocol`, with staged props.
     pub const CLICK: u32 = 5;
+    /// `userId` (`""` clears) → accepted?
     pub const IDENTIFY: u32 = 6;
+    /// `a` = granted → recording?
     pub const CONSENT: u32 = 7;
+    /// → the next body to `fetch` now, or `""`.
     pub const TAKE: u32 = 8;
+    /// Answer to TAKE: `a` = HTTP status (0: network error), `b` = Retry-After seconds.
     pub const DONE: u32 = 9;
+    /// → milliseconds until TAKE may have something, or `""`.
     pub const WAIT: u32 = 10;
+    /// `pagehide`: session_end unless following a link of the site.
     pub const LEAVE: u32 = 11;
+    /// Page hidden or unloading → the next body for `sendBeacon`, or `""`.
     pub const DRAIN: u32 = 12;
+    /// Answer to DRAIN: `a` = the browser took the beacon.
     pub const DRAINED: u32 = 13;
+    /// → counters, comma-separated (see `tracker::STATS_FIELDS`).
     pub const STATS: u32 = 14;
 }
 
 /// The one export. `msg`, `a` and `b` are the operation's arguments, as documented on
-/// the function it calls; the result is that function's, as a string (`"1"`/`""` for
-/// booleans, decimal for numbers, `""` for nothing).
+/// its constant in [`op`]; the result is a string (`"1"`/`""` for yes/no, decimal for
+/// numbers, `""` for nothing).
 #[wasm_bindgen]
 pub fn call(op: u32, msg: &str, a: u32, b: u32) -> String {
-    let flag = |yes: bool| String::from(if yes { "1" } else { "" });
     match op {
-        op::CONFIGURE => return configure(msg, a),
-        op::START => return flag(start(msg, a)),
-        op::PAGE => page(msg, a != 0),
-        op::PROP => prop(msg, a),
-        op::TRACK => return flag(track(msg)),
-        op::CLICK => click(msg),
-        op::IDENTIFY => return flag(identify(msg)),
-        op::CONSENT => return flag(consent(a != 0)),
-        op::TAKE => return take(),
-        op::DONE => done(a as u16, b),
+        op::CONFIGURE => configure(msg, a),
+        op::START => flag(start(msg, a)),
+        op::PROP => {
+            prop(msg, a);
+            String::new()
+        }
+        _ => with(|t| on_tracker(t, op, msg, a, b)),
+    }
+}
+
+fn flag(yes: bool) -> String {
+    String::from(if yes { "1" } else { "" })
+}
+
+/// The operations on the started tracker, under one borrow (one persistence pass).
+fn on_tracker(t: &mut Tracker<DateClock>, op: u32, msg: &str, a: u32, b: u32) -> String {
+    match op {
+        op::PAGE => {
+            let [href, title, referrer] = fields(msg);
+            if a != 0 {
+                t.restored();
+            }
+            t.set_url(href);
+            if t.config().auto_pageviews {
+                t.page_view(title, referrer);
+            }
+        }
+        op::TRACK => return flag(t.track(msg, &take_props())),
+        op::CLICK => {
+            let [tag, text, id, custom_event, href, link_host, link_protocol] = fields(msg);
+            let clicked = Clicked {
+                tag,
+                text,
+                id,
+                href: non_empty(href),
+                link_host,
+                link_protocol,
+                custom_event: non_empty(custom_event),
+            };
+            t.click(&clicked, &take_props());
+        }
+        op::IDENTIFY => return flag(t.identify(non_empty(msg))),
+        op::CONSENT => return flag(t.consent(a != 0)),
+        op::TAKE => return t.next_batch().unwrap_or_default(),
+        op::DONE => t.delivered(a as u16, b),
         op::WAIT => {
             let mut out = String::new();
-            if let Some(ms) = wait() {
+            if let Some(ms) = t.wake_in() {
                 crate::json::write_u64(&mut out, ms);
             }
             return out;
         }
-        op::LEAVE => leave(),
-        op::DRAIN => return drain(),
-        op::DRAINED => drained(a != 0),
-        op::STATS => return stats(),
+        op::LEAVE => t.leave(),
+        op::DRAIN => return t.drain().unwrap_or_default(),
+        op::DRAINED => t.beaconed(a != 0),
+        op::STATS => return t.stats_csv(GLOBAL.errors.get()),
         _ => {}
     }
     String::new()
@@ -235,15 +290,14 @@ pub fn start(msg: &str, signals: u32) -> bool {
             global_privacy_control: signals & SIGNAL_GPC != 0,
             hostname,
             protocol,
-            opted_out: storage::get(Area::Local, storage::OPT_OUT_KEY).as_deref() == Some("true"),
+            opted_out: signals & SIGNAL_OPT_OUT != 0,
         },
     );
     // Math.random is enough: ids must be unique, not secret (see `ids`).
     let seed = ((random() * 9_007_199_254_740_992.0) as u64)
         ^ (((random() * 9_007_199_254_740_992.0) as u64) << 11)
         ^ DateClock.now_ms();
-    let owned = |s: &str| non_empty(s).map(String::from);
-    let ctx = Context::new(owned(screen), owned(lang), owned(timezone));
+    let ctx = Context::new(screen, lang, timezone);
     let mut t = Tracker::new(cfg, ctx, DateClock, seed);
     match verdict {
         Some(reason) => t.ignore(reason),
@@ -260,22 +314,6 @@ pub fn start(msg: &str, signals: u32) -> bool {
     verdict.is_none()
 }
 
-/// Load and every single-page-app navigation, `href␟title␟referrer`: the page is now
-/// `href`; a page view is recorded if automatic page views are on and the URL changed.
-/// `restored`: back from the back/forward cache, the same URL counts again.
-pub fn page(msg: &str, restored: bool) {
-    let [href, title, referrer] = fields(msg);
-    with(|t| {
-        if restored {
-            t.restored();
-        }
-        t.set_url(href);
-        if t.config().auto_pageviews {
-            t.page_view(title, referrer);
-        }
-    })
-}
-
 /// Stages a prop for the next [`track`] or [`click`], `key␟value`: a string
 /// ([`PROP_STR`]), a number as JS `String(n)` ([`PROP_NUM`]; non-finite ones are dropped)
 /// or `true`/`false` ([`PROP_BOOL`]).
@@ -284,83 +322,12 @@ pub fn prop(msg: &str, kind: u32) {
     let value = match kind {
         PROP_NUM => PropValue::Num(value),
         PROP_BOOL => PropValue::Bool(value == "true"),
-        _ => PropValue::Str(value),
+        PROP_STR => PropValue::Str(value),
+        _ => return,
     };
     if let Ok(mut p) = GLOBAL.props.try_borrow_mut() {
         p.insert(key, value);
     }
-}
-
-/// `track(name, props)` with the staged props. Returns whether it was recorded.
-pub fn track(name: &str) -> bool {
-    let props = take_props();
-    with(|t| t.track(name, &props))
-}
-
-/// A click on a link, button or `data-footfall-event` element, with the staged
-/// `data-footfall-prop-*` props:
-/// `tag␟text␟id␟data-footfall-event␟href␟link host␟link protocol` (the link fields from
-/// `a.href`, `a.host`, `a.protocol`; empty for other elements).
-pub fn click(msg: &str) {
-    let [tag, text, id, custom_event, href, link_host, link_protocol] = fields(msg);
-    let props = take_props();
-    let clicked = Clicked {
-        tag,
-        text,
-        id,
-        href: non_empty(href),
-        link_host,
-        link_protocol,
-        custom_event: non_empty(custom_event),
-    };
-    with(|t| t.click(&clicked, &props))
-}
-
-/// `identify(userId)`; `""` forgets it.
-pub fn identify(user_id: &str) -> bool {
-    with(|t| t.identify(non_empty(user_id)))
-}
-
-/// `consent(granted)`; returns whether recording is on.
-pub fn consent(granted: bool) -> bool {
-    with(|t| t.consent(granted))
-}
-
-/// The next request body to `fetch` if one is due, else `""`. Answer with [`done`].
-pub fn take() -> String {
-    with(|t| t.next_batch()).unwrap_or_default()
-}
-
-/// The status (0: network error) and `Retry-After` seconds of the last [`take`].
-pub fn done(status: u16, retry_after_s: u32) {
-    with(|t| t.delivered(status, retry_after_s))
-}
-
-/// Milliseconds until [`take`] may have something; `None` for "nothing to wait for".
-pub fn wait() -> Option<u64> {
-    with(|t| t.wake_in())
-}
-
-/// `pagehide`: records `session_end` unless the visitor is following a link of the site.
-pub fn leave() {
-    with(|t| t.leave())
-}
-
-/// Page hidden or unloading: the next body for `sendBeacon`, due or not, else `""`.
-/// Answer with [`drained`].
-pub fn drain() -> String {
-    with(|t| t.drain()).unwrap_or_default()
-}
-
-/// Whether the browser took the beacon from [`drain`].
-pub fn drained(ok: bool) {
-    with(|t| t.beaconed(ok))
-}
-
-/// Counters as JSON: `{"queued":N,"sent":N,"dropped":N,...}`.
-pub fn stats() -> String {
-    let errors = GLOBAL.errors.get();
-    with(|t| t.stats_json(errors))
 }
 
 #[cfg(test)]

@@ -13,16 +13,13 @@ use wasm_bindgen::prelude::*;
 pub const QUEUE_KEY: &str = "footfall:queue:";
 /// The session and `identify()` user id: per tab, gone when the tab closes.
 pub const SESSION_KEY: &str = "footfall:session:";
-/// `localStorage.footfall_ignore = "true"` excludes this browser (a site owner's own
-/// visits), the same switch Plausible documents.
-pub const OPT_OUT_KEY: &str = "footfall_ignore";
 
 // Two small JS functions rather than `catch` imports: storage that throws (sandboxed
 // iframe, private mode, quota) is handled where it happens, and the wasm needs none of the
 // exception-passing machinery.
 #[wasm_bindgen(inline_js = "
 export function storage_get(local, key) {
-  try { return (local ? localStorage : sessionStorage).getItem(key) } catch (e) {}
+  try { return (local ? localStorage : sessionStorage).getItem(key) || '' } catch (e) { return '' }
 }
 export function storage_set(local, key, value) {
   try {
@@ -32,7 +29,7 @@ export function storage_set(local, key, value) {
   } catch (e) { return false }
 }")]
 extern "C" {
-    fn storage_get(local: bool, key: &str) -> Option<String>;
+    fn storage_get(local: bool, key: &str) -> String;
     fn storage_set(local: bool, key: &str, value: &str) -> bool;
 }
 
@@ -50,8 +47,9 @@ pub fn key(prefix: &str, site: &str) -> String {
     k
 }
 
+/// The stored value, `None` when missing or empty (or storage is unavailable).
 pub fn get(area: Area, key: &str) -> Option<String> {
-    storage_get(matches!(area, Area::Local), key)
+    Some(storage_get(matches!(area, Area::Local), key)).filter(|s| !s.is_empty())
 }
 
 /// Writes `value`, or removes the key for an empty one. Returns false when the browser

@@ -2,8 +2,8 @@
 //! `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p footfall-sdk-wasm --target wasm32-unknown-unknown`.
 //!
 //! They check what only a real browser can: the storage imports (and that a refusing
-//! storage does not throw), `Date.now`/`Math.random`, and the exports end to end. All tests
-//! share one wasm instance, so only `whole_flow_in_the_page` calls `start`.
+//! storage does not throw), `Date.now`/`Math.random`, and the export end to end. All tests
+//! share one wasm instance, so only `whole_flow_in_the_page` touches the global tracker.
 
 use wasm_bindgen_test::*;
 
@@ -37,27 +37,6 @@ fn clock_and_random_come_from_the_browser() {
 }
 
 #[wasm_bindgen_test]
-fn calls_before_start_do_nothing() {
-    // Any order of calls before `start` is harmless (the shell may be racing the page).
-    assert_eq!(wait(), None);
-    assert_eq!(drain(), "");
-    drained(true);
-    done(503, 1);
-    page("x\u{1f}\u{1f}", true);
-}
-
-#[wasm_bindgen_test]
-fn the_one_export_dispatches_and_answers_in_strings() {
-    assert_eq!(
-        call(op::WAIT, "", 0, 0),
-        "",
-        "nothing to wait for before start"
-    );
-    assert_eq!(call(op::TRACK, "x", 0, 0), "", "false before start");
-    assert_eq!(call(99, "unknown", 1, 2), "");
-}
-
-#[wasm_bindgen_test]
 fn messages_split_into_fields() {
     assert_eq!(fields::<3>("a\u{1f}b\u{1f}c"), ["a", "b", "c"]);
     assert_eq!(fields::<3>("a"), ["a", "", ""]);
@@ -66,40 +45,55 @@ fn messages_split_into_fields() {
 
 #[wasm_bindgen_test]
 fn whole_flow_in_the_page() {
-    let href = location_href();
-    assert_eq!(
-        configure("wasm-test\u{1f}/\u{1f}0\u{1f}\u{1f}", flags::DEFAULT),
-        "/api/batch"
-    );
-    assert!(start(
-        "1280x720\u{1f}en-US\u{1f}Europe/Berlin\u{1f}127.0.0.1\u{1f}http:",
-        0
-    ));
-    assert!(!start("", 0), "second start is refused");
+    // Any order of calls before `start` is harmless (the shell may be racing the page).
+    for op in [
+        op::WAIT,
+        op::DRAIN,
+        op::DRAINED,
+        op::DONE,
+        op::PAGE,
+        op::TRACK,
+        op::STATS,
+    ] {
+        assert_eq!(call(op, "x\u{1f}y", 1, 2), "", "{op}");
+    }
+    assert_eq!(call(99, "unknown", 1, 2), "");
 
-    let page_msg = [href.as_str(), "Test page", ""].join("\u{1f}");
-    page(&page_msg, false);
-    page(&page_msg, false); // same URL: no second page view
-    prop("plan\u{1f}pro", PROP_STR);
-    prop("price\u{1f}19.5", PROP_NUM);
-    prop("trial\u{1f}true", PROP_BOOL);
-    prop("nan\u{1f}NaN", PROP_NUM);
-    assert!(track("signup"));
-    assert!(!track("bad name"));
-    click(
-        "a\u{1f}out\u{1f}\u{1f}\u{1f}https://elsewhere.example/\u{1f}elsewhere.example\u{1f}https:",
+    let href = location_href();
+    let endpoint = call(
+        op::CONFIGURE,
+        "wasm-test\u{1f}/\u{1f}0\u{1f}\u{1f}",
+        flags::DEFAULT,
+        0,
     );
-    assert!(identify("user-1"));
-    leave();
+    assert_eq!(endpoint, "/api/batch");
+    let facts = "1280x720\u{1f}en-US\u{1f}Europe/Berlin\u{1f}127.0.0.1\u{1f}http:";
+    assert_eq!(call(op::START, facts, 0, 0), "1");
+    assert_eq!(call(op::START, "", 0, 0), "", "second start is refused");
+
+    let page = [href.as_str(), "Test page", ""].join("\u{1f}");
+    call(op::PAGE, &page, 0, 0);
+    call(op::PAGE, &page, 0, 0); // same URL: no second page view
+    call(op::PROP, "plan\u{1f}pro", PROP_STR, 0);
+    call(op::PROP, "price\u{1f}19.5", PROP_NUM, 0);
+    call(op::PROP, "trial\u{1f}true", PROP_BOOL, 0);
+    call(op::PROP, "nan\u{1f}NaN", PROP_NUM, 0);
+    assert_eq!(call(op::TRACK, "signup", 0, 0), "1");
+    assert_eq!(call(op::TRACK, "bad name", 0, 0), "");
+    let click =
+        "a\u{1f}out\u{1f}\u{1f}\u{1f}https://elsewhere.example/\u{1f}elsewhere.example\u{1f}https:";
+    call(op::CLICK, click, 0, 0);
+    assert_eq!(call(op::IDENTIFY, "user-1", 0, 0), "1");
+    call(op::LEAVE, "", 0, 0);
 
     let stored = storage::get(Area::Local, "footfall:queue:wasm-test").expect("persisted");
     assert_eq!(stored.lines().count(), 5);
     assert!(storage::get(Area::Session, "footfall:session:wasm-test").is_some());
-    assert!(wait().is_some(), "a flush is scheduled");
+    assert_ne!(call(op::WAIT, "", 0, 0), "", "a flush is scheduled");
 
-    let body = drain();
-    drained(true);
-    assert_eq!(drain(), "");
+    let body = call(op::DRAIN, "", 0, 0);
+    call(op::DRAINED, "", 1, 0);
+    assert_eq!(call(op::DRAIN, "", 0, 0), "");
     for name in [
         "session_start",
         "page_view",
@@ -119,10 +113,6 @@ fn whole_flow_in_the_page() {
         body.contains("\"userId\":\"user-1\""),
         "session_end after identify: {body}"
     );
-    let s = stats();
-    assert!(
-        s.contains("\"sent\":5") && s.contains("\"invalid\":1"),
-        "{s}"
-    );
+    assert_eq!(call(op::STATS, "", 0, 0), "0,5,5,0,0,0,1,0,,granted");
     assert_eq!(storage::get(Area::Local, "footfall:queue:wasm-test"), None);
 }
