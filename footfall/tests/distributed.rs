@@ -560,6 +560,22 @@ fn collectors_of_one_deployment_agree_on_the_daily_salt() {
     );
     assert_eq!(status, 200);
     assert_eq!(summary["visitors"].as_u64(), Some(1), "{summary}");
+
+    // Privacy: what went through Kafka into the store has neither the IP nor the user agent.
+    let mut processor = processor;
+    assert!(processor.stop());
+    let db = rusqlite::Connection::open(data.join("footfall.db")).expect("open store");
+    let docs: Vec<String> = db
+        .prepare("SELECT doc FROM events")
+        .expect("query")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(docs.len(), 4);
+    for doc in docs {
+        assert!(!doc.contains("127.0.0.1") && !doc.contains(CHROME), "{doc}");
+    }
 }
 
 #[test]
