@@ -218,8 +218,10 @@ fn wait_stored(processor: &Service, site: &str, expected: usize) {
     });
     assert!(
         ok,
-        "processor stored {} of {expected}:\n{}",
+        "processor stored {} of {expected} (uncommitted {}, consumed {}):\n{}",
         processor.stored(site),
+        processor.metric("footfall_processor_uncommitted_messages"),
+        processor.metric("footfall_processor_messages_consumed_total"),
         processor.log_text()
     );
 }
