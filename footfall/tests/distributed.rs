@@ -367,9 +367,9 @@ fn two_processors_share_the_group_and_survive_losing_one() {
         &[collector.url("")],
         "group.test",
         8,
-        30,
+        40,
         10,
-        Duration::from_millis(20),
+        Duration::from_millis(100),
     );
     let ok = eventually(Duration::from_secs(30), || {
         a.stored("group.test") > 0 && b.stored("group.test") > 0
@@ -381,7 +381,13 @@ fn two_processors_share_the_group_and_survive_losing_one() {
         b.log_text()
     );
     a.kill9();
+    let stored_at_kill = stored_rows(&data_a).len() + b.stored("group.test") as usize;
     let result = load.finish(&[&collector, &b]);
+    assert!(
+        stored_at_kill < result.acked.len() / 2,
+        "A must die mid-stream ({stored_at_kill} of {} stored at the kill)",
+        result.acked.len()
+    );
     // B takes over A's partitions once A's session times out, from A's committed offsets.
     let rows_a = stored_rows(&data_a);
     let ok = eventually(Duration::from_secs(60), || {
