@@ -55,8 +55,9 @@ pub enum Command {
     /// The edge collector of a distributed deployment: validates events and produces them to
     /// Kafka, answering 2xx only once Kafka acknowledged them (acks=all).
     Collector(CollectorOpts),
-    /// A processor of a distributed deployment: consumes events from Kafka into MongoDB and
-    /// serves the stats API, live metrics and the dashboard.
+    /// A processor of a distributed deployment: consumes events from Kafka into the store
+    /// (committing offsets only after the store has them) and serves the stats API, health
+    /// and metrics. The store is the embedded one in --data-dir until MongoDB is built in.
     Processor(ProcessorOpts),
 }
 

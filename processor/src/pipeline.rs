@@ -119,6 +119,11 @@ impl PipelineMetrics {
         &self.registry
     }
 
+    /// Messages taken from the source so far.
+    pub fn consumed(&self) -> u64 {
+        self.consumed.get()
+    }
+
     /// Events stored for the first time so far (tests and benchmarks read it).
     pub fn stored(&self) -> u64 {
         self.stored.get()

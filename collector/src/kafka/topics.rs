@@ -91,30 +91,25 @@ pub async fn ensure_topics(
         .map_err(|e| KafkaError::InvalidSetting(format!("brokers {brokers:?}: {e}")))?;
 
     // Metadata first: it tells "unreachable" apart from "refused", and which topics exist.
-    let existing = {
-        let brokers = brokers.to_string();
-        let client_timeout = timeout;
-        let admin_ptr = std::sync::Arc::new(admin);
-        let probe = admin_ptr.clone();
-        let metadata = tokio::task::spawn_blocking(move || {
-            probe.inner().fetch_metadata(None, client_timeout).map(|m| {
-                m.topics()
-                    .iter()
-                    .filter(|t| t.error().is_none())
-                    .map(|t| (t.name().to_string(), t.partitions().len()))
-                    .collect::<Vec<_>>()
-            })
+    // `fetch_metadata` blocks, so it runs off the async workers.
+    let admin = std::sync::Arc::new(admin);
+    let probe = admin.clone();
+    let existing = tokio::task::spawn_blocking(move || {
+        probe.inner().fetch_metadata(None, timeout).map(|m| {
+            m.topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .map(|t| (t.name().to_string(), t.partitions().len()))
+                .collect::<Vec<_>>()
         })
-        .await
-        .map_err(|e| KafkaError::Client(e.to_string()))?
-        .map_err(|e| KafkaError::Unreachable {
-            brokers: brokers.clone(),
-            timeout,
-            reason: e.to_string(),
-        })?;
-        (admin_ptr, metadata)
-    };
-    let (admin, existing) = existing;
+    })
+    .await
+    .map_err(|e| KafkaError::Client(e.to_string()))?
+    .map_err(|e| KafkaError::Unreachable {
+        brokers: brokers.to_string(),
+        timeout,
+        reason: e.to_string(),
+    })?;
 
     let mut missing = Vec::new();
     for spec in specs {
