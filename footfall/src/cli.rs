@@ -214,14 +214,15 @@ pub struct ProcessorOpts {
     /// Most events per store insert and offset commit.
     #[arg(long, env = "FOOTFALL_BATCH_MAX", default_value_t = 2000)]
     pub batch_max: usize,
-    /// MongoDB connection string.
-    #[arg(
-        long,
-        env = "FOOTFALL_MONGO_URI",
-        default_value = "mongodb://127.0.0.1:27017/footfall"
-    )]
-    pub mongo_uri: String,
-    /// Data folder of the embedded store, used until the MongoDB store is built in.
+    /// MongoDB connection string (database from the path, else `footfall`). The store of a
+    /// distributed deployment; without it the processor uses the embedded store in
+    /// `--data-dir` (one processor, or tests).
+    #[arg(long, env = "FOOTFALL_MONGO_URI", hide_env_values = true)]
+    pub mongo_uri: Option<String>,
+    /// Delete events and rollups older than this many days (MongoDB TTL); unset keeps them.
+    #[arg(long, env = "FOOTFALL_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+    /// Data folder of the embedded store, used when no --mongo-uri is given.
     #[arg(long, env = "FOOTFALL_DATA_DIR", default_value = "footfall-data")]
     pub data_dir: PathBuf,
     /// Token for the stats API, WebSocket and dashboard (required).

@@ -19,10 +19,15 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::Request;
+use processor::live::{
+    run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
+};
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::source::{KafkaSource, KafkaSourceConfig};
 use processor::store::SqliteConfig;
-use processor::{AdminToken, SqliteStore, StatsApi, Store, StoreError};
+use processor::{
+    AdminToken, MongoConfig, MongoStore, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError,
+};
 use prometheus::Encoder;
 use tokio::sync::watch;
 
@@ -99,9 +104,19 @@ pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The processor's store. The one place that picks it: the embedded SQLite store in
-/// `--data-dir` until the MongoDB store (`--mongo-uri`) is built in.
-fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+/// The processor's store, the one place that picks it: MongoDB when `--mongo-uri` is given
+/// (a distributed deployment), else the embedded SQLite store in `--data-dir`.
+async fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(uri) = opts.mongo_uri.as_deref() {
+        let config = MongoConfig {
+            retention_days: opts.retention_days,
+            ..MongoConfig::default()
+        };
+        let store = MongoStore::connect(uri, config)
+            .await
+            .context("cannot open the MongoDB store (check --mongo-uri / FOOTFALL_MONGO_URI)")?;
+        return Ok(Arc::new(store));
+    }
     match SqliteStore::open(SqliteConfig::new(&opts.data_dir)) {
         Ok(store) => Ok(Arc::new(store)),
         Err(StoreError::Locked { path }) => bail!(
@@ -112,6 +127,9 @@ fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// How often a processor publishes its live-metrics deltas to the metrics topic.
+const LIVE_PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
+
 pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     let token = match opts.admin_token.as_deref().map(str::trim) {
         Some(t) if !t.is_empty() => AdminToken::new(t),
@@ -121,7 +139,7 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
         ),
     };
     bootstrap(&opts.kafka).await?;
-    let store = open_store(&opts)?;
+    let store = open_store(&opts).await?;
     let source = KafkaSource::new(&KafkaSourceConfig {
         topic: opts.kafka.events_topic.clone(),
         dlq_topic: opts.kafka.dlq_topic.clone(),
@@ -144,8 +162,38 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
         shutdown::signal().await;
         let _ = stop_tx.send(true);
     });
+    // Live metrics: this processor publishes the deltas of what it newly stores; its gateway
+    // merges every processor's deltas from the metrics topic, so dashboards see global numbers.
+    let publisher = Arc::new(
+        MetricsPublisher::new(&opts.kafka.brokers, &opts.kafka.metrics_topic)
+            .map_err(anyhow::Error::msg)?,
+    );
+    let live = LiveHub::default();
+    tokio::spawn(live.clone().run_publisher());
+    let subscriber = tokio::spawn({
+        let (brokers, topic, live) = (
+            opts.kafka.brokers.clone(),
+            opts.kafka.metrics_topic.clone(),
+            live.clone(),
+        );
+        let stop = stopped(stop_rx.clone());
+        async move {
+            if let Err(e) = run_subscriber(&brokers, &topic, live, stop).await {
+                tracing::error!(error = %e, "live metrics subscriber failed");
+            }
+        }
+    });
+    let publishing = tokio::spawn({
+        let (publisher, stop) = (publisher.clone(), stopped(stop_rx.clone()));
+        async move { publisher.run(LIVE_PUBLISH_INTERVAL, stop).await }
+    });
+    let store: Arc<dyn Store> = Arc::new(LiveStore::new(store, publisher));
+
     let handler = Arc::new(ProcessorHandler {
-        stats: StatsApi::new(store.clone(), token),
+        http: ProcessorHttp::new(
+            StatsApi::new(store.clone(), token.clone()),
+            Gateway::new(live.clone(), token, GatewayLimits::default()),
+        ),
         store: store.clone(),
         metrics: metrics.clone(),
     });
@@ -166,6 +214,10 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     };
     pipeline::run(&source, store, &config, &metrics, stopped(stop_rx)).await;
     source.close().await;
+    // The last deltas go out before the live connections are told we are leaving.
+    let _ = publishing.await;
+    live.close();
+    let _ = subscriber.await;
     match server.await {
         Ok(result) => result.context("server failed")?,
         Err(e) => tracing::warn!(error = %e, "server task failed"),
@@ -179,9 +231,10 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-/// The processor's HTTP surface: health, metrics, and the stats API for everything else.
+/// The processor's HTTP surface: health, metrics, and the stats API and live gateway for
+/// everything else.
 struct ProcessorHandler {
-    stats: StatsApi,
+    http: ProcessorHttp,
     store: Arc<dyn Store>,
     metrics: Arc<PipelineMetrics>,
 }
@@ -228,11 +281,11 @@ impl Handler for ProcessorHandler {
             }
             _ => None,
         };
-        let stats = self.stats.clone();
+        let http = self.http.clone();
         Box::pin(async move {
             match resp {
                 Some(resp) => resp,
-                None => stats.handle(req).await,
+                None => http.handle(req).await,
             }
         })
     }
