@@ -48,8 +48,8 @@ pub enum Command {
     /// Everything in one process with an embedded SQLite store: the default way to start.
     ///
     /// Serves ingestion (/api/track, /api/batch), the tracker (/footfall.js), the demo site
-    /// (/demo/), the stats API (/api/stats/...), health (/api/health, /livez, /readyz) and
-    /// Prometheus metrics (/metrics) on one address. A 2xx from ingestion means the events
+    /// (/demo/), the dashboard (/dashboard/), the stats API (/api/stats/...), health
+    /// (/api/health, /livez, /readyz) and Prometheus metrics (/metrics) on one address. A 2xx from ingestion means the events
     /// are fsynced in the store.
     Standalone(StandaloneOpts),
     /// The edge collector of a distributed deployment: validates events and produces them to
@@ -102,8 +102,8 @@ pub struct IngestOpts {
     /// Most connections served at once.
     #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Folder with the built tracker (tracker/footfall.js) and demo site (demo/), as
-    /// `cargo xtask dist` writes them.
+    /// Folder with the built tracker (tracker/footfall.js), demo site (demo/) and dashboard
+    /// (dashboard/), as `cargo xtask dist` writes them.
     #[arg(long, env = "FOOTFALL_ASSETS_DIR", default_value = "dist")]
     pub assets_dir: PathBuf,
 }

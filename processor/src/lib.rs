@@ -10,6 +10,7 @@
 //! - [`auth`]: the admin token, compared in constant time.
 //! - [`query`]: time ranges and the JSON shapes the stats API answers with.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
+//! - `dashboard`: the dashboard's static files at `/dashboard/` (SPA fallback, caching).
 //! - `http`: [`ProcessorHttp`], the one handler for everything the processor serves.
 //!
 //! ## What this crate must not do
@@ -18,6 +19,7 @@
 
 pub mod api;
 pub mod auth;
+mod dashboard;
 mod http;
 pub mod live;
 pub mod query;
