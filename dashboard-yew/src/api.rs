@@ -54,10 +54,16 @@ pub struct Timeseries {
     pub points: Vec<SeriesPoint>,
 }
 
+/// A point of the series. Both the planned shape (`t`) and the history API's (`time` with
+/// `ts` in epoch ms) are read, so either server works; `ts` wins when present.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SeriesPoint {
     /// Start of the bucket, RFC 3339.
+    #[serde(default, alias = "time")]
     pub t: String,
+    /// Start of the bucket, epoch ms.
+    #[serde(default)]
+    pub ts: Option<i64>,
     #[serde(default)]
     pub pageviews: u64,
     #[serde(default)]
@@ -70,6 +76,7 @@ pub struct SeriesPoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dimension {
     Page,
+    Entry,
     Referrer,
     UtmSource,
     Device,
@@ -80,8 +87,9 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 8] = [
+    pub const ALL: [Dimension; 9] = [
         Dimension::Page,
+        Dimension::Entry,
         Dimension::Referrer,
         Dimension::UtmSource,
         Dimension::Device,
@@ -95,6 +103,7 @@ impl Dimension {
     pub fn as_str(self) -> &'static str {
         match self {
             Dimension::Page => "page",
+            Dimension::Entry => "entry",
             Dimension::Referrer => "referrer",
             Dimension::UtmSource => "utm_source",
             Dimension::Device => "device",
@@ -109,6 +118,7 @@ impl Dimension {
     pub fn title(self) -> &'static str {
         match self {
             Dimension::Page => "Pages",
+            Dimension::Entry => "Entry pages",
             Dimension::Referrer => "Referrers",
             Dimension::UtmSource => "UTM sources",
             Dimension::Device => "Devices",
@@ -126,10 +136,14 @@ pub struct Breakdown {
     #[serde(default)]
     pub dimension: String,
     pub rows: Vec<BreakdownRow>,
+    /// Sum over every value, not only the rows returned (percentages are of this).
+    #[serde(default)]
+    pub total: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct BreakdownRow {
+    #[serde(alias = "value")]
     pub key: String,
     pub count: u64,
     #[serde(default)]
@@ -193,13 +207,19 @@ pub fn summary_path(site: &str, span: Span) -> String {
     )
 }
 
-pub fn timeseries_path(site: &str, span: Span, interval: Interval) -> String {
+/// `tz_offset_min` as `Date.getTimezoneOffset()` gives it; sent as `tz=+01:00` (east of
+/// UTC) so day and hour buckets start at the viewer's local midnight and hour.
+pub fn timeseries_path(site: &str, span: Span, interval: Interval, tz_offset_min: i32) -> String {
+    let east = -tz_offset_min;
+    let sign = if east < 0 { '-' } else { '+' };
+    let tz = format!("{sign}{:02}:{:02}", east.abs() / 60, east.abs() % 60);
     format!(
-        "/api/stats/timeseries?site={}&from={}&to={}&interval={}",
+        "/api/stats/timeseries?site={}&from={}&to={}&interval={}&tz={}",
         encode(site),
         span.from,
         span.to,
-        interval.as_str()
+        interval.as_str(),
+        encode(&tz)
     )
 }
 
@@ -311,9 +331,12 @@ mod tests {
             "/api/stats/summary?site=shop.example&from=1&to=2"
         );
         assert_eq!(
-            timeseries_path("a b", span, Interval::Hour),
-            "/api/stats/timeseries?site=a%20b&from=1&to=2&interval=hour"
+            timeseries_path("a b", span, Interval::Hour, 0),
+            "/api/stats/timeseries?site=a%20b&from=1&to=2&interval=hour&tz=%2B00%3A00"
         );
+        // getTimezoneOffset: −330 in India (UTC+05:30), 480 in California (UTC−08:00).
+        assert!(timeseries_path("s", span, Interval::Day, -330).ends_with("&tz=%2B05%3A30"));
+        assert!(timeseries_path("s", span, Interval::Day, 480).ends_with("&tz=-08%3A00"));
         assert_eq!(
             breakdown_path("s", span, Dimension::UtmSource),
             "/api/stats/breakdown?site=s&from=1&to=2&dimension=utm_source&limit=10"
@@ -367,6 +390,24 @@ mod tests {
         )
         .expect("breakdown");
         assert_eq!(b.rows[0].key, "/");
+        assert_eq!(b.total, None);
+        // The history API's shape: `value` rows, the total over all values, `time` + `ts`.
+        let b: Breakdown = decode(
+            200,
+            r#"{"site":"s","from":"a","to":"b","dimension":"page","total":40,"distinct":7,
+               "rows":[{"value":"/","count":9}]}"#,
+        )
+        .expect("breakdown");
+        assert_eq!((b.rows[0].key.as_str(), b.total), ("/", Some(40)));
+        let ts: Timeseries = decode(
+            200,
+            r#"{"site":"s","from":"a","to":"b","interval":"day","tz":"+01:00","points":[
+               {"time":"2026-11-26T00:00:00+01:00","ts":1764111600000,"pageviews":1,
+                "visitors":1,"sessions":1,"events":2}]}"#,
+        )
+        .expect("series");
+        assert_eq!(ts.points[0].ts, Some(1_764_111_600_000));
+        assert_eq!(ts.points[0].t, "2026-11-26T00:00:00+01:00");
         let sites: SitesResponse = decode(
             200,
             r#"{"sites":[{"site":"a","events":3,"lastSeen":"2026-11-26T10:00:00Z"}]}"#,

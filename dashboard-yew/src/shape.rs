@@ -31,12 +31,21 @@ pub fn format_count(n: u64) -> String {
     }
 }
 
+/// An axis tick: like [`format_count`], but a half step shows its fraction ("2.5").
+pub fn format_tick(v: f64) -> String {
+    if v.fract() == 0.0 || v >= 10_000.0 {
+        format_count(v as u64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 /// `1234567` → "1,234,567".
 pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -343,6 +352,9 @@ mod tests {
         assert_eq!(format_count(7_000_000_000), "7.0B");
         assert_eq!(group_thousands(1_234_567), "1,234,567");
         assert_eq!(group_thousands(100), "100");
+        assert_eq!(format_tick(2.5), "2.5");
+        assert_eq!(format_tick(0.0), "0");
+        assert_eq!(format_tick(50_000.0), "50.0k");
     }
 
     #[test]

@@ -205,7 +205,8 @@ pub enum Action {
     SelectSite(String),
     ShowView(View),
     Conn(Conn),
-    Live(ServerMessage),
+    /// A message of the live feed (boxed: it is far bigger than every other action).
+    Live(Box<ServerMessage>),
     SetRange(Range),
     /// A history request for `span` starts; its answers carry `request`.
     HistoryRequested {
@@ -266,7 +267,7 @@ impl State {
             }
             Action::ShowView(view) => self.view = view,
             Action::Conn(conn) => self.conn = conn,
-            Action::Live(msg) => self.apply_live(msg),
+            Action::Live(msg) => self.apply_live(*msg),
             Action::SetRange(range) => self.range = range,
             Action::HistoryRequested { request, span } => {
                 self.history = History {
@@ -381,7 +382,7 @@ pub fn merge_feed(feed: &mut Vec<FeedEvent>, incoming: Vec<FeedEvent>, snapshot:
             feed.insert(0, e);
         }
     }
-    feed.sort_by(|a, b| b.seq.cmp(&a.seq));
+    feed.sort_by_key(|e| std::cmp::Reverse(e.seq));
     feed.dedup_by_key(|e| e.seq);
     feed.truncate(FEED_LEN);
 }
@@ -400,6 +401,10 @@ impl Reducible for State {
 mod tests {
     use super::*;
     use protocol::live::{LiveUpdate, Totals};
+
+    fn live(msg: ServerMessage) -> Action {
+        Action::Live(Box::new(msg))
+    }
 
     fn site(name: &str, events: u64) -> SiteInfo {
         SiteInfo {
@@ -493,7 +498,7 @@ mod tests {
     fn snapshot_replaces_and_ticks_append_only_newer_feed_events() {
         let mut s = logged_in(vec![site("s", 1)]);
         s.apply(Action::Conn(Conn::Connecting));
-        s.apply(Action::Live(ServerMessage::Snapshot(update(
+        s.apply(live(ServerMessage::Snapshot(update(
             "s",
             3,
             vec![event(1), event(2)],
@@ -502,7 +507,7 @@ mod tests {
         assert_eq!(s.live.as_ref().map(|m| m.active_visitors), Some(3));
         assert_eq!(s.feed.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 1]);
         // A tick repeating event 2 and adding 3.
-        s.apply(Action::Live(ServerMessage::Tick(update(
+        s.apply(live(ServerMessage::Tick(update(
             "s",
             4,
             vec![event(2), event(3)],
@@ -510,7 +515,7 @@ mod tests {
         assert_eq!(s.feed.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2, 1]);
         assert_eq!(s.live.as_ref().map(|m| m.active_visitors), Some(4));
         // After a reconnect the snapshot is the truth again.
-        s.apply(Action::Live(ServerMessage::Snapshot(update(
+        s.apply(live(ServerMessage::Snapshot(update(
             "s",
             1,
             vec![event(9)],
@@ -533,15 +538,11 @@ mod tests {
     #[test]
     fn stale_and_incompatible_messages() {
         let mut s = logged_in(vec![site("a", 1), site("b", 0)]);
-        s.apply(Action::Live(ServerMessage::Snapshot(update(
-            "b",
-            5,
-            vec![],
-        ))));
+        s.apply(live(ServerMessage::Snapshot(update("b", 5, vec![]))));
         assert_eq!(s.live, None, "a message for another site is dropped");
         let mut future = update("a", 5, vec![]);
         future.v = LIVE_PROTOCOL_VERSION + 1;
-        s.apply(Action::Live(ServerMessage::Snapshot(future)));
+        s.apply(live(ServerMessage::Snapshot(future)));
         assert_eq!(
             s.conn,
             Conn::Incompatible {

@@ -1,6 +1,6 @@
 use yew::prelude::*;
 
-use crate::shape::{format_count, group_thousands, nice_max};
+use crate::shape::{format_tick, group_thousands, nice_max};
 
 /// One column: its axis label and value.
 #[derive(Clone, PartialEq, Debug)]
@@ -59,7 +59,7 @@ pub fn ColumnChart(props: &ColumnChartProps) -> Html {
                     <g class="grid">
                         <line x1={LEFT.to_string()} x2={W.to_string()} y1={y(*v).to_string()} y2={y(*v).to_string()} />
                         <text x={(LEFT - 4.0).to_string()} y={(y(*v) + 4.0).to_string()} text-anchor="end">
-                            { format_count(*v as u64) }
+                            { format_tick(*v) }
                         </text>
                     </g>
                 }) }

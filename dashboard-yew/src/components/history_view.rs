@@ -24,6 +24,11 @@ const BUILT_IN: [&str; 4] = ["page_view", "click", "session_start", "session_end
 #[component]
 pub fn HistoryView(props: &HistoryViewProps) -> Html {
     let h = &props.history;
+    // One note instead of nine identical ones on a server without the history API.
+    let all_unavailable = !h.breakdowns.is_empty()
+        && h.breakdowns
+            .values()
+            .all(|l| matches!(l, Load::Unavailable));
     html! {
         <main class="view history">
             <RangePicker range={props.range.clone()} today={props.today.clone()} on_range={props.on_range.clone()} />
@@ -34,7 +39,16 @@ pub fn HistoryView(props: &HistoryViewProps) -> Html {
             { series(h, props.tz_offset) }
             <div class="grid">
                 { custom_events(&h.summary) }
-                { for Dimension::ALL.iter().map(|d| breakdown(*d, h.breakdowns.get(d))) }
+                if all_unavailable {
+                    <section class="card" id="breakdowns-unavailable">
+                        <h2>{ "Breakdowns" }</h2>
+                        <p class="muted">{ "Breakdowns by page, referrer, UTM source, device, browser, \
+                            OS, country and event are not available on this server yet (they need \
+                            the history API)." }</p>
+                    </section>
+                } else {
+                    { for Dimension::ALL.iter().map(|d| breakdown(*d, h.breakdowns.get(d))) }
+                }
             </div>
         </main>
     }
@@ -72,7 +86,7 @@ fn series(h: &History, tz: i32) -> Html {
                 .iter()
                 .filter_map(|p| {
                     Some(Bucket {
-                        start: parse_rfc3339(&p.t)?,
+                        start: p.ts.or_else(|| parse_rfc3339(&p.t))?,
                         pageviews: p.pageviews,
                         visitors: p.visitors,
                     })
@@ -118,7 +132,7 @@ fn custom_events(load: &Load<crate::api::Summary>) -> Html {
         .map(|(name, n)| (name.as_str(), *n))
         .collect();
     let mut rows = with_shares(custom, Some(s.events));
-    rows.sort_by(|a, b| b.count.cmp(&a.count));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.count));
     html! {
         <BreakdownTable id="history-custom-events" title="Custom events" key_label="Event" {rows}
             empty="No custom events in this range. Send them with footfall.track(\"signup\")." />
@@ -129,7 +143,7 @@ fn breakdown(dim: Dimension, load: Option<&Load<Breakdown>>) -> Html {
     let id = format!("breakdown-{}", dim.as_str());
     let (rows, empty) = match load {
         Some(Load::Ready(b)) => {
-            let rows = with_shares(b.rows.iter().map(|r| (r.key.as_str(), r.count)), None);
+            let rows = with_shares(b.rows.iter().map(|r| (r.key.as_str(), r.count)), b.total);
             (rows, "Nothing in this range.".to_string())
         }
         Some(Load::Unavailable) => (vec![], "Not available on this server yet.".into()),

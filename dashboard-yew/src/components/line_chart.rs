@@ -1,6 +1,6 @@
 use yew::prelude::*;
 
-use crate::shape::{format_count, group_thousands, nice_max};
+use crate::shape::{format_tick, group_thousands, nice_max};
 
 /// One line of a [`LineChart`].
 #[derive(Clone, PartialEq, Debug)]
@@ -70,7 +70,7 @@ pub fn LineChart(props: &LineChartProps) -> Html {
                 { for [0.0, top / 2.0, top].iter().map(|v| html! {
                     <g class="grid">
                         <line x1={LEFT.to_string()} x2={W.to_string()} y1={y(*v).to_string()} y2={y(*v).to_string()} />
-                        <text x={(LEFT - 4.0).to_string()} y={(y(*v) + 4.0).to_string()} text-anchor="end">{ format_count(*v as u64) }</text>
+                        <text x={(LEFT - 4.0).to_string()} y={(y(*v) + 4.0).to_string()} text-anchor="end">{ format_tick(*v) }</text>
                     </g>
                 }) }
                 { for props.series.iter().enumerate().map(|(k, s)| html! {

@@ -29,7 +29,7 @@ pub fn use_history(
                 let span = range.span(super::now_ms(), super::tz_offset_min());
                 dispatch.dispatch(Action::HistoryRequested { request, span });
                 if let Some(span) = span {
-                    load(token, site, span, request, dispatch);
+                    load(token, site, span, request, super::tz_offset_min(), dispatch);
                 }
             }
         },
@@ -41,6 +41,7 @@ fn load(
     site: String,
     span: api::Span,
     request: u32,
+    tz_offset_min: i32,
     dispatch: UseReducerDispatcher<State>,
 ) {
     {
@@ -60,8 +61,11 @@ fn load(
         let (token, site, dispatch) = (token.clone(), site.clone(), dispatch.clone());
         let interval = interval_for(span.from, span.to);
         yew::platform::spawn_local(async move {
-            let r =
-                api::get::<Timeseries>(&token, &api::timeseries_path(&site, span, interval)).await;
+            let r = api::get::<Timeseries>(
+                &token,
+                &api::timeseries_path(&site, span, interval, tz_offset_min),
+            )
+            .await;
             dispatch.dispatch(Action::Series(request, r));
         });
     }

@@ -166,7 +166,7 @@ impl Live {
                 }
                 inner.dispatch.clone()
             };
-            dispatch.dispatch(Action::Live(msg));
+            dispatch.dispatch(Action::Live(Box::new(msg)));
         });
         let this = self.clone();
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_e: CloseEvent| {
