@@ -5,6 +5,10 @@
 //! `/ws?site=S&ticket=T`. The server starts every connection with a full snapshot, so a
 //! reconnect needs no reconciliation: the snapshot replaces whatever the tab had.
 //!
+//! When a hidden tab becomes visible again it sends `{"type":"resync"}`: the ticks it got
+//! while throttled in the background carry the full state, but the feed may have gaps that
+//! only a snapshot fills.
+//!
 //! Ownership: the effect owns a [`Live`]; the socket's handlers and the retry timer hold
 //! clones of it (a cycle on purpose — it keeps the connection alive without a component).
 //! [`Live::stop`] breaks the cycle when the token or site changes or the app unmounts.
@@ -13,7 +17,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
-use protocol::live::ServerMessage;
+use protocol::live::{ClientMessage, ServerMessage};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
@@ -62,6 +66,8 @@ struct Inner {
     socket: Option<WebSocket>,
     handlers: Option<Handlers>,
     retry: Option<Timeout>,
+    /// The `visibilitychange` listener on the document, removed by `stop`.
+    visibility: Option<Closure<dyn FnMut()>>,
 }
 
 #[derive(Clone)]
@@ -80,9 +86,41 @@ impl Live {
             socket: None,
             handlers: None,
             retry: None,
+            visibility: None,
         })));
+        live.watch_visibility();
         live.connect();
         live
+    }
+
+    fn watch_visibility(&self) {
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let this = self.clone();
+        let doc = document.clone();
+        let listener = Closure::<dyn FnMut()>::new(move || {
+            if doc.hidden() {
+                return;
+            }
+            let inner = this.0.borrow();
+            if let Some(ws) = inner
+                .socket
+                .as_ref()
+                .filter(|ws| ws.ready_state() == WebSocket::OPEN)
+            {
+                if let Ok(text) = serde_json::to_string(&ClientMessage::Resync) {
+                    // A failed send shows up as a close, which reconnects.
+                    let _ = ws.send_with_str(&text);
+                }
+            }
+        });
+        if document
+            .add_event_listener_with_callback("visibilitychange", listener.as_ref().unchecked_ref())
+            .is_ok()
+        {
+            self.0.borrow_mut().visibility = Some(listener);
+        }
     }
 
     fn stop(&self) {
@@ -96,6 +134,14 @@ impl Live {
             let _ = ws.close();
         }
         inner.handlers = None;
+        if let Some(listener) = inner.visibility.take() {
+            if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+                let _ = document.remove_event_listener_with_callback(
+                    "visibilitychange",
+                    listener.as_ref().unchecked_ref(),
+                );
+            }
+        }
     }
 
     /// Gets a ticket, then opens the socket. Runs as a task, never inside a JS callback.
