@@ -31,12 +31,13 @@ pub fn format_count(n: u64) -> String {
     }
 }
 
-/// An axis tick: like [`format_count`], but a half step shows its fraction ("2.5").
+/// An axis tick label: like [`format_count`]; empty for a fractional tick (the middle line
+/// of a 0–5 axis), because counts are whole and "2.5 page views" reads as a bug.
 pub fn format_tick(v: f64) -> String {
     if v.fract() == 0.0 || v >= 10_000.0 {
         format_count(v as u64)
     } else {
-        format!("{v:.1}")
+        String::new()
     }
 }
 
@@ -352,7 +353,8 @@ mod tests {
         assert_eq!(format_count(7_000_000_000), "7.0B");
         assert_eq!(group_thousands(1_234_567), "1,234,567");
         assert_eq!(group_thousands(100), "100");
-        assert_eq!(format_tick(2.5), "2.5");
+        assert_eq!(format_tick(2.5), "");
+        assert_eq!(format_tick(10.0), "10");
         assert_eq!(format_tick(0.0), "0");
         assert_eq!(format_tick(50_000.0), "50.0k");
     }
