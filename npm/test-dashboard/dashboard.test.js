@@ -115,6 +115,12 @@ test('phone width, then log out', async () => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
   assert.ok(overflow <= 1, `no horizontal scrolling on a phone (overflow ${overflow}px)`)
   await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true })
+  // Dark theme follows the system setting.
+  const light = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor)
+  await page.emulateMedia({ colorScheme: 'dark' })
+  const dark = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor)
+  assert.notEqual(dark, light, 'prefers-color-scheme: dark changes the colours')
+  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-phone-dark.png'), fullPage: true })
   await page.click('#logout')
   await until(async () => (await page.locator('#token').count()) === 1, 5_000, 'login form')
   assert.equal(await page.evaluate(() => sessionStorage.getItem('footfall.adminToken')), null)
