@@ -125,3 +125,19 @@ test('phone width, then log out', async () => {
   await until(async () => (await page.locator('#token').count()) === 1, 5_000, 'login form')
   assert.equal(await page.evaluate(() => sessionStorage.getItem('footfall.adminToken')), null)
 })
+
+test('a server without data explains how to install the tracker', async () => {
+  const empty = await startFootfall({ token: 'empty-token' })
+  try {
+    const p = await browser.newPage({ userAgent: CHROME_UA })
+    await p.goto(`${empty.base}/dashboard/`)
+    await p.fill('#token', empty.token)
+    await p.click('button[type=submit]')
+    await p.waitForSelector('#install-hint', { timeout: 10_000 })
+    const hint = await p.locator('#install-hint').textContent()
+    assert.match(hint, new RegExp(`<script defer src="${empty.base}/footfall.js" data-site=`))
+    await p.close()
+  } finally {
+    await empty.stop()
+  }
+})
