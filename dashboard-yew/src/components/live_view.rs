@@ -78,6 +78,8 @@ pub fn LiveView(props: &LiveViewProps) -> Html {
                 { table("browsers", "Browsers (30 min)", "Browser", &recent.browsers) }
                 { table("os", "Operating systems (30 min)", "OS", &recent.os) }
                 { table("referrers", "Referrers (30 min)", "Referrer", &recent.referrers) }
+                { table("utm-sources", "UTM sources (30 min)", "Source", &recent.utm_sources) }
+                { table("entry-pages", "Entry pages (30 min)", "Page", &recent.entry_pages) }
                 { table("countries", "Countries (30 min)", "Country", &recent.countries) }
                 { table("custom-events", "Custom events (30 min)", "Event", &recent.custom_events) }
                 <Feed events={props.feed.clone()} now={props.at} />
