@@ -48,8 +48,8 @@ pub enum Command {
     /// Everything in one process with an embedded SQLite store: the default way to start.
     ///
     /// Serves ingestion (/api/track, /api/batch), the tracker (/footfall.js), the demo site
-    /// (/demo/), the stats API (/api/stats/...), health (/api/health, /livez, /readyz) and
-    /// Prometheus metrics (/metrics) on one address. A 2xx from ingestion means the events
+    /// (/demo/), the dashboard (/dashboard/), the stats API (/api/stats/...), health
+    /// (/api/health, /livez, /readyz) and Prometheus metrics (/metrics) on one address. A 2xx from ingestion means the events
     /// are fsynced in the store.
     Standalone(StandaloneOpts),
     /// The edge collector of a distributed deployment: validates events and produces them to
@@ -103,8 +103,8 @@ pub struct IngestOpts {
     /// Most connections served at once.
     #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Folder with the built tracker (tracker/footfall.js) and demo site (demo/), as
-    /// `cargo xtask dist` writes them.
+    /// Folder with the built tracker (tracker/footfall.js), demo site (demo/) and dashboard
+    /// (dashboard/), as `cargo xtask dist` writes them.
     #[arg(long, env = "FOOTFALL_ASSETS_DIR", default_value = "dist")]
     pub assets_dir: PathBuf,
 }
@@ -225,6 +225,9 @@ pub struct ProcessorOpts {
     /// Data folder of the embedded store, used when no --mongo-uri is given.
     #[arg(long, env = "FOOTFALL_DATA_DIR", default_value = "footfall-data")]
     pub data_dir: PathBuf,
+    /// Folder with the built dashboard (`dashboard/`), served at /dashboard/.
+    #[arg(long, env = "FOOTFALL_ASSETS_DIR", default_value = "dist")]
+    pub assets_dir: PathBuf,
     /// Token for the stats API, WebSocket and dashboard (required).
     #[arg(long, env = "FOOTFALL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,

@@ -193,7 +193,8 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
         http: ProcessorHttp::new(
             StatsApi::new(store.clone(), token.clone()),
             Gateway::new(live.clone(), token, GatewayLimits::default()),
-        ),
+        )
+        .with_assets_dir(&opts.assets_dir),
         store: store.clone(),
         metrics: metrics.clone(),
     });

@@ -42,7 +42,8 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let http = ProcessorHttp::new(
         StatsApi::new(live_store, token.clone()),
         Gateway::new(live.clone(), token.clone(), GatewayLimits::default()),
-    );
+    )
+    .with_assets_dir(&opts.ingest.assets_dir);
     let collector = Collector::new(opts.ingest.collector_config(), sink, salts)
         .with_fallback(Arc::new(ProcessorHandler(http)));
 

@@ -14,6 +14,7 @@
 //! - [`auth`]: the admin token, compared in constant time.
 //! - [`query`]: time ranges and the JSON shapes the stats API answers with.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
+//! - `dashboard`: the dashboard's static files at `/dashboard/` (SPA fallback, caching).
 //! - `http`: [`ProcessorHttp`], the one handler for everything the processor serves.
 //! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and the Kafka
 //!   consumer implementing it; the only module that knows rdkafka.
@@ -25,6 +26,7 @@
 
 pub mod api;
 pub mod auth;
+mod dashboard;
 mod history;
 mod http;
 pub mod live;

@@ -1,4 +1,5 @@
-//! `cargo xtask dist`: the tracker, its npm package and the demo site, into `dist/`.
+//! `cargo xtask dist`: the tracker, its npm package and the demo site, into `dist/`; then
+//! the dashboard (`crate::dashboard`) into `dist/dashboard/`.
 //!
 //! ```text
 //! sdk-wasm ──cargo build (wasm-release)──▶ .wasm ──wasm-bindgen --target bundler──▶ npm/build/wasm/
@@ -28,7 +29,7 @@ const REQUIRED_GZIP: usize = 12 * 1024;
 const CEILING_GZIP: usize = 14 * 1024;
 
 /// Features rustc 1.95 emits for wasm32 that wasm-opt must be told about.
-const WASM_FEATURES: &[&str] = &[
+pub(crate) const WASM_FEATURES: &[&str] = &[
     "--enable-bulk-memory",
     "--enable-nontrapping-float-to-int",
     "--enable-sign-ext",
@@ -80,7 +81,9 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
         .arg(&glue)
         .arg(&raw))?;
     sh(Command::new(tools.join("wasm-opt"))
-        .args(["-Oz", "--converge", "--low-memory-unused"])
+        // Restructuring the control flow first (flatten + rereloop) lets -Oz shrink it
+        // further: ~110 bytes gzip on this module, measured.
+        .args(["--flatten", "--rereloop", "-Oz", "-Oz", "--converge", "--low-memory-unused"])
         .args(["--strip-debug", "--strip-producers"])
         .args(WASM_FEATURES)
         .arg(glue.join("footfall_bg.wasm"))
@@ -124,11 +127,12 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
         ),
         ("tracker/footfall.wasm", tracker.join("footfall.wasm")),
         ("npm dist/index.js (ESM)", out.join("index.js")),
-    ])
+    ])?;
+    crate::dashboard::build()
 }
 
 /// wasm-bindgen's CLI and library must be the same version, or the glue does not match.
-fn check_wasm_bindgen(root: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_wasm_bindgen(root: &Path) -> anyhow::Result<()> {
     let lock = fs::read_to_string(root.join("Cargo.lock")).context("reading Cargo.lock")?;
     let locked = lock
         .split("[[package]]")
@@ -151,14 +155,14 @@ fn check_wasm_bindgen(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| if p.is_relative() { root.join(p) } else { p })
         .unwrap_or_else(|| root.join("target"))
 }
 
-fn clean(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn clean(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
         fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
@@ -179,7 +183,7 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn gzip_len(bytes: &[u8]) -> anyhow::Result<usize> {
+pub(crate) fn gzip_len(bytes: &[u8]) -> anyhow::Result<usize> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(bytes)?;
     Ok(gz.finish()?.len())
