@@ -12,6 +12,10 @@ struct Step {
 
 const STEPS: &[Step] = &[
     Step {
+        name: "install",
+        run: install,
+    },
+    Step {
         name: "fmt",
         run: fmt,
     },
