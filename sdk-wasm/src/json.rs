@@ -96,14 +96,9 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Appends one ASCII byte. `String::push(char)` would carry the general UTF-8 encoder for
-/// every call site; all callers here push digits, hex or id alphabet bytes.
+/// Appends one ASCII byte (digits, hex, the id alphabet).
 pub(crate) fn push_ascii(out: &mut String, b: u8) {
-    if b.is_ascii() {
-        // SAFETY: an ASCII byte is a complete one-byte UTF-8 sequence, so the string stays
-        // valid UTF-8.
-        unsafe { out.as_mut_vec().push(b) }
-    }
+    out.push(char::from(b));
 }
 
 pub(crate) fn write_u64(out: &mut String, mut n: u64) {

@@ -16,7 +16,7 @@
 //! - `config`: site options from the script tag or `init()`, as flags and numbers.
 //! - `event`: one event, its limits (mirroring the collector's) and wire encoding.
 //! - `json`: the hand-written JSON writer.
-//! - `ids`: event and session ids (time prefix + wyrand).
+//! - `ids`: event and session ids (time prefix + xorshift64*).
 //! - `session`: the 30-minute inactivity session kept in sessionStorage.
 //! - `queue`: the bounded queue (drop-oldest, counted), batches, persistence format.
 //! - `transport`: what a collector answer means; exponential backoff and `Retry-After`.

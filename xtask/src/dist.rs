@@ -83,7 +83,14 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
     sh(Command::new(tools.join("wasm-opt"))
         // Restructuring the control flow first (flatten + rereloop) lets -Oz shrink it
         // further: ~110 bytes gzip on this module, measured.
-        .args(["--flatten", "--rereloop", "-Oz", "-Oz", "--converge", "--low-memory-unused"])
+        .args([
+            "--flatten",
+            "--rereloop",
+            "-Oz",
+            "-Oz",
+            "--converge",
+            "--low-memory-unused",
+        ])
         .args(["--strip-debug", "--strip-producers"])
         .args(WASM_FEATURES)
         .arg(glue.join("footfall_bg.wasm"))
