@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod live;
 
 use std::io::Read;
 use std::net::TcpListener;
