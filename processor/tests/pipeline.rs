@@ -3,7 +3,9 @@
 //! (not crash, not commit) while the store is down, and commit what was stored on shutdown.
 //! The same pipeline runs against the real Kafka source in `footfall/tests/distributed.rs`.
 
-use std::collections::{BTreeMap, VecDeque};
+mod common;
+
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,37 +16,10 @@ use processor::rollup::Run;
 use processor::source::{Checkpoint, Position, Rejected, Source, SourceBatch, SourceError};
 use processor::store::Bucket;
 use processor::{BoxFuture, InsertOutcome, Store, StoreError};
-use protocol::{Device, Event};
+use protocol::Event;
 
 fn event(id: &str) -> Event {
-    Event {
-        event_id: id.to_string(),
-        site: "example.com".into(),
-        name: "page_view".into(),
-        ts: 1,
-        received_at: 1,
-        visitor_id: "v".into(),
-        session_id: None,
-        user_id: None,
-        host: None,
-        path: "/".into(),
-        title: None,
-        referrer_host: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        screen: None,
-        lang: None,
-        timezone: None,
-        country: None,
-        device: Device::Desktop,
-        browser: "Firefox".into(),
-        os: "Linux".into(),
-        props: BTreeMap::new(),
-        target: None,
-    }
+    common::data::event(id.to_string(), "example.com", "page_view", 1)
 }
 
 /// Hands out prepared batches, then waits forever; records commits and dead letters.
