@@ -9,8 +9,9 @@
 //!
 //! The core is sans-IO: [`Tracker`] takes page facts and a [`Clock`] and hands back request
 //! bodies, so it is unit-tested on the host with `cargo test`. The `web` module is the only
-//! part that touches the browser; the JS shell in `npm/src/` wires DOM events and performs
-//! the `fetch`/`sendBeacon` calls it asks for.
+//! part that touches the browser (through wasm-bindgen only: no web-sys); the JS shell in
+//! `npm/src/` wires DOM events, reads the facts they carry and performs the
+//! `fetch`/`sendBeacon` calls the core asks for. Decisions stay here.
 //!
 //! # Layout
 //! - `config`: site options from the script tag or `init()`, as flags and numbers.
@@ -25,7 +26,7 @@
 //! - `tracker`: the state machine tying them together.
 //! - `text`: splitting on one byte without core's panicking pattern searchers.
 //! - `clock`: the injected clock ([`ManualClock`] for tests).
-//! - `web` (wasm32 only): the `#[wasm_bindgen]` exports, DOM reads and storage.
+//! - `web` (wasm32 only): the one `#[wasm_bindgen]` export and its operations, storage.
 
 #![cfg_attr(all(target_arch = "wasm32", not(test), not(feature = "std")), no_std)]
 

@@ -846,6 +846,26 @@ mod tests {
     }
 
     #[test]
+    fn overflow_while_a_request_is_in_flight_keeps_positions_right() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT); // capacity 10
+        for n in ["a", "b", "c"] {
+            t.track(n, &Props::default());
+        }
+        let first = t.next_batch().unwrap();
+        assert_eq!(names(&events(&first)).len(), 4);
+        for i in 0..8 {
+            t.track(&format!("n{i}"), &Props::default());
+        }
+        // 12 events for 10 places: the two oldest (in flight) went.
+        assert_eq!((t.queued(), stat(&t, "dropped").as_str()), (10, "2"));
+        t.delivered(202, 0);
+        let rest = drain_all(&mut t);
+        let want: Vec<String> = (0..8).map(|i| format!("n{i}")).collect();
+        assert_eq!(names(&rest), want);
+    }
+
+    #[test]
     fn drain_skips_the_request_in_flight_and_keeps_refused_beacons() {
         let clock = ManualClock::new(T0);
         let mut t = tracker(&clock, flags::DEFAULT);
