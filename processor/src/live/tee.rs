@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use protocol::Event;
 
-use super::delta::deltas_of;
 use super::hub::LiveHub;
 use crate::query::{
     Breakdown, BreakdownQuery, RangeQuery, SiteInfo, Summary, Timeseries, TimeseriesQuery,
@@ -26,7 +25,7 @@ pub trait DeltaSink: Send + Sync + 'static {
 
 impl DeltaSink for LiveHub {
     fn record(&self, fresh: &[&Event]) {
-        self.apply(&deltas_of(fresh.iter().copied()));
+        LiveHub::record(self, fresh);
     }
 }
 
@@ -118,6 +117,7 @@ mod tests {
         ];
         store.insert_batch(batch.clone()).await.expect("insert");
         store.insert_batch(batch).await.expect("redelivery");
+        assert!(hub.publish_due());
         let view = hub.view("s");
         assert_eq!(
             view.metrics.today.pageviews, 2,
