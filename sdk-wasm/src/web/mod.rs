@@ -62,17 +62,13 @@ pub const SIGNAL_GPC: u32 = 2;
 /// excluding their own visits, the switch Plausible documents).
 pub const SIGNAL_OPT_OUT: u32 = 4;
 
-/// Kinds of [`prop`] values.
-pub const PROP_STR: u32 = 0;
-pub const PROP_NUM: u32 = 1;
-pub const PROP_BOOL: u32 = 2;
+/// Kinds of prop values in TRACK and CLICK messages.
+pub const PROP_STR: &str = "0";
+pub const PROP_NUM: &str = "1";
+pub const PROP_BOOL: &str = "2";
 
 struct Global {
-    /// Set by [`configure`], consumed by [`start`].
-    config: RefCell<Option<Config>>,
     tracker: RefCell<Option<Tracker<DateClock>>>,
-    /// Props staged by [`prop`] for the next [`track`] or [`click`].
-    props: RefCell<Props>,
     /// Storage writes the browser refused, and re-entrant calls.
     errors: Cell<u64>,
 }
@@ -83,9 +79,7 @@ struct Global {
 unsafe impl Sync for Global {}
 
 static GLOBAL: Global = Global {
-    config: RefCell::new(None),
     tracker: RefCell::new(None),
-    props: RefCell::new(Props::new()),
     errors: Cell::new(0),
 };
 
@@ -93,27 +87,38 @@ fn error() {
     GLOBAL.errors.set(GLOBAL.errors.get() + 1);
 }
 
-/// The `N` fields of a message; missing ones are empty.
-fn fields<const N: usize>(mut msg: &str) -> [&str; N] {
+/// The first `N` fields of a message (missing ones are empty) and the rest of it.
+fn fields<const N: usize>(mut msg: &str) -> ([&str; N], &str) {
     let mut out = [""; N];
     for slot in &mut out {
         let (field, rest) = text::split_once(msg, FIELD).unwrap_or((msg, ""));
         *slot = field;
         msg = rest;
     }
-    out
+    (out, msg)
+}
+
+/// Props from `key␟kind␟value` triples: a string ([`PROP_STR`]), a number as JS
+/// `String(n)` ([`PROP_NUM`]; non-finite ones are dropped) or `true`/`false`
+/// ([`PROP_BOOL`]). Invalid ones are skipped (see [`Props::insert`]).
+fn props(mut msg: &str) -> Props {
+    let mut props = Props::new();
+    while !msg.is_empty() {
+        let ([key, kind, value], rest) = fields(msg);
+        msg = rest;
+        let value = match kind {
+            PROP_NUM => PropValue::Num(value),
+            PROP_BOOL => PropValue::Bool(value == "true"),
+            PROP_STR => PropValue::Str(value),
+            _ => continue,
+        };
+        props.insert(key, value);
+    }
+    props
 }
 
 fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
-}
-
-fn take_props() -> Props {
-    GLOBAL
-        .props
-        .try_borrow_mut()
-        .map(|mut p| core::mem::take(&mut *p))
-        .unwrap_or_default()
 }
 
 /// Runs `f` on the tracker, then persists what changed. Before `start` (or re-entered,
@@ -152,17 +157,15 @@ fn persist(t: &mut Tracker<DateClock>) {
 /// Operation codes of [`call`] and their arguments; `npm/src/core.js` mirrors them.
 /// Messages are U+001F-separated fields.
 pub mod op {
-    /// `site␟api␟batch size␟flush ms␟max queue`, `a` = flags → endpoint URL.
-    pub const CONFIGURE: u32 = 0;
-    /// `screen␟language␟time zone␟hostname␟protocol`, `a` = signals → tracked?
+    /// Set up (see [`super::start`]): site, options and browser facts, `a` = flags,
+    /// `b` = signals → endpoint URL, `""` when not tracked.
     pub const START: u32 = 1;
     /// Load or navigation: `href␟title␟referrer`, `a` = restored from bfcache.
     pub const PAGE: u32 = 2;
-    /// Stage a prop for the next TRACK or CLICK: `key␟value`, `a` = kind.
-    pub const PROP: u32 = 3;
-    /// `name`, with the staged props → recorded?
+    /// `name` then props as `key␟kind␟value` triples → recorded?
     pub const TRACK: u32 = 4;
-    /// `tag␟text␟id␟data-footfall-event␟href␟link host␟link protocol`, with staged props.
+    /// `tag␟text␟id␟data-footfall-event␟href␟link host␟link protocol` then the
+    /// `data-footfall-prop-*` props as triples.
     pub const CLICK: u32 = 5;
     /// `userId` (`""` clears) → accepted?
     pub const IDENTIFY: u32 = 6;
@@ -190,12 +193,7 @@ pub mod op {
 #[wasm_bindgen]
 pub fn call(op: u32, msg: &str, a: u32, b: u32) -> String {
     match op {
-        op::CONFIGURE => configure(msg, a),
-        op::START => flag(start(msg, a)),
-        op::PROP => {
-            prop(msg, a);
-            String::new()
-        }
+        op::START => start(msg, a, b),
         _ => with(|t| on_tracker(t, op, msg, a, b)),
     }
 }
@@ -208,7 +206,7 @@ fn flag(yes: bool) -> String {
 fn on_tracker(t: &mut Tracker<DateClock>, op: u32, msg: &str, a: u32, b: u32) -> String {
     match op {
         op::PAGE => {
-            let [href, title, referrer] = fields(msg);
+            let ([href, title, referrer], _) = fields(msg);
             if a != 0 {
                 t.restored();
             }
@@ -217,9 +215,12 @@ fn on_tracker(t: &mut Tracker<DateClock>, op: u32, msg: &str, a: u32, b: u32) ->
                 t.page_view(title, referrer);
             }
         }
-        op::TRACK => return flag(t.track(msg, &take_props())),
+        op::TRACK => {
+            let ([name], rest) = fields(msg);
+            return flag(t.track(name, &props(rest)));
+        }
         op::CLICK => {
-            let [tag, text, id, custom_event, href, link_host, link_protocol] = fields(msg);
+            let ([tag, text, id, custom_event, href, link_host, link_protocol], rest) = fields(msg);
             let clicked = Clicked {
                 tag,
                 text,
@@ -229,7 +230,7 @@ fn on_tracker(t: &mut Tracker<DateClock>, op: u32, msg: &str, a: u32, b: u32) ->
                 link_protocol,
                 custom_event: non_empty(custom_event),
             };
-            t.click(&clicked, &take_props());
+            t.click(&clicked, &props(rest));
         }
         op::IDENTIFY => return flag(t.identify(non_empty(msg))),
         op::CONSENT => return flag(t.consent(a != 0)),
@@ -251,38 +252,33 @@ fn on_tracker(t: &mut Tracker<DateClock>, op: u32, msg: &str, a: u32, b: u32) ->
     String::new()
 }
 
-/// Step 1 of 2: the site's options, `site␟api␟batch size␟flush interval ms␟max queue`
-/// (empty or 0 numbers mean the default); `bits` are [`crate::config::flags`]. Returns
-/// the URL batches go to.
-pub fn configure(msg: &str, bits: u32) -> String {
-    let [site, api, batch_size, flush_ms, max_queue] = fields(msg);
+/// Sets the tracker up: `site␟api␟batch size␟flush ms␟max queue␟screen␟language␟time
+/// zone␟hostname␟protocol` (empty for defaults and unknowns), `bits` the
+/// [`crate::config::flags`], `signals` [`SIGNAL_DNT`] | [`SIGNAL_GPC`] |
+/// [`SIGNAL_OPT_OUT`]. Returns the URL batches go to, or `""` when this page is not
+/// tracked (ignore rules) or it was already started: the shell then installs no listeners.
+pub fn start(msg: &str, bits: u32, signals: u32) -> String {
+    let (
+        [site, api, batch_size, flush_ms, max_queue, screen, lang, timezone, hostname, protocol],
+        _,
+    ) = fields(msg);
     let num = |s: &str| {
         crate::json::parse_u64(s.as_bytes()).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
     };
-    let (batch_size, flush_ms, max_queue) = (num(batch_size), num(flush_ms), num(max_queue));
-    let cfg = Config::from_flags(site, api, bits, batch_size, flush_ms, max_queue);
-    let endpoint = cfg.endpoint.clone();
-    if let Ok(mut c) = GLOBAL.config.try_borrow_mut() {
-        *c = Some(cfg);
+    let cfg = Config::from_flags(
+        site,
+        api,
+        bits,
+        num(batch_size),
+        num(flush_ms),
+        num(max_queue),
+    );
+    let Ok(mut slot) = GLOBAL.tracker.try_borrow_mut() else {
+        return String::new();
+    };
+    if slot.is_some() {
+        return String::new();
     }
-    endpoint
-}
-
-/// Step 2 of 2: the browser's facts, `screen␟language␟timeZone␟hostname␟protocol` (empty
-/// when unknown); `signals` has [`SIGNAL_DNT`] and [`SIGNAL_GPC`]. Returns false when this
-/// page is not tracked (ignore rules) or already started; the shell then installs no
-/// listeners.
-pub fn start(msg: &str, signals: u32) -> bool {
-    let [screen, lang, timezone, hostname, protocol] = fields(msg);
-    let (Ok(mut slot), Ok(mut config)) = (
-        GLOBAL.tracker.try_borrow_mut(),
-        GLOBAL.config.try_borrow_mut(),
-    ) else {
-        return false;
-    };
-    let Some(cfg) = config.take().filter(|_| slot.is_none()) else {
-        return false;
-    };
     let verdict = ignore::check(
         &cfg,
         &Signals {
@@ -299,35 +295,23 @@ pub fn start(msg: &str, signals: u32) -> bool {
         ^ DateClock.now_ms();
     let ctx = Context::new(screen, lang, timezone);
     let mut t = Tracker::new(cfg, ctx, DateClock, seed);
-    match verdict {
-        Some(reason) => t.ignore(reason),
+    let endpoint = match verdict {
+        Some(reason) => {
+            t.ignore(reason);
+            String::new()
+        }
         None => {
             let site = &t.config().site;
             let session = storage::get(Area::Session, &storage::key(storage::SESSION_KEY, site));
             let queue = storage::get(Area::Local, &storage::key(storage::QUEUE_KEY, site));
             t.restore(session.as_deref(), queue.as_deref());
+            t.config().endpoint.clone()
         }
-    }
+    };
     // `replace` + `forget` rather than `*slot = Some(t)`: the slot is known to be empty,
     // and this keeps the never-needed drop code of a whole tracker out of the download.
     core::mem::forget(slot.replace(t));
-    verdict.is_none()
-}
-
-/// Stages a prop for the next [`track`] or [`click`], `key␟value`: a string
-/// ([`PROP_STR`]), a number as JS `String(n)` ([`PROP_NUM`]; non-finite ones are dropped)
-/// or `true`/`false` ([`PROP_BOOL`]).
-pub fn prop(msg: &str, kind: u32) {
-    let [key, value] = fields(msg);
-    let value = match kind {
-        PROP_NUM => PropValue::Num(value),
-        PROP_BOOL => PropValue::Bool(value == "true"),
-        PROP_STR => PropValue::Str(value),
-        _ => return,
-    };
-    if let Ok(mut p) = GLOBAL.props.try_borrow_mut() {
-        p.insert(key, value);
-    }
+    endpoint
 }
 
 #[cfg(test)]

@@ -37,10 +37,17 @@ fn clock_and_random_come_from_the_browser() {
 }
 
 #[wasm_bindgen_test]
-fn messages_split_into_fields() {
-    assert_eq!(fields::<3>("a\u{1f}b\u{1f}c"), ["a", "b", "c"]);
-    assert_eq!(fields::<3>("a"), ["a", "", ""]);
-    assert_eq!(fields::<2>("a\u{1f}b\u{1f}extra"), ["a", "b"]);
+fn messages_split_into_fields_and_props() {
+    assert_eq!(fields::<3>("a\u{1f}b\u{1f}c"), (["a", "b", "c"], ""));
+    assert_eq!(fields::<3>("a"), (["a", "", ""], ""));
+    assert_eq!(
+        fields::<2>("a\u{1f}b\u{1f}x\u{1f}y"),
+        (["a", "b"], "x\u{1f}y")
+    );
+    let p = props("plan\u{1f}0\u{1f}pro\u{1f}n\u{1f}1\u{1f}2.5\u{1f}ok\u{1f}2\u{1f}true\u{1f}bad\u{1f}9\u{1f}x");
+    assert_eq!(p.len(), 3);
+    assert!(props("").is_empty());
+    assert_eq!(props("cut\u{1f}0").len(), 1, "a missing value is empty");
 }
 
 #[wasm_bindgen_test]
@@ -60,25 +67,20 @@ fn whole_flow_in_the_page() {
     assert_eq!(call(99, "unknown", 1, 2), "");
 
     let href = location_href();
-    let endpoint = call(
-        op::CONFIGURE,
-        "wasm-test\u{1f}/\u{1f}0\u{1f}\u{1f}",
-        flags::DEFAULT,
-        0,
+    let setup = "wasm-test\u{1f}/\u{1f}0\u{1f}\u{1f}\u{1f}1280x720\u{1f}en-US\u{1f}Europe/Berlin\u{1f}127.0.0.1\u{1f}http:";
+    assert_eq!(call(op::START, setup, flags::DEFAULT, 0), "/api/batch");
+    assert_eq!(
+        call(op::START, setup, flags::DEFAULT, 0),
+        "",
+        "second start is refused"
     );
-    assert_eq!(endpoint, "/api/batch");
-    let facts = "1280x720\u{1f}en-US\u{1f}Europe/Berlin\u{1f}127.0.0.1\u{1f}http:";
-    assert_eq!(call(op::START, facts, 0, 0), "1");
-    assert_eq!(call(op::START, "", 0, 0), "", "second start is refused");
 
     let page = [href.as_str(), "Test page", ""].join("\u{1f}");
     call(op::PAGE, &page, 0, 0);
     call(op::PAGE, &page, 0, 0); // same URL: no second page view
-    call(op::PROP, "plan\u{1f}pro", PROP_STR, 0);
-    call(op::PROP, "price\u{1f}19.5", PROP_NUM, 0);
-    call(op::PROP, "trial\u{1f}true", PROP_BOOL, 0);
-    call(op::PROP, "nan\u{1f}NaN", PROP_NUM, 0);
-    assert_eq!(call(op::TRACK, "signup", 0, 0), "1");
+    let signup = ["signup", "plan", PROP_STR, "pro", "price", PROP_NUM, "19.5"].join("\u{1f}")
+        + "\u{1f}trial\u{1f}2\u{1f}true\u{1f}nan\u{1f}1\u{1f}NaN";
+    assert_eq!(call(op::TRACK, &signup, 0, 0), "1");
     assert_eq!(call(op::TRACK, "bad name", 0, 0), "");
     let click =
         "a\u{1f}out\u{1f}\u{1f}\u{1f}https://elsewhere.example/\u{1f}elsewhere.example\u{1f}https:";
