@@ -94,10 +94,11 @@ export function boot(load, o) {
       try {
         tz = Intl.DateTimeFormat().resolvedOptions().timeZone
       } catch (e) {}
+      const site = String(o.site || location.hostname)
       endpoint = call(
         START,
         msg(
-          o.site || location.hostname,
+          site,
           o.api == null ? '/' : o.api,
           o.batchSize | 0,
           o.flushInterval | 0,
@@ -106,7 +107,10 @@ export function boot(load, o) {
           nav.language,
           tz,
           location.hostname,
-          location.protocol
+          location.protocol,
+          // What the core persisted on earlier pages (sdk-wasm/src/web/storage.rs keys).
+          stored(sessionStorage, 'footfall:session:' + site),
+          stored(localStorage, 'footfall:queue:' + site)
         ),
         bits,
         (nav.doNotTrack == '1' ? SIGNAL_DNT : 0) |
@@ -131,12 +135,15 @@ export function boot(load, o) {
   return ready
 }
 
-// `localStorage.footfall_ignore = "true"` excludes this browser (a site owner's own visits).
-function optedOut() {
+// Storage may be unavailable (sandboxed iframes, some private modes): then nothing.
+function stored(area, key) {
   try {
-    return localStorage.getItem('footfall_ignore') == 'true'
+    return area.getItem(key)
   } catch (e) {}
 }
+
+// `localStorage.footfall_ignore = "true"` excludes this browser (a site owner's own visits).
+const optedOut = () => stored(localStorage, 'footfall_ignore') == 'true'
 
 function listen() {
   const on = (target, type, f, capture) =>

@@ -253,13 +253,15 @@ fn on_tracker(t: &mut Tracker<DateClock>, op: u32, msg: &str, a: u32, b: u32) ->
 }
 
 /// Sets the tracker up: `site␟api␟batch size␟flush ms␟max queue␟screen␟language␟time
-/// zone␟hostname␟protocol` (empty for defaults and unknowns), `bits` the
+/// zone␟hostname␟protocol␟stored session␟stored queue` (empty for defaults and unknowns;
+/// the stored values are what `persist` wrote under [`storage::SESSION_KEY`] and
+/// [`storage::QUEUE_KEY`], read back by the shell), `bits` the
 /// [`crate::config::flags`], `signals` [`SIGNAL_DNT`] | [`SIGNAL_GPC`] |
 /// [`SIGNAL_OPT_OUT`]. Returns the URL batches go to, or `""` when this page is not
 /// tracked (ignore rules) or it was already started: the shell then installs no listeners.
 pub fn start(msg: &str, bits: u32, signals: u32) -> String {
     let (
-        [site, api, batch_size, flush_ms, max_queue, screen, lang, timezone, hostname, protocol],
+        [site, api, batch_size, flush_ms, max_queue, screen, lang, timezone, hostname, protocol, session, queue],
         _,
     ) = fields(msg);
     let num = |s: &str| {
@@ -301,10 +303,7 @@ pub fn start(msg: &str, bits: u32, signals: u32) -> String {
             String::new()
         }
         None => {
-            let site = &t.config().site;
-            let session = storage::get(Area::Session, &storage::key(storage::SESSION_KEY, site));
-            let queue = storage::get(Area::Local, &storage::key(storage::QUEUE_KEY, site));
-            t.restore(session.as_deref(), queue.as_deref());
+            t.restore(non_empty(session), non_empty(queue));
             t.config().endpoint.clone()
         }
     };
