@@ -94,12 +94,11 @@ export function boot(load, o) {
       try {
         tz = Intl.DateTimeFormat().resolvedOptions().timeZone
       } catch (e) {}
-      const site = String(o.site || location.hostname)
-      endpoint = call(
+      const site = String(o.site || location.hostname).trim()
+      const started = call(
         START,
         msg(
           site,
-          o.api == null ? '/' : o.api,
           o.batchSize | 0,
           o.flushInterval | 0,
           o.maxQueue | 0,
@@ -119,7 +118,10 @@ export function boot(load, o) {
       )
       const calls = pending
       pending = null
-      if (!endpoint) return false
+      if (!started) return false
+      // `https://x.org/` → `https://x.org/api/batch`; `/` or `` → `/api/batch` (same origin);
+      // a path prefix stays (`https://cdn.x.org/ff` → `https://cdn.x.org/ff/api/batch`).
+      endpoint = String(o.api == null ? '' : o.api).trim().replace(/\/+$/, '') + '/api/batch'
       w = call
       listen()
       page()

@@ -1,6 +1,7 @@
 //! What a site configures: from `data-*` attributes of the script tag or the options of
 //! `init()`. The JS shell reads those and passes plain numbers and strings, so the wasm
 //! never walks a JS object (that would pull `Reflect` glue into every visitor's download).
+//! The collector's URL (`api`) is the shell's alone: it does the requests.
 
 use alloc::string::String;
 
@@ -31,8 +32,6 @@ pub const DEFAULT_MAX_QUEUE: usize = 500;
 pub struct Config {
     /// The site id every event belongs to (`data-site`).
     pub site: String,
-    /// Full URL or absolute path of the collector's batch endpoint.
-    pub endpoint: String,
     pub batch_size: usize,
     pub flush_interval_ms: u64,
     pub max_queue: usize,
@@ -44,16 +43,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// `api` is the collector's base URL (`https://stats.example.com`, `/` for the same
-    /// origin, or empty for the same origin).
-    pub fn new(site: &str, api: &str) -> Self {
-        Config::from_flags(site, api, flags::DEFAULT, 0, 0, 0)
+    pub fn new(site: &str) -> Self {
+        Config::from_flags(site, flags::DEFAULT, 0, 0, 0)
     }
 
     /// Zero for a number means "the default", so JS can pass `opts.x | 0` unconditionally.
     pub fn from_flags(
         site: &str,
-        api: &str,
         bits: u32,
         batch_size: u32,
         flush_interval_ms: u32,
@@ -61,8 +57,7 @@ impl Config {
     ) -> Self {
         let or = |v: u32, d: usize| if v == 0 { d } else { v as usize };
         Config {
-            site: String::from(site.trim_ascii()),
-            endpoint: endpoint(api),
+            site: String::from(site),
             // The collector takes at most 100 events per request.
             batch_size: or(batch_size, DEFAULT_BATCH_SIZE).min(crate::queue::MAX_BATCH_EVENTS),
             flush_interval_ms: if flush_interval_ms == 0 {
@@ -80,41 +75,19 @@ impl Config {
     }
 }
 
-/// `https://x.org/` → `https://x.org/api/batch`; `/` or `` → `/api/batch`;
-/// `https://x.org/stats` → `https://x.org/stats/api/batch` (collector behind a path prefix).
-fn endpoint(api: &str) -> String {
-    let mut url = String::from(crate::text::trim_end(api.trim_ascii(), b'/'));
-    url.push_str("/api/batch");
-    url
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn endpoint_from_api_base() {
-        assert_eq!(Config::new("s", "").endpoint, "/api/batch");
-        assert_eq!(Config::new("s", "/").endpoint, "/api/batch");
-        assert_eq!(
-            Config::new("s", "https://stats.example.com/").endpoint,
-            "https://stats.example.com/api/batch"
-        );
-        assert_eq!(
-            Config::new("s", " https://cdn.example.com/ff ").endpoint,
-            "https://cdn.example.com/ff/api/batch"
-        );
-    }
-
-    #[test]
     fn zero_means_default_and_batch_is_capped() {
-        let c = Config::new("s", "/");
+        let c = Config::new("s");
         assert_eq!(c.batch_size, DEFAULT_BATCH_SIZE);
         assert_eq!(c.flush_interval_ms, DEFAULT_FLUSH_INTERVAL_MS);
         assert_eq!(c.max_queue, DEFAULT_MAX_QUEUE);
         assert!(c.auto_pageviews && c.auto_clicks);
         assert!(!c.respect_dnt && !c.ignore_localhost && !c.require_consent);
-        let c = Config::from_flags("s", "/", flags::RESPECT_DNT, 1000, 250, 3);
+        let c = Config::from_flags("s", flags::RESPECT_DNT, 1000, 250, 3);
         assert_eq!(c.batch_size, 100);
         assert_eq!(c.flush_interval_ms, 250);
         assert_eq!(c.max_queue, 3);

@@ -67,7 +67,7 @@ mod tests {
     use crate::config::flags;
 
     fn cfg(bits: u32) -> Config {
-        Config::from_flags("s", "/", bits, 0, 0, 0)
+        Config::from_flags("s", bits, 0, 0, 0)
     }
 
     fn web(host: &str) -> Signals<'_> {

@@ -73,15 +73,17 @@ impl Queue {
 
     /// Byte offset where line `n` starts (the end of the text for `n >= len`).
     fn offset(&self, n: usize) -> usize {
-        if n == 0 {
-            return 0;
+        let mut seen = 0;
+        // A plain loop: iterator adapters (`filter().nth()`) cost more wasm here.
+        for (i, b) in self.lines.bytes().enumerate() {
+            if seen == n {
+                return i;
+            }
+            if b == b'\n' {
+                seen += 1;
+            }
         }
-        self.lines
-            .bytes()
-            .enumerate()
-            .filter(|&(_, b)| b == b'\n')
-            .nth(n - 1)
-            .map_or(self.lines.len(), |(i, _)| i + 1)
+        self.lines.len()
     }
 
     /// The events from position `skip` on, as one request body of at most `max_events`

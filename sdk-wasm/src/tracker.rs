@@ -530,7 +530,7 @@ mod tests {
     const URL: &str = "https://example.com/";
 
     fn tracker(clock: &ManualClock, bits: u32) -> Tracker<&ManualClock> {
-        let cfg = Config::from_flags("example.com", "/", bits, 3, 5_000, 10);
+        let cfg = Config::from_flags("example.com", bits, 3, 5_000, 10);
         let ctx = Context::new("800x600", "en", "");
         Tracker::new(cfg, ctx, clock, 7)
     }

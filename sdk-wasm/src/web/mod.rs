@@ -143,12 +143,12 @@ fn persist(t: &mut Tracker<DateClock>) {
     let (session, queue) = (t.take_session_write(), t.take_queue_write());
     let site = &t.config().site;
     if let Some(s) = session {
-        if !storage::set(Area::Session, &storage::key(storage::SESSION_KEY, site), &s) {
+        if !storage::set(Area::Session, site, &s) {
             error();
         }
     }
     if let Some(q) = queue {
-        if !storage::set(Area::Local, &storage::key(storage::QUEUE_KEY, site), &q) {
+        if !storage::set(Area::Local, site, &q) {
             error();
         }
     }
@@ -158,7 +158,7 @@ fn persist(t: &mut Tracker<DateClock>) {
 /// Messages are U+001F-separated fields.
 pub mod op {
     /// Set up (see [`super::start`]): site, options and browser facts, `a` = flags,
-    /// `b` = signals → endpoint URL, `""` when not tracked.
+    /// `b` = signals → tracked?
     pub const START: u32 = 1;
     /// Load or navigation: `href␟title␟referrer`, `a` = restored from bfcache.
     pub const PAGE: u32 = 2;
@@ -252,29 +252,22 @@ fn on_tracker(t: &mut Tracker<DateClock>, op: u32, msg: &str, a: u32, b: u32) ->
     String::new()
 }
 
-/// Sets the tracker up: `site␟api␟batch size␟flush ms␟max queue␟screen␟language␟time
+/// Sets the tracker up: `site␟batch size␟flush ms␟max queue␟screen␟language␟time
 /// zone␟hostname␟protocol␟stored session␟stored queue` (empty for defaults and unknowns;
-/// the stored values are what `persist` wrote under [`storage::SESSION_KEY`] and
-/// [`storage::QUEUE_KEY`], read back by the shell), `bits` the
+/// the stored values are what `persist` wrote, read back by the shell; see `storage`),
+/// `bits` the
 /// [`crate::config::flags`], `signals` [`SIGNAL_DNT`] | [`SIGNAL_GPC`] |
-/// [`SIGNAL_OPT_OUT`]. Returns the URL batches go to, or `""` when this page is not
-/// tracked (ignore rules) or it was already started: the shell then installs no listeners.
+/// [`SIGNAL_OPT_OUT`]. Returns `"1"`, or `""` when this page is not tracked (ignore rules)
+/// or it was already started: the shell then installs no listeners.
 pub fn start(msg: &str, bits: u32, signals: u32) -> String {
     let (
-        [site, api, batch_size, flush_ms, max_queue, screen, lang, timezone, hostname, protocol, session, queue],
+        [site, batch_size, flush_ms, max_queue, screen, lang, timezone, hostname, protocol, session, queue],
         _,
     ) = fields(msg);
     let num = |s: &str| {
         crate::json::parse_u64(s.as_bytes()).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
     };
-    let cfg = Config::from_flags(
-        site,
-        api,
-        bits,
-        num(batch_size),
-        num(flush_ms),
-        num(max_queue),
-    );
+    let cfg = Config::from_flags(site, bits, num(batch_size), num(flush_ms), num(max_queue));
     let Ok(mut slot) = GLOBAL.tracker.try_borrow_mut() else {
         return String::new();
     };
@@ -304,7 +297,7 @@ pub fn start(msg: &str, bits: u32, signals: u32) -> String {
         }
         None => {
             t.restore(non_empty(session), non_empty(queue));
-            t.config().endpoint.clone()
+            String::from("1")
         }
     };
     // `replace` + `forget` rather than `*slot = Some(t)`: the slot is known to be empty,

@@ -5,47 +5,37 @@
 //! Only writes: the shell reads the stored values once and passes them to `start`. No
 //! web-sys: one tiny imported JS function instead of `window` lookups and `Storage` objects.
 
-use alloc::string::String;
-
 use wasm_bindgen::prelude::*;
 
-/// The queue of unsent events, per site: survives the tab, so the next visit sends it.
-/// (`npm/src/core.js` reads both keys back at start.)
-pub const QUEUE_KEY: &str = "footfall:queue:";
-/// The session and `identify()` user id: per tab, gone when the tab closes.
-pub const SESSION_KEY: &str = "footfall:session:";
-
-// A small JS function rather than a `catch` import: storage that throws (sandboxed
-// iframe, private mode, quota) is handled where it happens, and the wasm needs none of the
-// exception-passing machinery.
+// A small JS function rather than a `catch` import: storage that throws (sandboxed iframe,
+// private mode, quota) is handled where it happens, and the wasm needs none of the
+// exception-passing machinery. The keys, per site (`npm/src/core.js` reads them back):
+// `footfall:queue:<site>` in localStorage, the unsent events (survives the tab, so the next
+// visit sends them); `footfall:session:<site>` in sessionStorage, the session and the
+// `identify()` user id (per tab, gone with it).
 #[wasm_bindgen(inline_js = "
-export function storage_set(local, key, value) {
+export function storage_set(local, site, value) {
   try {
     const s = local ? localStorage : sessionStorage
+    const key = (local ? 'footfall:queue:' : 'footfall:session:') + site
     value ? s.setItem(key, value) : s.removeItem(key)
     return true
   } catch (e) { return false }
 }")]
 extern "C" {
-    fn storage_set(local: bool, key: &str, value: &str) -> bool;
+    fn storage_set(local: bool, site: &str, value: &str) -> bool;
 }
 
 #[derive(Clone, Copy)]
 pub enum Area {
-    /// `localStorage`
+    /// `localStorage`: the queue.
     Local,
-    /// `sessionStorage`
+    /// `sessionStorage`: the session.
     Session,
 }
 
-pub fn key(prefix: &str, site: &str) -> String {
-    let mut k = String::from(prefix);
-    k.push_str(site);
-    k
-}
-
-/// Writes `value`, or removes the key for an empty one. Returns false when the browser
-/// refused (no storage, quota).
-pub fn set(area: Area, key: &str, value: &str) -> bool {
-    storage_set(matches!(area, Area::Local), key, value)
+/// Writes `value` for `site` (see the keys above), or removes it when empty. Returns false
+/// when the browser refused (no storage, quota).
+pub fn set(area: Area, site: &str, value: &str) -> bool {
+    storage_set(matches!(area, Area::Local), site, value)
 }
