@@ -20,7 +20,10 @@
 //! cheaper than flagging every event. If anything fails after (1), the caller retries: the
 //! retry's duplicates point at the old ticket, which it finishes first; tickets nobody comes
 //! back for are finished by the monitor's sweep (after an outage, and every
-//! `sweep_interval_ms`). So redelivery never double counts and a failure never loses a count.
+//! `sweep_interval_ms`). A ticket is only finished by someone else once its attempt is over —
+//! it failed in this process, or it is older than `pending_grace_ms`, longer than an attempt
+//! may run (`attempt_timeout_ms`) — so nobody claims a ticket whose events are still being
+//! written. So redelivery never double counts and a failure never loses a count.
 //! Writes use `w: majority, j: true` unless the URI says otherwise: `Ok` means durable.
 //! On a server without transactions (a standalone `mongod`) the store falls back to applying
 //! increments then deleting the ticket, where a crash between the two would count that one
@@ -30,7 +33,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
@@ -75,7 +78,10 @@ pub struct MongoConfig {
     /// How often the monitor looks for events whose rollups an interrupted write left
     /// unapplied (it also looks right after an outage ends).
     pub sweep_interval_ms: u64,
-    /// The sweep leaves events younger than this to the writer that is storing them.
+    /// Longest one insert attempt may take; it is abandoned (and retried) after that.
+    pub attempt_timeout_ms: u64,
+    /// The sweep (and other writers) leave tickets younger than this to the writer that made
+    /// them. Must exceed `attempt_timeout_ms` comfortably.
     pub pending_grace_ms: u64,
 }
 
@@ -88,7 +94,8 @@ impl Default for MongoConfig {
             retry_backoff_ms: 200,
             health_interval_ms: 2_000,
             sweep_interval_ms: 60_000,
-            pending_grace_ms: 30_000,
+            attempt_timeout_ms: 10_000,
+            pending_grace_ms: 60_000,
         }
     }
 }
@@ -110,6 +117,9 @@ struct Inner {
     healthy: AtomicBool,
     /// Cleared once the server refuses transactions (standalone `mongod`).
     transactions: AtomicBool,
+    /// Tickets of attempts that failed in this process: over for sure, so they may be
+    /// finished before the grace period.
+    abandoned: Mutex<HashSet<ObjectId>>,
     config: MongoConfig,
     database: String,
 }
@@ -117,6 +127,43 @@ struct Inner {
 impl Drop for MongoStore {
     fn drop(&mut self) {
         self.monitor.abort();
+    }
+}
+
+/// Why one insert attempt failed.
+#[derive(Debug)]
+enum AttemptError {
+    Mongo(MongoError),
+    /// Some events belong to another writer's attempt that may still be running.
+    Busy,
+    /// The attempt took longer than `attempt_timeout_ms`.
+    TimedOut,
+}
+
+impl From<MongoError> for AttemptError {
+    fn from(e: MongoError) -> Self {
+        AttemptError::Mongo(e)
+    }
+}
+
+impl AttemptError {
+    fn is_transient(&self) -> bool {
+        match self {
+            AttemptError::Mongo(e) => is_connection_error(e),
+            AttemptError::Busy | AttemptError::TimedOut => true,
+        }
+    }
+
+    fn into_store_error(self) -> StoreError {
+        match self {
+            AttemptError::Mongo(e) => store_error(&e),
+            AttemptError::Busy => StoreError::Unavailable(
+                "another writer is storing some of these events; retry shortly".into(),
+            ),
+            AttemptError::TimedOut => {
+                StoreError::Unavailable("MongoDB did not finish the insert in time".into())
+            }
+        }
     }
 }
 
@@ -202,6 +249,7 @@ impl MongoStore {
             client,
             healthy: AtomicBool::new(true),
             transactions: AtomicBool::new(true),
+            abandoned: Mutex::new(HashSet::new()),
             config,
             database: database.clone(),
         });
@@ -242,10 +290,10 @@ impl Inner {
     /// One attempt at storing a batch (see the module docs).
     async fn insert_once(
         &self,
+        batch: ObjectId,
         events: &[Event],
         base_docs: &[Document],
-    ) -> Result<InsertOutcome, MongoError> {
-        let batch = ObjectId::new();
+    ) -> Result<InsertOutcome, AttemptError> {
         let docs: Vec<Document> = base_docs
             .iter()
             .map(|d| {
@@ -264,13 +312,13 @@ impl Inner {
         let mut duplicates = HashSet::new();
         if let Err(e) = self.events.insert_many(&docs).ordered(false).await {
             let ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
-                return Err(e);
+                return Err(e.into());
             };
             let write_errors = failure.write_errors.as_deref().unwrap_or_default();
             let other = write_errors.iter().any(|w| w.code != DUPLICATE_KEY);
             if other || failure.write_concern_error.is_some() {
                 // What did go in is named by the ticket: a retry or the sweep rolls it up.
-                return Err(e);
+                return Err(e.into());
             }
             duplicates.extend(write_errors.iter().map(|w| w.index));
         }
@@ -307,6 +355,11 @@ impl Inner {
                     tickets.push(cursor.deserialize_current()?);
                 }
                 for ticket in tickets {
+                    // A young ticket of another writer may be mid-insert: finishing it now
+                    // could miss events it has yet to write. Come back later instead.
+                    if !self.may_recover(&ticket) {
+                        return Err(AttemptError::Busy);
+                    }
                     self.recover_ticket(&ticket).await?;
                 }
             }
@@ -318,12 +371,31 @@ impl Inner {
             .filter(|(i, _)| !duplicates.contains(i))
             .map(|(_, e)| e)
             .collect();
-        // `false` means the sweep got to this ticket first and applied the same rollups.
-        self.apply(batch, &fresh).await?;
+        if !self.apply(batch, &fresh).await? {
+            // Only possible when this attempt outlived the sweep's grace period.
+            tracing::warn!(%batch, "insert attempt's ticket was already finished by the sweep");
+        }
         Ok(InsertOutcome {
             inserted: fresh.len(),
             duplicates: duplicates.len(),
         })
+    }
+
+    /// Whether a ticket's attempt is over: it failed in this process, or it is older than
+    /// the grace period (longer than any attempt may run).
+    fn may_recover(&self, ticket: &Document) -> bool {
+        let Ok(id) = ticket.get_object_id("_id") else {
+            return false;
+        };
+        let grace = i64::try_from(self.config.pending_grace_ms).unwrap_or(i64::MAX);
+        let old = ticket.get_datetime("at").is_ok_and(|at| {
+            at.timestamp_millis() <= DateTime::now().timestamp_millis().saturating_sub(grace)
+        });
+        old || self
+            .abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&id)
     }
 
     /// Applies the rollups of the events a ticket names (those its attempt did insert).
@@ -345,11 +417,12 @@ impl Inner {
             events.extend(doc_to_event(&doc));
         }
         let refs: Vec<&Event> = events.iter().collect();
-        Ok(if self.apply(batch, &refs).await? {
-            events.len()
-        } else {
-            0
-        })
+        let applied = self.apply(batch, &refs).await?;
+        self.abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&batch);
+        Ok(if applied { events.len() } else { 0 })
     }
 
     /// Finishes tickets older than the grace period; returns how many events it rolled up.
@@ -359,16 +432,31 @@ impl Inner {
             DateTime::from_millis(DateTime::now().timestamp_millis().saturating_sub(grace));
         let mut found = 0;
         loop {
-            let mut cursor = self
-                .batches
-                .find(doc! { "at": { "$lte": cutoff } })
-                .limit(100)
-                .await?;
+            let abandoned: Vec<ObjectId> = self
+                .abandoned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .copied()
+                .collect();
+            let filter = doc! { "$or": [
+                { "at": { "$lte": cutoff } },
+                { "_id": { "$in": &abandoned } },
+            ] };
+            let mut cursor = self.batches.find(filter).limit(100).await?;
             let mut tickets = Vec::new();
             while cursor.advance().await? {
                 tickets.push(cursor.deserialize_current()?);
             }
             if tickets.is_empty() {
+                // Abandoned attempts whose ticket never got written (or is done): forget them.
+                let mut set = self
+                    .abandoned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for id in &abandoned {
+                    set.remove(id);
+                }
                 return Ok(found);
             }
             for ticket in &tickets {
@@ -713,23 +801,41 @@ impl Store for MongoStore {
             let mut backoff = Duration::from_millis(self.inner.config.retry_backoff_ms);
             let attempts = self.inner.config.insert_attempts.max(1);
             let mut attempt = 1;
+            let limit = Duration::from_millis(self.inner.config.attempt_timeout_ms.max(1));
             loop {
-                match self.inner.insert_once(&events, &docs).await {
+                let batch = ObjectId::new();
+                let result = match tokio::time::timeout(
+                    limit,
+                    self.inner.insert_once(batch, &events, &docs),
+                )
+                .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(AttemptError::TimedOut),
+                };
+                if result.is_err() {
+                    self.inner
+                        .abandoned
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(batch);
+                }
+                match result {
                     Ok(outcome) => {
                         self.inner.healthy.store(true, Ordering::Relaxed);
                         return Ok(outcome);
                     }
-                    Err(e) if is_connection_error(&e) && attempt < attempts => {
-                        tracing::warn!(error = %e, attempt, "MongoDB insert failed; retrying");
+                    Err(e) if e.is_transient() && attempt < attempts => {
+                        tracing::warn!(error = ?e, attempt, "MongoDB insert failed; retrying");
                         tokio::time::sleep(backoff).await;
                         backoff *= 2;
                         attempt += 1;
                     }
                     Err(e) => {
-                        if is_connection_error(&e) {
+                        if matches!(&e, AttemptError::Mongo(m) if is_connection_error(m)) {
                             self.inner.healthy.store(false, Ordering::Relaxed);
                         }
-                        return Err(store_error(&e));
+                        return Err(e.into_store_error());
                     }
                 }
             }
