@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use protocol::visitor::day_of;
 use protocol::wire::{decode_batch, decode_track};
-use protocol::{normalize, Event, RequestContext, WireEvent};
+use protocol::{Event, Normalizer, RequestContext, WireEvent};
 
 use crate::api::{
     json_response, ApiError, BatchResponse, HealthResponse, RejectedEvent, TrackResponse,
@@ -416,8 +416,9 @@ fn normalize_all(events: Vec<WireEvent>, ctx: &RequestContext<'_>) -> Normalized
         first_error: None,
         filtered: 0,
     };
+    let normalizer = Normalizer::new(*ctx);
     for (index, wire) in events.into_iter().enumerate() {
-        match normalize(wire, ctx) {
+        match normalizer.normalize(wire) {
             Ok(Some(event)) => out.accepted.push(event),
             Ok(None) => out.filtered += 1,
             Err(e) => {

@@ -7,30 +7,38 @@ use collector::salt::{SaltError, SaltSource};
 use collector::{BoxFuture, Handler, ResponseBody, Sink, SinkError};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use processor::{SqliteStore, StatsApi, Store, StoreError};
+use processor::live::{deltas_of, LiveHub};
+use processor::{ProcessorHttp, SqliteStore, Store, StoreError};
 use protocol::visitor::Salt;
 use protocol::Event;
 
 /// Standalone's sink: events go straight into the embedded store, whose group commit makes
-/// them durable before `send_batch` returns.
-pub struct StoreSink(pub Arc<SqliteStore>);
+/// them durable before `send_batch` returns; the ones that were new then feed live metrics
+/// in-process (the same deltas distributed processors publish to the metrics topic).
+pub struct StoreSink {
+    pub store: Arc<SqliteStore>,
+    pub live: LiveHub,
+}
 
 impl Sink for StoreSink {
     fn send_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
-            self.0
-                .insert_batch(events)
+            let outcome = self
+                .store
+                .insert_batch(events.clone())
                 .await
-                .map(drop)
                 .map_err(|e| match e {
                     StoreError::Overloaded => SinkError::Overloaded,
                     other => SinkError::Unavailable(other.to_string()),
-                })
+                })?;
+            let fresh = outcome.fresh.iter().filter_map(|&i| events.get(i));
+            self.live.apply(&deltas_of(fresh));
+            Ok(())
         })
     }
 
     fn is_ready(&self) -> bool {
-        self.0.is_ready()
+        self.store.is_ready()
     }
 }
 
@@ -48,16 +56,17 @@ impl SaltSource for StoreSalts {
     }
 }
 
-/// The stats API as a collector fallback handler (standalone serves both on one address).
-pub struct StatsHandler(pub StatsApi);
+/// The processor's HTTP surface (stats API, live gateway) as a collector fallback handler:
+/// standalone serves everything on one address.
+pub struct ProcessorHandler(pub ProcessorHttp);
 
-impl Handler for StatsHandler {
+impl Handler for ProcessorHandler {
     fn handle(
         &self,
         req: Request<Incoming>,
         _peer: SocketAddr,
     ) -> BoxFuture<'static, Response<ResponseBody>> {
-        let api = self.0.clone();
-        Box::pin(async move { api.handle(req).await })
+        let http = self.0.clone();
+        Box::pin(async move { http.handle(req).await })
     }
 }

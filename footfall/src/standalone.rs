@@ -6,11 +6,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use collector::salt::SaltSource;
 use collector::{Collector, Sink};
+use processor::live::{Gateway, GatewayLimits, LiveHub};
 use processor::store::SqliteConfig;
-use processor::{AdminToken, SqliteStore, StatsApi, StoreError};
+use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, StoreError};
 
 use crate::cli::StandaloneOpts;
-use crate::glue::{StatsHandler, StoreSalts, StoreSink};
+use crate::glue::{ProcessorHandler, StoreSalts, StoreSink};
 use crate::shutdown;
 
 pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
@@ -31,11 +32,19 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
         _ => (AdminToken::generate(), true),
     };
 
-    let sink: Arc<dyn Sink> = Arc::new(StoreSink(store.clone()));
+    let live = LiveHub::default();
+    tokio::spawn(live.clone().run_publisher());
+    let sink: Arc<dyn Sink> = Arc::new(StoreSink {
+        store: store.clone(),
+        live: live.clone(),
+    });
     let salts: Arc<dyn SaltSource> = Arc::new(StoreSalts(store.clone()));
-    let stats = StatsApi::new(store.clone(), token.clone());
+    let http = ProcessorHttp::new(
+        StatsApi::new(store.clone(), token.clone()),
+        Gateway::new(live.clone(), token.clone(), GatewayLimits::default()),
+    );
     let collector = Collector::new(opts.ingest.collector_config(), sink, salts)
-        .with_fallback(Arc::new(StatsHandler(stats)));
+        .with_fallback(Arc::new(ProcessorHandler(http)));
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -52,6 +61,8 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     )
     .await
     .context("server failed")?;
+    // Live connections are not HTTP requests the server drains: tell them we are going.
+    live.close();
 
     if let Err(e) = collector.flush().await {
         tracing::warn!(error = %e, "flush on shutdown failed");
@@ -88,6 +99,7 @@ fn print_banner(addr: &str, token: &AdminToken, generated: bool, opts: &Standalo
         println!("  dashboard   {base}/dashboard/");
     }
     println!("  stats API   {base}/api/stats/summary?site=default");
+    println!("  live feed   ws://{addr}/ws?site=default   (Bearer token, or a ticket from POST /api/ws-ticket)");
     println!("  health      {base}/api/health   {base}/metrics");
     println!("  data        {}", db.display());
     if generated {

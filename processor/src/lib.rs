@@ -1,8 +1,8 @@
 //! # footfall-processor
 //!
 //! Everything after the queue: event **stores** (idempotent batch insert + the queries the
-//! dashboard needs), the token-protected **stats API** over them, and — as later parts land —
-//! the Kafka consumer, live metrics and the WebSocket gateway.
+//! dashboard needs), the token-protected **stats API** over them, and **live metrics** with
+//! their WebSocket gateway.
 //!
 //! ## Layout
 //! - [`store`]: the [`Store`] trait and its implementations ([`SqliteStore`] for standalone,
@@ -12,6 +12,8 @@
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
 //! - [`auth`]: the admin token, compared in constant time.
 //! - [`query`]: time ranges and the JSON shapes the stats API answers with.
+//! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
+//! - `http`: [`ProcessorHttp`], the one handler for everything the processor serves.
 //!
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no
@@ -20,6 +22,8 @@
 pub mod api;
 pub mod auth;
 mod history;
+mod http;
+pub mod live;
 pub mod query;
 pub mod rollup;
 pub mod store;
@@ -29,6 +33,7 @@ use std::pin::Pin;
 
 pub use api::StatsApi;
 pub use auth::AdminToken;
+pub use http::ProcessorHttp;
 pub use store::{InsertOutcome, MongoConfig, MongoStore, SqliteStore, Store, StoreError};
 
 /// A boxed, sendable future: the object-safe shape of the async traits here.

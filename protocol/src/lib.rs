@@ -12,6 +12,7 @@
 //! - `ua` (feature `enrich`): device / browser / OS from a user agent, bot detection.
 //! - `visitor` (feature `enrich`): the privacy-preserving daily visitor hash.
 //! - [`geo`]: IANA time zone → country.
+//! - [`live`]: the versioned live-metrics messages of the WebSocket feed.
 //! - [`time`]: RFC 3339 formatting and parsing (epoch milliseconds inside).
 //!
 //! ## What this crate must not do
@@ -23,6 +24,7 @@
 pub mod api;
 pub mod event;
 pub mod geo;
+pub mod live;
 pub mod time;
 pub mod validate;
 pub mod wire;
@@ -38,6 +40,6 @@ mod tz_table;
 
 pub use event::{DecodeEventError, Device, Event, PropValue, Target, SCHEMA_VERSION};
 #[cfg(feature = "enrich")]
-pub use normalize::{normalize, RequestContext};
+pub use normalize::{normalize, Normalizer, RequestContext};
 pub use validate::ValidationError;
 pub use wire::{BatchRequest, DecodeError, WireEvent};

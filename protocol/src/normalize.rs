@@ -1,11 +1,13 @@
 //! Wire event + request context → [`Event`]: validation, URL splitting, UTM fields, referrer
 //! host, country from time zone, device/browser/OS, bot filtering and the visitor id.
 
+use std::cell::OnceCell;
 use std::net::IpAddr;
 
 use url::Url;
 
 use crate::event::{Event, Target};
+use crate::ua::UserAgentInfo;
 use crate::validate::{self, ValidationError};
 use crate::visitor::{self, Salt};
 use crate::wire::WireEvent;
@@ -31,34 +33,111 @@ pub struct RequestContext<'a> {
 }
 
 /// Validates and enriches one event. `Ok(None)` means the event came from a bot and is
-/// deliberately not counted.
+/// deliberately not counted. For many events of one request use [`Normalizer`], which parses
+/// the request's user agent and hashes its visitor once.
 pub fn normalize(
     wire: WireEvent,
     ctx: &RequestContext<'_>,
 ) -> Result<Option<Event>, ValidationError> {
-    validate::event_name(&wire.event)?;
-    let site = validate::site(ctx.site)?;
-    let event_id = match wire.event_id {
-        Some(id) => {
-            validate::event_id(&id)?;
-            id
-        }
-        None => uuid::Uuid::now_v7().to_string(),
-    };
-    let ts = validate::timestamp(wire.timestamp, ctx.sent_at, ctx.received_at)?;
+    Normalizer::new(*ctx).normalize(wire)
+}
 
-    let user_agent = wire.user_agent.as_deref().or(ctx.user_agent).unwrap_or("");
-    validate::user_agent(user_agent)?;
-    let agent = ua::parse(user_agent);
-    if agent.is_bot {
-        return Ok(None);
+/// Normalises the events of one request, sharing the work that depends only on the request
+/// (user-agent parsing and the anonymous visitor hash) between them.
+pub struct Normalizer<'a> {
+    ctx: RequestContext<'a>,
+    header_agent: OnceCell<UserAgentInfo>,
+    header_visitor: OnceCell<String>,
+}
+
+impl<'a> Normalizer<'a> {
+    pub fn new(ctx: RequestContext<'a>) -> Self {
+        Normalizer {
+            ctx,
+            header_agent: OnceCell::new(),
+            header_visitor: OnceCell::new(),
+        }
     }
 
+    /// See [`normalize`].
+    pub fn normalize(&self, wire: WireEvent) -> Result<Option<Event>, ValidationError> {
+        let ctx = &self.ctx;
+        validate::event_name(&wire.event)?;
+        let site = validate::site(ctx.site)?;
+        let event_id = match wire.event_id {
+            Some(ref id) => {
+                validate::event_id(id)?;
+                id.clone()
+            }
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        let ts = validate::timestamp(wire.timestamp, ctx.sent_at, ctx.received_at)?;
+
+        // Classic clients put the user agent in the body; trackers leave it to the header,
+        // which is the same for every event of the request.
+        let (user_agent, agent) = match wire.user_agent.as_deref() {
+            Some(own) => {
+                validate::user_agent(own)?;
+                (own, ua::parse(own))
+            }
+            None => {
+                let header = ctx.user_agent.unwrap_or("");
+                validate::user_agent(header)?;
+                (
+                    header,
+                    self.header_agent.get_or_init(|| ua::parse(header)).clone(),
+                )
+            }
+        };
+        if agent.is_bot {
+            return Ok(None);
+        }
+        let visitor_id = match (&wire.user_id, &wire.user_agent) {
+            (Some(user), _) => {
+                validate::user_id(user)?;
+                visitor::identified_visitor_id(&site, user)
+            }
+            (None, Some(_)) => visitor::visitor_id(ctx.salt, &site, ctx.client_ip, user_agent),
+            (None, None) => self
+                .header_visitor
+                .get_or_init(|| visitor::visitor_id(ctx.salt, &site, ctx.client_ip, user_agent))
+                .clone(),
+        };
+        let who = Identity {
+            site,
+            event_id,
+            ts,
+            agent,
+            visitor_id,
+        };
+        describe(wire, ctx, who)
+    }
+}
+
+/// What [`Normalizer::normalize`] settled before looking at the descriptive fields.
+struct Identity {
+    site: String,
+    event_id: String,
+    ts: i64,
+    agent: UserAgentInfo,
+    visitor_id: String,
+}
+
+/// Validates and derives the descriptive fields (page, referrer, props, ...).
+fn describe(
+    wire: WireEvent,
+    ctx: &RequestContext<'_>,
+    who: Identity,
+) -> Result<Option<Event>, ValidationError> {
+    let Identity {
+        site,
+        event_id,
+        ts,
+        agent,
+        visitor_id,
+    } = who;
     if let Some(id) = &wire.session_id {
         validate::session_id(id)?;
-    }
-    if let Some(id) = &wire.user_id {
-        validate::user_id(id)?;
     }
     if let Some(tz) = &wire.timezone {
         validate::timezone(tz)?;
@@ -89,10 +168,6 @@ pub fn normalize(
         _ => None,
     };
 
-    let visitor_id = match &wire.user_id {
-        Some(user) => visitor::identified_visitor_id(&site, user),
-        None => visitor::visitor_id(ctx.salt, &site, ctx.client_ip, user_agent),
-    };
     let country = wire
         .timezone
         .as_deref()

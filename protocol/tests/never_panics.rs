@@ -60,7 +60,7 @@ fn wire_event() -> impl Strategy<Value = WireEvent> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn decoders_never_panic_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {

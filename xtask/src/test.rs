@@ -51,6 +51,17 @@ pub fn run(only: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Tools and servers the tests need, installed idempotently (skipped when present, or when
+/// `FOOTFALL_SKIP_INSTALL=1`).
+fn install() -> anyhow::Result<()> {
+    if std::env::var_os("FOOTFALL_SKIP_INSTALL").is_some_and(|v| v == "1") {
+        return Ok(());
+    }
+    sh(Command::new("bash")
+        .arg(root().join(".ci/install.sh"))
+        .current_dir(root()))
+}
+
 fn fmt() -> anyhow::Result<()> {
     sh(cargo().args(["fmt", "--all", "--", "--check"]))
 }
@@ -76,12 +87,20 @@ fn fuzz_smoke() -> anyhow::Result<()> {
     let secs = std::env::var("FOOTFALL_FUZZ_SECS").unwrap_or_else(|_| "30".into());
     let fuzz_dir = root().join("fuzz");
     for target in ["batch_decoder", "event_decoder"] {
-        sh(cargo()
-            .current_dir(&fuzz_dir)
+        // New inputs go to the (ignored) corpus folder; committed seeds are read-only input.
+        let corpus = fuzz_dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        let mut cmd = cargo();
+        cmd.current_dir(&fuzz_dir)
             // cargo-fuzz passes -Z sanitizer flags; this lets the stable toolchain accept them.
             .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", "--sanitizer", "none", target, "--"])
-            .arg(format!("-max_total_time={secs}")))?;
+            .args(["fuzz", "run", "--sanitizer", "none", target])
+            .arg(&corpus);
+        let seeds = fuzz_dir.join("seeds").join(target);
+        if seeds.is_dir() {
+            cmd.arg(seeds);
+        }
+        sh(cmd.arg("--").arg(format!("-max_total_time={secs}")))?;
     }
     Ok(())
 }

@@ -27,12 +27,15 @@ pub struct Bucket {
 }
 
 /// What an insert did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InsertOutcome {
     /// Events stored for the first time.
     pub inserted: usize,
     /// Events whose id was already stored; ignored.
     pub duplicates: usize,
+    /// Positions (in the inserted batch) of the events stored for the first time: only these
+    /// may feed live metrics, so redelivery never double counts there either.
+    pub fresh: Vec<usize>,
 }
 
 /// Why a store could not do what was asked. All variants mean "nothing was promised": an

@@ -378,6 +378,9 @@ impl Inner {
         Ok(InsertOutcome {
             inserted: fresh.len(),
             duplicates: duplicates.len(),
+            fresh: (0..events.len())
+                .filter(|i| !duplicates.contains(i))
+                .collect(),
         })
     }
 

@@ -105,7 +105,9 @@ impl SqliteConfig {
 
 enum WriteJob {
     Insert {
-        events: Vec<Event>,
+        /// Each event with its serialised document, encoded by the caller so the single
+        /// writer thread spends its time on SQLite only.
+        events: Vec<(Event, String)>,
         reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
     },
     Salt {
@@ -353,7 +355,7 @@ fn run_writer(
 }
 
 type InsertJob = (
-    Vec<Event>,
+    Vec<(Event, String)>,
     oneshot::Sender<Result<InsertOutcome, StoreError>>,
 );
 
@@ -370,15 +372,11 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (event_id) DO NOTHING",
         )?;
-        let mut site = tx.prepare_cached(
-            "INSERT INTO sites (site, events, last_seen) VALUES (?1, 1, ?2)
-             ON CONFLICT (site) DO UPDATE SET events = events + 1,
-                                              last_seen = max(last_seen, excluded.last_seen)",
-        )?;
+        // Per-site counters are summed in memory and written once per site per commit.
+        let mut per_site: std::collections::HashMap<&str, (i64, i64)> = Default::default();
         for (events, _) in jobs {
             let mut outcome = InsertOutcome::default();
-            for e in events {
-                let doc = String::from_utf8_lossy(&protocol::event::encode(e)).into_owned();
+            for (index, (e, doc)) in events.iter().enumerate() {
                 let changed = insert.execute(params![
                     e.event_id,
                     e.site,
@@ -397,13 +395,24 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
                 ])?;
                 if changed == 1 {
                     outcome.inserted += 1;
+                    outcome.fresh.push(index);
                     fresh.push(e);
-                    site.execute(params![e.site, e.received_at])?;
+                    let entry = per_site.entry(e.site.as_str()).or_insert((0, 0));
+                    entry.0 += 1;
+                    entry.1 = entry.1.max(e.received_at);
                 } else {
                     outcome.duplicates += 1;
                 }
             }
             outcomes.push(outcome);
+        }
+        let mut site = tx.prepare_cached(
+            "INSERT INTO sites (site, events, last_seen) VALUES (?1, ?2, ?3)
+             ON CONFLICT (site) DO UPDATE SET events = events + excluded.events,
+                                              last_seen = max(last_seen, excluded.last_seen)",
+        )?;
+        for (name, (count, last_seen)) in per_site {
+            site.execute(params![name, count, last_seen])?;
         }
     }
     write_rollups(&tx, &rollup::bucketize(fresh))?;
@@ -439,7 +448,20 @@ impl Store for SqliteStore {
             }
             let (reply, answer) = oneshot::channel();
             self.jobs
-                .try_send(WriteJob::Insert { events, reply })
+                .try_send(WriteJob::Insert {
+                    events: events
+                        .into_iter()
+                        .map(|e| {
+                            // serde_json writes UTF-8, so this never copies.
+                            let doc = String::from_utf8(protocol::event::encode(&e))
+                                .unwrap_or_else(|e| {
+                                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                                });
+                            (e, doc)
+                        })
+                        .collect(),
+                    reply,
+                })
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                     mpsc::error::TrySendError::Closed(_) => StoreError::Closed,

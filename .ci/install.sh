@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs, idempotently: each step checks first and skips
+# what is already there, so a warm machine spends seconds here. Called by `cargo xtask test`
+# (and so by .ci/run) and by `cargo xtask standalone`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() { # packages...
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "install.sh: apt-get install ${missing[*]}"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Toolchain pieces the checks use.
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+
+# Native build deps: bundled SQLite needs only a C compiler; zoneinfo for `xtask codegen`.
+apt_install build-essential pkg-config tzdata curl
+
+# Fuzzing (`cargo fuzz`, run briefly by the test suite).
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+# Each part's own installer, where that part exists.
+for part in wasm kafka mongo; do
+  if [ -f ".ci/install-$part.sh" ]; then bash ".ci/install-$part.sh"; fi
+done

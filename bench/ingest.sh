@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Ingest throughput: `footfall standalone` (validation, enrichment, durable group-commit
+# writes to SQLite) against a bare hyper server that only reads the body and answers 204 —
+# same machine, same run, same request mix, same load generator. Prints req/s, p99 and the
+# ratio. Loopback only; each run is bounded by DURATION.
+#
+#   bench/ingest.sh            # 10 s per target
+#   DURATION=30s CONNECTIONS=64 bench/ingest.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+
+cargo build --quiet --release -p footfall -p footfall-bench
+BIN=$CARGO_TARGET_DIR/release
+DATA=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DATA"; }
+trap cleanup EXIT
+
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+"$BIN/bare-hyper" 127.0.0.1:18091 2>/dev/null & PIDS+=($!)
+"$BIN/footfall" standalone --listen 127.0.0.1:18092 --data-dir "$DATA" --admin-token bench \
+  --rate-limit 0 --log warn >/dev/null 2>&1 & PIDS+=($!)
+wait_port 18091; wait_port 18092
+
+run() { # name port -> "req/s p99_ms"
+  local out rps p99
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/ingest.lua "http://127.0.0.1:$2/api/batch")
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
+  local non2xx; non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+  echo "$rps $p99 $non2xx"
+}
+
+read -r base_rps base_p99 _ < <(run bare 18091)
+read -r ff_rps ff_p99 ff_errors < <(run footfall 18092)
+stored=$(curl -s -H 'Authorization: Bearer bench' "http://127.0.0.1:18092/api/stats/summary?site=bench.test" | sed -E 's/.*"events":([0-9]+).*/\1/')
+
+printf '\n%-28s %12s %10s\n' "target (5 events/request)" "req/s" "p99 ms"
+printf '%-28s %12.0f %10.2f\n' "bare hyper (204, baseline)" "$base_rps" "$base_p99"
+printf '%-28s %12.0f %10.2f\n' "footfall standalone" "$ff_rps" "$ff_p99"
+awk -v a="$ff_rps" -v b="$base_rps" 'BEGIN { printf "\nratio standalone / bare hyper: %.2f  (target >= 0.50)\n", a / b }'
+echo "non-2xx answers from footfall: $ff_errors; events stored: $stored"

@@ -1,0 +1,124 @@
+// Test helpers: a recording stand-in for the collector that serves the built tracker and
+// demo exactly where `footfall standalone` serves them, and headless Debian Chromium.
+//
+// Needs `cargo xtask dist` first (dist/tracker, dist/demo, npm/dist).
+
+import http from 'node:http'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const DIST = process.env.FOOTFALL_DIST || path.join(ROOT, 'dist')
+const NPM_DIST = path.join(ROOT, 'npm/dist')
+
+const TYPES = {
+  '.js': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css',
+}
+
+/**
+ * Starts a server on 127.0.0.1 that records every POST to /api/batch.
+ * `failures`: how many batch requests to answer 503 (Retry-After: `retryAfter`) first.
+ * Extra pages for tests are served from `pages` ({ '/t/x.html': '<html>...' }).
+ */
+export async function startCollector({ failures = 0, retryAfter = 1, pages = {} } = {}) {
+  const requests = [] // { status, contentType, body, events }
+  const state = { failures }
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x')
+    if (req.method === 'POST' && url.pathname === '/api/batch') {
+      let body = ''
+      req.on('data', (c) => (body += c))
+      req.on('end', () => {
+        let events = []
+        try {
+          events = JSON.parse(body).events
+        } catch (e) {}
+        const failing = state.failures > 0
+        if (failing) state.failures--
+        const status = failing ? 503 : 202
+        requests.push({ status, contentType: req.headers['content-type'], body, events })
+        if (failing) {
+          res.writeHead(503, { 'Retry-After': String(retryAfter), 'Content-Type': 'application/json' })
+          res.end('{"success":false,"error":{"code":"unavailable","message":"busy"}}')
+        } else {
+          res.writeHead(202, { 'Content-Type': 'application/json' })
+          res.end(JSON.stringify({ success: true, accepted: events.length }))
+        }
+      })
+      return
+    }
+    let file
+    if (pages[url.pathname]) {
+      res.writeHead(200, { 'Content-Type': TYPES['.html'] })
+      res.end(pages[url.pathname])
+      return
+    }
+    if (url.pathname === '/footfall.js' || url.pathname === '/footfall.wasm') {
+      file = path.join(DIST, 'tracker', url.pathname)
+    } else if (url.pathname.startsWith('/demo/')) {
+      file = path.join(DIST, url.pathname)
+    } else if (url.pathname.startsWith('/npm/')) {
+      file = path.join(NPM_DIST, url.pathname.slice(5))
+    }
+    if (!file || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      res.writeHead(404)
+      res.end()
+      return
+    }
+    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' })
+    fs.createReadStream(file).pipe(res)
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  const base = `http://127.0.0.1:${server.address().port}`
+  return {
+    base,
+    requests,
+    state,
+    /** Events of accepted (2xx) requests, in arrival order. */
+    accepted: () => requests.filter((r) => r.status < 300).flatMap((r) => r.events),
+    close: () => new Promise((r) => server.close(r)),
+  }
+}
+
+/** Headless Debian Chromium with the flags this machine needs (see ENVIRONMENT.md). */
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+}
+
+/** Polls `fn` until it returns a truthy value, or fails after `ms`. */
+export async function until(fn, ms = 10_000, what = 'condition') {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** A test page with the script tag and extra data-* attributes. */
+export function scriptPage(attrs = '', body = '') {
+  return `<!doctype html><html><head><title>t</title>
+<script defer src="/footfall.js" data-site="test" data-api="/" ${attrs}></script></head>
+<body>${body}</body></html>`
+}
+
+export const names = (events) => events.map((e) => e.event)

@@ -1,0 +1,408 @@
+//! The WebSocket gateway (`fastwebsockets` on hyper): `GET /ws?site=S` and
+//! `POST /api/ws-ticket`.
+//!
+//! A connection is authenticated *before* the upgrade — a Bearer header (non-browser
+//! clients) or a one-time ticket (browsers) — and refused with a JSON 401 otherwise. It then
+//! gets a snapshot, and ticks whenever the hub publishes a change for its site, at most every
+//! `min_tick`. A writer task owns the socket's write half; a reader task handles pings,
+//! pongs, close and `resync`. A client that stops reading stalls only its own writer, which
+//! gives up after `write_timeout`; the hub's watch channel keeps just the newest state for
+//! it meanwhile, so memory stays flat.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fastwebsockets::{upgrade, Frame, OpCode, Payload, WebSocket, WebSocketError};
+use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use protocol::api::{to_json, ErrorBody};
+use protocol::live::{ClientMessage, FeedEvent, LiveUpdate, ServerMessage, LIVE_PROTOCOL_VERSION};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use super::hub::{LiveHub, SiteView};
+use super::tickets::TicketStore;
+use crate::auth::AdminToken;
+
+/// Close codes, so a client can tell why it was closed.
+mod close_code {
+    /// The server is shutting down: reconnect later.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The client sent something it must not (too big, not text).
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    /// No pong for `idle_timeout`.
+    pub const IDLE: u16 = 4000;
+    /// The client did not read for `write_timeout`.
+    pub const TOO_SLOW: u16 = 4001;
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayLimits {
+    /// Shortest gap between two ticks to one client.
+    pub min_tick: Duration,
+    pub ping_interval: Duration,
+    /// Close when nothing (pong or message) came from the client for this long.
+    pub idle_timeout: Duration,
+    /// Close when the client does not take a message for this long.
+    pub write_timeout: Duration,
+    /// Largest message accepted from a client.
+    pub max_message_bytes: usize,
+    pub max_connections: usize,
+}
+
+impl Default for GatewayLimits {
+    fn default() -> Self {
+        GatewayLimits {
+            min_tick: Duration::from_millis(200),
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
+            max_message_bytes: 4 * 1024,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    hub: LiveHub,
+    token: AdminToken,
+    tickets: Arc<TicketStore>,
+    limits: GatewayLimits,
+    slots: Arc<Semaphore>,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn json_reply(status: StatusCode, body: Vec<u8>) -> Reply {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Reply {
+    json_reply(status, to_json(&ErrorBody::new(code, message, None)))
+}
+
+impl Gateway {
+    pub fn new(hub: LiveHub, token: AdminToken, limits: GatewayLimits) -> Self {
+        let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        Gateway {
+            hub,
+            token,
+            tickets: Arc::new(TicketStore::default()),
+            limits,
+            slots,
+        }
+    }
+
+    /// Does this gateway answer `path`?
+    pub fn owns(path: &str) -> bool {
+        path == "/ws" || path == "/api/ws-ticket"
+    }
+
+    pub async fn handle(&self, req: Request<Incoming>) -> Reply {
+        match req.uri().path() {
+            "/api/ws-ticket" => self.ticket(&req),
+            _ => self.upgrade(req),
+        }
+    }
+
+    fn ticket(&self, req: &Request<Incoming>) -> Reply {
+        if req.method() != Method::POST {
+            let mut resp = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use POST",
+            );
+            resp.headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+            return resp;
+        }
+        let auth = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !self.token.verify_header(auth) {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer <admin token>",
+            );
+        }
+        match self.tickets.issue() {
+            Some(ticket) => json_reply(
+                StatusCode::OK,
+                to_json(&serde_json::json!({ "ticket": ticket })),
+            ),
+            None => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "too many outstanding tickets",
+            ),
+        }
+    }
+
+    fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
+        let params: BTreeMap<String, String> =
+            url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        let auth = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let authorised = self.token.verify_header(auth)
+            || params.get("ticket").is_some_and(|t| self.tickets.redeem(t));
+        if !authorised {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer <admin token>, or a ticket from POST /api/ws-ticket",
+            );
+        }
+        let site = match params
+            .get("site")
+            .map(|s| protocol::validate::site(s.trim()))
+        {
+            Some(Ok(site)) => site,
+            Some(Err(e)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_parameter",
+                    &format!("site: {}", e.message),
+                )
+            }
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_parameter",
+                    "site is required",
+                )
+            }
+        };
+        if !upgrade::is_upgrade_request(&req) {
+            return error(
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                "this is a WebSocket endpoint",
+            );
+        }
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "too many live connections",
+            );
+        };
+        let Some(states) = self.hub.subscribe(&site) else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "shutting down",
+            );
+        };
+        let (response, upgraded) = match upgrade::upgrade(&mut req) {
+            Ok(pair) => pair,
+            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_handshake", &e.to_string()),
+        };
+        let limits = self.limits.clone();
+        tokio::spawn(async move {
+            match upgraded.await {
+                Ok(ws) => serve_socket(ws, site, states, limits, permit).await,
+                Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+            }
+        });
+        let (parts, _) = response.into_parts();
+        Response::from_parts(parts, Full::default())
+    }
+}
+
+/// What the reader tells the writer.
+enum Control {
+    Pong(Vec<u8>),
+    Alive,
+    Resync,
+    Close(u16),
+}
+
+async fn serve_socket(
+    mut ws: WebSocket<TokioIo<Upgraded>>,
+    site: String,
+    mut states: watch::Receiver<Arc<SiteView>>,
+    limits: GatewayLimits,
+    _permit: OwnedSemaphorePermit,
+) {
+    ws.set_auto_pong(false);
+    ws.set_auto_close(false);
+    ws.set_max_message_size(limits.max_message_bytes);
+    let (mut reader, mut writer) = ws.split(tokio::io::split);
+    // Small and bounded: the reader waits if the writer is behind, which is back-pressure on
+    // a client that floods us with pings.
+    let (control_tx, mut control) = mpsc::channel::<Control>(8);
+
+    let reader_task = tokio::spawn(async move {
+        let mut noop = |_: Frame<'_>| async { Ok::<(), std::io::Error>(()) };
+        loop {
+            let frame = match reader.read_frame(&mut noop).await {
+                Ok(frame) => frame,
+                Err(WebSocketError::FrameTooLarge) => {
+                    let _ = control_tx.send(Control::Close(close_code::TOO_BIG)).await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            let message = match frame.opcode {
+                OpCode::Close => Control::Close(1000),
+                OpCode::Ping => Control::Pong(frame.payload.to_vec()),
+                OpCode::Pong => Control::Alive,
+                OpCode::Text => match serde_json::from_slice::<ClientMessage>(&frame.payload) {
+                    Ok(ClientMessage::Resync) => Control::Resync,
+                    Err(_) => Control::Close(close_code::POLICY),
+                },
+                _ => Control::Close(close_code::POLICY),
+            };
+            let stop = matches!(message, Control::Close(_));
+            if control_tx.send(message).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+
+    let mut last_seq = 0;
+    let mut last_heard = Instant::now();
+    let mut last_sent = Instant::now();
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+    let snapshot = states.borrow_and_update().clone();
+    let mut outcome = send_update(&mut writer, &snapshot, &mut last_seq, true, &limits).await;
+
+    while outcome.is_ok() {
+        outcome = tokio::select! {
+            changed = states.changed() => match changed {
+                Err(_) => Err(Closing(close_code::GOING_AWAY, "server shutting down")),
+                Ok(()) => {
+                    // Coalesce: wait out the tick interval, then send whatever is newest.
+                    let due = last_sent + limits.min_tick;
+                    if Instant::now() < due {
+                        tokio::time::sleep_until(due).await;
+                    }
+                    let view = states.borrow_and_update().clone();
+                    last_sent = Instant::now();
+                    send_update(&mut writer, &view, &mut last_seq, false, &limits).await
+                }
+            },
+            message = control.recv() => match message {
+                None => Err(Closing(1000, "")),
+                Some(Control::Alive) => {
+                    last_heard = Instant::now();
+                    Ok(())
+                }
+                Some(Control::Pong(payload)) => {
+                    last_heard = Instant::now();
+                    write(&mut writer, Frame::pong(Payload::Owned(payload)), &limits).await
+                }
+                Some(Control::Resync) => {
+                    last_heard = Instant::now();
+                    let view = states.borrow_and_update().clone();
+                    send_update(&mut writer, &view, &mut last_seq, true, &limits).await
+                }
+                Some(Control::Close(code)) => Err(Closing(code, "")),
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > limits.idle_timeout {
+                    Err(Closing(close_code::IDLE, "idle"))
+                } else {
+                    write(&mut writer, Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"")), &limits).await
+                }
+            }
+        };
+    }
+    if let Err(Closing(code, reason)) = outcome {
+        if code == close_code::GOING_AWAY {
+            let bye = ServerMessage::Bye {
+                v: LIVE_PROTOCOL_VERSION,
+                reason: reason.to_string(),
+            };
+            let _ = write(
+                &mut writer,
+                Frame::text(Payload::Owned(to_json(&bye))),
+                &limits,
+            )
+            .await;
+        }
+        if code != close_code::TOO_SLOW {
+            let _ = write(&mut writer, Frame::close(code, reason.as_bytes()), &limits).await;
+        }
+        tracing::debug!(%site, code, reason, "live connection closed");
+    }
+    reader_task.abort();
+}
+
+/// Why the writer loop ends: a close code and reason.
+struct Closing(u16, &'static str);
+
+type WsWriter = fastwebsockets::WebSocketWrite<tokio::io::WriteHalf<TokioIo<Upgraded>>>;
+
+async fn write(
+    writer: &mut WsWriter,
+    frame: Frame<'_>,
+    limits: &GatewayLimits,
+) -> Result<(), Closing> {
+    match tokio::time::timeout(limits.write_timeout, writer.write_frame(frame)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Closing(1000, "")),
+        Err(_) => Err(Closing(close_code::TOO_SLOW, "too slow")),
+    }
+}
+
+/// Sends a snapshot (whole feed) or a tick (feed events after `last_seq`).
+async fn send_update(
+    writer: &mut WsWriter,
+    view: &SiteView,
+    last_seq: &mut u64,
+    snapshot: bool,
+    limits: &GatewayLimits,
+) -> Result<(), Closing> {
+    let feed: Vec<FeedEvent> = view
+        .feed
+        .iter()
+        .filter(|f| snapshot || f.seq > *last_seq)
+        .cloned()
+        .collect();
+    if let Some(last) = view.feed.last() {
+        *last_seq = last.seq;
+    }
+    let update = LiveUpdate {
+        v: LIVE_PROTOCOL_VERSION,
+        site: view.site.clone(),
+        at: view.at,
+        metrics: view.metrics.clone(),
+        feed,
+    };
+    let message = if snapshot {
+        ServerMessage::Snapshot(update)
+    } else {
+        ServerMessage::Tick(update)
+    };
+    write(
+        writer,
+        Frame::text(Payload::Owned(to_json(&message))),
+        limits,
+    )
+    .await
+}

@@ -1,0 +1,210 @@
+//! The hub: owns the [`LiveEngine`], takes deltas, and publishes each watched site's latest
+//! state on a `tokio::sync::watch` channel.
+//!
+//! A watch channel holds only the newest value, which is exactly the slow-client policy: a
+//! client that cannot keep up skips intermediate states and gets the latest one, never an
+//! unbounded queue, and never slows the engine or other clients down.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use protocol::live::{FeedEvent, LiveMetrics};
+use tokio::sync::watch;
+
+use super::delta::MetricsDelta;
+use super::engine::LiveEngine;
+
+/// How often the publisher looks for changes. Sites publish at most every
+/// [`MIN_PUBLISH_INTERVAL`]; windows also move with time, so an unchanged site is
+/// re-evaluated every [`IDLE_REFRESH`].
+const PUBLISH_POLL: Duration = Duration::from_millis(40);
+pub const MIN_PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+const IDLE_REFRESH: Duration = Duration::from_secs(1);
+
+/// What a site's watchers see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteView {
+    pub site: String,
+    pub at: i64,
+    pub metrics: LiveMetrics,
+    pub feed: Vec<FeedEvent>,
+}
+
+struct Channel {
+    tx: watch::Sender<Arc<SiteView>>,
+    published_version: u64,
+    published_at: i64,
+}
+
+struct Inner {
+    engine: LiveEngine,
+    channels: HashMap<String, Channel>,
+    closed: bool,
+}
+
+/// Cheap to clone; all clones share one engine.
+#[derive(Clone)]
+pub struct LiveHub {
+    inner: Arc<Mutex<Inner>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self::new(LiveEngine::default())
+    }
+}
+
+impl LiveHub {
+    pub fn new(engine: LiveEngine) -> Self {
+        LiveHub {
+            inner: Arc::new(Mutex::new(Inner {
+                engine,
+                channels: HashMap::new(),
+                closed: false,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Merges deltas (from this process or from the metrics topic).
+    pub fn apply(&self, deltas: &[MetricsDelta]) {
+        let now = now_ms();
+        let mut inner = self.lock();
+        for d in deltas {
+            inner.engine.apply(d, now);
+        }
+    }
+
+    /// The current state of `site`, computed now.
+    pub fn view(&self, site: &str) -> SiteView {
+        let now = now_ms();
+        let inner = self.lock();
+        SiteView {
+            site: site.to_string(),
+            at: now,
+            metrics: inner.engine.metrics(site, now),
+            feed: inner.engine.feed(site),
+        }
+    }
+
+    /// A receiver of `site`'s states, starting with the current one. `None` once the hub is
+    /// closed (shutdown).
+    pub fn subscribe(&self, site: &str) -> Option<watch::Receiver<Arc<SiteView>>> {
+        let view = self.view(site);
+        let mut inner = self.lock();
+        if inner.closed {
+            return None;
+        }
+        let version = inner.engine.version(site);
+        let channel = inner
+            .channels
+            .entry(site.to_string())
+            .or_insert_with(|| Channel {
+                tx: watch::channel(Arc::new(view.clone())).0,
+                published_version: version,
+                published_at: view.at,
+            });
+        Some(channel.tx.subscribe())
+    }
+
+    /// Publishes changed sites until the hub is closed. Run it once per hub, in a task.
+    pub async fn run_publisher(self) {
+        let mut poll = tokio::time::interval(PUBLISH_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            poll.tick().await;
+            if !self.publish_due() {
+                return;
+            }
+        }
+    }
+
+    /// One publisher round; false once closed.
+    fn publish_due(&self) -> bool {
+        let now = now_ms();
+        let mut inner = self.lock();
+        if inner.closed {
+            return false;
+        }
+        let Inner {
+            engine, channels, ..
+        } = &mut *inner;
+        // Sites nobody watches any more are forgotten; they are recreated on subscribe.
+        channels.retain(|_, c| c.tx.receiver_count() > 0);
+        for (site, channel) in channels.iter_mut() {
+            let version = engine.version(site);
+            let since = now - channel.published_at;
+            let changed = version != channel.published_version;
+            if (changed && since >= MIN_PUBLISH_INTERVAL.as_millis() as i64)
+                || since >= IDLE_REFRESH.as_millis() as i64
+            {
+                let view = SiteView {
+                    site: site.clone(),
+                    at: now,
+                    metrics: engine.metrics(site, now),
+                    feed: engine.feed(site),
+                };
+                channel.published_version = version;
+                channel.published_at = now;
+                // Only wake watchers when something they can see is different.
+                channel.tx.send_if_modified(|current| {
+                    if current.metrics == view.metrics && current.feed == view.feed {
+                        false
+                    } else {
+                        *current = Arc::new(view);
+                        true
+                    }
+                });
+            }
+        }
+        true
+    }
+
+    /// Stops publishing and drops every channel: watchers see the sender gone and close
+    /// their connections with a "going away" message.
+    pub fn close(&self) {
+        let mut inner = self.lock();
+        inner.closed = true;
+        inner.channels.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{deltas_of, test_event};
+
+    #[tokio::test]
+    async fn publishes_changes_to_watchers_and_closes() {
+        let hub = LiveHub::default();
+        let mut rx = hub.subscribe("s").expect("open");
+        assert_eq!(rx.borrow().metrics.active_visitors, 0);
+        tokio::spawn(hub.clone().run_publisher());
+        hub.apply(&deltas_of(&[test_event(
+            "s",
+            "page_view",
+            "/",
+            "v1",
+            now_ms(),
+        )]));
+        tokio::time::timeout(Duration::from_secs(2), rx.changed())
+            .await
+            .expect("published in time")
+            .expect("open");
+        assert_eq!(rx.borrow().metrics.active_visitors, 1);
+        assert_eq!(rx.borrow().feed.len(), 1);
+        hub.close();
+        assert!(rx.changed().await.is_err(), "closing drops the sender");
+        assert!(hub.subscribe("s").is_none());
+    }
+}

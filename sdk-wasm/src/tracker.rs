@@ -1,0 +1,968 @@
+//! The tracker's state machine: records events, keeps the session, cuts batches and reacts
+//! to delivery results. It does no IO: the browser glue feeds it page facts and storage
+//! contents and carries its batches, so every rule here is unit-tested on the host.
+
+use alloc::string::String;
+
+use crate::autocapture::{self, Clicked};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::event::{self, Context, Event, Props, Target};
+use crate::ids::Rng;
+use crate::ignore::Reason;
+use crate::json::Object;
+use crate::queue::{Queue, MAX_BATCH_EVENTS};
+use crate::session::Session;
+use crate::transport::{Backoff, Outcome};
+
+/// Events older than this are dropped when restored from storage: the collector refuses
+/// events more than 7 days old, and one refused event would cost its whole batch.
+pub const MAX_STORED_AGE_MS: u64 = 6 * 24 * 3600 * 1000;
+
+/// A click on a same-site link this recently before `pagehide` means the visitor is moving
+/// to the next page of the site, not leaving: no `session_end` then.
+pub const INTERNAL_NAV_WINDOW_MS: u64 = 5_000;
+
+/// Counters reported by `stats()`: errors are swallowed, never thrown, so they are counted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub recorded: u64,
+    /// Events the collector accepted (or that went out in a beacon).
+    pub sent: u64,
+    /// Events the collector refused for good (400/413/415).
+    pub rejected: u64,
+    /// Failed attempts that will be retried.
+    pub retries: u64,
+    /// Calls refused: invalid event name, identify with a bad id, and the like.
+    pub invalid: u64,
+}
+
+/// What some kinds of events carry besides the common fields.
+#[derive(Default)]
+struct Extra<'a> {
+    title: Option<&'a str>,
+    referrer: Option<&'a str>,
+    props: Option<&'a Props>,
+    target: Option<&'a Target<'a>>,
+}
+
+enum Touch {
+    Continued,
+    Started { previous: Option<Session> },
+}
+
+pub struct Tracker<C: Clock> {
+    cfg: Config,
+    ctx: Context,
+    clock: C,
+    rng: Rng,
+    queue: Queue,
+    backoff: Backoff,
+    session: Option<Session>,
+    /// Set by `identify()`.
+    user_id: Option<String>,
+    /// Why nothing is recorded on this page, if so.
+    ignored: Option<Reason>,
+    consent: bool,
+    /// The batch handed to `fetch` and not answered yet: sequence range and size.
+    in_flight: Option<(u64, u64, usize)>,
+    /// The batch handed to `sendBeacon`, answered synchronously by `beaconed`.
+    beacon: Option<(u64, u64, usize)>,
+    /// Sequence number up to which events were beaconed: `drain` moves on from here even
+    /// when beaconed events stay queued (see `beaconed`).
+    beaconed_through: u64,
+    /// The page events are attributed to: `location.href` as of the last navigation.
+    url: String,
+    /// URL of the last page view, so SPA routers that push the same URL twice or
+    /// `replaceState` without a route change do not count twice.
+    last_page: Option<String>,
+    /// `document.referrer` belongs to the first page view of a document only.
+    referrer_used: bool,
+    internal_nav_at: Option<u64>,
+    /// Storage writes pending.
+    session_dirty: bool,
+    queue_dirty: bool,
+    pub stats: Stats,
+}
+
+impl<C: Clock> Tracker<C> {
+    pub fn new(cfg: Config, ctx: Context, clock: C, seed: u64) -> Self {
+        let consent = !cfg.require_consent;
+        Tracker {
+            queue: Queue::new(cfg.max_queue),
+            cfg,
+            ctx,
+            clock,
+            rng: Rng::new(seed),
+            backoff: Backoff::default(),
+            session: None,
+            user_id: None,
+            ignored: None,
+            consent,
+            in_flight: None,
+            beacon: None,
+            beaconed_through: 0,
+            url: String::new(),
+            last_page: None,
+            referrer_used: false,
+            internal_nav_at: None,
+            session_dirty: false,
+            queue_dirty: false,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Marks this page as not tracked. Nothing is recorded or sent afterwards.
+    pub fn ignore(&mut self, reason: Reason) {
+        self.ignored = Some(reason);
+        self.queue.clear();
+    }
+
+    pub fn ignored(&self) -> Option<Reason> {
+        self.ignored
+    }
+
+    fn active(&self) -> bool {
+        self.ignored.is_none() && self.consent
+    }
+
+    /// Picks up the session of this tab and the events an earlier page could not send
+    /// (except those too old for the collector, which would get their batch refused).
+    pub fn restore(&mut self, session: Option<&str>, queue: Option<&str>) {
+        let now = self.clock.now_ms();
+        if let Some((s, user_id)) = session.and_then(Session::decode) {
+            self.session = Some(s);
+            self.user_id = user_id;
+        }
+        if let Some(stored) = queue {
+            if self
+                .queue
+                .restore(stored, now.saturating_sub(MAX_STORED_AGE_MS))
+                > 0
+            {
+                self.queue_dirty = true;
+            }
+        }
+    }
+
+    // ---- recording ------------------------------------------------------------------
+
+    /// The page's URL changed (load, `pushState`, `popstate`, ...). Later events belong to
+    /// it.
+    pub fn set_url(&mut self, url: &str) {
+        if self.url != url {
+            self.url = String::from(url);
+        }
+    }
+
+    /// Records a page view of the current URL unless it is the page already counted (SPA
+    /// routers often push or replace the same URL). `referrer` is `document.referrer`.
+    pub fn page_view(&mut self, title: &str, referrer: &str) -> bool {
+        if !self.active() || self.last_page.as_ref() == Some(&self.url) {
+            return false;
+        }
+        self.last_page = Some(self.url.clone());
+        let referrer = (!core::mem::replace(&mut self.referrer_used, true)).then_some(referrer);
+        self.record(
+            "page_view",
+            Extra {
+                title: Some(title),
+                referrer,
+                ..Extra::default()
+            },
+        );
+        true
+    }
+
+    /// A page restored from the back/forward cache is a new view of the same URL.
+    pub fn restored(&mut self) {
+        self.last_page = None;
+    }
+
+    /// A custom event from `track()`. Invalid names are refused and counted.
+    pub fn track(&mut self, name: &str, props: &Props) -> bool {
+        if !event::valid_name(name) {
+            self.stats.invalid += 1;
+            return false;
+        }
+        if !self.active() {
+            return false;
+        }
+        self.record(
+            name,
+            Extra {
+                props: Some(props),
+                ..Extra::default()
+            },
+        );
+        true
+    }
+
+    /// An autocaptured click (see [`autocapture::classify`]) with the element's
+    /// `data-footfall-prop-*` props.
+    pub fn click(&mut self, clicked: &Clicked, props: &Props) {
+        if !self.active() || !self.cfg.auto_clicks {
+            return;
+        }
+        let name = autocapture::classify(clicked, host_of(&self.url));
+        // A same-site link to another document: the visitor is probably moving on within
+        // the site (see `leave`). A `#fragment` link to this page is not a navigation.
+        let other_document = clicked
+            .href
+            .is_some_and(|h| without_fragment(h) != without_fragment(&self.url));
+        if name == "click" && other_document {
+            self.internal_nav_at = Some(self.clock.now_ms());
+        }
+        let target = Target {
+            tag: clicked.tag,
+            text: clicked.text,
+            href: clicked.href,
+            id: clicked.id,
+        };
+        self.record(
+            name,
+            Extra {
+                props: Some(props),
+                target: Some(&target),
+                ..Extra::default()
+            },
+        );
+    }
+
+    /// `identify(id)` attaches a user id to this tab's later events (kept in
+    /// sessionStorage with the session); `None` or `""` clears it.
+    pub fn identify(&mut self, user_id: Option<&str>) -> bool {
+        let user_id = user_id.filter(|u| !u.is_empty());
+        if user_id.is_some_and(|u| !event::valid_user_id(u)) {
+            self.stats.invalid += 1;
+            return false;
+        }
+        self.user_id = user_id.map(String::from);
+        self.session_dirty = true;
+        true
+    }
+
+    /// `consent(false)` stops recording and forgets queued events; `consent(true)` starts
+    /// (again). Returns whether recording is on.
+    pub fn consent(&mut self, granted: bool) -> bool {
+        self.consent = granted;
+        if !granted {
+            self.queue.clear();
+            self.in_flight = None;
+            self.queue_dirty = true;
+            // The next grant counts the current page again.
+            self.last_page = None;
+        }
+        self.active()
+    }
+
+    /// The page is going away (`pagehide`): ends the session unless the visitor just
+    /// clicked a link to another page of the site.
+    pub fn leave(&mut self) {
+        let now = self.clock.now_ms();
+        let navigating = self
+            .internal_nav_at
+            .is_some_and(|t| now.saturating_sub(t) <= INTERNAL_NAV_WINDOW_MS);
+        let Some(session) = &self.session else { return };
+        if !self.active() || navigating || session.ended || session.is_expired(now) {
+            return;
+        }
+        self.push("session_end", now, None, Extra::default());
+        if let Some(s) = &mut self.session {
+            s.ended = true;
+        }
+        self.session_dirty = true;
+    }
+
+    /// Marks activity at `now`: continues the session, or starts a new one when there is
+    /// none or it expired.
+    fn touch_session(&mut self, now: u64) -> Touch {
+        self.session_dirty = true;
+        match &mut self.session {
+            Some(s) if !s.is_expired(now) => {
+                s.last_activity = now;
+                s.ended = false;
+                Touch::Continued
+            }
+            slot => {
+                let previous = slot.replace(Session::start(now, &mut self.rng));
+                Touch::Started { previous }
+            }
+        }
+    }
+
+    /// Queues event `name` now, preceded by `session_start` (and the `session_end` of an
+    /// expired session) when this activity starts a new session.
+    fn record(&mut self, name: &str, extra: Extra) {
+        let now = self.clock.now_ms();
+        if let Touch::Started { previous } = self.touch_session(now) {
+            if let Some(old) = previous.filter(|p| !p.ended) {
+                // The old session ended by inactivity: its end is when it was last active.
+                self.push(
+                    "session_end",
+                    old.last_activity,
+                    Some(&old.id),
+                    Extra::default(),
+                );
+            }
+            self.push("session_start", now, None, Extra::default());
+        }
+        self.push(name, now, None, extra);
+    }
+
+    /// Encodes and queues one event with a fresh id, the page, the current session (unless
+    /// one is named) and the user id.
+    fn push(&mut self, name: &str, timestamp: u64, session_id: Option<&str>, x: Extra) {
+        let id = self.rng.id(timestamp);
+        let session = session_id.or(self.session.as_ref().map(|s| s.id.as_str()));
+        let mut json = String::with_capacity(256);
+        let event = Event {
+            name,
+            id: &id,
+            timestamp,
+            page: &self.url,
+            session_id: session.unwrap_or_default(),
+            referrer: x.referrer,
+            title: x.title,
+            user_id: self.user_id.as_deref(),
+            props: x.props,
+            target: x.target,
+        };
+        event.encode(&self.ctx, &mut json);
+        self.queue.push(json, timestamp);
+        self.stats.recorded += 1;
+        self.queue_dirty = true;
+    }
+
+    // ---- sending --------------------------------------------------------------------
+
+    /// The next batch to `fetch` now, if one is due: the queue holds a full batch, or its
+    /// oldest event waited the flush interval; never while a request is in flight or the
+    /// backoff says wait.
+    pub fn next_batch(&mut self) -> Option<String> {
+        let now = self.clock.now_ms();
+        if self.in_flight.is_some() || !self.backoff.ready(now) || !self.active() {
+            return None;
+        }
+        let since = self.queue.waiting_since?;
+        let due = self.queue.len() >= self.cfg.batch_size
+            || now.saturating_sub(since) >= self.cfg.flush_interval_ms;
+        if !due {
+            return None;
+        }
+        // Everything waiting goes, up to the per-request limits: after an outage or with a
+        // restored backlog, that drains the queue in full batches.
+        let b = self.queue.batch(0, MAX_BATCH_EVENTS, &self.cfg.site, now)?;
+        self.in_flight = Some((b.first, b.last, b.count));
+        Some(b.body)
+    }
+
+    /// The answer to the batch from [`next_batch`](Self::next_batch): the HTTP status (0
+    /// for a network error) and `Retry-After` in seconds (0 when absent).
+    pub fn delivered(&mut self, status: u16, retry_after_s: u32) {
+        let Some((first, last, count)) = self.in_flight.take() else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        match Outcome::from_status(status, retry_after_s) {
+            Outcome::Delivered => {
+                self.backoff.reset();
+                self.queue.remove(first, last);
+                self.stats.sent += count as u64;
+            }
+            Outcome::Rejected => {
+                self.backoff.reset();
+                self.queue.remove(first, last);
+                self.stats.rejected += count as u64;
+            }
+            Outcome::Retry { retry_after_ms } => {
+                let random = self.rng.next_u64();
+                self.backoff.fail(now, retry_after_ms, random);
+                self.stats.retries += 1;
+            }
+        }
+        self.queue_dirty = true;
+    }
+
+    /// Milliseconds until [`next_batch`](Self::next_batch) may return something, or `None`
+    /// when there is nothing to send (the shell then sets no timer at all).
+    pub fn wake_in(&self) -> Option<u64> {
+        if self.in_flight.is_some() || !self.active() {
+            return None;
+        }
+        let since = self.queue.waiting_since?;
+        let now = self.clock.now_ms();
+        let due = if self.queue.len() >= self.cfg.batch_size {
+            now
+        } else {
+            since.saturating_add(self.cfg.flush_interval_ms)
+        };
+        Some(due.max(self.backoff.retry_at()).saturating_sub(now))
+    }
+
+    /// For `sendBeacon` when the page is hidden or unloading: the next batch of everything
+    /// not already in a `fetch`, due or not. Answer with [`beaconed`](Self::beaconed).
+    pub fn drain(&mut self) -> Option<String> {
+        if !self.active() {
+            return None;
+        }
+        let now = self.clock.now_ms();
+        let after = self.beaconed_through.max(self.in_flight.map_or(0, |f| f.1));
+        let b = self
+            .queue
+            .batch(after, MAX_BATCH_EVENTS, &self.cfg.site, now)?;
+        self.beacon = Some((b.first, b.last, b.count));
+        Some(b.body)
+    }
+
+    /// Whether the browser took the beacon. A refused one (quota) stays queued, and is
+    /// persisted for the next page. So does one sent while the collector is failing: a
+    /// beacon's answer is never seen, so it is only a best-effort copy then, and the next
+    /// page sends the events again (the collector drops the duplicate by `eventId`).
+    pub fn beaconed(&mut self, ok: bool) {
+        if let Some((first, last, count)) = self.beacon.take() {
+            if ok {
+                self.beaconed_through = last;
+            }
+            if ok && self.backoff.failures() == 0 {
+                self.queue.remove(first, last);
+                self.stats.sent += count as u64;
+                self.queue_dirty = true;
+            }
+        }
+    }
+
+    // ---- persistence ----------------------------------------------------------------
+
+    /// The session record for sessionStorage, when it changed since the last call.
+    pub fn take_session_write(&mut self) -> Option<String> {
+        if !core::mem::take(&mut self.session_dirty) {
+            return None;
+        }
+        let user_id = self.user_id.as_deref();
+        Some(
+            self.session
+                .as_ref()
+                .map(|s| s.encode(user_id))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The queue for localStorage (empty: remove the key), when it changed.
+    pub fn take_queue_write(&mut self) -> Option<String> {
+        if !core::mem::take(&mut self.queue_dirty) {
+            return None;
+        }
+        Some(self.queue.to_storage())
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn session_id(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.id.as_str())
+    }
+
+    /// `{"queued":N,"dropped":N,...}` for `stats()` in JS (debugging and tests).
+    pub fn stats_json(&self, errors: u64) -> String {
+        let mut out = String::with_capacity(160);
+        let mut o = Object::new(&mut out);
+        o.uint("queued", self.queue.len() as u64);
+        o.uint("recorded", self.stats.recorded);
+        o.uint("sent", self.stats.sent);
+        o.uint("dropped", self.queue.dropped);
+        o.uint("rejected", self.stats.rejected);
+        o.uint("retries", self.stats.retries);
+        o.uint("invalid", self.stats.invalid);
+        o.uint("errors", errors);
+        o.opt_str("ignored", self.ignored.map(Reason::as_str));
+        o.str("consent", if self.consent { "granted" } else { "denied" });
+        o.finish();
+        out
+    }
+}
+
+/// `url` up to its `#fragment`.
+fn without_fragment(url: &str) -> &str {
+    crate::text::split_once(url, b'#').map_or(url, |(doc, _)| doc)
+}
+
+/// `example.com:8080` from `https://example.com:8080/path?q#h` (what `location.host` says).
+fn host_of(url: &str) -> &str {
+    let start = crate::text::find(url, "//").map_or(0, |i| i + 2);
+    let rest = url.get(start..).unwrap_or_default();
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    rest.get(..end).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::flags;
+    use crate::event::PropValue;
+    use crate::session::SESSION_TIMEOUT_MS;
+    use serde_json::Value;
+
+    const T0: u64 = 1_701_234_567_890;
+    const URL: &str = "https://example.com/";
+
+    fn tracker(clock: &ManualClock, bits: u32) -> Tracker<&ManualClock> {
+        let cfg = Config::from_flags("example.com", "/", bits, 3, 5_000, 10);
+        let ctx = Context::new(Some("800x600".into()), Some("en".into()), None);
+        Tracker::new(cfg, ctx, clock, 7)
+    }
+
+    fn events(body: &str) -> Vec<Value> {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["site"], "example.com");
+        v["events"].as_array().unwrap().clone()
+    }
+
+    fn names(evs: &[Value]) -> Vec<&str> {
+        evs.iter().map(|e| e["event"].as_str().unwrap()).collect()
+    }
+
+    fn view(t: &mut Tracker<&ManualClock>, url: &str) -> bool {
+        t.set_url(url);
+        t.page_view("", "")
+    }
+
+    #[test]
+    fn host_of_urls() {
+        assert_eq!(
+            host_of("https://example.com:8080/p?q#h"),
+            "example.com:8080"
+        );
+        assert_eq!(host_of("https://example.com"), "example.com");
+        assert_eq!(host_of("http://a.b?x"), "a.b");
+        assert_eq!(host_of(""), "");
+    }
+
+    /// Everything queued, via the beacon path (which ignores timers).
+    fn drain_all(t: &mut Tracker<&ManualClock>) -> Vec<Value> {
+        let mut all = vec![];
+        while let Some(body) = t.drain() {
+            all.extend(events(&body));
+            t.beaconed(true);
+        }
+        all
+    }
+
+    #[test]
+    fn first_page_view_starts_a_session_and_carries_the_referrer() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        assert!({
+            t.set_url(URL);
+            t.page_view("Home", "https://search.example/")
+        });
+        assert!(
+            !{
+                t.set_url(URL);
+                t.page_view("Home", "https://search.example/")
+            },
+            "same URL twice"
+        );
+        assert!({
+            t.set_url("https://example.com/b");
+            t.page_view("B", "https://search.example/")
+        });
+        let evs = drain_all(&mut t);
+        assert_eq!(names(&evs), ["session_start", "page_view", "page_view"]);
+        assert_eq!(evs[1]["referrer"], "https://search.example/");
+        assert_eq!(evs[1]["title"], "Home");
+        assert_eq!(evs[1]["screen"], "800x600");
+        assert!(
+            evs[2].get("referrer").is_none(),
+            "SPA views carry no document referrer"
+        );
+        let sid = &evs[0]["sessionId"];
+        assert!(evs
+            .iter()
+            .all(|e| &e["sessionId"] == sid && e["timestamp"] == T0));
+        let mut ids: Vec<_> = evs.iter().map(|e| e["eventId"].as_str().unwrap()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+    }
+
+    #[test]
+    fn bfcache_restore_counts_the_same_url_again() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        view(&mut t, URL);
+        t.restored();
+        assert!(view(&mut t, URL));
+    }
+
+    #[test]
+    fn batches_by_count_and_by_time() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        assert_eq!(t.wake_in(), None, "nothing queued, no timer");
+        t.track("a", &Props::default()); // session_start + a
+        assert_eq!(t.next_batch(), None);
+        assert_eq!(t.wake_in(), Some(5_000));
+        clock.advance(4_999);
+        assert_eq!(t.next_batch(), None);
+        clock.advance(1);
+        let body = t.next_batch().expect("flush interval reached");
+        assert_eq!(names(&events(&body)), ["session_start", "a"]);
+        t.delivered(202, 0);
+        assert_eq!(t.queued(), 0);
+        assert_eq!(t.wake_in(), None);
+
+        t.track("b", &Props::default());
+        t.track("c", &Props::default());
+        assert_eq!(t.next_batch(), None, "2 of 3");
+        t.track("d", &Props::default());
+        assert_eq!(t.wake_in(), Some(0));
+        let body = t.next_batch().expect("batch size reached");
+        assert_eq!(names(&events(&body)), ["b", "c", "d"]);
+        assert_eq!(t.next_batch(), None, "one request at a time");
+        assert_eq!(t.wake_in(), None);
+        t.delivered(202, 0);
+        assert_eq!(t.stats.sent, 5);
+    }
+
+    #[test]
+    fn retry_after_503_resends_the_same_events() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        for n in ["a", "b"] {
+            t.track(n, &Props::default());
+        }
+        let first = t.next_batch().unwrap();
+        t.delivered(503, 10);
+        assert_eq!(t.queued(), 3);
+        t.track("c", &Props::default());
+        clock.advance(9_999);
+        assert_eq!(t.next_batch(), None, "Retry-After not over");
+        assert!(t.wake_in().unwrap() >= 1);
+        clock.advance(30_001);
+        let second = t.next_batch().unwrap();
+        let (a, b) = (events(&first), events(&second));
+        assert_eq!(&b[..3], &a[..], "same bytes, same eventIds");
+        assert_eq!(names(&b), ["session_start", "a", "b", "c"]);
+        t.delivered(202, 0);
+        assert_eq!((t.queued(), t.stats.sent, t.stats.retries), (0, 4, 1));
+    }
+
+    #[test]
+    fn network_errors_back_off_exponentially() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        for n in ["a", "b", "c"] {
+            t.track(n, &Props::default());
+        }
+        let mut waits = vec![];
+        for _ in 0..4 {
+            assert!(t.next_batch().is_some());
+            t.delivered(0, 0);
+            let w = t.wake_in().unwrap();
+            waits.push(w);
+            clock.advance(w);
+        }
+        for (i, w) in waits.iter().enumerate() {
+            let base = 1_000u64 << i;
+            assert!((base..=base + base / 2).contains(w), "{i}: {w}");
+        }
+        assert!(t.next_batch().is_some());
+        t.delivered(202, 0);
+        t.track("d", &Props::default());
+        clock.advance(5_000);
+        assert!(t.next_batch().is_some(), "success reset the backoff");
+    }
+
+    #[test]
+    fn rejected_batches_are_dropped_and_counted() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        for n in ["a", "b", "c"] {
+            t.track(n, &Props::default());
+        }
+        t.next_batch().unwrap();
+        t.delivered(400, 0);
+        assert_eq!((t.queued(), t.stats.rejected), (0, 4));
+        assert!(t.stats_json(0).contains("\"rejected\":4"));
+    }
+
+    #[test]
+    fn thirty_idle_minutes_end_the_session() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        view(&mut t, URL);
+        clock.advance(SESSION_TIMEOUT_MS);
+        t.track("still", &Props::default());
+        clock.advance(SESSION_TIMEOUT_MS + 1);
+        t.track("later", &Props::default());
+        let evs = drain_all(&mut t);
+        assert_eq!(
+            names(&evs),
+            [
+                "session_start",
+                "page_view",
+                "still",
+                "session_end",
+                "session_start",
+                "later"
+            ]
+        );
+        assert_eq!(evs[3]["sessionId"], evs[0]["sessionId"]);
+        assert_eq!(
+            evs[3]["timestamp"],
+            T0 + SESSION_TIMEOUT_MS,
+            "ends at last activity"
+        );
+        assert_ne!(evs[4]["sessionId"], evs[0]["sessionId"]);
+        assert_eq!(evs[5]["sessionId"], evs[4]["sessionId"]);
+    }
+
+    #[test]
+    fn leaving_ends_the_session_once() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        view(&mut t, URL);
+        t.leave();
+        t.leave();
+        let evs = drain_all(&mut t);
+        assert_eq!(names(&evs), ["session_start", "page_view", "session_end"]);
+        // Back from the bfcache 10 minutes later: same session, no new start, and the
+        // next departure ends it again.
+        clock.advance(600_000);
+        t.restored();
+        view(&mut t, URL);
+        t.leave();
+        let evs2 = drain_all(&mut t);
+        assert_eq!(names(&evs2), ["page_view", "session_end"]);
+        assert_eq!(evs2[0]["sessionId"], evs[0]["sessionId"]);
+    }
+
+    #[test]
+    fn following_an_internal_link_does_not_end_the_session() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        view(&mut t, URL);
+        let link = Clicked {
+            tag: "a",
+            href: Some("https://example.com/next"),
+            link_host: "example.com",
+            link_protocol: "https:",
+            ..Default::default()
+        };
+        t.click(&link, &Props::default());
+        clock.advance(300);
+        t.leave();
+        assert_eq!(
+            names(&drain_all(&mut t)),
+            ["session_start", "page_view", "click"]
+        );
+        // The next page of the tab picks the session up from sessionStorage.
+        let stored = t.take_session_write().unwrap();
+        let mut next = tracker(&clock, flags::DEFAULT);
+        next.restore(Some(&stored), None);
+        view(&mut next, "https://example.com/next");
+        assert_eq!(next.session_id(), t.session_id());
+        assert_eq!(names(&drain_all(&mut next)), ["page_view"]);
+    }
+
+    #[test]
+    fn fragment_links_are_not_navigation() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        view(&mut t, "https://example.com/app#top");
+        let hash = Clicked {
+            tag: "a",
+            href: Some("https://example.com/app#details"),
+            link_host: "example.com",
+            link_protocol: "https:",
+            ..Default::default()
+        };
+        t.click(&hash, &Props::default());
+        t.leave();
+        assert_eq!(names(&drain_all(&mut t)).last(), Some(&"session_end"));
+    }
+
+    #[test]
+    fn clicks_are_captured_only_when_enabled() {
+        let clock = ManualClock::new(T0);
+        let out = Clicked {
+            tag: "a",
+            text: "Other site",
+            href: Some("https://other.org/"),
+            link_host: "other.org",
+            link_protocol: "https:",
+            ..Default::default()
+        };
+        let mut t = tracker(&clock, flags::DEFAULT);
+        t.click(&out, &Props::default());
+        let evs = drain_all(&mut t);
+        assert_eq!(names(&evs), ["session_start", "outbound"]);
+        assert_eq!(evs[1]["target"]["href"], "https://other.org/");
+        assert_eq!(evs[1]["target"]["text"], "Other site");
+        assert_eq!(evs[1]["target"]["tag"], "a");
+        let mut t = tracker(&clock, flags::AUTO_PAGEVIEWS);
+        t.click(&out, &Props::default());
+        assert_eq!(t.queued(), 0);
+    }
+
+    #[test]
+    fn full_queue_drops_oldest() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        for i in 0..15 {
+            t.track(&format!("e{i}"), &Props::default());
+        }
+        assert_eq!(t.queued(), 10);
+        assert!(t.stats_json(0).contains("\"dropped\":6"));
+        assert_eq!(names(&drain_all(&mut t))[0], "e5");
+    }
+
+    #[test]
+    fn drain_skips_the_request_in_flight_and_keeps_refused_beacons() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        for n in ["a", "b"] {
+            t.track(n, &Props::default());
+        }
+        assert!(t.next_batch().is_some()); // session_start, a, b in flight
+        t.track("c", &Props::default());
+        let body = t.drain().unwrap();
+        assert_eq!(names(&events(&body)), ["c"]);
+        t.beaconed(false);
+        assert_eq!(t.queued(), 4, "refused beacon keeps the events");
+        let q = t.take_queue_write().unwrap();
+        assert_eq!(
+            q.lines().count(),
+            4,
+            "and they are persisted for the next page"
+        );
+        assert!(t.drain().is_some());
+        t.beaconed(true);
+        assert_eq!(t.drain(), None);
+        t.delivered(202, 0);
+        assert_eq!(t.queued(), 0);
+    }
+
+    #[test]
+    fn beacons_during_an_outage_keep_the_events_for_the_next_page() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        for n in ["a", "b", "c"] {
+            t.track(n, &Props::default());
+        }
+        t.next_batch().unwrap();
+        t.delivered(503, 30);
+        t.track("d", &Props::default());
+        t.leave();
+        let body = t.drain().unwrap();
+        assert_eq!(
+            names(&events(&body)),
+            ["session_start", "a", "b", "c", "d", "session_end"]
+        );
+        t.beaconed(true);
+        assert_eq!(t.drain(), None, "draining moves on");
+        let stored = t.take_queue_write().unwrap();
+        assert_eq!(stored.lines().count(), 6, "all kept for the next page");
+    }
+
+    #[test]
+    fn consent_gates_everything() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT | flags::REQUIRE_CONSENT);
+        assert!(!view(&mut t, URL));
+        t.track("x", &Props::default());
+        assert_eq!(t.queued(), 0);
+        assert!(t.consent(true));
+        assert!(view(&mut t, URL));
+        assert!(!t.consent(false));
+        assert_eq!(t.queued(), 0);
+        assert_eq!(
+            t.take_queue_write().as_deref(),
+            Some(""),
+            "storage is cleared"
+        );
+        assert_eq!(t.drain(), None);
+    }
+
+    #[test]
+    fn ignored_pages_record_nothing() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        t.ignore(Reason::DoNotTrack);
+        view(&mut t, URL);
+        t.track("x", &Props::default());
+        t.leave();
+        assert_eq!((t.queued(), t.next_batch(), t.drain()), (0, None, None));
+        assert!(t.stats_json(0).contains("\"ignored\":\"dnt\""));
+    }
+
+    #[test]
+    fn identify_attaches_the_user_for_the_tab() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        view(&mut t, URL);
+        assert!(t.identify(Some("user-42")));
+        assert!(!t.identify(Some("bad\u{0}id")));
+        assert_eq!(t.stats.invalid, 1);
+        let mut props = Props::default();
+        props.insert("plan", PropValue::Str("pro"));
+        t.track("upgrade", &props);
+        let evs = drain_all(&mut t);
+        assert!(evs[1].get("userId").is_none(), "not before identify");
+        assert_eq!(evs[2]["userId"], "user-42");
+        assert_eq!(evs[2]["props"]["plan"], "pro");
+        let stored = t.take_session_write().unwrap();
+        let mut next = tracker(&clock, flags::DEFAULT);
+        next.restore(Some(&stored), None);
+        next.track("x", &Props::default());
+        assert_eq!(drain_all(&mut next)[0]["userId"], "user-42");
+        next.identify(None);
+        next.track("y", &Props::default());
+        assert!(drain_all(&mut next)[0].get("userId").is_none());
+    }
+
+    #[test]
+    fn invalid_names_are_refused_and_counted() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        assert!(!t.track("no spaces", &Props::default()));
+        assert!(!t.track("", &Props::default()));
+        assert_eq!((t.queued(), t.stats.invalid), (0, 2));
+    }
+
+    #[test]
+    fn restored_queue_is_sent_first_and_stale_events_dropped() {
+        let clock = ManualClock::new(T0);
+        let mut old = tracker(&clock, flags::DEFAULT);
+        old.track("old", &Props::default());
+        let stored = old.take_queue_write().unwrap();
+        let stale = stored.replace(&T0.to_string(), &(T0 - MAX_STORED_AGE_MS - 1).to_string());
+
+        clock.advance(60_000);
+        let mut t = tracker(&clock, flags::DEFAULT);
+        t.restore(None, Some(&stored));
+        t.track("new", &Props::default());
+        let body = t.next_batch().expect("restored events are due at once");
+        assert_eq!(
+            names(&events(&body)),
+            ["session_start", "old", "session_start", "new"]
+        );
+
+        let mut t = tracker(&clock, flags::DEFAULT);
+        t.restore(None, Some(&format!("{stale}\ngarbage")));
+        assert_eq!(t.queued(), 0);
+        assert!(
+            t.stats_json(0).contains("\"dropped\":3"),
+            "2 stale + 1 garbage"
+        );
+    }
+}
