@@ -305,7 +305,13 @@ async fn main() -> Res<()> {
     );
 
     let qdb_name = format!("bench_query_{run}");
-    let store = MongoStore::connect(&with_db(&a.uri, &qdb_name), MongoConfig::default()).await?;
+    // Loading batches are large and the server is slow: give each attempt time.
+    let loading = MongoConfig {
+        attempt_timeout_ms: 600_000,
+        pending_grace_ms: 1_200_000,
+        ..MongoConfig::default()
+    };
+    let store = MongoStore::connect(&with_db(&a.uri, &qdb_name), loading).await?;
     let t = Instant::now();
     for chunk in big.chunks(a.load_batch) {
         store.insert_batch(chunk.to_vec()).await?;
