@@ -136,8 +136,11 @@ fn events(n: usize, from: i64, to: i64, sites: &[&str], tag: &str, seed: u64) ->
                 host: None,
                 path: format!("/docs/page-{page}"),
                 title: None,
-                referrer_host: (rng.next() % 3 == 0).then(|| pick(&mut rng, &refs)),
-                utm_source: (rng.next() % 10 == 0).then(|| "newsletter".to_string()),
+                referrer_host: rng.next().is_multiple_of(3).then(|| pick(&mut rng, &refs)),
+                utm_source: rng
+                    .next()
+                    .is_multiple_of(10)
+                    .then(|| "newsletter".to_string()),
                 utm_medium: None,
                 utm_campaign: None,
                 utm_term: None,
