@@ -18,8 +18,11 @@ apt_install() { # packages...
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 
-# Native build deps: bundled SQLite needs only a C compiler; zoneinfo for `xtask codegen`.
-apt_install build-essential pkg-config tzdata curl
+# Native build deps: bundled SQLite needs only a C compiler; rdkafka's bundled librdkafka
+# needs cmake and these headers (Debian's own librdkafka is too old to talk to the test
+# broker); zoneinfo for `xtask codegen`.
+apt_install build-essential pkg-config tzdata curl cmake libssl-dev libsasl2-dev zlib1g-dev \
+  libzstd-dev liblz4-dev libcurl4-openssl-dev
 
 # Fuzzing (`cargo fuzz`, run briefly by the test suite).
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -14,6 +14,8 @@
 //! - `cors`, `rate_limit`: per-origin and per-IP admission.
 //! - [`salt`]: the daily visitor-hash salt, shared by all collectors of a deployment.
 //! - [`sinks`]: the [`Sink`] trait and its in-memory implementation for tests.
+//! - [`kafka`]: the Kafka sink, topic bootstrap and the Kafka-shared daily salt (distributed
+//!   mode); the only module that knows rdkafka.
 //! - [`metrics`]: Prometheus metric names and helpers.
 //! - `assets`: `/footfall.js` and other static files, with cache validators.
 //! - [`server`]: the accept loop with connection limits, timeouts and graceful shutdown.
@@ -29,6 +31,7 @@ mod client_ip;
 pub mod config;
 mod cors;
 mod handler;
+pub mod kafka;
 pub mod metrics;
 mod rate_limit;
 pub mod salt;

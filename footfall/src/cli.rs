@@ -48,15 +48,16 @@ pub enum Command {
     /// Everything in one process with an embedded SQLite store: the default way to start.
     ///
     /// Serves ingestion (/api/track, /api/batch), the tracker (/footfall.js), the demo site
-    /// (/demo/), the stats API (/api/stats/...), health (/api/health, /livez, /readyz) and
-    /// Prometheus metrics (/metrics) on one address. A 2xx from ingestion means the events
+    /// (/demo/), the dashboard (/dashboard/), the stats API (/api/stats/...), health
+    /// (/api/health, /livez, /readyz) and Prometheus metrics (/metrics) on one address. A 2xx from ingestion means the events
     /// are fsynced in the store.
     Standalone(StandaloneOpts),
     /// The edge collector of a distributed deployment: validates events and produces them to
     /// Kafka, answering 2xx only once Kafka acknowledged them (acks=all).
     Collector(CollectorOpts),
-    /// A processor of a distributed deployment: consumes events from Kafka into MongoDB and
-    /// serves the stats API, live metrics and the dashboard.
+    /// A processor of a distributed deployment: consumes events from Kafka into the store
+    /// (committing offsets only after the store has them) and serves the stats API, health
+    /// and metrics. The store is the embedded one in --data-dir until MongoDB is built in.
     Processor(ProcessorOpts),
 }
 
@@ -102,8 +103,8 @@ pub struct IngestOpts {
     /// Most connections served at once.
     #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Folder with the built tracker (tracker/footfall.js) and demo site (demo/), as
-    /// `cargo xtask dist` writes them.
+    /// Folder with the built tracker (tracker/footfall.js), demo site (demo/) and dashboard
+    /// (dashboard/), as `cargo xtask dist` writes them.
     #[arg(long, env = "FOOTFALL_ASSETS_DIR", default_value = "dist")]
     pub assets_dir: PathBuf,
 }
@@ -128,14 +129,70 @@ impl IngestOpts {
     }
 }
 
+/// Kafka settings shared by `footfall collector` and `footfall processor`. Both create the
+/// topics they need on start-up when missing and never change existing ones.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaOpts {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "FOOTFALL_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic of the events (key = site + visitor).
+    #[arg(long, env = "FOOTFALL_EVENTS_TOPIC", default_value = "footfall.events")]
+    pub events_topic: String,
+    /// Dead-letter topic for messages that can never be stored.
+    #[arg(
+        long,
+        env = "FOOTFALL_DLQ_TOPIC",
+        default_value = "footfall.events.dlq"
+    )]
+    pub dlq_topic: String,
+    /// Topic of the live-metric deltas processors emit.
+    #[arg(
+        long,
+        env = "FOOTFALL_METRICS_TOPIC",
+        default_value = "footfall.metrics"
+    )]
+    pub metrics_topic: String,
+    /// Single-partition topic through which collectors agree on the daily visitor salt.
+    #[arg(long, env = "FOOTFALL_SALTS_TOPIC", default_value = "footfall.salts")]
+    pub salts_topic: String,
+    /// Partitions of the events topic when it is created (the most processors that can
+    /// share the work).
+    #[arg(long, env = "FOOTFALL_PARTITIONS", default_value_t = 6)]
+    pub partitions: i32,
+    /// Retention of the events and dead-letter topics when they are created, in hours.
+    #[arg(long, env = "FOOTFALL_RETENTION_HOURS", default_value_t = 168)]
+    pub retention_hours: u64,
+    /// Replication factor of created topics (3 on a production cluster).
+    #[arg(long, env = "FOOTFALL_REPLICATION_FACTOR", default_value_t = 1)]
+    pub replication_factor: i32,
+    /// Seconds to wait for the brokers at start-up before giving up with an error.
+    #[arg(
+        long,
+        env = "FOOTFALL_KAFKA_STARTUP_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub kafka_startup_timeout_secs: u64,
+}
+
 #[derive(Debug, Args)]
 pub struct CollectorOpts {
     /// HTTP address to listen on.
     #[arg(long, env = "FOOTFALL_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
-    /// Kafka bootstrap servers, comma-separated.
-    #[arg(long, env = "FOOTFALL_BROKERS", default_value = "127.0.0.1:9092")]
-    pub brokers: String,
+    #[command(flatten)]
+    pub kafka: KafkaOpts,
+    /// Milliseconds Kafka may take to acknowledge an event before the request gets 503
+    /// (librdkafka `message.timeout.ms`); keep it below the request timeout.
+    #[arg(long, env = "FOOTFALL_DELIVERY_TIMEOUT_MS", default_value_t = 5000)]
+    pub delivery_timeout_ms: u64,
+    /// Events that may wait for Kafka at once (librdkafka `queue.buffering.max.messages`);
+    /// past it ingestion answers 503.
+    #[arg(long, env = "FOOTFALL_PRODUCER_QUEUE", default_value_t = 100_000)]
+    pub producer_queue: usize,
+    /// Milliseconds the producer waits to fill a batch (librdkafka `linger.ms`).
+    #[arg(long, env = "FOOTFALL_LINGER_MS", default_value_t = 5)]
+    pub linger_ms: u64,
     #[command(flatten)]
     pub ingest: IngestOpts,
 }
@@ -145,19 +202,38 @@ pub struct ProcessorOpts {
     /// HTTP address for the stats API, WebSocket gateway and dashboard.
     #[arg(long, env = "FOOTFALL_LISTEN", default_value = "0.0.0.0:8081")]
     pub listen: SocketAddr,
-    /// Kafka bootstrap servers, comma-separated.
-    #[arg(long, env = "FOOTFALL_BROKERS", default_value = "127.0.0.1:9092")]
-    pub brokers: String,
-    /// MongoDB connection string.
-    #[arg(
-        long,
-        env = "FOOTFALL_MONGO_URI",
-        default_value = "mongodb://127.0.0.1:27017/footfall"
-    )]
-    pub mongo_uri: String,
+    #[command(flatten)]
+    pub kafka: KafkaOpts,
+    /// Consumer group; every processor of a deployment uses the same one.
+    #[arg(long, env = "FOOTFALL_GROUP", default_value = "footfall-processors")]
+    pub group: String,
+    /// Milliseconds a silent processor (crashed, partitioned) keeps its partitions before
+    /// the group hands them to the others (librdkafka `session.timeout.ms`).
+    #[arg(long, env = "FOOTFALL_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub session_timeout_ms: u64,
+    /// Most events per store insert and offset commit.
+    #[arg(long, env = "FOOTFALL_BATCH_MAX", default_value_t = 2000)]
+    pub batch_max: usize,
+    /// MongoDB connection string (database from the path, else `footfall`). The store of a
+    /// distributed deployment; without it the processor uses the embedded store in
+    /// `--data-dir` (one processor, or tests).
+    #[arg(long, env = "FOOTFALL_MONGO_URI", hide_env_values = true)]
+    pub mongo_uri: Option<String>,
+    /// Delete events and rollups older than this many days (MongoDB TTL); unset keeps them.
+    #[arg(long, env = "FOOTFALL_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+    /// Data folder of the embedded store, used when no --mongo-uri is given.
+    #[arg(long, env = "FOOTFALL_DATA_DIR", default_value = "footfall-data")]
+    pub data_dir: PathBuf,
+    /// Folder with the built dashboard (`dashboard/`), served at /dashboard/.
+    #[arg(long, env = "FOOTFALL_ASSETS_DIR", default_value = "dist")]
+    pub assets_dir: PathBuf,
     /// Token for the stats API, WebSocket and dashboard (required).
     #[arg(long, env = "FOOTFALL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Most connections served at once.
+    #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
 }
 
 /// A CIDR, or a bare IP meaning just that address.

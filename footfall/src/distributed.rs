@@ -1,24 +1,293 @@
 //! `footfall collector` and `footfall processor`: the distributed deployment.
 //!
-//! The Kafka sink, the consumer and the MongoDB store are not built yet; until they are, these
-//! subcommands refuse to start with a clear message rather than running a half-system.
+//! Both start by making sure the Kafka topics exist (`collector::kafka::ensure_topics`), which
+//! also fails fast with a clear message when the brokers are unreachable or a topic setting
+//! is wrong. The collector produces to `footfall.events` through the Kafka sink and takes its
+//! daily visitor salt from `footfall.salts`; the processor runs the pipeline (Kafka source →
+//! store) and serves the stats API, health and metrics on its own address.
 
-use anyhow::bail;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cli::{CollectorOpts, ProcessorOpts};
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use collector::kafka::{ensure_topics, KafkaSalts, KafkaSink, KafkaSinkConfig, TopicSpec};
+use collector::{BoxFuture, Collector, Handler, ResponseBody};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::Request;
+use processor::live::{
+    run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
+};
+use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
+use processor::source::{KafkaSource, KafkaSourceConfig};
+use processor::store::SqliteConfig;
+use processor::{
+    AdminToken, MongoConfig, MongoStore, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError,
+};
+use prometheus::Encoder;
+use tokio::sync::watch;
 
-pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
-    bail!(
-        "`footfall collector` needs the Kafka sink (brokers {}), which is not built yet \
-         (issue 4: distributed ingestion). Run `footfall standalone` for now.",
-        opts.brokers
-    )
+use crate::cli::{CollectorOpts, KafkaOpts, ProcessorOpts};
+use crate::shutdown;
+
+/// The topics of a deployment, as `opts` says to create them.
+fn topic_specs(opts: &KafkaOpts) -> Vec<TopicSpec> {
+    let rf = opts.replication_factor;
+    vec![
+        TopicSpec::new(&opts.events_topic, opts.partitions, rf)
+            .retention_hours(opts.retention_hours),
+        // Dead letters are rare and read by people: one partition, the same retention.
+        TopicSpec::new(&opts.dlq_topic, 1, rf).retention_hours(opts.retention_hours),
+        // Metric deltas are only useful live: one ordered stream, a day of history.
+        TopicSpec::new(&opts.metrics_topic, 1, rf).retention_hours(24),
+        KafkaSalts::topic_spec(&opts.salts_topic, rf),
+    ]
 }
 
-pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
-    bail!(
-        "`footfall processor` needs the Kafka consumer and the MongoDB store ({}), which are \
-         not built yet (issues 4 and 5). Run `footfall standalone` for now.",
-        opts.mongo_uri
+async fn bootstrap(opts: &KafkaOpts) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(opts.kafka_startup_timeout_secs.max(1));
+    ensure_topics(&opts.brokers, &topic_specs(opts), timeout)
+        .await
+        .context("Kafka topic bootstrap failed")
+}
+
+pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
+    bootstrap(&opts.kafka).await?;
+    let config = opts.ingest.collector_config();
+    let delivery_timeout = Duration::from_millis(opts.delivery_timeout_ms.max(1));
+    if delivery_timeout >= config.request_timeout {
+        tracing::warn!(
+            ?delivery_timeout,
+            request_timeout = ?config.request_timeout,
+            "the delivery timeout is not below the request timeout: clients may see dropped \
+             requests instead of 503 during a Kafka outage"
+        );
+    }
+    let sink = Arc::new(
+        KafkaSink::new(KafkaSinkConfig {
+            delivery_timeout,
+            queue_max_messages: opts.producer_queue,
+            linger: Duration::from_millis(opts.linger_ms),
+            ..KafkaSinkConfig::new(&opts.kafka.brokers, &opts.kafka.events_topic)
+        })
+        .context("cannot create the Kafka producer")?,
+    );
+    let salts = Arc::new(
+        KafkaSalts::new(&opts.kafka.brokers, &opts.kafka.salts_topic)
+            .context("cannot create the salt client")?,
+    );
+    let collector = Collector::new(config, sink.clone(), salts);
+    sink.register_metrics(collector.metrics().registry());
+
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    tracing::info!(%addr, brokers = %opts.kafka.brokers, topic = %opts.kafka.events_topic, "footfall collector started");
+
+    collector::server::serve(
+        listener,
+        Arc::new(collector.clone()),
+        opts.ingest.server_limits(),
+        shutdown::signal(),
     )
+    .await
+    .context("server failed")?;
+    if let Err(e) = collector.flush().await {
+        tracing::warn!(error = %e, "producer flush on shutdown failed");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The processor's store, the one place that picks it: MongoDB when `--mongo-uri` is given
+/// (a distributed deployment), else the embedded SQLite store in `--data-dir`.
+async fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(uri) = opts.mongo_uri.as_deref() {
+        let config = MongoConfig {
+            retention_days: opts.retention_days,
+            ..MongoConfig::default()
+        };
+        let store = MongoStore::connect(uri, config)
+            .await
+            .context("cannot open the MongoDB store (check --mongo-uri / FOOTFALL_MONGO_URI)")?;
+        return Ok(Arc::new(store));
+    }
+    match SqliteStore::open(SqliteConfig::new(&opts.data_dir)) {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(StoreError::Locked { path }) => bail!(
+            "the data folder {path} is in use by another footfall process; stop it or pass \
+             a different --data-dir"
+        ),
+        Err(e) => Err(e).context("cannot open the store"),
+    }
+}
+
+/// How often a processor publishes its live-metrics deltas to the metrics topic.
+const LIVE_PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
+
+pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
+    let token = match opts.admin_token.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => AdminToken::new(t),
+        _ => bail!(
+            "`footfall processor` needs an admin token for its stats API: pass --admin-token \
+             or set FOOTFALL_ADMIN_TOKEN"
+        ),
+    };
+    bootstrap(&opts.kafka).await?;
+    let store = open_store(&opts).await?;
+    let source = KafkaSource::new(&KafkaSourceConfig {
+        topic: opts.kafka.events_topic.clone(),
+        dlq_topic: opts.kafka.dlq_topic.clone(),
+        group: opts.group.clone(),
+        session_timeout: Duration::from_millis(opts.session_timeout_ms),
+        ..KafkaSourceConfig::new(&opts.kafka.brokers)
+    })
+    .context("cannot create the Kafka consumer")?;
+    let metrics = Arc::new(PipelineMetrics::new());
+
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    tracing::info!(%addr, brokers = %opts.kafka.brokers, group = %opts.group, "footfall processor started");
+
+    // One stop signal for both halves: the HTTP server and the pipeline.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        let _ = stop_tx.send(true);
+    });
+    // Live metrics: this processor publishes the deltas of what it newly stores; its gateway
+    // merges every processor's deltas from the metrics topic, so dashboards see global numbers.
+    let publisher = Arc::new(
+        MetricsPublisher::new(&opts.kafka.brokers, &opts.kafka.metrics_topic)
+            .map_err(anyhow::Error::msg)?,
+    );
+    let live = LiveHub::default();
+    tokio::spawn(live.clone().run_publisher());
+    let subscriber = tokio::spawn({
+        let (brokers, topic, live) = (
+            opts.kafka.brokers.clone(),
+            opts.kafka.metrics_topic.clone(),
+            live.clone(),
+        );
+        let stop = stopped(stop_rx.clone());
+        async move {
+            if let Err(e) = run_subscriber(&brokers, &topic, live, stop).await {
+                tracing::error!(error = %e, "live metrics subscriber failed");
+            }
+        }
+    });
+    let publishing = tokio::spawn({
+        let (publisher, stop) = (publisher.clone(), stopped(stop_rx.clone()));
+        async move { publisher.run(LIVE_PUBLISH_INTERVAL, stop).await }
+    });
+    let store: Arc<dyn Store> = Arc::new(LiveStore::new(store, publisher));
+
+    let handler = Arc::new(ProcessorHandler {
+        http: ProcessorHttp::new(
+            StatsApi::new(store.clone(), token.clone()),
+            Gateway::new(live.clone(), token, GatewayLimits::default()),
+        )
+        .with_assets_dir(&opts.assets_dir),
+        store: store.clone(),
+        metrics: metrics.clone(),
+    });
+    let limits = collector::server::ServerLimits {
+        max_connections: opts.max_connections.max(1),
+        ..Default::default()
+    };
+    let server = tokio::spawn(collector::server::serve(
+        listener,
+        handler,
+        limits,
+        stopped(stop_rx.clone()),
+    ));
+
+    let config = PipelineConfig {
+        max_batch: opts.batch_max.max(1),
+        ..PipelineConfig::default()
+    };
+    pipeline::run(&source, store, &config, &metrics, stopped(stop_rx)).await;
+    source.close().await;
+    // The last deltas go out before the live connections are told we are leaving.
+    let _ = publishing.await;
+    live.close();
+    let _ = subscriber.await;
+    match server.await {
+        Ok(result) => result.context("server failed")?,
+        Err(e) => tracing::warn!(error = %e, "server task failed"),
+    }
+    tracing::info!(stored = metrics.stored(), "stopped");
+    Ok(())
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    // An error means the sender is gone, which only happens after it sent `true`.
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// The processor's HTTP surface: health, metrics, and the stats API and live gateway for
+/// everything else.
+struct ProcessorHandler {
+    http: ProcessorHttp,
+    store: Arc<dyn Store>,
+    metrics: Arc<PipelineMetrics>,
+}
+
+fn plain(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    resp
+}
+
+impl Handler for ProcessorHandler {
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+        _peer: SocketAddr,
+    ) -> BoxFuture<'static, Response<ResponseBody>> {
+        let json = "application/json";
+        let resp = match req.uri().path() {
+            "/livez" => Some(plain(
+                StatusCode::OK,
+                json,
+                br#"{"status":"live"}"#.to_vec(),
+            )),
+            "/readyz" if self.store.is_ready() => Some(plain(
+                StatusCode::OK,
+                json,
+                br#"{"status":"ready"}"#.to_vec(),
+            )),
+            "/readyz" => Some(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json,
+                br#"{"status":"unready"}"#.to_vec(),
+            )),
+            "/metrics" => {
+                let mut out = Vec::new();
+                // Encoding gathered families into a Vec cannot fail.
+                let _ = prometheus::TextEncoder::new()
+                    .encode(&self.metrics.registry().gather(), &mut out);
+                Some(plain(StatusCode::OK, "text/plain; version=0.0.4", out))
+            }
+            _ => None,
+        };
+        let http = self.http.clone();
+        Box::pin(async move {
+            match resp {
+                Some(resp) => resp,
+                None => http.handle(req).await,
+            }
+        })
+    }
 }

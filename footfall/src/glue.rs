@@ -7,38 +7,31 @@ use collector::salt::{SaltError, SaltSource};
 use collector::{BoxFuture, Handler, ResponseBody, Sink, SinkError};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use processor::live::{deltas_of, LiveHub};
 use processor::{ProcessorHttp, SqliteStore, Store, StoreError};
 use protocol::visitor::Salt;
 use protocol::Event;
 
 /// Standalone's sink: events go straight into the embedded store, whose group commit makes
-/// them durable before `send_batch` returns; the ones that were new then feed live metrics
-/// in-process (the same deltas distributed processors publish to the metrics topic).
-pub struct StoreSink {
-    pub store: Arc<SqliteStore>,
-    pub live: LiveHub,
-}
+/// them durable before `send_batch` returns. (The store is a `LiveStore`, so the events that
+/// were new also feed live metrics.)
+pub struct StoreSink(pub Arc<dyn Store>);
 
 impl Sink for StoreSink {
     fn send_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
-            let outcome = self
-                .store
-                .insert_batch(events.clone())
+            self.0
+                .insert_batch(events)
                 .await
+                .map(drop)
                 .map_err(|e| match e {
                     StoreError::Overloaded => SinkError::Overloaded,
                     other => SinkError::Unavailable(other.to_string()),
-                })?;
-            let fresh = outcome.fresh.iter().filter_map(|&i| events.get(i));
-            self.live.apply(&deltas_of(fresh));
-            Ok(())
+                })
         })
     }
 
     fn is_ready(&self) -> bool {
-        self.store.is_ready()
+        self.0.is_ready()
     }
 }
 

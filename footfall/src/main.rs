@@ -6,7 +6,8 @@
 //! ## Layout
 //! - `cli`: the clap definitions, shared option groups, and the `FOOTFALL_*` env vars.
 //! - `standalone`: collector + embedded store + stats API in one process.
-//! - `distributed`: `collector` and `processor` subcommands.
+//! - `distributed`: `collector` (Kafka sink + Kafka-shared salts) and `processor` (Kafka
+//!   source → store pipeline + stats API) subcommands, topic bootstrap, the store choice.
 //! - `glue`: adapters that let the collector write to a processor store (the only place the
 //!   two libraries meet).
 //! - `logging`, `shutdown`: tracing setup and the signal future.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use collector::salt::SaltSource;
 use collector::{Collector, Sink};
-use processor::live::{Gateway, GatewayLimits, LiveHub};
+use processor::live::{Gateway, GatewayLimits, LiveHub, LiveStore};
 use processor::store::SqliteConfig;
-use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, StoreError};
+use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
 
 use crate::cli::StandaloneOpts;
 use crate::glue::{ProcessorHandler, StoreSalts, StoreSink};
@@ -34,15 +34,16 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
 
     let live = LiveHub::default();
     tokio::spawn(live.clone().run_publisher());
-    let sink: Arc<dyn Sink> = Arc::new(StoreSink {
-        store: store.clone(),
-        live: live.clone(),
-    });
+    // Everything stored through this also feeds live metrics (only events that were new).
+    let live_store: Arc<dyn Store> =
+        Arc::new(LiveStore::new(store.clone(), Arc::new(live.clone())));
+    let sink: Arc<dyn Sink> = Arc::new(StoreSink(live_store.clone()));
     let salts: Arc<dyn SaltSource> = Arc::new(StoreSalts(store.clone()));
     let http = ProcessorHttp::new(
-        StatsApi::new(store.clone(), token.clone()),
+        StatsApi::new(live_store, token.clone()),
         Gateway::new(live.clone(), token.clone(), GatewayLimits::default()),
-    );
+    )
+    .with_assets_dir(&opts.ingest.assets_dir);
     let collector = Collector::new(opts.ingest.collector_config(), sink, salts)
         .with_fallback(Arc::new(ProcessorHandler(http)));
 

@@ -15,11 +15,10 @@ const AUTO_CLICKS = 8
 const REQUIRE_CONSENT = 16
 const SIGNAL_DNT = 1
 const SIGNAL_GPC = 2
+const SIGNAL_OPT_OUT = 4
 // Operation codes of the wasm's one export, `call(op, msg, a, b)`: sdk-wasm/src/web/mod.rs `op`.
-const CONFIGURE = 0
 const START = 1
 const PAGE = 2
-const PROP_ = 3
 const TRACK = 4
 const CLICK = 5
 const IDENTIFY = 6
@@ -31,6 +30,7 @@ const LEAVE = 11
 const DRAIN = 12
 const DRAINED = 13
 const STATS = 14
+const STATS_FIELDS = ['queued', 'recorded', 'sent', 'dropped', 'rejected', 'retries', 'invalid', 'errors', 'ignored', 'consent']
 
 // What autocapture records: the nearest link, button or tagged element of the click.
 const CLICKABLE =
@@ -89,31 +89,37 @@ export function boot(load, o) {
     .then(load)
     .then((call) => {
       m0 = call
-      endpoint = call(
-        CONFIGURE,
-        msg(
-          o.site || location.hostname,
-          o.api == null ? '/' : o.api,
-          o.batchSize | 0,
-          o.flushInterval | 0,
-          o.maxQueue | 0
-        ),
-        bits
-      )
       const nav = navigator
       let tz
       try {
         tz = Intl.DateTimeFormat().resolvedOptions().timeZone
       } catch (e) {}
-      const started = call(
+      const site = String(o.site || location.hostname)
+      endpoint = call(
         START,
-        msg(screen.width + 'x' + screen.height, nav.language, tz, location.hostname, location.protocol),
+        msg(
+          site,
+          o.api == null ? '/' : o.api,
+          o.batchSize | 0,
+          o.flushInterval | 0,
+          o.maxQueue | 0,
+          screen.width + 'x' + screen.height,
+          nav.language,
+          tz,
+          location.hostname,
+          location.protocol,
+          // What the core persisted on earlier pages (sdk-wasm/src/web/storage.rs keys).
+          stored(sessionStorage, 'footfall:session:' + site),
+          stored(localStorage, 'footfall:queue:' + site)
+        ),
+        bits,
         (nav.doNotTrack == '1' ? SIGNAL_DNT : 0) |
-          (nav.globalPrivacyControl === true ? SIGNAL_GPC : 0)
+          (nav.globalPrivacyControl === true ? SIGNAL_GPC : 0) |
+          (optedOut() ? SIGNAL_OPT_OUT : 0)
       )
       const calls = pending
       pending = null
-      if (!started) return false
+      if (!endpoint) return false
       w = call
       listen()
       page()
@@ -128,6 +134,16 @@ export function boot(load, o) {
     })
   return ready
 }
+
+// Storage may be unavailable (sandboxed iframes, some private modes): then nothing.
+function stored(area, key) {
+  try {
+    return area.getItem(key)
+  } catch (e) {}
+}
+
+// `localStorage.footfall_ignore = "true"` excludes this browser (a site owner's own visits).
+const optedOut = () => stored(localStorage, 'footfall_ignore') == 'true'
 
 function listen() {
   const on = (target, type, f, capture) =>
@@ -167,8 +183,9 @@ function click(e) {
   if (!el) return
   // instanceof rather than the tag: an SVG <a> has no string href.
   const a = el instanceof HTMLAnchorElement ? el : 0
+  const props = []
   for (const at of el.attributes) {
-    if (at.name.startsWith(PROP)) w(PROP_, msg(at.name.slice(PROP.length), at.value), 0)
+    if (at.name.startsWith(PROP)) props.push(at.name.slice(PROP.length), 0, at.value)
   }
   const text = (el.localName == 'input' ? el.value : el.textContent) || ''
   w(
@@ -180,22 +197,25 @@ function click(e) {
       el.getAttribute('data-footfall-event'),
       a ? a.href : '',
       a ? a.host : '',
-      a ? a.protocol : ''
+      a ? a.protocol : '',
+      ...props
     )
   )
   pump()
 }
 
-function stage(props) {
+// Props as `key␟kind␟value` triples; kinds as in web/mod.rs PROP_*; numbers go as JSON
+// text (the core drops NaN/Infinity).
+function triples(props) {
+  const out = []
   if (props && typeof props == 'object') {
     for (const k of Object.keys(props).slice(0, 64)) {
       const v = props[k]
-      const t = typeof v
-      // Kinds as in web/mod.rs PROP_*; numbers go as JSON text (NaN/Infinity are dropped).
-      const kind = t == 'string' ? 0 : t == 'number' ? 1 : t == 'boolean' ? 2 : -1
-      if (kind >= 0) w(PROP_, msg(k, v), kind)
+      const kind = ['string', 'number', 'boolean'].indexOf(typeof v)
+      if (kind >= 0) out.push(k, kind, v)
     }
   }
+  return out
 }
 
 // Sends what the core says is due, one request at a time, then sleeps until the core's
@@ -244,8 +264,7 @@ function flush() {
 }
 
 export const track = queued((name, props) => {
-  stage(props)
-  const ok = !!w(TRACK, String(name))
+  const ok = !!w(TRACK, msg(name, ...triples(props)))
   pump()
   return ok
 })
@@ -260,7 +279,15 @@ export const consent = queued((granted) => {
 
 /** Counters for debugging: queued, sent, dropped, rejected, retries, errors, ... */
 export function stats() {
-  const s = m0 ? JSON.parse(m0(STATS)) : { started: false, queued: pending ? pending.length : 0 }
-  s.errors = (s.errors || 0) + errors
+  const s = { started: !!m0, queued: pending ? pending.length : 0, errors: 0 }
+  // Comma-separated, in the order of sdk-wasm/src/tracker.rs STATS_FIELDS.
+  if (m0) {
+    m0(STATS)
+      .split(',')
+      .forEach((v, i) => {
+        if (v) s[STATS_FIELDS[i]] = i < 8 ? +v : v
+      })
+  }
+  s.errors += errors
   return s
 }

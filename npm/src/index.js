@@ -1,7 +1,7 @@
 // npm entry: `import { init, track, identify, consent } from "footfall"`.
 // The wasm sits next to this file; bundlers (Vite, webpack 5, Rollup, esbuild) copy it as
 // an asset because of the `new URL(..., import.meta.url)` pattern.
-import loadWasm, { call } from '../build/wasm/footfall.js'
+import { load } from './load.js'
 import { boot } from './core.js'
 
 export { track, identify, consent, stats } from './core.js'
@@ -13,11 +13,5 @@ export { track, identify, consent, stats } from './core.js'
  */
 export function init(options) {
   const o = options || {}
-  return boot(
-    () =>
-      loadWasm({
-        module_or_path: o.wasmUrl || new URL('./footfall.wasm', import.meta.url),
-      }).then(() => (op, msg = '', a = 0, b = 0) => call(op, msg, a, b)),
-    o
-  )
+  return boot(() => load(o.wasmUrl || new URL('./footfall.wasm', import.meta.url)), o)
 }

@@ -3,7 +3,7 @@
 // Options are data-* attributes; the wasm is loaded from next to the script's own URL, so
 // it works from the collector, a CDN path or any sub-folder. `window.footfall` is the API,
 // and calls queued before the script loaded (`footfall.q`, see README) are replayed.
-import loadWasm, { call } from '../build/wasm/footfall.js'
+import { load } from './load.js'
 import { boot, track, identify, consent, stats } from './core.js'
 
 const api = { track, identify, consent, stats }
@@ -12,26 +12,23 @@ try {
   const script = document.currentScript
   const d = (script && script.dataset) || {}
   const src = (script && script.src) || location.href
-  // `data-respect-dnt` and `data-respect-dnt="true"` are on; absent or "false" is off.
-  const flag = (v) => (v === undefined ? undefined : v !== 'false')
-  const num = (v) => parseInt(v) || 0
   const earlier = window.footfall && window.footfall.q
   const footfall = (name, ...args) => api[name] && api[name](...args)
   window.footfall = Object.assign(footfall, api)
-  boot(
-    () => loadWasm({ module_or_path: new URL('footfall.wasm', src) }).then(() => (op, msg = '', a = 0, b = 0) => call(op, msg, a, b)),
-    {
-      site: d.site,
-      api: d.api == null ? new URL(src).origin : d.api,
-      respectDnt: flag(d.respectDnt),
-      ignoreLocalhost: flag(d.ignoreLocalhost),
-      autoPageviews: flag(d.autoPageviews),
-      autoClicks: flag(d.autoClicks),
-      requireConsent: flag(d.requireConsent),
-      batchSize: num(d.batchSize),
-      flushInterval: num(d.flushInterval),
-      maxQueue: num(d.maxQueue),
-    }
-  )
+  // `data-respect-dnt` and `data-respect-dnt="true"` are on; absent or "false" is off.
+  const flag = (v) => (v === undefined ? undefined : v !== 'false')
+  const num = (v) => parseInt(v) || 0
+  boot(() => load(new URL('footfall.wasm', src)), {
+    site: d.site,
+    api: d.api == null ? new URL(src).origin : d.api,
+    respectDnt: flag(d.respectDnt),
+    ignoreLocalhost: flag(d.ignoreLocalhost),
+    autoPageviews: flag(d.autoPageviews),
+    autoClicks: flag(d.autoClicks),
+    requireConsent: flag(d.requireConsent),
+    batchSize: num(d.batchSize),
+    flushInterval: num(d.flushInterval),
+    maxQueue: num(d.maxQueue),
+  })
   if (earlier) for (const args of earlier) footfall(...args)
 } catch (e) {}

@@ -1,7 +1,8 @@
 //! # footfall-processor
 //!
 //! Everything after the queue: event **stores** (idempotent batch insert + the queries the
-//! dashboard needs), the token-protected **stats API** over them, and **live metrics** with
+//! dashboard needs), the token-protected **stats API** over them, the **pipeline** that moves
+//! events from a **source** (the Kafka consumer) into a store, and **live metrics** with
 //! their WebSocket gateway.
 //!
 //! ## Layout
@@ -13,7 +14,11 @@
 //! - [`auth`]: the admin token, compared in constant time.
 //! - [`query`]: time ranges and the JSON shapes the stats API answers with.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
+//! - `dashboard`: the dashboard's static files at `/dashboard/` (SPA fallback, caching).
 //! - `http`: [`ProcessorHttp`], the one handler for everything the processor serves.
+//! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and the Kafka
+//!   consumer implementing it; the only module that knows rdkafka.
+//! - [`pipeline`]: source → store with dead-lettering and commit-after-store; its metrics.
 //!
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no
@@ -21,11 +26,14 @@
 
 pub mod api;
 pub mod auth;
+mod dashboard;
 mod history;
 mod http;
 pub mod live;
+pub mod pipeline;
 pub mod query;
 pub mod rollup;
+pub mod source;
 pub mod store;
 
 use std::future::Future;

@@ -1,6 +1,8 @@
 //! The WebSocket gateway over real sockets: authentication before the upgrade, snapshot then
 //! ticks, slow clients, and many clients at once.
 
+mod common;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,7 +20,7 @@ use processor::live::{deltas_of, Gateway, GatewayLimits, LiveHub};
 use processor::store::SqliteConfig;
 use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi};
 use protocol::live::ServerMessage;
-use protocol::{Device, Event};
+use protocol::Event;
 
 const TOKEN: &str = "gateway-test-token";
 
@@ -30,32 +32,15 @@ fn now_ms() -> i64 {
 
 fn event(site: &str, path: &str, visitor: &str) -> Event {
     Event {
-        event_id: format!("{visitor}-{path}-{}", now_ms()),
-        site: site.into(),
-        name: "page_view".into(),
-        ts: now_ms(),
-        received_at: now_ms(),
         visitor_id: visitor.into(),
-        session_id: None,
-        user_id: None,
-        host: None,
         path: path.into(),
-        title: None,
-        referrer_host: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        screen: None,
-        lang: None,
-        timezone: None,
         country: Some("DE".into()),
-        device: Device::Desktop,
-        browser: "Firefox".into(),
-        os: "Linux".into(),
-        props: Default::default(),
-        target: None,
+        ..common::data::event(
+            format!("{visitor}-{path}-{}", now_ms()),
+            site,
+            "page_view",
+            now_ms(),
+        )
     }
 }
 

@@ -1,44 +1,23 @@
 //! The embedded store: idempotent inserts, durability across reopen, group commit under
 //! concurrency, the folder lock, salt rotation and the summary query.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 
 use processor::query::RangeQuery;
 use processor::store::SqliteConfig;
 use processor::{SqliteStore, Store, StoreError};
-use protocol::{Device, Event};
+use protocol::Event;
 
 const T0: i64 = 1_800_000_000_000;
 
 fn event(id: &str, name: &str, visitor: &str, ts: i64) -> Event {
     Event {
-        event_id: id.to_string(),
-        site: "example.com".into(),
-        name: name.into(),
-        ts,
-        received_at: ts,
         visitor_id: visitor.into(),
         session_id: Some(format!("s-{visitor}")),
-        user_id: None,
-        host: Some("example.com".into()),
-        path: "/".into(),
-        title: None,
-        referrer_host: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        screen: None,
-        lang: None,
-        timezone: None,
-        country: None,
-        device: Device::Desktop,
-        browser: "Firefox".into(),
-        os: "Linux".into(),
-        props: BTreeMap::new(),
-        target: None,
+        received_at: ts,
+        ..common::data::event(id.to_string(), "example.com", name, ts)
     }
 }
 

@@ -21,7 +21,10 @@ pub const MAX_PROP_VALUE_LEN: usize = 256;
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_LEN
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
@@ -182,39 +185,47 @@ impl Target<'_> {
     }
 }
 
-/// What stays the same for every event of a page load.
+/// What stays the same for every event of a page load: screen, language and time zone,
+/// encoded once as a JSON fragment (`,"screen":"1920x1080","lang":"en-US",...`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
-    /// `1920x1080`
-    pub screen: Option<String>,
-    /// `navigator.language`, e.g. `en-US`
-    pub lang: Option<String>,
-    /// IANA zone, e.g. `Europe/Berlin`; the collector derives the country from it.
-    pub timezone: Option<String>,
+    json: String,
 }
 
 impl Context {
-    /// Keeps only values the collector accepts, so one odd browser value never gets a
-    /// batch rejected.
-    pub fn new(screen: Option<String>, lang: Option<String>, timezone: Option<String>) -> Self {
-        Context {
-            screen: keep(screen, 16, b"x").filter(|s| {
-                crate::text::split_once(s, b'x').is_some_and(|(w, h)| is_digits(w) && is_digits(h))
-            }),
-            lang: keep(lang, 35, b"-_"),
-            timezone: keep(timezone, 64, b"/_+-"),
+    /// `screen` like `1920x1080`, `lang` like `en-US` (`navigator.language`), `timezone` an
+    /// IANA zone like `Europe/Berlin` (the collector derives the country from it). A value
+    /// the collector would refuse is left out: it would cost every event, not just the
+    /// field.
+    pub fn new(screen: &str, lang: &str, timezone: &str) -> Self {
+        let screen_ok = crate::text::split_once(screen, b'x')
+            .is_some_and(|(w, h)| is_digits(w) && is_digits(h));
+        let mut json = String::new();
+        for (key, value, ok) in [
+            ("screen", screen, screen_ok && screen.len() <= 16),
+            ("lang", lang, plain(lang, 35, b"-_")),
+            ("timezone", timezone, plain(timezone, 64, b"/_+-")),
+        ] {
+            if ok {
+                json.push_str(",\"");
+                json.push_str(key);
+                json.push_str("\":");
+                json::write_str(&mut json, value);
+            }
         }
+        Context { json }
     }
 }
 
-/// `value` if it is 1..=`max` ASCII letters, digits or `extra` bytes.
-fn keep(value: Option<String>, max: usize, extra: &[u8]) -> Option<String> {
-    value.filter(|s| {
-        !s.is_empty()
-            && s.len() <= max
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || extra.iter().any(|&e| e == b))
-    })
+/// `value` is 1..=`max` ASCII letters, digits or `extra` bytes.
+// `iter().any` on purpose: `slice::contains` brings a 380-byte search routine into the wasm.
+#[allow(clippy::manual_contains)]
+fn plain(value: &str, max: usize, extra: &[u8]) -> bool {
+    !value.is_empty()
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.iter().any(|&e| e == b))
 }
 
 fn is_digits(s: &str) -> bool {
@@ -247,9 +258,7 @@ impl Event<'_> {
         o.str("sessionId", self.session_id);
         o.opt_str("referrer", nonempty(self.referrer, MAX_URL_LEN));
         o.opt_str("title", nonempty(self.title, MAX_TITLE_LEN));
-        o.opt_str("screen", ctx.screen.as_deref());
-        o.opt_str("lang", ctx.lang.as_deref());
-        o.opt_str("timezone", ctx.timezone.as_deref());
+        o.raw_fields(&ctx.json);
         o.opt_str("userId", self.user_id);
         if let Some(p) = self.props.filter(|p| !p.is_empty()) {
             let out = o.key("props");
@@ -358,16 +367,16 @@ mod tests {
 
     #[test]
     fn context_keeps_only_valid_values() {
-        let c = Context::new(
-            Some("1920x1080".into()),
-            Some("en-US".into()),
-            Some("America/Argentina/Buenos_Aires".into()),
+        let c = Context::new("1920x1080", "en-US", "America/Argentina/Buenos_Aires");
+        assert_eq!(
+            c.json,
+            r#","screen":"1920x1080","lang":"en-US","timezone":"America/Argentina/Buenos_Aires""#
         );
-        assert_eq!(c.screen.as_deref(), Some("1920x1080"));
-        assert_eq!(c.lang.as_deref(), Some("en-US"));
-        assert!(c.timezone.is_some());
-        let c = Context::new(Some("x1080".into()), Some("en US".into()), Some("".into()));
-        assert_eq!(c, Context::default());
+        assert_eq!(Context::new("x1080", "en US", ""), Context::default());
+        assert_eq!(
+            Context::new("1x2", "", "Etc/GMT+5").json,
+            r#","screen":"1x2","timezone":"Etc/GMT+5""#
+        );
     }
 
     #[test]
@@ -394,11 +403,7 @@ mod tests {
             props: Some(&props),
             target: Some(&target),
         };
-        let ctx = Context::new(
-            Some("1920x1080".into()),
-            Some("en-US".into()),
-            Some("Europe/Berlin".into()),
-        );
+        let ctx = Context::new("1920x1080", "en-US", "Europe/Berlin");
         assert_eq!(
             encoded(&e, &ctx),
             json!({

@@ -14,20 +14,25 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// Characters in an id: well inside the collector's `[A-Za-z0-9_-]{8,64}`.
 pub const ID_LEN: usize = 23;
 
-/// wyrand: tiny, fast and statistically good. Not cryptographic, and it need not be: ids
-/// only have to be unique, never unguessable.
+/// xorshift64*: tiny, and statistically good enough for ids. Not cryptographic, and it
+/// need not be: ids only have to be unique, never unguessable. (No 128-bit multiply, which
+/// would pull a helper routine into the wasm.)
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        // Any seed but 0, which xorshift would never leave.
+        Rng(seed | 1)
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0xa076_1d64_78bd_642f);
-        let t = u128::from(self.0) * u128::from(self.0 ^ 0xe703_7ed1_a0b4_28db);
-        (t >> 64) as u64 ^ t as u64
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
     /// A fresh id for something created at `now_ms`.

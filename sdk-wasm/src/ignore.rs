@@ -17,7 +17,8 @@ pub struct Signals<'a> {
     pub hostname: &'a str,
     /// `location.protocol`, e.g. `https:`
     pub protocol: &'a str,
-    /// `localStorage.footfall_ignore == "true"`: a site owner excluding their own visits.
+    /// `localStorage.footfall_ignore == "true"`: a site owner excluding their own visits
+    /// (read by the shell, like the other browser facts).
     pub opted_out: bool,
 }
 
@@ -55,13 +56,9 @@ pub fn check(cfg: &Config, s: &Signals) -> Option<Reason> {
 pub fn is_local(hostname: &str, protocol: &str) -> bool {
     let h = crate::text::trim_end(hostname, b'.');
     protocol == "file:"
-        || h.is_empty()
-        || h == "localhost"
+        || matches!(h, "" | "localhost" | "[::1]" | "::1" | "0.0.0.0")
         || h.ends_with(".localhost")
         || h.starts_with("127.")
-        || h == "[::1]"
-        || h == "::1"
-        || h == "0.0.0.0"
 }
 
 #[cfg(test)]

@@ -21,13 +21,12 @@ impl<'a> Object<'a> {
     }
 
     /// Writes `"key":` (with the separating comma) and hands back the buffer for the value.
+    /// Keys are the encoder's own literals, which need no escaping.
     pub(crate) fn key(&mut self, key: &str) -> &mut String {
-        if !self.empty {
-            self.out.push(',');
-        }
+        self.out.push_str(if self.empty { "\"" } else { ",\"" });
         self.empty = false;
-        write_str(self.out, key);
-        self.out.push(':');
+        self.out.push_str(key);
+        self.out.push_str("\":");
         self.out
     }
 
@@ -47,9 +46,16 @@ impl<'a> Object<'a> {
         write_u64(self.key(key), value);
     }
 
-    /// A value that is already JSON (a nested object written earlier).
-    pub(crate) fn raw(&mut self, key: &str, json: &str) {
-        self.key(key).push_str(json);
+    /// Fields that are already JSON, each with its leading comma (`,"k":v,"k2":v2`).
+    pub(crate) fn raw_fields(&mut self, json: &str) {
+        if !json.is_empty() {
+            self.out.push_str(if self.empty {
+                json.get(1..).unwrap_or_default()
+            } else {
+                json
+            });
+            self.empty = false;
+        }
     }
 
     pub(crate) fn finish(self) {
@@ -90,14 +96,9 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Appends one ASCII byte. `String::push(char)` would carry the general UTF-8 encoder for
-/// every call site; all callers here push digits, hex or id alphabet bytes.
+/// Appends one ASCII byte (digits, hex, the id alphabet).
 pub(crate) fn push_ascii(out: &mut String, b: u8) {
-    if b.is_ascii() {
-        // SAFETY: an ASCII byte is a complete one-byte UTF-8 sequence, so the string stays
-        // valid UTF-8.
-        unsafe { out.as_mut_vec().push(b) }
-    }
+    out.push(char::from(b));
 }
 
 pub(crate) fn write_u64(out: &mut String, mut n: u64) {
@@ -172,8 +173,13 @@ mod tests {
         o.str("a", "x");
         o.opt_str("skip", None);
         o.uint("n", 5);
-        o.raw("o", "{}");
+        o.raw_fields(r#","o":{},"p":1"#);
         o.finish();
-        assert_eq!(out, r#"{"a":"x","n":5,"o":{}}"#);
+        assert_eq!(out, r#"{"a":"x","n":5,"o":{},"p":1}"#);
+        let mut out = String::new();
+        let mut o = Object::new(&mut out);
+        o.raw_fields(r#","o":1"#);
+        o.finish();
+        assert_eq!(out, r#"{"o":1}"#);
     }
 }

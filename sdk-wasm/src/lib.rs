@@ -9,14 +9,15 @@
 //!
 //! The core is sans-IO: [`Tracker`] takes page facts and a [`Clock`] and hands back request
 //! bodies, so it is unit-tested on the host with `cargo test`. The `web` module is the only
-//! part that touches the browser; the JS shell in `npm/src/` wires DOM events and performs
-//! the `fetch`/`sendBeacon` calls it asks for.
+//! part that touches the browser (through wasm-bindgen only: no web-sys); the JS shell in
+//! `npm/src/` wires DOM events, reads the facts they carry and performs the
+//! `fetch`/`sendBeacon` calls the core asks for. Decisions stay here.
 //!
 //! # Layout
 //! - `config`: site options from the script tag or `init()`, as flags and numbers.
 //! - `event`: one event, its limits (mirroring the collector's) and wire encoding.
 //! - `json`: the hand-written JSON writer.
-//! - `ids`: event and session ids (time prefix + wyrand).
+//! - `ids`: event and session ids (time prefix + xorshift64*).
 //! - `session`: the 30-minute inactivity session kept in sessionStorage.
 //! - `queue`: the bounded queue (drop-oldest, counted), batches, persistence format.
 //! - `transport`: what a collector answer means; exponential backoff and `Retry-After`.
@@ -25,9 +26,9 @@
 //! - `tracker`: the state machine tying them together.
 //! - `text`: splitting on one byte without core's panicking pattern searchers.
 //! - `clock`: the injected clock ([`ManualClock`] for tests).
-//! - `web` (wasm32 only): the `#[wasm_bindgen]` exports, DOM reads and storage.
+//! - `web` (wasm32 only): the one `#[wasm_bindgen]` export and its operations, storage.
 
-#![cfg_attr(all(target_arch = "wasm32", not(test)), no_std)]
+#![cfg_attr(all(target_arch = "wasm32", not(test), not(feature = "std")), no_std)]
 
 extern crate alloc;
 
@@ -50,14 +51,14 @@ pub use autocapture::Clicked;
 pub use clock::{Clock, ManualClock};
 pub use config::{flags, Config};
 pub use event::{Context, PropValue, Props};
-pub use ignore::{Reason, Signals};
+pub use ignore::{check as ignore_reason, is_local, Reason, Signals};
 pub use session::SESSION_TIMEOUT_MS;
-pub use tracker::{Stats, Tracker};
+pub use tracker::{Stats, Tracker, STATS_FIELDS};
 
 /// A panic in the tracker must not print (no formatting machinery in the download) and
 /// must not unwind: it traps, the JS shell catches the trap and switches the tracker off
 /// for the rest of the page. The code avoids panicking paths; this is the last line.
-#[cfg(all(target_arch = "wasm32", not(test)))]
+#[cfg(all(target_arch = "wasm32", not(test), not(feature = "std")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()

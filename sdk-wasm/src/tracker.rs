@@ -10,18 +10,19 @@ use crate::config::Config;
 use crate::event::{self, Context, Event, Props, Target};
 use crate::ids::Rng;
 use crate::ignore::Reason;
-use crate::json::Object;
 use crate::queue::{Queue, MAX_BATCH_EVENTS};
 use crate::session::Session;
 use crate::transport::{Backoff, Outcome};
 
-/// Events older than this are dropped when restored from storage: the collector refuses
-/// events more than 7 days old, and one refused event would cost its whole batch.
-pub const MAX_STORED_AGE_MS: u64 = 6 * 24 * 3600 * 1000;
-
 /// A click on a same-site link this recently before `pagehide` means the visitor is moving
 /// to the next page of the site, not leaving: no `session_end` then.
 pub const INTERNAL_NAV_WINDOW_MS: u64 = 5_000;
+
+/// The fields of [`Tracker::stats_csv`], in order; `npm/src/core.js` mirrors them.
+pub const STATS_FIELDS: [&str; 10] = [
+    "queued", "recorded", "sent", "dropped", "rejected", "retries", "invalid", "errors", "ignored",
+    "consent",
+];
 
 /// Counters reported by `stats()`: errors are swallowed, never thrown, so they are counted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -64,13 +65,16 @@ pub struct Tracker<C: Clock> {
     /// Why nothing is recorded on this page, if so.
     ignored: Option<Reason>,
     consent: bool,
-    /// The batch handed to `fetch` and not answered yet: sequence range and size.
-    in_flight: Option<(u64, u64, usize)>,
-    /// The batch handed to `sendBeacon`, answered synchronously by `beaconed`.
-    beacon: Option<(u64, u64, usize)>,
-    /// Sequence number up to which events were beaconed: `drain` moves on from here even
-    /// when beaconed events stay queued (see `beaconed`).
-    beaconed_through: u64,
+    // The queue's front, in order: the events of the `fetch` in flight (`in_flight`), then
+    // events beaconed during an outage and kept (`kept`), then the batch handed to
+    // `sendBeacon` and not answered yet (`beacon`), then the rest.
+    /// Events at the front in a `fetch` not answered yet.
+    in_flight: Option<usize>,
+    /// Events beaconed while the collector was failing and kept for a resend (see
+    /// `beaconed`); `drain` skips them.
+    kept: usize,
+    /// Events handed to `sendBeacon`, answered synchronously by `beaconed`.
+    beacon: Option<usize>,
     /// The page events are attributed to: `location.href` as of the last navigation.
     url: String,
     /// URL of the last page view, so SPA routers that push the same URL twice or
@@ -100,8 +104,8 @@ impl<C: Clock> Tracker<C> {
             ignored: None,
             consent,
             in_flight: None,
+            kept: 0,
             beacon: None,
-            beaconed_through: 0,
             url: String::new(),
             last_page: None,
             referrer_used: false,
@@ -130,20 +134,16 @@ impl<C: Clock> Tracker<C> {
         self.ignored.is_none() && self.consent
     }
 
-    /// Picks up the session of this tab and the events an earlier page could not send
-    /// (except those too old for the collector, which would get their batch refused).
+    /// Picks up the session of this tab and the events an earlier page could not send.
+    /// (Events too old for the collector need no filtering here: it refuses them one by
+    /// one and accepts the rest of their batch.)
     pub fn restore(&mut self, session: Option<&str>, queue: Option<&str>) {
-        let now = self.clock.now_ms();
         if let Some((s, user_id)) = session.and_then(Session::decode) {
             self.session = Some(s);
             self.user_id = user_id;
         }
         if let Some(stored) = queue {
-            if self
-                .queue
-                .restore(stored, now.saturating_sub(MAX_STORED_AGE_MS))
-                > 0
-            {
+            if self.queue.restore(stored) > 0 {
                 self.queue_dirty = true;
             }
         }
@@ -253,6 +253,7 @@ impl<C: Clock> Tracker<C> {
         if !granted {
             self.queue.clear();
             self.in_flight = None;
+            self.kept = 0;
             self.queue_dirty = true;
             // The next grant counts the current page again.
             self.last_page = None;
@@ -333,7 +334,14 @@ impl<C: Clock> Tracker<C> {
             target: x.target,
         };
         event.encode(&self.ctx, &mut json);
-        self.queue.push(json, timestamp);
+        if self.queue.push(&json, timestamp) {
+            // The oldest event went: it belonged to the request in flight, if any, else
+            // to the kept beacons.
+            match &mut self.in_flight {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => self.kept = self.kept.saturating_sub(1),
+            }
+        }
         self.stats.recorded += 1;
         self.queue_dirty = true;
     }
@@ -357,26 +365,28 @@ impl<C: Clock> Tracker<C> {
         // Everything waiting goes, up to the per-request limits: after an outage or with a
         // restored backlog, that drains the queue in full batches.
         let b = self.queue.batch(0, MAX_BATCH_EVENTS, &self.cfg.site, now)?;
-        self.in_flight = Some((b.first, b.last, b.count));
+        self.in_flight = Some(b.count);
+        // Kept beacons at the front are now part of this request.
+        self.kept = self.kept.saturating_sub(b.count);
         Some(b.body)
     }
 
     /// The answer to the batch from [`next_batch`](Self::next_batch): the HTTP status (0
     /// for a network error) and `Retry-After` in seconds (0 when absent).
     pub fn delivered(&mut self, status: u16, retry_after_s: u32) {
-        let Some((first, last, count)) = self.in_flight.take() else {
+        let Some(count) = self.in_flight.take() else {
             return;
         };
         let now = self.clock.now_ms();
         match Outcome::from_status(status, retry_after_s) {
             Outcome::Delivered => {
                 self.backoff.reset();
-                self.queue.remove(first, last);
+                self.queue.remove(0, count);
                 self.stats.sent += count as u64;
             }
             Outcome::Rejected => {
                 self.backoff.reset();
-                self.queue.remove(first, last);
+                self.queue.remove(0, count);
                 self.stats.rejected += count as u64;
             }
             Outcome::Retry { retry_after_ms } => {
@@ -411,11 +421,11 @@ impl<C: Clock> Tracker<C> {
             return None;
         }
         let now = self.clock.now_ms();
-        let after = self.beaconed_through.max(self.in_flight.map_or(0, |f| f.1));
+        let skip = self.in_flight.unwrap_or(0) + self.kept;
         let b = self
             .queue
-            .batch(after, MAX_BATCH_EVENTS, &self.cfg.site, now)?;
-        self.beacon = Some((b.first, b.last, b.count));
+            .batch(skip, MAX_BATCH_EVENTS, &self.cfg.site, now)?;
+        self.beacon = Some(b.count);
         Some(b.body)
     }
 
@@ -424,15 +434,15 @@ impl<C: Clock> Tracker<C> {
     /// beacon's answer is never seen, so it is only a best-effort copy then, and the next
     /// page sends the events again (the collector drops the duplicate by `eventId`).
     pub fn beaconed(&mut self, ok: bool) {
-        if let Some((first, last, count)) = self.beacon.take() {
-            if ok {
-                self.beaconed_through = last;
-            }
-            if ok && self.backoff.failures() == 0 {
-                self.queue.remove(first, last);
+        match self.beacon.take() {
+            Some(count) if ok && self.backoff.failures() == 0 => {
+                let skip = self.in_flight.unwrap_or(0) + self.kept;
+                self.queue.remove(skip, count);
                 self.stats.sent += count as u64;
                 self.queue_dirty = true;
             }
+            Some(count) if ok => self.kept += count,
+            _ => {}
         }
     }
 
@@ -457,7 +467,7 @@ impl<C: Clock> Tracker<C> {
         if !core::mem::take(&mut self.queue_dirty) {
             return None;
         }
-        Some(self.queue.to_storage())
+        Some(String::from(self.queue.to_storage()))
     }
 
     pub fn queued(&self) -> usize {
@@ -468,21 +478,25 @@ impl<C: Clock> Tracker<C> {
         self.session.as_ref().map(|s| s.id.as_str())
     }
 
-    /// `{"queued":N,"dropped":N,...}` for `stats()` in JS (debugging and tests).
-    pub fn stats_json(&self, errors: u64) -> String {
-        let mut out = String::with_capacity(160);
-        let mut o = Object::new(&mut out);
-        o.uint("queued", self.queue.len() as u64);
-        o.uint("recorded", self.stats.recorded);
-        o.uint("sent", self.stats.sent);
-        o.uint("dropped", self.queue.dropped);
-        o.uint("rejected", self.stats.rejected);
-        o.uint("retries", self.stats.retries);
-        o.uint("invalid", self.stats.invalid);
-        o.uint("errors", errors);
-        o.opt_str("ignored", self.ignored.map(Reason::as_str));
-        o.str("consent", if self.consent { "granted" } else { "denied" });
-        o.finish();
+    /// Counters for `stats()` in JS, comma-separated in the order of [`STATS_FIELDS`]
+    /// (the shell names them; field names in the wasm would only cost download).
+    pub fn stats_csv(&self, errors: u64) -> String {
+        let mut out = String::with_capacity(64);
+        for n in [
+            self.queue.len() as u64,
+            self.stats.recorded,
+            self.stats.sent,
+            self.queue.dropped,
+            self.stats.rejected,
+            self.stats.retries,
+            self.stats.invalid,
+            errors,
+        ] {
+            crate::json::write_u64(&mut out, n);
+            out.push(',');
+        }
+        out.push_str(self.ignored.map_or("", Reason::as_str));
+        out.push_str(if self.consent { ",granted" } else { ",denied" });
         out
     }
 }
@@ -517,7 +531,7 @@ mod tests {
 
     fn tracker(clock: &ManualClock, bits: u32) -> Tracker<&ManualClock> {
         let cfg = Config::from_flags("example.com", "/", bits, 3, 5_000, 10);
-        let ctx = Context::new(Some("800x600".into()), Some("en".into()), None);
+        let ctx = Context::new("800x600", "en", "");
         Tracker::new(cfg, ctx, clock, 7)
     }
 
@@ -529,6 +543,11 @@ mod tests {
 
     fn names(evs: &[Value]) -> Vec<&str> {
         evs.iter().map(|e| e["event"].as_str().unwrap()).collect()
+    }
+
+    fn stat(t: &Tracker<&ManualClock>, name: &str) -> String {
+        let i = STATS_FIELDS.iter().position(|f| *f == name).unwrap();
+        t.stats_csv(0).split(',').nth(i).unwrap().to_string()
     }
 
     fn view(t: &mut Tracker<&ManualClock>, url: &str) -> bool {
@@ -692,7 +711,7 @@ mod tests {
         t.next_batch().unwrap();
         t.delivered(400, 0);
         assert_eq!((t.queued(), t.stats.rejected), (0, 4));
-        assert!(t.stats_json(0).contains("\"rejected\":4"));
+        assert_eq!(stat(&t, "rejected"), "4");
     }
 
     #[test]
@@ -822,8 +841,28 @@ mod tests {
             t.track(&format!("e{i}"), &Props::default());
         }
         assert_eq!(t.queued(), 10);
-        assert!(t.stats_json(0).contains("\"dropped\":6"));
+        assert_eq!(stat(&t, "dropped"), "6");
         assert_eq!(names(&drain_all(&mut t))[0], "e5");
+    }
+
+    #[test]
+    fn overflow_while_a_request_is_in_flight_keeps_positions_right() {
+        let clock = ManualClock::new(T0);
+        let mut t = tracker(&clock, flags::DEFAULT); // capacity 10
+        for n in ["a", "b", "c"] {
+            t.track(n, &Props::default());
+        }
+        let first = t.next_batch().unwrap();
+        assert_eq!(names(&events(&first)).len(), 4);
+        for i in 0..8 {
+            t.track(&format!("n{i}"), &Props::default());
+        }
+        // 12 events for 10 places: the two oldest (in flight) went.
+        assert_eq!((t.queued(), stat(&t, "dropped").as_str()), (10, "2"));
+        t.delivered(202, 0);
+        let rest = drain_all(&mut t);
+        let want: Vec<String> = (0..8).map(|i| format!("n{i}")).collect();
+        assert_eq!(names(&rest), want);
     }
 
     #[test]
@@ -902,7 +941,8 @@ mod tests {
         t.track("x", &Props::default());
         t.leave();
         assert_eq!((t.queued(), t.next_batch(), t.drain()), (0, None, None));
-        assert!(t.stats_json(0).contains("\"ignored\":\"dnt\""));
+        assert_eq!(stat(&t, "ignored"), "dnt");
+        assert_eq!(t.stats_csv(7), "0,0,0,0,0,0,0,7,dnt,granted");
     }
 
     #[test]
@@ -940,29 +980,21 @@ mod tests {
     }
 
     #[test]
-    fn restored_queue_is_sent_first_and_stale_events_dropped() {
+    fn restored_queue_is_sent_first() {
         let clock = ManualClock::new(T0);
         let mut old = tracker(&clock, flags::DEFAULT);
         old.track("old", &Props::default());
         let stored = old.take_queue_write().unwrap();
-        let stale = stored.replace(&T0.to_string(), &(T0 - MAX_STORED_AGE_MS - 1).to_string());
 
         clock.advance(60_000);
         let mut t = tracker(&clock, flags::DEFAULT);
-        t.restore(None, Some(&stored));
+        t.restore(None, Some(&format!("{stored}\ngarbage")));
         t.track("new", &Props::default());
         let body = t.next_batch().expect("restored events are due at once");
         assert_eq!(
             names(&events(&body)),
             ["session_start", "old", "session_start", "new"]
         );
-
-        let mut t = tracker(&clock, flags::DEFAULT);
-        t.restore(None, Some(&format!("{stale}\ngarbage")));
-        assert_eq!(t.queued(), 0);
-        assert!(
-            t.stats_json(0).contains("\"dropped\":3"),
-            "2 stale + 1 garbage"
-        );
+        assert_eq!(stat(&t, "queued"), "4");
     }
 }

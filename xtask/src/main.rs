@@ -3,12 +3,14 @@
 //! Tasks (run with no arguments to list them):
 //! - `test`: the whole test suite — exactly what CI runs (`.ci/run` calls it).
 //! - `standalone`: build everything and run `footfall standalone` (the README's first command).
-//! - `dist`: build the tracker, npm package and demo site into `dist/`.
+//! - `dist`: build the tracker, npm package and demo site into `dist/`, then the dashboard.
+//! - `dashboard`: build only the Yew dashboard into `dist/dashboard/`.
 //! - `codegen`: regenerate committed generated code (time zone → country table).
 //!
 //! It is a tool, never a dependency of the product crates.
 
 mod codegen;
+mod dashboard;
 mod dist;
 mod test;
 
@@ -19,6 +21,7 @@ const TASKS: &[(&str, &str)] = &[
     ("test", "run every test: fmt, clippy, unit + integration tests, fuzz smoke, tracker & browser tests"),
     ("standalone", "build the tracker, demo and release binary, then run `footfall standalone`"),
     ("dist", "build the wasm tracker, npm package and demo site into dist/ (fails over the size budget)"),
+    ("dashboard", "build only the Yew dashboard into dist/dashboard/ (fails over its 250 KB gzip budget)"),
     ("codegen", "regenerate protocol/src/tz_table.rs from the system's IANA tzdata"),
 ];
 
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         "test" | "ci" => test::run(rest),
         "standalone" => standalone(rest),
         "dist" => dist::run(rest),
+        "dashboard" => dashboard::build(),
         "codegen" => codegen::run(),
         other => Err(anyhow::anyhow!(
             "unknown task {other:?}; run `cargo xtask` for the list"

@@ -12,6 +12,10 @@ struct Step {
 
 const STEPS: &[Step] = &[
     Step {
+        name: "install",
+        run: install,
+    },
+    Step {
         name: "fmt",
         run: fmt,
     },
@@ -30,6 +34,10 @@ const STEPS: &[Step] = &[
     Step {
         name: "tracker",
         run: tracker,
+    },
+    Step {
+        name: "dashboard",
+        run: dashboard,
     },
 ];
 
@@ -108,6 +116,14 @@ fn fuzz_smoke() -> anyhow::Result<()> {
 /// The tracker's own suite: size budget, unit tests, wasm tests and browser end-to-end tests.
 fn tracker() -> anyhow::Result<()> {
     let script = root().join(".ci/test-tracker.sh");
+    anyhow::ensure!(script.is_file(), "{} is missing", script.display());
+    sh(Command::new("bash").arg(script).current_dir(root()))
+}
+
+/// The dashboard's suite: unit tests, wasm32 clippy, size budget, browser end-to-end tests
+/// against `footfall standalone`.
+fn dashboard() -> anyhow::Result<()> {
+    let script = root().join(".ci/test-dashboard.sh");
     anyhow::ensure!(script.is_file(), "{} is missing", script.display());
     sh(Command::new("bash").arg(script).current_dir(root()))
 }

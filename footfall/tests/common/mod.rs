@@ -1,6 +1,9 @@
 //! Runs the real `footfall` binary as a child process on a free loopback port.
 #![allow(dead_code)]
 
+pub mod kafka;
+pub mod live;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use protocol::live::{FeedEvent, LiveMetrics};
 use tokio::sync::watch;
 
-use super::delta::MetricsDelta;
+use protocol::Event;
+
+use super::delta::{DeltaBuilder, MetricsDelta};
 use super::engine::LiveEngine;
 
 /// How often the publisher looks for changes. Sites publish at most every
@@ -47,6 +49,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct LiveHub {
     inner: Arc<Mutex<Inner>>,
+    /// Events recorded since the publisher's last round. Kept apart from the engine so the
+    /// request path only appends here and never waits for a publisher computing a state.
+    pending: Arc<Mutex<DeltaBuilder>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -69,11 +74,21 @@ impl LiveHub {
                 channels: HashMap::new(),
                 closed: false,
             })),
+            pending: Arc::default(),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records events this process has just stored; they are merged in on the publisher's
+    /// next round (every few tens of milliseconds), one delta per site rather than per request.
+    pub fn record(&self, events: &[&Event]) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for e in events {
+            pending.add(e);
+        }
     }
 
     /// Merges deltas (from this process or from the metrics topic).
@@ -130,9 +145,17 @@ impl LiveHub {
     }
 
     /// One publisher round; false once closed.
-    fn publish_due(&self) -> bool {
+    pub(crate) fn publish_due(&self) -> bool {
+        let recorded = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let now = now_ms();
         let mut inner = self.lock();
+        for d in &recorded {
+            inner.engine.apply(d, now);
+        }
         if inner.closed {
             return false;
         }

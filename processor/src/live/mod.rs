@@ -15,14 +15,18 @@ mod delta;
 mod engine;
 mod gateway;
 mod hub;
+mod kafka;
 mod sketch;
+mod tee;
 mod tickets;
 
 pub use delta::{deltas_of, Bucket, DeltaBuilder, MetricsDelta, DELTA_VERSION};
 pub use engine::LiveEngine;
 pub use gateway::{Gateway, GatewayLimits};
 pub use hub::LiveHub;
+pub use kafka::{run_subscriber, MetricsPublisher};
 pub use sketch::VisitorSketch;
+pub use tee::{DeltaSink, LiveStore};
 pub use tickets::TicketStore;
 
 #[cfg(test)]

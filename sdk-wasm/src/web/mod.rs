@@ -58,18 +58,17 @@ pub const FIELD: u8 = 0x1f;
 /// Privacy signals passed to [`start`] as bits.
 pub const SIGNAL_DNT: u32 = 1;
 pub const SIGNAL_GPC: u32 = 2;
+/// `localStorage.footfall_ignore == "true"`: this browser opted out (a site owner
+/// excluding their own visits, the switch Plausible documents).
+pub const SIGNAL_OPT_OUT: u32 = 4;
 
-/// Kinds of [`prop`] values.
-pub const PROP_STR: u32 = 0;
-pub const PROP_NUM: u32 = 1;
-pub const PROP_BOOL: u32 = 2;
+/// Kinds of prop values in TRACK and CLICK messages.
+pub const PROP_STR: &str = "0";
+pub const PROP_NUM: &str = "1";
+pub const PROP_BOOL: &str = "2";
 
 struct Global {
-    /// Set by [`configure`], consumed by [`start`].
-    config: RefCell<Option<Config>>,
     tracker: RefCell<Option<Tracker<DateClock>>>,
-    /// Props staged by [`prop`] for the next [`track`] or [`click`].
-    props: RefCell<Props>,
     /// Storage writes the browser refused, and re-entrant calls.
     errors: Cell<u64>,
 }
@@ -80,9 +79,7 @@ struct Global {
 unsafe impl Sync for Global {}
 
 static GLOBAL: Global = Global {
-    config: RefCell::new(None),
     tracker: RefCell::new(None),
-    props: RefCell::new(Props::new()),
     errors: Cell::new(0),
 };
 
@@ -90,25 +87,38 @@ fn error() {
     GLOBAL.errors.set(GLOBAL.errors.get() + 1);
 }
 
-/// The `N` fields of a message; missing ones are empty.
-fn fields<const N: usize>(msg: &str) -> [&str; N] {
+/// The first `N` fields of a message (missing ones are empty) and the rest of it.
+fn fields<const N: usize>(mut msg: &str) -> ([&str; N], &str) {
     let mut out = [""; N];
-    for (slot, field) in out.iter_mut().zip(text::split(msg, FIELD)) {
+    for slot in &mut out {
+        let (field, rest) = text::split_once(msg, FIELD).unwrap_or((msg, ""));
         *slot = field;
+        msg = rest;
     }
-    out
+    (out, msg)
+}
+
+/// Props from `key␟kind␟value` triples: a string ([`PROP_STR`]), a number as JS
+/// `String(n)` ([`PROP_NUM`]; non-finite ones are dropped) or `true`/`false`
+/// ([`PROP_BOOL`]). Invalid ones are skipped (see [`Props::insert`]).
+fn props(mut msg: &str) -> Props {
+    let mut props = Props::new();
+    while !msg.is_empty() {
+        let ([key, kind, value], rest) = fields(msg);
+        msg = rest;
+        let value = match kind {
+            PROP_NUM => PropValue::Num(value),
+            PROP_BOOL => PropValue::Bool(value == "true"),
+            PROP_STR => PropValue::Str(value),
+            _ => continue,
+        };
+        props.insert(key, value);
+    }
+    props
 }
 
 fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
-}
-
-fn take_props() -> Props {
-    GLOBAL
-        .props
-        .try_borrow_mut()
-        .map(|mut p| core::mem::take(&mut *p))
-        .unwrap_or_default()
 }
 
 /// Runs `f` on the tracker, then persists what changed. Before `start` (or re-entered,
@@ -144,90 +154,133 @@ fn persist(t: &mut Tracker<DateClock>) {
     }
 }
 
-/// Operation codes of [`call`]; `npm/src/core.js` mirrors them.
+/// Operation codes of [`call`] and their arguments; `npm/src/core.js` mirrors them.
+/// Messages are U+001F-separated fields.
 pub mod op {
-    pub const CONFIGURE: u32 = 0;
+    /// Set up (see [`super::start`]): site, options and browser facts, `a` = flags,
+    /// `b` = signals → endpoint URL, `""` when not tracked.
     pub const START: u32 = 1;
+    /// Load or navigation: `href␟title␟referrer`, `a` = restored from bfcache.
     pub const PAGE: u32 = 2;
-    pub const PROP: u32 = 3;
+    /// `name` then props as `key␟kind␟value` triples → recorded?
     pub const TRACK: u32 = 4;
+    /// `tag␟text␟id␟data-footfall-event␟href␟link host␟link protocol` then the
+    /// `data-footfall-prop-*` props as triples.
     pub const CLICK: u32 = 5;
+    /// `userId` (`""` clears) → accepted?
     pub const IDENTIFY: u32 = 6;
+    /// `a` = granted → recording?
     pub const CONSENT: u32 = 7;
+    /// → the next body to `fetch` now, or `""`.
     pub const TAKE: u32 = 8;
+    /// Answer to TAKE: `a` = HTTP status (0: network error), `b` = Retry-After seconds.
     pub const DONE: u32 = 9;
+    /// → milliseconds until TAKE may have something, or `""`.
     pub const WAIT: u32 = 10;
+    /// `pagehide`: session_end unless following a link of the site.
     pub const LEAVE: u32 = 11;
+    /// Page hidden or unloading → the next body for `sendBeacon`, or `""`.
     pub const DRAIN: u32 = 12;
+    /// Answer to DRAIN: `a` = the browser took the beacon.
     pub const DRAINED: u32 = 13;
+    /// → counters, comma-separated (see `tracker::STATS_FIELDS`).
     pub const STATS: u32 = 14;
 }
 
 /// The one export. `msg`, `a` and `b` are the operation's arguments, as documented on
-/// the function it calls; the result is that function's, as a string (`"1"`/`""` for
-/// booleans, decimal for numbers, `""` for nothing).
+/// its constant in [`op`]; the result is a string (`"1"`/`""` for yes/no, decimal for
+/// numbers, `""` for nothing).
 #[wasm_bindgen]
 pub fn call(op: u32, msg: &str, a: u32, b: u32) -> String {
-    let flag = |yes: bool| String::from(if yes { "1" } else { "" });
     match op {
-        op::CONFIGURE => return configure(msg, a),
-        op::START => return flag(start(msg, a)),
-        op::PAGE => page(msg, a != 0),
-        op::PROP => prop(msg, a),
-        op::TRACK => return flag(track(msg)),
-        op::CLICK => click(msg),
-        op::IDENTIFY => return flag(identify(msg)),
-        op::CONSENT => return flag(consent(a != 0)),
-        op::TAKE => return take(),
-        op::DONE => done(a as u16, b),
+        op::START => start(msg, a, b),
+        _ => with(|t| on_tracker(t, op, msg, a, b)),
+    }
+}
+
+fn flag(yes: bool) -> String {
+    String::from(if yes { "1" } else { "" })
+}
+
+/// The operations on the started tracker, under one borrow (one persistence pass).
+fn on_tracker(t: &mut Tracker<DateClock>, op: u32, msg: &str, a: u32, b: u32) -> String {
+    match op {
+        op::PAGE => {
+            let ([href, title, referrer], _) = fields(msg);
+            if a != 0 {
+                t.restored();
+            }
+            t.set_url(href);
+            if t.config().auto_pageviews {
+                t.page_view(title, referrer);
+            }
+        }
+        op::TRACK => {
+            let ([name], rest) = fields(msg);
+            return flag(t.track(name, &props(rest)));
+        }
+        op::CLICK => {
+            let ([tag, text, id, custom_event, href, link_host, link_protocol], rest) = fields(msg);
+            let clicked = Clicked {
+                tag,
+                text,
+                id,
+                href: non_empty(href),
+                link_host,
+                link_protocol,
+                custom_event: non_empty(custom_event),
+            };
+            t.click(&clicked, &props(rest));
+        }
+        op::IDENTIFY => return flag(t.identify(non_empty(msg))),
+        op::CONSENT => return flag(t.consent(a != 0)),
+        op::TAKE => return t.next_batch().unwrap_or_default(),
+        op::DONE => t.delivered(a as u16, b),
         op::WAIT => {
             let mut out = String::new();
-            if let Some(ms) = wait() {
+            if let Some(ms) = t.wake_in() {
                 crate::json::write_u64(&mut out, ms);
             }
             return out;
         }
-        op::LEAVE => leave(),
-        op::DRAIN => return drain(),
-        op::DRAINED => drained(a != 0),
-        op::STATS => return stats(),
+        op::LEAVE => t.leave(),
+        op::DRAIN => return t.drain().unwrap_or_default(),
+        op::DRAINED => t.beaconed(a != 0),
+        op::STATS => return t.stats_csv(GLOBAL.errors.get()),
         _ => {}
     }
     String::new()
 }
 
-/// Step 1 of 2: the site's options, `site␟api␟batch size␟flush interval ms␟max queue`
-/// (empty or 0 numbers mean the default); `bits` are [`crate::config::flags`]. Returns
-/// the URL batches go to.
-pub fn configure(msg: &str, bits: u32) -> String {
-    let [site, api, batch_size, flush_ms, max_queue] = fields(msg);
+/// Sets the tracker up: `site␟api␟batch size␟flush ms␟max queue␟screen␟language␟time
+/// zone␟hostname␟protocol␟stored session␟stored queue` (empty for defaults and unknowns;
+/// the stored values are what `persist` wrote under [`storage::SESSION_KEY`] and
+/// [`storage::QUEUE_KEY`], read back by the shell), `bits` the
+/// [`crate::config::flags`], `signals` [`SIGNAL_DNT`] | [`SIGNAL_GPC`] |
+/// [`SIGNAL_OPT_OUT`]. Returns the URL batches go to, or `""` when this page is not
+/// tracked (ignore rules) or it was already started: the shell then installs no listeners.
+pub fn start(msg: &str, bits: u32, signals: u32) -> String {
+    let (
+        [site, api, batch_size, flush_ms, max_queue, screen, lang, timezone, hostname, protocol, session, queue],
+        _,
+    ) = fields(msg);
     let num = |s: &str| {
         crate::json::parse_u64(s.as_bytes()).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
     };
-    let (batch_size, flush_ms, max_queue) = (num(batch_size), num(flush_ms), num(max_queue));
-    let cfg = Config::from_flags(site, api, bits, batch_size, flush_ms, max_queue);
-    let endpoint = cfg.endpoint.clone();
-    if let Ok(mut c) = GLOBAL.config.try_borrow_mut() {
-        *c = Some(cfg);
+    let cfg = Config::from_flags(
+        site,
+        api,
+        bits,
+        num(batch_size),
+        num(flush_ms),
+        num(max_queue),
+    );
+    let Ok(mut slot) = GLOBAL.tracker.try_borrow_mut() else {
+        return String::new();
+    };
+    if slot.is_some() {
+        return String::new();
     }
-    endpoint
-}
-
-/// Step 2 of 2: the browser's facts, `screen␟language␟timeZone␟hostname␟protocol` (empty
-/// when unknown); `signals` has [`SIGNAL_DNT`] and [`SIGNAL_GPC`]. Returns false when this
-/// page is not tracked (ignore rules) or already started; the shell then installs no
-/// listeners.
-pub fn start(msg: &str, signals: u32) -> bool {
-    let [screen, lang, timezone, hostname, protocol] = fields(msg);
-    let (Ok(mut slot), Ok(mut config)) = (
-        GLOBAL.tracker.try_borrow_mut(),
-        GLOBAL.config.try_borrow_mut(),
-    ) else {
-        return false;
-    };
-    let Some(cfg) = config.take().filter(|_| slot.is_none()) else {
-        return false;
-    };
     let verdict = ignore::check(
         &cfg,
         &Signals {
@@ -235,132 +288,29 @@ pub fn start(msg: &str, signals: u32) -> bool {
             global_privacy_control: signals & SIGNAL_GPC != 0,
             hostname,
             protocol,
-            opted_out: storage::get(Area::Local, storage::OPT_OUT_KEY).as_deref() == Some("true"),
+            opted_out: signals & SIGNAL_OPT_OUT != 0,
         },
     );
     // Math.random is enough: ids must be unique, not secret (see `ids`).
     let seed = ((random() * 9_007_199_254_740_992.0) as u64)
         ^ (((random() * 9_007_199_254_740_992.0) as u64) << 11)
         ^ DateClock.now_ms();
-    let owned = |s: &str| non_empty(s).map(String::from);
-    let ctx = Context::new(owned(screen), owned(lang), owned(timezone));
+    let ctx = Context::new(screen, lang, timezone);
     let mut t = Tracker::new(cfg, ctx, DateClock, seed);
-    match verdict {
-        Some(reason) => t.ignore(reason),
-        None => {
-            let site = &t.config().site;
-            let session = storage::get(Area::Session, &storage::key(storage::SESSION_KEY, site));
-            let queue = storage::get(Area::Local, &storage::key(storage::QUEUE_KEY, site));
-            t.restore(session.as_deref(), queue.as_deref());
+    let endpoint = match verdict {
+        Some(reason) => {
+            t.ignore(reason);
+            String::new()
         }
-    }
+        None => {
+            t.restore(non_empty(session), non_empty(queue));
+            t.config().endpoint.clone()
+        }
+    };
     // `replace` + `forget` rather than `*slot = Some(t)`: the slot is known to be empty,
     // and this keeps the never-needed drop code of a whole tracker out of the download.
     core::mem::forget(slot.replace(t));
-    verdict.is_none()
-}
-
-/// Load and every single-page-app navigation, `href␟title␟referrer`: the page is now
-/// `href`; a page view is recorded if automatic page views are on and the URL changed.
-/// `restored`: back from the back/forward cache, the same URL counts again.
-pub fn page(msg: &str, restored: bool) {
-    let [href, title, referrer] = fields(msg);
-    with(|t| {
-        if restored {
-            t.restored();
-        }
-        t.set_url(href);
-        if t.config().auto_pageviews {
-            t.page_view(title, referrer);
-        }
-    })
-}
-
-/// Stages a prop for the next [`track`] or [`click`], `key␟value`: a string
-/// ([`PROP_STR`]), a number as JS `String(n)` ([`PROP_NUM`]; non-finite ones are dropped)
-/// or `true`/`false` ([`PROP_BOOL`]).
-pub fn prop(msg: &str, kind: u32) {
-    let [key, value] = fields(msg);
-    let value = match kind {
-        PROP_NUM => PropValue::Num(value),
-        PROP_BOOL => PropValue::Bool(value == "true"),
-        _ => PropValue::Str(value),
-    };
-    if let Ok(mut p) = GLOBAL.props.try_borrow_mut() {
-        p.insert(key, value);
-    }
-}
-
-/// `track(name, props)` with the staged props. Returns whether it was recorded.
-pub fn track(name: &str) -> bool {
-    let props = take_props();
-    with(|t| t.track(name, &props))
-}
-
-/// A click on a link, button or `data-footfall-event` element, with the staged
-/// `data-footfall-prop-*` props:
-/// `tag␟text␟id␟data-footfall-event␟href␟link host␟link protocol` (the link fields from
-/// `a.href`, `a.host`, `a.protocol`; empty for other elements).
-pub fn click(msg: &str) {
-    let [tag, text, id, custom_event, href, link_host, link_protocol] = fields(msg);
-    let props = take_props();
-    let clicked = Clicked {
-        tag,
-        text,
-        id,
-        href: non_empty(href),
-        link_host,
-        link_protocol,
-        custom_event: non_empty(custom_event),
-    };
-    with(|t| t.click(&clicked, &props))
-}
-
-/// `identify(userId)`; `""` forgets it.
-pub fn identify(user_id: &str) -> bool {
-    with(|t| t.identify(non_empty(user_id)))
-}
-
-/// `consent(granted)`; returns whether recording is on.
-pub fn consent(granted: bool) -> bool {
-    with(|t| t.consent(granted))
-}
-
-/// The next request body to `fetch` if one is due, else `""`. Answer with [`done`].
-pub fn take() -> String {
-    with(|t| t.next_batch()).unwrap_or_default()
-}
-
-/// The status (0: network error) and `Retry-After` seconds of the last [`take`].
-pub fn done(status: u16, retry_after_s: u32) {
-    with(|t| t.delivered(status, retry_after_s))
-}
-
-/// Milliseconds until [`take`] may have something; `None` for "nothing to wait for".
-pub fn wait() -> Option<u64> {
-    with(|t| t.wake_in())
-}
-
-/// `pagehide`: records `session_end` unless the visitor is following a link of the site.
-pub fn leave() {
-    with(|t| t.leave())
-}
-
-/// Page hidden or unloading: the next body for `sendBeacon`, due or not, else `""`.
-/// Answer with [`drained`].
-pub fn drain() -> String {
-    with(|t| t.drain()).unwrap_or_default()
-}
-
-/// Whether the browser took the beacon from [`drain`].
-pub fn drained(ok: bool) {
-    with(|t| t.beaconed(ok))
-}
-
-/// Counters as JSON: `{"queued":N,"sent":N,"dropped":N,...}`.
-pub fn stats() -> String {
-    let errors = GLOBAL.errors.get();
-    with(|t| t.stats_json(errors))
+    endpoint
 }
 
 #[cfg(test)]

@@ -2,28 +2,23 @@
 //! iframes and some private modes, and full when the quota is reached. Then the tracker
 //! simply keeps its state in memory.
 //!
-//! No web-sys: two tiny imported JS functions instead of `window` lookups and `Storage`
-//! objects.
+//! Only writes: the shell reads the stored values once and passes them to `start`. No
+//! web-sys: one tiny imported JS function instead of `window` lookups and `Storage` objects.
 
 use alloc::string::String;
 
 use wasm_bindgen::prelude::*;
 
 /// The queue of unsent events, per site: survives the tab, so the next visit sends it.
+/// (`npm/src/core.js` reads both keys back at start.)
 pub const QUEUE_KEY: &str = "footfall:queue:";
 /// The session and `identify()` user id: per tab, gone when the tab closes.
 pub const SESSION_KEY: &str = "footfall:session:";
-/// `localStorage.footfall_ignore = "true"` excludes this browser (a site owner's own
-/// visits), the same switch Plausible documents.
-pub const OPT_OUT_KEY: &str = "footfall_ignore";
 
-// Two small JS functions rather than `catch` imports: storage that throws (sandboxed
+// A small JS function rather than a `catch` import: storage that throws (sandboxed
 // iframe, private mode, quota) is handled where it happens, and the wasm needs none of the
 // exception-passing machinery.
 #[wasm_bindgen(inline_js = "
-export function storage_get(local, key) {
-  try { return (local ? localStorage : sessionStorage).getItem(key) } catch (e) {}
-}
 export function storage_set(local, key, value) {
   try {
     const s = local ? localStorage : sessionStorage
@@ -32,7 +27,6 @@ export function storage_set(local, key, value) {
   } catch (e) { return false }
 }")]
 extern "C" {
-    fn storage_get(local: bool, key: &str) -> Option<String>;
     fn storage_set(local: bool, key: &str, value: &str) -> bool;
 }
 
@@ -48,10 +42,6 @@ pub fn key(prefix: &str, site: &str) -> String {
     let mut k = String::from(prefix);
     k.push_str(site);
     k
-}
-
-pub fn get(area: Area, key: &str) -> Option<String> {
-    storage_get(matches!(area, Area::Local), key)
 }
 
 /// Writes `value`, or removes the key for an empty one. Returns false when the browser

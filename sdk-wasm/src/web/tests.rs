@@ -2,8 +2,8 @@
 //! `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p footfall-sdk-wasm --target wasm32-unknown-unknown`.
 //!
 //! They check what only a real browser can: the storage imports (and that a refusing
-//! storage does not throw), `Date.now`/`Math.random`, and the exports end to end. All tests
-//! share one wasm instance, so only `whole_flow_in_the_page` calls `start`.
+//! storage does not throw), `Date.now`/`Math.random`, and the export end to end. All tests
+//! share one wasm instance, so only `whole_flow_in_the_page` touches the global tracker.
 
 use wasm_bindgen_test::*;
 
@@ -16,15 +16,27 @@ wasm_bindgen_test_configure!(run_in_browser);
 extern "C" {
     #[wasm_bindgen(js_namespace = location, js_name = toString)]
     fn location_href() -> String;
+    #[wasm_bindgen(js_namespace = localStorage, js_name = getItem)]
+    fn local_get(key: &str) -> Option<String>;
+    #[wasm_bindgen(js_namespace = sessionStorage, js_name = getItem)]
+    fn session_get(key: &str) -> Option<String>;
+}
+
+/// What the browser has stored (`None` when absent).
+fn stored(area: Area, key: &str) -> Option<String> {
+    match area {
+        Area::Local => local_get(key),
+        Area::Session => session_get(key),
+    }
 }
 
 #[wasm_bindgen_test]
 fn storage_round_trip() {
     for area in [Area::Local, Area::Session] {
         assert!(storage::set(area, "footfall:test", "v\nw"));
-        assert_eq!(storage::get(area, "footfall:test").as_deref(), Some("v\nw"));
+        assert_eq!(stored(area, "footfall:test").as_deref(), Some("v\nw"));
         assert!(storage::set(area, "footfall:test", ""), "empty removes");
-        assert_eq!(storage::get(area, "footfall:test"), None);
+        assert_eq!(stored(area, "footfall:test"), None);
     }
 }
 
@@ -37,69 +49,65 @@ fn clock_and_random_come_from_the_browser() {
 }
 
 #[wasm_bindgen_test]
-fn calls_before_start_do_nothing() {
-    // Any order of calls before `start` is harmless (the shell may be racing the page).
-    assert_eq!(wait(), None);
-    assert_eq!(drain(), "");
-    drained(true);
-    done(503, 1);
-    page("x\u{1f}\u{1f}", true);
-}
-
-#[wasm_bindgen_test]
-fn the_one_export_dispatches_and_answers_in_strings() {
+fn messages_split_into_fields_and_props() {
+    assert_eq!(fields::<3>("a\u{1f}b\u{1f}c"), (["a", "b", "c"], ""));
+    assert_eq!(fields::<3>("a"), (["a", "", ""], ""));
     assert_eq!(
-        call(op::WAIT, "", 0, 0),
-        "",
-        "nothing to wait for before start"
+        fields::<2>("a\u{1f}b\u{1f}x\u{1f}y"),
+        (["a", "b"], "x\u{1f}y")
     );
-    assert_eq!(call(op::TRACK, "x", 0, 0), "", "false before start");
-    assert_eq!(call(99, "unknown", 1, 2), "");
-}
-
-#[wasm_bindgen_test]
-fn messages_split_into_fields() {
-    assert_eq!(fields::<3>("a\u{1f}b\u{1f}c"), ["a", "b", "c"]);
-    assert_eq!(fields::<3>("a"), ["a", "", ""]);
-    assert_eq!(fields::<2>("a\u{1f}b\u{1f}extra"), ["a", "b"]);
+    let p = props("plan\u{1f}0\u{1f}pro\u{1f}n\u{1f}1\u{1f}2.5\u{1f}ok\u{1f}2\u{1f}true\u{1f}bad\u{1f}9\u{1f}x");
+    assert_eq!(p.len(), 3);
+    assert!(props("").is_empty());
+    assert_eq!(props("cut\u{1f}0").len(), 1, "a missing value is empty");
 }
 
 #[wasm_bindgen_test]
 fn whole_flow_in_the_page() {
+    // Any order of calls before `start` is harmless (the shell may be racing the page).
+    for op in [
+        op::WAIT,
+        op::DRAIN,
+        op::DRAINED,
+        op::DONE,
+        op::PAGE,
+        op::TRACK,
+        op::STATS,
+    ] {
+        assert_eq!(call(op, "x\u{1f}y", 1, 2), "", "{op}");
+    }
+    assert_eq!(call(99, "unknown", 1, 2), "");
+
     let href = location_href();
+    let setup = "wasm-test\u{1f}/\u{1f}0\u{1f}\u{1f}\u{1f}1280x720\u{1f}en-US\u{1f}Europe/Berlin\u{1f}127.0.0.1\u{1f}http:";
+    assert_eq!(call(op::START, setup, flags::DEFAULT, 0), "/api/batch");
     assert_eq!(
-        configure("wasm-test\u{1f}/\u{1f}0\u{1f}\u{1f}", flags::DEFAULT),
-        "/api/batch"
+        call(op::START, setup, flags::DEFAULT, 0),
+        "",
+        "second start is refused"
     );
-    assert!(start(
-        "1280x720\u{1f}en-US\u{1f}Europe/Berlin\u{1f}127.0.0.1\u{1f}http:",
-        0
-    ));
-    assert!(!start("", 0), "second start is refused");
 
-    let page_msg = [href.as_str(), "Test page", ""].join("\u{1f}");
-    page(&page_msg, false);
-    page(&page_msg, false); // same URL: no second page view
-    prop("plan\u{1f}pro", PROP_STR);
-    prop("price\u{1f}19.5", PROP_NUM);
-    prop("trial\u{1f}true", PROP_BOOL);
-    prop("nan\u{1f}NaN", PROP_NUM);
-    assert!(track("signup"));
-    assert!(!track("bad name"));
-    click(
-        "a\u{1f}out\u{1f}\u{1f}\u{1f}https://elsewhere.example/\u{1f}elsewhere.example\u{1f}https:",
-    );
-    assert!(identify("user-1"));
-    leave();
+    let page = [href.as_str(), "Test page", ""].join("\u{1f}");
+    call(op::PAGE, &page, 0, 0);
+    call(op::PAGE, &page, 0, 0); // same URL: no second page view
+    let signup = ["signup", "plan", PROP_STR, "pro", "price", PROP_NUM, "19.5"].join("\u{1f}")
+        + "\u{1f}trial\u{1f}2\u{1f}true\u{1f}nan\u{1f}1\u{1f}NaN";
+    assert_eq!(call(op::TRACK, &signup, 0, 0), "1");
+    assert_eq!(call(op::TRACK, "bad name", 0, 0), "");
+    let click =
+        "a\u{1f}out\u{1f}\u{1f}\u{1f}https://elsewhere.example/\u{1f}elsewhere.example\u{1f}https:";
+    call(op::CLICK, click, 0, 0);
+    assert_eq!(call(op::IDENTIFY, "user-1", 0, 0), "1");
+    call(op::LEAVE, "", 0, 0);
 
-    let stored = storage::get(Area::Local, "footfall:queue:wasm-test").expect("persisted");
-    assert_eq!(stored.lines().count(), 5);
-    assert!(storage::get(Area::Session, "footfall:session:wasm-test").is_some());
-    assert!(wait().is_some(), "a flush is scheduled");
+    let queue = stored(Area::Local, "footfall:queue:wasm-test").expect("persisted");
+    assert_eq!(queue.lines().count(), 5);
+    assert!(stored(Area::Session, "footfall:session:wasm-test").is_some());
+    assert_ne!(call(op::WAIT, "", 0, 0), "", "a flush is scheduled");
 
-    let body = drain();
-    drained(true);
-    assert_eq!(drain(), "");
+    let body = call(op::DRAIN, "", 0, 0);
+    call(op::DRAINED, "", 1, 0);
+    assert_eq!(call(op::DRAIN, "", 0, 0), "");
     for name in [
         "session_start",
         "page_view",
@@ -119,10 +127,6 @@ fn whole_flow_in_the_page() {
         body.contains("\"userId\":\"user-1\""),
         "session_end after identify: {body}"
     );
-    let s = stats();
-    assert!(
-        s.contains("\"sent\":5") && s.contains("\"invalid\":1"),
-        "{s}"
-    );
-    assert_eq!(storage::get(Area::Local, "footfall:queue:wasm-test"), None);
+    assert_eq!(call(op::STATS, "", 0, 0), "0,5,5,0,0,0,1,0,,granted");
+    assert_eq!(stored(Area::Local, "footfall:queue:wasm-test"), None);
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// Gzip size of what a visitor downloads for Footfall's tracker (script + wasm) next to
+// other trackers' browser bundles, all fetched from the npm registry in this same run
+// (`npm pack`), so the comparison is of today's published versions.
+//
+//   cargo xtask dist && node bench/tracker-size.mjs
+//
+// Peers: the file a site ships (script-tag or minified browser build). umami publishes no
+// tracker on npm, so it is listed as unavailable. Sizes are gzip -9 (zlib level 9).
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import zlib from 'node:zlib'
+import { fileURLToPath } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const gz = (buf) => zlib.gzipSync(buf, { level: 9 }).length
+
+const PEERS = [
+  { name: 'posthog-js', files: ['dist/array.js'], what: 'script-tag core (array.js)' },
+  { name: '@snowplow/browser-tracker', files: ['dist/index.umd.min.js'], what: 'minified UMD' },
+  { name: '@plausible-analytics/tracker', files: ['plausible.js'], what: 'npm tracker' },
+  {
+    name: 'plausible-tracker',
+    files: ['build/module/index.js', 'build/module/lib/request.js', 'build/module/lib/tracker.js'],
+    what: 'legacy npm tracker, unminified ESM',
+  },
+  { name: '@umami/tracker', files: [], what: 'not published on npm' },
+]
+
+function footfall() {
+  const dir = path.join(root, 'dist/tracker')
+  const js = fs.readFileSync(path.join(dir, 'footfall.js'))
+  const wasm = fs.readFileSync(path.join(dir, 'footfall.wasm'))
+  return { raw: js.length + wasm.length, gzip: gz(js) + gz(wasm), detail: `js ${gz(js)} + wasm ${gz(wasm)}` }
+}
+
+function peer(tmp, p) {
+  if (p.files.length === 0) return null
+  let out
+  try {
+    out = execFileSync('npm', ['pack', '--silent', p.name], { cwd: tmp, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  } catch {
+    return null
+  }
+  const tarball = out.trim().split('\n').pop()
+  const version = tarball.match(/-(\d+\.\d+\.\d+[^/]*)\.tgz$/)?.[1] ?? '?'
+  const dir = path.join(tmp, tarball.replace(/\.tgz$/, ''))
+  fs.mkdirSync(dir)
+  execFileSync('tar', ['-xzf', path.join(tmp, tarball), '-C', dir])
+  let raw = 0
+  let gzip = 0
+  for (const f of p.files) {
+    const buf = fs.readFileSync(path.join(dir, 'package', f))
+    raw += buf.length
+    gzip += gz(buf)
+  }
+  return { version, raw, gzip }
+}
+
+const dist = path.join(root, 'dist/tracker/footfall.wasm')
+if (!fs.existsSync(dist)) {
+  console.error('dist/tracker missing: run `cargo xtask dist` first')
+  process.exit(1)
+}
+const ff = footfall()
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tracker-size-'))
+const rows = [['footfall (this build)', '', ff.raw, ff.gzip, '1.00×', `script tag: ${ff.detail}`]]
+try {
+  for (const p of PEERS) {
+    const r = peer(tmp, p)
+    if (!r) {
+      rows.push([p.name, '', '', '', 'n/a', p.what])
+      continue
+    }
+    rows.push([p.name, r.version, r.raw, r.gzip, (r.gzip / ff.gzip).toFixed(2) + '×', p.what])
+  }
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true })
+}
+
+const head = ['tracker', 'version', 'bytes', 'gzip', 'vs footfall', 'what']
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
+const line = (r) => r.map((c, i) => (i >= 2 && i <= 4 ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]))).join('  ')
+console.log(line(head))
+console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+for (const r of rows) console.log(line(r))

@@ -1,0 +1,194 @@
+//! The daily visitor salt, shared by every collector of a deployment through Kafka.
+//!
+//! **Why:** the visitor id is a keyed hash of (salt, site, IP, user agent). Collectors behind
+//! one load balancer must hash with the same salt on the same UTC day, or one visitor counts
+//! once per collector; and a salt must become unrecoverable once its day is over, so that
+//! nobody can later recompute visitor ids from IP + user agent. A per-process salt
+//! ([`EphemeralSalts`](crate::salt::EphemeralSalts)) breaks the first rule.
+//!
+//! **Design:** a single-partition topic (`footfall.salts`) is a totally ordered log, which is
+//! all an agreement protocol needs:
+//! 1. A collector that needs day D's salt draws a random candidate and produces it with
+//!    acks=all under the key `D:<random writer id>`; the delivery report tells it the offset
+//!    `o` where its candidate landed.
+//! 2. It reads the partition from the beginning up to `o`. The **first** record for day D in
+//!    log order wins — its own candidate if nobody was earlier. Every collector sees the same
+//!    log prefix, so all pick the same winner; no watermark (unreliable on some brokers) and
+//!    no coordinator is needed.
+//! 3. It writes tombstones for every key of an earlier day it saw.
+//!
+//! Keys are unique per writer so that compaction can never replace an earlier winner with a
+//! later loser. The topic is created with `cleanup.policy=compact,delete`, `retention.ms`
+//! of 25 h (a winner is written during its day, so it outlives the day by the retention's
+//! slack and no more) and hourly segments with an eager cleaner, so old salts physically
+//! disappear: tombstoned ones at the next compaction, all of them by retention at the latest.
+//! Raw IPs never leave the collector: only the hash is in events; salts never leave Kafka
+//! and the collectors' memory (each collector caches only the current day's).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use protocol::visitor::Salt;
+use rand::RngCore;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::topics::TopicSpec;
+use super::{base_config, KafkaError};
+use crate::salt::{random_salt, SaltError, SaltSource};
+use crate::BoxFuture;
+
+/// How long one agreement round may take before the request that needs the salt gets 503.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// See the module docs.
+pub struct KafkaSalts {
+    brokers: String,
+    topic: String,
+    /// A fresh producer per round (about once a day): an idempotent producer that a broker
+    /// restart fenced would otherwise refuse every later round.
+    producer_config: rdkafka::ClientConfig,
+}
+
+impl KafkaSalts {
+    /// # Errors
+    /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
+    pub fn new(brokers: &str, topic: &str) -> Result<Self, KafkaError> {
+        let mut producer_config = base_config(brokers);
+        producer_config
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "5000");
+        // Checked now so a bad setting fails at start-up, not on the first request of a day.
+        let _: FutureProducer = producer_config
+            .create()
+            .map_err(|e| KafkaError::InvalidSetting(format!("salt producer: {e}")))?;
+        Ok(KafkaSalts {
+            brokers: brokers.to_string(),
+            topic: topic.to_string(),
+            producer_config,
+        })
+    }
+
+    /// The salts topic as it must be created (see the module docs for the settings).
+    pub fn topic_spec(name: &str, replication_factor: i32) -> TopicSpec {
+        TopicSpec::new(name, 1, replication_factor)
+            .with("cleanup.policy", "compact,delete")
+            .with("retention.ms", 25 * 3_600_000u64)
+            .with("segment.ms", 3_600_000u64)
+            .with("min.cleanable.dirty.ratio", "0.01")
+            .with("delete.retention.ms", 3_600_000u64)
+    }
+
+    async fn agree(&self, day: i64) -> Result<Salt, String> {
+        let candidate = random_salt();
+        let mut writer = [0u8; 8];
+        rand::rng().fill_bytes(&mut writer);
+        let key = format!("{day}:{}", hex(&writer));
+        let producer: FutureProducer = self
+            .producer_config
+            .create()
+            .map_err(|e| format!("salt producer: {e}"))?;
+        let delivery = producer
+            .send(
+                FutureRecord::to(&self.topic)
+                    .partition(0)
+                    .key(&key)
+                    .payload(&candidate.as_bytes()[..]),
+                Duration::from_secs(1),
+            )
+            .await
+            .map_err(|(e, _)| format!("cannot write a salt candidate: {e}"))?;
+        let (partition, offset) = (delivery.partition, delivery.offset);
+        let brokers = self.brokers.clone();
+        let topic = self.topic.clone();
+        let (winner, stale_keys) =
+            tokio::task::spawn_blocking(move || read_log(&brokers, &topic, partition, offset, day))
+                .await
+                .map_err(|e| e.to_string())??;
+        for stale in stale_keys {
+            // Best effort: a tombstone that fails now is written by the next rotation.
+            let record: FutureRecord<'_, String, [u8]> =
+                FutureRecord::to(&self.topic).partition(0).key(&stale);
+            if let Err((e, _)) = producer.send(record, Duration::from_secs(1)).await {
+                tracing::warn!(error = %e, "cannot tombstone an old salt");
+            }
+        }
+        Ok(winner)
+    }
+}
+
+impl SaltSource for KafkaSalts {
+    fn salt_for_day(&self, day: i64) -> BoxFuture<'_, Result<Salt, SaltError>> {
+        Box::pin(async move {
+            tokio::time::timeout(ROUND_TIMEOUT, self.agree(day))
+                .await
+                .map_err(|_| SaltError("salt agreement through Kafka timed out".into()))?
+                .map_err(SaltError)
+        })
+    }
+}
+
+/// Reads `partition` of `topic` from the start up to `until` (inclusive): the first salt of
+/// `day`, and the live keys of earlier days (to tombstone).
+fn read_log(
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    until: i64,
+    day: i64,
+) -> Result<(Salt, Vec<String>), String> {
+    let consumer: BaseConsumer = base_config(brokers)
+        .set("group.id", "footfall-salts-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .map_err(|e| e.to_string())?;
+    consumer.assign(&assignment).map_err(|e| e.to_string())?;
+
+    let deadline = Instant::now() + ROUND_TIMEOUT;
+    let mut winner: Option<Salt> = None;
+    let mut stale = BTreeSet::new();
+    while Instant::now() < deadline {
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.map_err(|e| e.to_string())?;
+        let key = message.key().and_then(|k| std::str::from_utf8(k).ok());
+        let record_day = key
+            .and_then(|k| k.split_once(':'))
+            .and_then(|(d, _)| d.parse::<i64>().ok());
+        if let (Some(key), Some(record_day)) = (key, record_day) {
+            match message.payload() {
+                None => {
+                    stale.remove(key);
+                }
+                Some(bytes) => {
+                    if record_day < day {
+                        stale.insert(key.to_string());
+                    } else if record_day == day && winner.is_none() {
+                        if let Ok(bytes) = <[u8; 32]>::try_from(bytes) {
+                            winner = Some(Salt::from_bytes(bytes));
+                        }
+                    }
+                }
+            }
+        }
+        if message.offset() >= until {
+            return winner
+                .map(|w| (w, stale.into_iter().collect()))
+                .ok_or_else(|| "own salt candidate not found in the log".to_string());
+        }
+    }
+    Err("timed out reading the salts topic".into())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,418 @@
+//! The REST client: every endpoint the dashboard calls, its URL and its JSON shape, in one
+//! place (so reconciling with the server is a change here only). URLs are built by pure
+//! functions (tested on the host); [`get`] and [`post`] are the only code that touches
+//! `fetch`.
+//!
+//! The history endpoints `timeseries` and `breakdown` may be missing on an older server: they
+//! answer 404 there, which callers show as "not available" rather than as an error.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::shape::Interval;
+
+/// One row of `GET /api/stats/sites`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteInfo {
+    pub site: String,
+    #[serde(default)]
+    pub events: u64,
+    #[serde(default)]
+    pub last_seen: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SitesResponse {
+    pub sites: Vec<SiteInfo>,
+}
+
+/// `GET /api/stats/summary?site=&from=&to=`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    #[serde(default)]
+    pub site: String,
+    #[serde(default)]
+    pub pageviews: u64,
+    #[serde(default)]
+    pub visitors: u64,
+    #[serde(default)]
+    pub sessions: u64,
+    #[serde(default)]
+    pub events: u64,
+    #[serde(default)]
+    pub events_by_name: BTreeMap<String, u64>,
+}
+
+/// `GET /api/stats/timeseries?site=&from=&to=&interval=minute|hour|day`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Timeseries {
+    pub interval: String,
+    pub points: Vec<SeriesPoint>,
+}
+
+/// A point of the series. Both the planned shape (`t`) and the history API's (`time` with
+/// `ts` in epoch ms) are read, so either server works; `ts` wins when present.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SeriesPoint {
+    /// Start of the bucket, RFC 3339.
+    #[serde(default, alias = "time")]
+    pub t: String,
+    /// Start of the bucket, epoch ms.
+    #[serde(default)]
+    pub ts: Option<i64>,
+    #[serde(default)]
+    pub pageviews: u64,
+    #[serde(default)]
+    pub visitors: u64,
+    #[serde(default)]
+    pub events: u64,
+}
+
+/// What `GET /api/stats/breakdown` can group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dimension {
+    Page,
+    Entry,
+    Referrer,
+    UtmSource,
+    Device,
+    Browser,
+    Os,
+    Country,
+    Event,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 9] = [
+        Dimension::Page,
+        Dimension::Entry,
+        Dimension::Referrer,
+        Dimension::UtmSource,
+        Dimension::Device,
+        Dimension::Browser,
+        Dimension::Os,
+        Dimension::Country,
+        Dimension::Event,
+    ];
+
+    /// The `dimension=` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Page => "page",
+            Dimension::Entry => "entry",
+            Dimension::Referrer => "referrer",
+            Dimension::UtmSource => "utm_source",
+            Dimension::Device => "device",
+            Dimension::Browser => "browser",
+            Dimension::Os => "os",
+            Dimension::Country => "country",
+            Dimension::Event => "event",
+        }
+    }
+
+    /// Heading of its table.
+    pub fn title(self) -> &'static str {
+        match self {
+            Dimension::Page => "Pages",
+            Dimension::Entry => "Entry pages",
+            Dimension::Referrer => "Referrers",
+            Dimension::UtmSource => "UTM sources",
+            Dimension::Device => "Devices",
+            Dimension::Browser => "Browsers",
+            Dimension::Os => "Operating systems",
+            Dimension::Country => "Countries",
+            Dimension::Event => "Events",
+        }
+    }
+}
+
+/// `GET /api/stats/breakdown?site=&from=&to=&dimension=&limit=`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Breakdown {
+    #[serde(default)]
+    pub dimension: String,
+    pub rows: Vec<BreakdownRow>,
+    /// Sum over every value, not only the rows returned (percentages are of this).
+    #[serde(default)]
+    pub total: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BreakdownRow {
+    #[serde(alias = "value")]
+    pub key: String,
+    pub count: u64,
+    #[serde(default)]
+    pub visitors: u64,
+}
+
+/// `POST /api/ws-ticket` → a one-time ticket for the WebSocket URL.
+#[derive(Debug, Deserialize)]
+pub struct Ticket {
+    pub ticket: String,
+}
+
+/// Rows per breakdown table.
+pub const BREAKDOWN_LIMIT: u32 = 10;
+
+/// Why a call failed, in the terms the UI distinguishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 401: the token is wrong (or was rotated).
+    Unauthorized,
+    /// 404: this server does not have the endpoint.
+    NotFound,
+    /// The request never got an answer (server down, network gone).
+    Network,
+    /// Any other status, with the server's message when it sent one.
+    Status(u16, String),
+    /// A 2xx whose body is not the expected JSON.
+    Decode(String),
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Unauthorized => f.write_str("the admin token was not accepted"),
+            ApiError::NotFound => f.write_str("not available on this server"),
+            ApiError::Network => f.write_str("cannot reach the server"),
+            ApiError::Status(code, msg) if msg.is_empty() => write!(f, "server answered {code}"),
+            ApiError::Status(code, msg) => write!(f, "server answered {code}: {msg}"),
+            ApiError::Decode(e) => write!(f, "unexpected answer: {e}"),
+        }
+    }
+}
+
+/// A time range as the API takes it: epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub from: i64,
+    pub to: i64,
+}
+
+pub fn sites_path() -> String {
+    "/api/stats/sites".into()
+}
+
+pub fn summary_path(site: &str, span: Span) -> String {
+    format!(
+        "/api/stats/summary?site={}&from={}&to={}",
+        encode(site),
+        span.from,
+        span.to
+    )
+}
+
+/// `tz_offset_min` as `Date.getTimezoneOffset()` gives it; sent as `tz=+01:00` (east of
+/// UTC) so day and hour buckets start at the viewer's local midnight and hour.
+pub fn timeseries_path(site: &str, span: Span, interval: Interval, tz_offset_min: i32) -> String {
+    let east = -tz_offset_min;
+    let sign = if east < 0 { '-' } else { '+' };
+    let tz = format!("{sign}{:02}:{:02}", east.abs() / 60, east.abs() % 60);
+    format!(
+        "/api/stats/timeseries?site={}&from={}&to={}&interval={}&tz={}",
+        encode(site),
+        span.from,
+        span.to,
+        interval.as_str(),
+        encode(&tz)
+    )
+}
+
+pub fn breakdown_path(site: &str, span: Span, dimension: Dimension) -> String {
+    format!(
+        "/api/stats/breakdown?site={}&from={}&to={}&dimension={}&limit={BREAKDOWN_LIMIT}",
+        encode(site),
+        span.from,
+        span.to,
+        dimension.as_str()
+    )
+}
+
+pub const TICKET_PATH: &str = "/api/ws-ticket";
+
+/// The WebSocket URL for a page served from `origin` (`http://host:port`).
+pub fn ws_url(origin: &str, site: &str, ticket: &str) -> String {
+    let origin = if let Some(rest) = origin.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = origin.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        origin.to_string()
+    };
+    format!(
+        "{origin}/ws?site={}&ticket={}",
+        encode(site),
+        encode(ticket)
+    )
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Maps a status and body to the result callers see.
+pub fn decode<T: DeserializeOwned>(status: u16, body: &str) -> Result<T, ApiError> {
+    match status {
+        200..=299 => serde_json::from_str(body).map_err(|e| ApiError::Decode(e.to_string())),
+        401 | 403 => Err(ApiError::Unauthorized),
+        404 => Err(ApiError::NotFound),
+        _ => Err(ApiError::Status(status, error_message(body))),
+    }
+}
+
+/// The `error.message` of the API's common error shape, if the body has one.
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error")?.get("message")?.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// `GET path` with the admin token.
+pub async fn get<T: DeserializeOwned>(token: &str, path: &str) -> Result<T, ApiError> {
+    let (status, body) = fetch("GET", token, path).await?;
+    decode(status, &body)
+}
+
+/// `POST path` (empty body) with the admin token.
+pub async fn post<T: DeserializeOwned>(token: &str, path: &str) -> Result<T, ApiError> {
+    let (status, body) = fetch("POST", token, path).await?;
+    decode(status, &body)
+}
+
+/// The one place that calls the browser's `fetch`. Same origin, so relative paths work.
+async fn fetch(method: &str, token: &str, path: &str) -> Result<(u16, String), ApiError> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+
+    let window = web_sys::window().ok_or(ApiError::Network)?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    let headers = web_sys::Headers::new().map_err(|_| ApiError::Network)?;
+    headers
+        .set("Authorization", &format!("Bearer {token}"))
+        .map_err(|_| ApiError::Unauthorized)?;
+    init.set_headers(&headers);
+    let request =
+        web_sys::Request::new_with_str_and_init(path, &init).map_err(|_| ApiError::Network)?;
+    let response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|_| ApiError::Network)?;
+    let response: web_sys::Response = response.dyn_into().map_err(|_| ApiError::Network)?;
+    let text = response.text().map_err(|_| ApiError::Network)?;
+    let body = JsFuture::from(text).await.map_err(|_| ApiError::Network)?;
+    Ok((response.status(), body.as_string().unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let span = Span { from: 1, to: 2 };
+        assert_eq!(
+            summary_path("shop.example", span),
+            "/api/stats/summary?site=shop.example&from=1&to=2"
+        );
+        assert_eq!(
+            timeseries_path("a b", span, Interval::Hour, 0),
+            "/api/stats/timeseries?site=a%20b&from=1&to=2&interval=hour&tz=%2B00%3A00"
+        );
+        // getTimezoneOffset: −330 in India (UTC+05:30), 480 in California (UTC−08:00).
+        assert!(timeseries_path("s", span, Interval::Day, -330).ends_with("&tz=%2B05%3A30"));
+        assert!(timeseries_path("s", span, Interval::Day, 480).ends_with("&tz=-08%3A00"));
+        assert_eq!(
+            breakdown_path("s", span, Dimension::UtmSource),
+            "/api/stats/breakdown?site=s&from=1&to=2&dimension=utm_source&limit=10"
+        );
+        assert_eq!(
+            ws_url("http://127.0.0.1:8080", "s", "t+/="),
+            "ws://127.0.0.1:8080/ws?site=s&ticket=t%2B%2F%3D"
+        );
+        assert_eq!(
+            ws_url("https://stats.example", "s", "t"),
+            "wss://stats.example/ws?site=s&ticket=t"
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_what_the_ui_shows() {
+        let ok: Result<Summary, _> = decode(
+            200,
+            r#"{"site":"s","from":"x","to":"y","pageviews":3,"visitors":2,"sessions":2,
+               "events":5,"eventsByName":{"page_view":3,"signup":2}}"#,
+        );
+        let ok = ok.expect("summary");
+        assert_eq!(ok.pageviews, 3);
+        assert_eq!(ok.events_by_name.get("signup"), Some(&2));
+        assert_eq!(decode::<Summary>(401, ""), Err(ApiError::Unauthorized));
+        assert_eq!(decode::<Summary>(404, "<html>"), Err(ApiError::NotFound));
+        assert_eq!(
+            decode::<Summary>(
+                400,
+                r#"{"error":{"code":"invalid_parameter","message":"bad from"}}"#
+            ),
+            Err(ApiError::Status(400, "bad from".into()))
+        );
+        assert!(matches!(
+            decode::<Summary>(200, "not json"),
+            Err(ApiError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn planned_history_shapes_decode() {
+        let ts: Timeseries = decode(
+            200,
+            r#"{"interval":"hour","points":[{"t":"2026-11-26T10:00:00Z","pageviews":4,"visitors":2,"events":6}]}"#,
+        )
+        .expect("series");
+        assert_eq!(ts.points[0].pageviews, 4);
+        let b: Breakdown = decode(
+            200,
+            r#"{"dimension":"page","rows":[{"key":"/","count":9,"visitors":4}]}"#,
+        )
+        .expect("breakdown");
+        assert_eq!(b.rows[0].key, "/");
+        assert_eq!(b.total, None);
+        // The history API's shape: `value` rows, the total over all values, `time` + `ts`.
+        let b: Breakdown = decode(
+            200,
+            r#"{"site":"s","from":"a","to":"b","dimension":"page","total":40,"distinct":7,
+               "rows":[{"value":"/","count":9}]}"#,
+        )
+        .expect("breakdown");
+        assert_eq!((b.rows[0].key.as_str(), b.total), ("/", Some(40)));
+        let ts: Timeseries = decode(
+            200,
+            r#"{"site":"s","from":"a","to":"b","interval":"day","tz":"+01:00","points":[
+               {"time":"2026-11-26T00:00:00+01:00","ts":1764111600000,"pageviews":1,
+                "visitors":1,"sessions":1,"events":2}]}"#,
+        )
+        .expect("series");
+        assert_eq!(ts.points[0].ts, Some(1_764_111_600_000));
+        assert_eq!(ts.points[0].t, "2026-11-26T00:00:00+01:00");
+        let sites: SitesResponse = decode(
+            200,
+            r#"{"sites":[{"site":"a","events":3,"lastSeen":"2026-11-26T10:00:00Z"}]}"#,
+        )
+        .expect("sites");
+        assert_eq!(sites.sites[0].events, 3);
+    }
+}

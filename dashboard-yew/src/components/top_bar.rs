@@ -1,0 +1,60 @@
+use yew::prelude::*;
+
+use crate::components::Status;
+use crate::state::{Conn, View};
+
+#[derive(Properties, PartialEq)]
+pub struct TopBarProps {
+    pub sites: Vec<AttrValue>,
+    pub site: Option<AttrValue>,
+    pub view: View,
+    pub conn: Conn,
+    pub on_site: Callback<String>,
+    pub on_view: Callback<View>,
+    pub on_logout: Callback<()>,
+}
+
+/// Brand, site selector, Live/History tabs, connection status and log out.
+#[component]
+pub fn TopBar(props: &TopBarProps) -> Html {
+    let on_site = props.on_site.reform(|e: Event| {
+        e.target_unchecked_into::<web_sys::HtmlSelectElement>()
+            .value()
+    });
+    let tab = |view: View, label: &'static str, id: &'static str| {
+        let selected = props.view == view;
+        let onclick = props.on_view.reform(move |_: MouseEvent| view);
+        html! {
+            <button {id} role="tab" aria-selected={selected.to_string()}
+                class={classes!("tab", selected.then_some("active"))} {onclick}>{ label }</button>
+        }
+    };
+    // The chosen site is listed even before the server knows it (no data yet).
+    let mut options = props.sites.clone();
+    if let Some(site) = &props.site {
+        if !options.contains(site) {
+            options.insert(0, site.clone());
+        }
+    }
+    html! {
+        <header class="top">
+            <strong class="brand">{ "Footfall" }</strong>
+            <label class="site">
+                <span class="visually-hidden">{ "Site" }</span>
+                <select id="site" aria-label="Site" onchange={on_site}>
+                    { for options.iter().map(|s| html! {
+                        <option value={s.clone()} selected={props.site.as_ref() == Some(s)}>{ s.clone() }</option>
+                    }) }
+                </select>
+            </label>
+            <nav role="tablist" aria-label="View">
+                { tab(View::Live, "Live", "tab-live") }
+                { tab(View::History, "History", "tab-history") }
+            </nav>
+            <Status conn={props.conn} />
+            <button id="logout" class="link" onclick={props.on_logout.reform(|_: MouseEvent| ())}>
+                { "Log out" }
+            </button>
+        </header>
+    }
+}

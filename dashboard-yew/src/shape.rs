@@ -1,0 +1,519 @@
+//! Data shaping for display: number and percentage formatting, time buckets, calendar maths,
+//! chart scales and the reconnect schedule. Pure functions of their arguments (the clock and
+//! the time-zone offset are passed in), so every rule here is unit-tested on the host.
+
+use std::time::Duration;
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// `1234` → "1,234"; from 10 000 on, compact: "12.3k", "4.5M". Dashboards are glanced at, so
+/// big numbers lose digits nobody reads; small ones stay exact because they move one by one.
+pub fn format_count(n: u64) -> String {
+    if n < 10_000 {
+        return group_thousands(n);
+    }
+    let (value, unit) = if n < 1_000_000 {
+        (n as f64 / 1_000.0, "k")
+    } else if n < 1_000_000_000 {
+        (n as f64 / 1_000_000.0, "M")
+    } else {
+        (n as f64 / 1_000_000_000.0, "B")
+    };
+    // One decimal below 100 ("12.3k"), none above ("123k"); truncate rather than round so a
+    // counter never shows a value it has not reached yet.
+    if value < 100.0 {
+        let tenths = (value * 10.0).floor() / 10.0;
+        format!("{tenths:.1}{unit}")
+    } else {
+        format!("{}{unit}", value.floor() as u64)
+    }
+}
+
+/// An axis tick label: like [`format_count`]; empty for a fractional tick (the middle line
+/// of a 0–5 axis), because counts are whole and "2.5 page views" reads as a bug.
+pub fn format_tick(v: f64) -> String {
+    if v.fract() == 0.0 || v >= 10_000.0 {
+        format_count(v as u64)
+    } else {
+        String::new()
+    }
+}
+
+/// `1234567` → "1,234,567".
+pub fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Share of `part` in `total` in percent; 0 when the total is 0 (an empty table, not NaN).
+pub fn percent(part: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / total as f64
+    }
+}
+
+/// "42%", "4.2%", "<0.1%", "0%": one decimal below 10 % where it carries information.
+pub fn format_percent(p: f64) -> String {
+    if p <= 0.0 {
+        "0%".into()
+    } else if p < 0.1 {
+        "<0.1%".into()
+    } else if p < 10.0 {
+        format!("{p:.1}%")
+    } else {
+        format!("{}%", p.round() as u64)
+    }
+}
+
+/// A table row with its share of the table's total.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShareRow {
+    pub key: String,
+    pub count: u64,
+    pub percent: f64,
+}
+
+/// Rows with their percentage of `total`, or of the rows' own sum when `total` is `None`
+/// (a top-10 list's own sum would overstate each share, so callers pass the real total when
+/// they know it).
+pub fn with_shares<'a>(
+    rows: impl IntoIterator<Item = (&'a str, u64)> + Clone,
+    total: Option<u64>,
+) -> Vec<ShareRow> {
+    let total = total.unwrap_or_else(|| rows.clone().into_iter().map(|(_, c)| c).sum());
+    rows.into_iter()
+        .map(|(key, count)| ShareRow {
+            key: key.to_string(),
+            count,
+            percent: percent(count, total),
+        })
+        .collect()
+}
+
+/// Bucket size of a history time series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Interval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::Minute => "minute",
+            Interval::Hour => "hour",
+            Interval::Day => "day",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "minute" => Some(Interval::Minute),
+            "hour" => Some(Interval::Hour),
+            "day" => Some(Interval::Day),
+            _ => None,
+        }
+    }
+
+    pub fn ms(self) -> i64 {
+        match self {
+            Interval::Minute => MINUTE_MS,
+            Interval::Hour => HOUR_MS,
+            Interval::Day => DAY_MS,
+        }
+    }
+}
+
+/// The bucket that gives a readable chart for a range: minutes up to 3 hours (≤ 180 bars),
+/// hours up to 2 days (≤ 48), days beyond (30 days → 30 bars).
+pub fn interval_for(from_ms: i64, to_ms: i64) -> Interval {
+    let span = to_ms.saturating_sub(from_ms);
+    if span <= 3 * HOUR_MS {
+        Interval::Minute
+    } else if span <= 2 * DAY_MS {
+        Interval::Hour
+    } else {
+        Interval::Day
+    }
+}
+
+/// Start of the bucket holding `t`. Days start at local midnight (`tz_offset_min` as
+/// `Date.getTimezoneOffset()` returns it: UTC − local, in minutes).
+pub fn bucket_start(t: i64, interval: Interval, tz_offset_min: i32) -> i64 {
+    let shift = -(tz_offset_min as i64) * MINUTE_MS;
+    let local = t + shift;
+    local - local.rem_euclid(interval.ms()) - shift
+}
+
+/// One point of a series as the chart draws it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub start: i64,
+    pub pageviews: u64,
+    pub visitors: u64,
+}
+
+/// Every bucket between `from` and `to`, with the server's points summed into theirs and the
+/// missing ones zero: a store may leave out empty buckets, but a chart must show the gap.
+pub fn fill_buckets(
+    points: &[Bucket],
+    from_ms: i64,
+    to_ms: i64,
+    interval: Interval,
+    tz_offset_min: i32,
+) -> Vec<Bucket> {
+    let first = bucket_start(from_ms, interval, tz_offset_min);
+    let step = interval.ms();
+    // At most a few thousand buckets even for a silly range: 400 days of days, or the cap.
+    let n = ((to_ms - first).max(0) + step - 1) / step;
+    let n = n.clamp(0, 2_000) as usize;
+    let mut out: Vec<Bucket> = (0..n)
+        .map(|i| Bucket {
+            start: first + i as i64 * step,
+            pageviews: 0,
+            visitors: 0,
+        })
+        .collect();
+    for p in points {
+        let idx = (p.start - first).div_euclid(step);
+        if let Some(b) = usize::try_from(idx).ok().and_then(|i| out.get_mut(i)) {
+            b.pageviews += p.pageviews;
+            // Visitors of sub-buckets cannot be summed exactly; the larger is a lower bound.
+            b.visitors = b.visitors.max(p.visitors);
+        }
+    }
+    out
+}
+
+/// A round axis maximum ≥ `max`: 1, 2, 5 × 10ⁿ, so gridlines fall on readable numbers.
+pub fn nice_max(max: u64) -> u64 {
+    if max <= 1 {
+        return 1;
+    }
+    let mut base = 1u64;
+    loop {
+        for m in [1, 2, 5] {
+            let v = base.saturating_mul(m);
+            if v >= max {
+                return v;
+            }
+        }
+        if base > u64::MAX / 10 {
+            return max;
+        }
+        base *= 10;
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `"2026-11-26"` (what `<input type=date>` gives) → the epoch ms of that local midnight.
+pub fn parse_date(s: &str, tz_offset_min: i32) -> Option<i64> {
+    let mut parts = s.trim().splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: u32 = parts.next()?.parse().ok()?;
+    let d: u32 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * DAY_MS + tz_offset_min as i64 * MINUTE_MS)
+}
+
+/// The local date of `t` as `"YYYY-MM-DD"`.
+pub fn format_date(t: i64, tz_offset_min: i32) -> String {
+    let local = t - tz_offset_min as i64 * MINUTE_MS;
+    let (y, m, d) = civil_from_days(local.div_euclid(DAY_MS));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Local wall-clock time of `t` as `"HH:MM"`.
+pub fn format_clock(t: i64, tz_offset_min: i32) -> String {
+    let local = t - tz_offset_min as i64 * MINUTE_MS;
+    let mins = local.div_euclid(MINUTE_MS).rem_euclid(24 * 60);
+    format!("{:02}:{:02}", mins / 60, mins % 60)
+}
+
+/// A bucket's label on a chart axis: the time for minutes and hours, "Nov 26" for days.
+pub fn bucket_label(t: i64, interval: Interval, tz_offset_min: i32) -> String {
+    match interval {
+        Interval::Minute | Interval::Hour => format_clock(t, tz_offset_min),
+        Interval::Day => {
+            let local = t - tz_offset_min as i64 * MINUTE_MS;
+            let (_, m, d) = civil_from_days(local.div_euclid(DAY_MS));
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            format!("{} {d}", MONTHS[(m as usize - 1) % 12])
+        }
+    }
+}
+
+/// RFC 3339 (`2026-11-26T10:00:00Z`, `…+01:00`, fractional seconds allowed) → epoch ms.
+/// The history API's timestamps; `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, rest) = s.split_once(['T', 't', ' '])?;
+    let day = parse_date(date, 0)?;
+    let (clock, offset_ms) = if let Some(c) = rest.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else {
+        let at = rest.rfind(['+', '-'])?;
+        let (c, off) = rest.split_at(at);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (h, m) = off[1..].split_once(':')?;
+        let off_min = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
+        (c, sign * off_min * MINUTE_MS)
+    };
+    let mut hms = clock.splitn(3, ':');
+    let h: i64 = hms.next()?.parse().ok()?;
+    let m: i64 = hms.next()?.parse().ok()?;
+    let sec: f64 = hms.next().unwrap_or("0").parse().ok()?;
+    if h > 23 || m > 59 || !(0.0..61.0).contains(&sec) {
+        return None;
+    }
+    Some(day + h * HOUR_MS + m * MINUTE_MS + (sec * 1000.0) as i64 - offset_ms)
+}
+
+/// "just now", "42 s ago", "5 min ago", "3 h ago": how old a feed event is.
+pub fn format_age(event_ms: i64, now_ms: i64) -> String {
+    let s = (now_ms - event_ms).max(0) / 1000;
+    match s {
+        0..=4 => "just now".into(),
+        5..=59 => format!("{s} s ago"),
+        60..=3599 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
+
+/// Delay before reconnect attempt `attempt` (1-based): 0.5 s doubling to 30 s, each spread
+/// by ±20 % (`jitter` in 0..1) so a restarted server is not hit by every tab at once.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    const BASE_MS: f64 = 500.0;
+    const CAP_MS: f64 = 30_000.0;
+    let exp = attempt.saturating_sub(1).min(16) as i32;
+    let ms = (BASE_MS * 2f64.powi(exp)).min(CAP_MS);
+    let spread = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+    Duration::from_millis((ms * spread) as u64)
+}
+
+/// Failed attempts in a row after which the indicator says "offline" instead of
+/// "reconnecting": about 15 s of 0.5 + 1 + 2 + 4 + 8 s (it keeps retrying either way).
+pub const OFFLINE_AFTER_ATTEMPTS: u32 = 5;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_exact_when_small_and_compact_when_large() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(1_000), "1,000");
+        assert_eq!(format_count(9_999), "9,999");
+        assert_eq!(format_count(10_000), "10.0k");
+        assert_eq!(format_count(12_399), "12.3k");
+        assert_eq!(format_count(99_999), "99.9k");
+        assert_eq!(format_count(123_456), "123k");
+        assert_eq!(format_count(4_560_000), "4.5M");
+        assert_eq!(format_count(7_000_000_000), "7.0B");
+        assert_eq!(group_thousands(1_234_567), "1,234,567");
+        assert_eq!(group_thousands(100), "100");
+        assert_eq!(format_tick(2.5), "");
+        assert_eq!(format_tick(10.0), "10");
+        assert_eq!(format_tick(0.0), "0");
+        assert_eq!(format_tick(50_000.0), "50.0k");
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(percent(1, 0), 0.0);
+        assert_eq!(percent(1, 4), 25.0);
+        assert_eq!(format_percent(0.0), "0%");
+        assert_eq!(format_percent(0.04), "<0.1%");
+        assert_eq!(format_percent(4.26), "4.3%");
+        assert_eq!(format_percent(42.6), "43%");
+        assert_eq!(format_percent(100.0), "100%");
+        let rows = with_shares([("/", 3u64), ("/a", 1)], None);
+        assert_eq!(rows[0].percent, 75.0);
+        assert_eq!(rows[1].percent, 25.0);
+        // Against a real total (the top-N list is a part of it).
+        let rows = with_shares([("/", 3u64)], Some(12));
+        assert_eq!(rows[0].percent, 25.0);
+        assert!(with_shares(std::iter::empty::<(&str, u64)>(), None).is_empty());
+    }
+
+    #[test]
+    fn bucket_sizes_follow_the_range() {
+        assert_eq!(interval_for(0, HOUR_MS), Interval::Minute);
+        assert_eq!(interval_for(0, 3 * HOUR_MS), Interval::Minute);
+        assert_eq!(interval_for(0, 20 * HOUR_MS), Interval::Hour);
+        assert_eq!(interval_for(0, 2 * DAY_MS), Interval::Hour);
+        assert_eq!(interval_for(0, 7 * DAY_MS), Interval::Day);
+        assert_eq!(interval_for(0, 30 * DAY_MS), Interval::Day);
+        assert_eq!(Interval::parse("hour"), Some(Interval::Hour));
+        assert_eq!(Interval::parse("week"), None);
+    }
+
+    #[test]
+    fn buckets_start_at_local_boundaries() {
+        let t = parse_rfc3339("2026-11-26T10:37:12Z").expect("date");
+        assert_eq!(
+            bucket_start(t, Interval::Hour, 0),
+            parse_rfc3339("2026-11-26T10:00:00Z").expect("date")
+        );
+        // UTC+1 (offset −60): the local day starts at 23:00 UTC the day before.
+        assert_eq!(
+            bucket_start(t, Interval::Day, -60),
+            parse_rfc3339("2026-11-25T23:00:00Z").expect("date")
+        );
+        // India, +05:30: half-hour offsets keep hour buckets on local hours.
+        assert_eq!(
+            bucket_start(t, Interval::Hour, -330),
+            parse_rfc3339("2026-11-26T10:30:00Z").expect("date")
+        );
+    }
+
+    #[test]
+    fn missing_buckets_are_zero_and_points_land_in_theirs() {
+        let from = parse_rfc3339("2026-11-26T00:00:00Z").expect("date");
+        let to = from + 5 * HOUR_MS;
+        let points = [
+            Bucket {
+                start: from + HOUR_MS,
+                pageviews: 3,
+                visitors: 2,
+            },
+            // Two points inside one bucket (a finer server series) add up.
+            Bucket {
+                start: from + 3 * HOUR_MS,
+                pageviews: 1,
+                visitors: 1,
+            },
+            Bucket {
+                start: from + 3 * HOUR_MS + 10 * MINUTE_MS,
+                pageviews: 2,
+                visitors: 2,
+            },
+            // Outside the range: ignored, not a panic.
+            Bucket {
+                start: from - DAY_MS,
+                pageviews: 9,
+                visitors: 9,
+            },
+        ];
+        let filled = fill_buckets(&points, from, to, Interval::Hour, 0);
+        assert_eq!(filled.len(), 5);
+        let pv: Vec<u64> = filled.iter().map(|b| b.pageviews).collect();
+        assert_eq!(pv, [0, 3, 0, 3, 0]);
+        assert_eq!(filled[3].visitors, 2);
+        assert_eq!(filled[4].start, from + 4 * HOUR_MS);
+        // A partial last bucket is still shown.
+        assert_eq!(fill_buckets(&[], from, to + 1, Interval::Hour, 0).len(), 6);
+        assert!(fill_buckets(&[], to, from, Interval::Hour, 0).is_empty());
+    }
+
+    #[test]
+    fn axis_maxima_are_round() {
+        assert_eq!(nice_max(0), 1);
+        assert_eq!(nice_max(1), 1);
+        assert_eq!(nice_max(3), 5);
+        assert_eq!(nice_max(7), 10);
+        assert_eq!(nice_max(11), 20);
+        assert_eq!(nice_max(200), 200);
+        assert_eq!(nice_max(201), 500);
+        assert!(nice_max(u64::MAX) >= u64::MAX / 2);
+    }
+
+    #[test]
+    fn calendar_round_trips() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        for z in [-1000, 0, 11_017, 20_000, 20_418] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        let t = parse_date("2026-11-26", 0).expect("date");
+        assert_eq!(format_date(t, 0), "2026-11-26");
+        // A date picked in UTC−5 (offset 300) starts at 05:00 UTC.
+        let ny = parse_date("2026-11-26", 300).expect("date");
+        assert_eq!(ny - t, 5 * HOUR_MS);
+        assert_eq!(format_date(ny, 300), "2026-11-26");
+        assert_eq!(parse_date("2026-13-01", 0), None);
+        assert_eq!(parse_date("yesterday", 0), None);
+    }
+
+    #[test]
+    fn rfc3339_and_labels() {
+        let t = parse_rfc3339("2026-11-26T10:05:00Z").expect("date");
+        assert_eq!(parse_rfc3339("2026-11-26T11:05:00+01:00"), Some(t));
+        assert_eq!(parse_rfc3339("2026-11-26T10:05:00.250Z"), Some(t + 250));
+        assert_eq!(parse_rfc3339("2026-11-26T05:35:00-04:30"), Some(t));
+        assert_eq!(parse_rfc3339("2026-11-26"), None);
+        assert_eq!(parse_rfc3339("2026-11-26T25:00:00Z"), None);
+        assert_eq!(bucket_label(t, Interval::Hour, 0), "10:05");
+        assert_eq!(bucket_label(t, Interval::Minute, -60), "11:05");
+        assert_eq!(bucket_label(t, Interval::Day, 0), "Nov 26");
+        assert_eq!(format_clock(t, 600), "00:05");
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(format_age(1_000, 1_000), "just now");
+        assert_eq!(format_age(2_000, 1_000), "just now");
+        assert_eq!(format_age(0, 42_000), "42 s ago");
+        assert_eq!(format_age(0, 300_000), "5 min ago");
+        assert_eq!(format_age(0, 3 * 3_600_000), "3 h ago");
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_cap_with_bounded_jitter() {
+        let mid: Vec<u128> = (1..=9).map(|a| backoff(a, 0.5).as_millis()).collect();
+        assert_eq!(
+            mid,
+            [500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]
+        );
+        assert_eq!(backoff(0, 0.5).as_millis(), 500);
+        assert_eq!(backoff(u32::MAX, 0.5).as_millis(), 30_000);
+        assert_eq!(backoff(1, 0.0).as_millis(), 400);
+        assert_eq!(backoff(1, 1.0).as_millis(), 600);
+        assert_eq!(backoff(7, 1.0).as_millis(), 36_000);
+        // Garbage jitter is clamped, never a zero or huge delay.
+        assert_eq!(backoff(1, f64::NAN.max(-3.0)).as_millis(), 400);
+        assert_eq!(backoff(1, 9.0).as_millis(), 600);
+    }
+}

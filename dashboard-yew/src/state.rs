@@ -1,0 +1,636 @@
+//! The dashboard's whole state and the only way it changes: [`Action`]s applied by
+//! [`State::apply`] (wrapped as Yew's `Reducible`). No `web_sys`, no clock, no randomness:
+//! whatever the browser knows (time, time zone, a network answer) arrives inside an action,
+//! so every transition is a unit test on the host.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use protocol::live::{FeedEvent, LiveMetrics, ServerMessage, FEED_LEN, LIVE_PROTOCOL_VERSION};
+use yew::Reducible;
+
+use crate::api::{ApiError, Breakdown, Dimension, SiteInfo, Span, Summary, Timeseries};
+use crate::shape::{parse_date, DAY_MS, OFFLINE_AFTER_ATTEMPTS};
+
+/// Used until the server reports a site: what the collector files events without one under.
+pub const DEFAULT_SITE: &str = "default";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    #[default]
+    Live,
+    History,
+}
+
+/// The live connection as the indicator shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Conn {
+    /// Not logged in, or no site chosen yet.
+    #[default]
+    Idle,
+    /// First attempt in progress.
+    Connecting,
+    /// Open, and the snapshot arrived.
+    Live,
+    /// Lost; retry `attempt` is due in `retry_ms`.
+    Reconnecting { attempt: u32, retry_ms: u32 },
+    /// Still retrying, but it has been failing for a while.
+    Offline { attempt: u32, retry_ms: u32 },
+    /// The server speaks a live protocol version this build does not know: reload.
+    Incompatible { version: u32 },
+}
+
+impl Conn {
+    /// The state after failed attempt `attempt` with the next try in `retry_ms`.
+    pub fn after_failure(attempt: u32, retry_ms: u32) -> Conn {
+        if attempt >= OFFLINE_AFTER_ATTEMPTS {
+            Conn::Offline { attempt, retry_ms }
+        } else {
+            Conn::Reconnecting { attempt, retry_ms }
+        }
+    }
+
+    /// Stable name for CSS and tests (`data-status`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Conn::Idle => "idle",
+            Conn::Connecting => "connecting",
+            Conn::Live => "live",
+            Conn::Reconnecting { .. } => "reconnecting",
+            Conn::Offline { .. } => "offline",
+            Conn::Incompatible { .. } => "incompatible",
+        }
+    }
+}
+
+/// A value fetched from the server.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Load<T> {
+    #[default]
+    Idle,
+    Loading,
+    Ready(T),
+    /// The endpoint answered 404: this server does not have it (yet).
+    Unavailable,
+    Failed(String),
+}
+
+impl<T> Load<T> {
+    pub fn from_result(r: Result<T, ApiError>) -> Self {
+        match r {
+            Ok(v) => Load::Ready(v),
+            Err(ApiError::NotFound) => Load::Unavailable,
+            Err(e) => Load::Failed(e.to_string()),
+        }
+    }
+
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Load::Ready(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The history view's range.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Range {
+    #[default]
+    Today,
+    Last7Days,
+    Last30Days,
+    /// Whole local days, `YYYY-MM-DD`, both included.
+    Custom {
+        from: String,
+        to: String,
+    },
+}
+
+impl Range {
+    /// The range in epoch ms at `now_ms` (`tz_offset_min` as `Date.getTimezoneOffset()`):
+    /// today = since local midnight; 7/30 days = rolling; custom = from the first day's
+    /// midnight to the end of the last day (or now, if that is earlier). `None` for an
+    /// unreadable or reversed custom range.
+    pub fn span(&self, now_ms: i64, tz_offset_min: i32) -> Option<Span> {
+        let span = match self {
+            Range::Today => {
+                let midnight =
+                    crate::shape::bucket_start(now_ms, crate::shape::Interval::Day, tz_offset_min);
+                Span {
+                    from: midnight,
+                    to: now_ms.max(midnight + 1),
+                }
+            }
+            Range::Last7Days => Span {
+                from: now_ms - 7 * DAY_MS,
+                to: now_ms,
+            },
+            Range::Last30Days => Span {
+                from: now_ms - 30 * DAY_MS,
+                to: now_ms,
+            },
+            Range::Custom { from, to } => {
+                let from = parse_date(from, tz_offset_min)?;
+                let end = parse_date(to, tz_offset_min)? + DAY_MS;
+                Span {
+                    from,
+                    to: end.min(now_ms.max(from + 1)),
+                }
+            }
+        };
+        (span.from < span.to).then_some(span)
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Range::Today => "Today",
+            Range::Last7Days => "7 days",
+            Range::Last30Days => "30 days",
+            Range::Custom { .. } => "Custom",
+        }
+    }
+}
+
+/// Everything the history view shows for one (site, range) request.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History {
+    /// Which request these answers belong to; answers for an older one are dropped.
+    pub request: u32,
+    pub span: Option<Span>,
+    pub summary: Load<Summary>,
+    pub series: Load<Timeseries>,
+    pub breakdowns: BTreeMap<Dimension, Load<Breakdown>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Login {
+    /// A token is being checked against the server.
+    pub checking: bool,
+    /// Why the last attempt (or the session) ended, shown on the login form.
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct State {
+    /// The admin token once the server accepted it.
+    pub token: Option<String>,
+    pub login: Login,
+    pub sites: Vec<SiteInfo>,
+    /// The site everything shows; `None` until logged in.
+    pub site: Option<String>,
+    pub view: View,
+    pub conn: Conn,
+    /// The latest live state (replaced whole by every snapshot and tick).
+    pub live: Option<LiveMetrics>,
+    /// Server time of `live`.
+    pub live_at: i64,
+    /// Feed events, newest first, at most [`FEED_LEN`].
+    pub feed: Vec<FeedEvent>,
+    pub range: Range,
+    pub history: History,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    LoginStarted,
+    /// The server accepted `token`; `sites` is its site list.
+    LoggedIn {
+        token: String,
+        sites: Vec<SiteInfo>,
+    },
+    LoginFailed(String),
+    /// Log out (by the user: no message; because the server refused the token: a message).
+    LoggedOut(Option<String>),
+    SitesLoaded(Vec<SiteInfo>),
+    SelectSite(String),
+    ShowView(View),
+    Conn(Conn),
+    /// A message of the live feed (boxed: it is far bigger than every other action).
+    Live(Box<ServerMessage>),
+    SetRange(Range),
+    /// A history request for `span` starts; its answers carry `request`.
+    HistoryRequested {
+        request: u32,
+        span: Option<Span>,
+    },
+    Summary(u32, Result<Summary, ApiError>),
+    Series(u32, Result<Timeseries, ApiError>),
+    Breakdown(u32, Dimension, Result<Breakdown, ApiError>),
+}
+
+impl State {
+    /// A fresh state that will check a token found in session storage.
+    pub fn restoring(token: Option<String>) -> Self {
+        State {
+            login: Login {
+                checking: token.is_some(),
+                message: None,
+            },
+            ..State::default()
+        }
+    }
+
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::LoginStarted => {
+                self.login = Login {
+                    checking: true,
+                    message: None,
+                }
+            }
+            Action::LoggedIn { token, sites } => {
+                self.token = Some(token);
+                self.login = Login::default();
+                self.set_sites(sites);
+            }
+            Action::LoginFailed(message) => {
+                self.login = Login {
+                    checking: false,
+                    message: Some(message),
+                }
+            }
+            Action::LoggedOut(message) => {
+                *self = State {
+                    login: Login {
+                        checking: false,
+                        message,
+                    },
+                    ..State::default()
+                }
+            }
+            Action::SitesLoaded(sites) => self.set_sites(sites),
+            Action::SelectSite(site) => {
+                if self.site.as_deref() != Some(site.as_str()) {
+                    self.site = Some(site);
+                    self.clear_site_data();
+                }
+            }
+            Action::ShowView(view) => self.view = view,
+            Action::Conn(conn) => self.conn = conn,
+            Action::Live(msg) => self.apply_live(*msg),
+            Action::SetRange(range) => self.range = range,
+            Action::HistoryRequested { request, span } => {
+                self.history = History {
+                    request,
+                    span,
+                    summary: pending(span.is_some()),
+                    series: pending(span.is_some()),
+                    breakdowns: Dimension::ALL
+                        .iter()
+                        .map(|d| (*d, pending(span.is_some())))
+                        .collect(),
+                };
+            }
+            Action::Summary(request, r) => {
+                if self.history.request == request {
+                    self.history.summary = Load::from_result(r);
+                }
+            }
+            Action::Series(request, r) => {
+                if self.history.request == request {
+                    self.history.series = Load::from_result(r);
+                }
+            }
+            Action::Breakdown(request, dim, r) => {
+                if self.history.request == request {
+                    self.history.breakdowns.insert(dim, Load::from_result(r));
+                }
+            }
+        }
+    }
+
+    /// Keeps the chosen site if it still exists; otherwise the busiest one; `default` when
+    /// there is none yet (its view then explains how to install the tracker).
+    fn set_sites(&mut self, mut sites: Vec<SiteInfo>) {
+        sites.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.site.cmp(&b.site)));
+        let keep = self
+            .site
+            .as_ref()
+            .is_some_and(|s| s != DEFAULT_SITE || sites.is_empty());
+        if !keep {
+            let next = sites
+                .first()
+                .map_or_else(|| DEFAULT_SITE.to_string(), |s| s.site.clone());
+            if self.site.as_deref() != Some(next.as_str()) {
+                self.site = Some(next);
+                self.clear_site_data();
+            }
+        }
+        self.sites = sites;
+    }
+
+    fn clear_site_data(&mut self) {
+        self.live = None;
+        self.live_at = 0;
+        self.feed.clear();
+        self.history = History::default();
+    }
+
+    fn apply_live(&mut self, msg: ServerMessage) {
+        let (update, snapshot) = match msg {
+            ServerMessage::Snapshot(u) => (u, true),
+            ServerMessage::Tick(u) => (u, false),
+            // The hook sees the close that follows and schedules the reconnect.
+            ServerMessage::Bye { .. } => return,
+        };
+        if update.v != LIVE_PROTOCOL_VERSION {
+            self.conn = Conn::Incompatible { version: update.v };
+            return;
+        }
+        // A late message for a site the user has left is dropped.
+        if self.site.as_deref() != Some(update.site.as_str()) {
+            return;
+        }
+        merge_feed(&mut self.feed, update.feed, snapshot);
+        self.live = Some(update.metrics);
+        self.live_at = update.at;
+        if snapshot {
+            self.conn = Conn::Live;
+        }
+    }
+
+    /// Nothing has ever been recorded for this site: show how to install the tracker.
+    pub fn site_is_empty(&self) -> bool {
+        let known = self
+            .site
+            .as_ref()
+            .and_then(|s| self.sites.iter().find(|i| &i.site == s));
+        let live_events = self.live.as_ref().map_or(0, |m| m.today.events);
+        known.is_none_or(|i| i.events == 0) && live_events == 0 && self.feed.is_empty()
+    }
+}
+
+/// `Loading` for a request that will be answered, `Idle` for one that will not.
+fn pending<T>(will_load: bool) -> Load<T> {
+    if will_load {
+        Load::Loading
+    } else {
+        Load::Idle
+    }
+}
+
+/// Adds feed events (oldest first, as the server sends them) to `feed` (newest first). A
+/// snapshot replaces the feed; a tick adds only events newer than the newest one held, so a
+/// duplicate delivery never shows an event twice. Keeps at most [`FEED_LEN`].
+pub fn merge_feed(feed: &mut Vec<FeedEvent>, incoming: Vec<FeedEvent>, snapshot: bool) {
+    if snapshot {
+        feed.clear();
+    }
+    let newest = feed.first().map(|e| e.seq);
+    for e in incoming {
+        if newest.is_none_or(|n| e.seq > n) {
+            feed.insert(0, e);
+        }
+    }
+    feed.sort_by_key(|e| std::cmp::Reverse(e.seq));
+    feed.dedup_by_key(|e| e.seq);
+    feed.truncate(FEED_LEN);
+}
+
+impl Reducible for State {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut next = (*self).clone();
+        next.apply(action);
+        Rc::new(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::live::{LiveUpdate, Totals};
+
+    fn live(msg: ServerMessage) -> Action {
+        Action::Live(Box::new(msg))
+    }
+
+    fn site(name: &str, events: u64) -> SiteInfo {
+        SiteInfo {
+            site: name.into(),
+            events,
+            last_seen: String::new(),
+        }
+    }
+
+    fn event(seq: u64) -> FeedEvent {
+        FeedEvent {
+            seq,
+            ts: seq as i64,
+            event: "page_view".into(),
+            path: format!("/{seq}"),
+            device: "desktop".into(),
+            browser: "Firefox".into(),
+            country: None,
+            referrer: None,
+        }
+    }
+
+    fn update(site: &str, active: u64, feed: Vec<FeedEvent>) -> LiveUpdate {
+        LiveUpdate {
+            v: LIVE_PROTOCOL_VERSION,
+            site: site.into(),
+            at: 7,
+            metrics: LiveMetrics {
+                active_visitors: active,
+                today: Totals {
+                    events: feed.len() as u64,
+                    ..Totals::default()
+                },
+                ..LiveMetrics::default()
+            },
+            feed,
+        }
+    }
+
+    fn logged_in(sites: Vec<SiteInfo>) -> State {
+        let mut s = State::restoring(Some("t".into()));
+        assert!(s.login.checking);
+        s.apply(Action::LoggedIn {
+            token: "t".into(),
+            sites,
+        });
+        s
+    }
+
+    #[test]
+    fn login_picks_the_busiest_site_and_logout_forgets_everything() {
+        let mut s = logged_in(vec![site("small", 2), site("big", 10)]);
+        assert_eq!(s.token.as_deref(), Some("t"));
+        assert_eq!(s.site.as_deref(), Some("big"));
+        assert_eq!(s.sites[0].site, "big");
+        s.apply(Action::LoggedOut(Some("token refused".into())));
+        assert_eq!(s.token, None);
+        assert_eq!(s.site, None);
+        assert_eq!(s.login.message.as_deref(), Some("token refused"));
+        assert!(!s.login.checking);
+    }
+
+    #[test]
+    fn wrong_token_shows_a_message_and_a_retry_clears_it() {
+        let mut s = State::default();
+        s.apply(Action::LoginStarted);
+        assert!(s.login.checking);
+        s.apply(Action::LoginFailed("wrong".into()));
+        assert_eq!(s.login.message.as_deref(), Some("wrong"));
+        assert!(!s.login.checking);
+        s.apply(Action::LoginStarted);
+        assert_eq!(s.login.message, None);
+    }
+
+    #[test]
+    fn no_sites_means_default_until_one_appears() {
+        let mut s = logged_in(vec![]);
+        assert_eq!(s.site.as_deref(), Some(DEFAULT_SITE));
+        assert!(s.site_is_empty());
+        s.apply(Action::SitesLoaded(vec![site("shop", 1)]));
+        assert_eq!(s.site.as_deref(), Some("shop"));
+        assert!(!s.site_is_empty());
+        // A site the user picked stays picked when the list refreshes.
+        s.apply(Action::SitesLoaded(vec![site("shop", 1), site("blog", 50)]));
+        assert_eq!(s.site.as_deref(), Some("shop"));
+        s.apply(Action::SelectSite("blog".into()));
+        assert_eq!(s.site.as_deref(), Some("blog"));
+    }
+
+    #[test]
+    fn snapshot_replaces_and_ticks_append_only_newer_feed_events() {
+        let mut s = logged_in(vec![site("s", 1)]);
+        s.apply(Action::Conn(Conn::Connecting));
+        s.apply(live(ServerMessage::Snapshot(update(
+            "s",
+            3,
+            vec![event(1), event(2)],
+        ))));
+        assert_eq!(s.conn, Conn::Live);
+        assert_eq!(s.live.as_ref().map(|m| m.active_visitors), Some(3));
+        assert_eq!(s.feed.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 1]);
+        // A tick repeating event 2 and adding 3.
+        s.apply(live(ServerMessage::Tick(update(
+            "s",
+            4,
+            vec![event(2), event(3)],
+        ))));
+        assert_eq!(s.feed.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2, 1]);
+        assert_eq!(s.live.as_ref().map(|m| m.active_visitors), Some(4));
+        // After a reconnect the snapshot is the truth again.
+        s.apply(live(ServerMessage::Snapshot(update(
+            "s",
+            1,
+            vec![event(9)],
+        ))));
+        assert_eq!(s.feed.iter().map(|e| e.seq).collect::<Vec<_>>(), [9]);
+    }
+
+    #[test]
+    fn feed_is_capped() {
+        let mut feed = Vec::new();
+        merge_feed(&mut feed, (1..=80).map(event).collect(), true);
+        assert_eq!(feed.len(), FEED_LEN);
+        assert_eq!(feed[0].seq, 80);
+        merge_feed(&mut feed, vec![event(81)], false);
+        assert_eq!(feed.len(), FEED_LEN);
+        assert_eq!(feed[0].seq, 81);
+        assert_eq!(feed[FEED_LEN - 1].seq, 32);
+    }
+
+    #[test]
+    fn stale_and_incompatible_messages() {
+        let mut s = logged_in(vec![site("a", 1), site("b", 0)]);
+        s.apply(live(ServerMessage::Snapshot(update("b", 5, vec![]))));
+        assert_eq!(s.live, None, "a message for another site is dropped");
+        let mut future = update("a", 5, vec![]);
+        future.v = LIVE_PROTOCOL_VERSION + 1;
+        s.apply(live(ServerMessage::Snapshot(future)));
+        assert_eq!(
+            s.conn,
+            Conn::Incompatible {
+                version: LIVE_PROTOCOL_VERSION + 1
+            }
+        );
+        assert_eq!(s.live, None);
+    }
+
+    #[test]
+    fn connection_indicator_goes_offline_after_repeated_failures() {
+        assert_eq!(Conn::after_failure(1, 500).key(), "reconnecting");
+        assert_eq!(
+            Conn::after_failure(OFFLINE_AFTER_ATTEMPTS - 1, 4000).key(),
+            "reconnecting"
+        );
+        assert_eq!(
+            Conn::after_failure(OFFLINE_AFTER_ATTEMPTS, 8000).key(),
+            "offline"
+        );
+    }
+
+    #[test]
+    fn ranges() {
+        let now = crate::shape::parse_rfc3339("2026-11-26T15:30:00Z").expect("date");
+        let midnight = crate::shape::parse_rfc3339("2026-11-26T00:00:00Z").expect("date");
+        assert_eq!(
+            Range::Today.span(now, 0),
+            Some(Span {
+                from: midnight,
+                to: now
+            })
+        );
+        assert_eq!(
+            Range::Last7Days.span(now, 0).map(|s| s.to - s.from),
+            Some(7 * DAY_MS)
+        );
+        let custom = Range::Custom {
+            from: "2026-11-01".into(),
+            to: "2026-11-02".into(),
+        };
+        let span = custom.span(now, 0).expect("span");
+        assert_eq!(span.to - span.from, 2 * DAY_MS);
+        // A range reaching into the future stops now.
+        let open = Range::Custom {
+            from: "2026-11-26".into(),
+            to: "2026-12-31".into(),
+        };
+        assert_eq!(open.span(now, 0).map(|s| s.to), Some(now));
+        let reversed = Range::Custom {
+            from: "2026-11-05".into(),
+            to: "2026-11-01".into(),
+        };
+        assert_eq!(reversed.span(now, 0), None);
+        let garbage = Range::Custom {
+            from: "".into(),
+            to: "x".into(),
+        };
+        assert_eq!(garbage.span(now, 0), None);
+    }
+
+    #[test]
+    fn history_answers_for_an_old_request_are_dropped() {
+        let mut s = logged_in(vec![site("a", 1)]);
+        let span = Some(Span { from: 0, to: 10 });
+        s.apply(Action::HistoryRequested { request: 1, span });
+        assert_eq!(s.history.summary, Load::Loading);
+        s.apply(Action::HistoryRequested { request: 2, span });
+        s.apply(Action::Summary(1, Ok(Summary::default())));
+        assert_eq!(s.history.summary, Load::Loading);
+        s.apply(Action::Summary(
+            2,
+            Ok(Summary {
+                pageviews: 4,
+                ..Summary::default()
+            }),
+        ));
+        assert_eq!(s.history.summary.ready().map(|x| x.pageviews), Some(4));
+        s.apply(Action::Series(2, Err(ApiError::NotFound)));
+        assert_eq!(s.history.series, Load::Unavailable);
+        s.apply(Action::Breakdown(
+            2,
+            Dimension::Page,
+            Err(ApiError::Network),
+        ));
+        assert!(matches!(
+            s.history.breakdowns.get(&Dimension::Page),
+            Some(Load::Failed(_))
+        ));
+    }
+}

@@ -1,0 +1,169 @@
+//! Live metrics across processors, through the `footfall.metrics` topic. No rdkafka type
+//! leaves this module.
+//!
+//! Each processor sees only its partitions of `footfall.events`. A [`MetricsPublisher`]
+//! (a [`DeltaSink`]) accumulates the deltas of the events its store newly stored and
+//! publishes them about twice a second, one message per site, only when something happened.
+//! Every gateway runs [`run_subscriber`]: a consumer of the *whole* topic in a group of its
+//! own that never commits, starting from the earliest retained message — so a gateway that
+//! (re)starts rebuilds today's totals and the last hour from the topic (24 h retention) —
+//! and merges every delta into its hub. Deltas add counts and unite HyperLogLog sketches, so
+//! the merge is order-independent and every dashboard on every instance shows global numbers.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use protocol::Event;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+
+use super::delta::{DeltaBuilder, MetricsDelta, DELTA_VERSION};
+use super::hub::LiveHub;
+use super::tee::DeltaSink;
+
+/// Header carrying the delta schema version; a gateway skips versions it cannot read.
+pub const VERSION_HEADER: &str = "footfall-delta-version";
+
+/// See the module docs.
+pub struct MetricsPublisher {
+    producer: FutureProducer,
+    topic: String,
+    pending: Mutex<DeltaBuilder>,
+}
+
+impl MetricsPublisher {
+    /// # Errors
+    /// A message when librdkafka refuses the configuration.
+    pub fn new(brokers: &str, topic: &str) -> Result<Self, String> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            // Live metrics are a view, not the record (that is the store): one ack is enough,
+            // and a lost delta only dents the live view until its minute scrolls out.
+            .set("acks", "1")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "5000")
+            .set("log_level", "4")
+            .create()
+            .map_err(|e| format!("metrics producer: {e}"))?;
+        Ok(MetricsPublisher {
+            producer,
+            topic: topic.to_string(),
+            pending: Mutex::new(DeltaBuilder::default()),
+        })
+    }
+
+    /// Publishes what accumulated every `interval` until `shutdown`, then once more.
+    pub async fn run(&self, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            let stop = tokio::select! {
+                _ = tick.tick() => false,
+                _ = &mut shutdown => true,
+            };
+            self.flush().await;
+            if stop {
+                return;
+            }
+        }
+    }
+
+    async fn flush(&self) {
+        let deltas = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if pending.is_empty() {
+                return;
+            }
+            pending.take()
+        };
+        for delta in deltas {
+            let payload = protocol::api::to_json(&delta);
+            let version = DELTA_VERSION.to_string();
+            let record = FutureRecord::to(&self.topic)
+                .key(delta.site.as_str())
+                .payload(&payload)
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: VERSION_HEADER,
+                    value: Some(version.as_str()),
+                }));
+            if let Err((e, _)) = self.producer.send(record, Duration::from_secs(5)).await {
+                tracing::warn!(error = %e, site = %delta.site, "live metrics delta not published");
+            }
+        }
+    }
+}
+
+impl DeltaSink for MetricsPublisher {
+    fn record(&self, fresh: &[&Event]) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for e in fresh {
+            pending.add(e);
+        }
+    }
+}
+
+/// Consumes the whole metrics topic into `hub` until `shutdown` (see the module docs).
+///
+/// # Errors
+/// A message when librdkafka refuses the configuration or the subscription.
+pub async fn run_subscriber(
+    brokers: &str,
+    topic: &str,
+    hub: LiveHub,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    // A group of its own: every gateway must see every partition, and nothing is committed.
+    let group = format!("footfall-gateway-{}", uuid_like());
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("log_level", "4")
+        .create()
+        .map_err(|e| format!("metrics consumer: {e}"))?;
+    consumer
+        .subscribe(&[topic])
+        .map_err(|e| format!("metrics subscribe: {e}"))?;
+    tokio::pin!(shutdown);
+    loop {
+        let message = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            m = consumer.recv() => m,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics topic read failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let version_ok = message
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == VERSION_HEADER))
+            .and_then(|h| h.value)
+            .is_some_and(|v| v == DELTA_VERSION.to_string().as_bytes());
+        let delta = message
+            .payload()
+            .filter(|_| version_ok)
+            .and_then(|p| serde_json::from_slice::<MetricsDelta>(p).ok());
+        match delta {
+            Some(delta) if delta.v == DELTA_VERSION => hub.apply(&[delta]),
+            _ => tracing::debug!(
+                partition = message.partition(),
+                offset = message.offset(),
+                "skipping a metrics message this version cannot read"
+            ),
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    let mut bytes = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,128 @@
+//! [`LiveStore`]: a store that also reports the events it newly stored to live metrics.
+//!
+//! Wrapping the store (rather than calling live metrics from each writer) gives standalone and
+//! the distributed pipeline one path: whatever inserts through a `LiveStore` feeds live
+//! metrics with exactly the events that were new, so redelivery never double counts there.
+//! Where the deltas go is a [`DeltaSink`]: the in-process hub (standalone) or the
+//! `footfall.metrics` topic (processors).
+
+use std::sync::Arc;
+
+use protocol::Event;
+
+use super::hub::LiveHub;
+use crate::query::{
+    Breakdown, BreakdownQuery, RangeQuery, SiteInfo, Summary, Timeseries, TimeseriesQuery,
+};
+use crate::rollup::Run;
+use crate::store::{Bucket, InsertOutcome, Store, StoreError};
+use crate::BoxFuture;
+
+/// Receives the events a store has just stored for the first time.
+pub trait DeltaSink: Send + Sync + 'static {
+    fn record(&self, fresh: &[&Event]);
+}
+
+impl DeltaSink for LiveHub {
+    fn record(&self, fresh: &[&Event]) {
+        LiveHub::record(self, fresh);
+    }
+}
+
+/// See the module docs.
+pub struct LiveStore {
+    inner: Arc<dyn Store>,
+    sink: Arc<dyn DeltaSink>,
+}
+
+impl LiveStore {
+    pub fn new(inner: Arc<dyn Store>, sink: Arc<dyn DeltaSink>) -> Self {
+        LiveStore { inner, sink }
+    }
+}
+
+impl Store for LiveStore {
+    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        Box::pin(async move {
+            // The store consumes the batch; the copy is what lets us report the fresh ones.
+            let outcome = self.inner.insert_batch(events.clone()).await?;
+            let fresh: Vec<&Event> = outcome
+                .fresh
+                .iter()
+                .filter_map(|&i| events.get(i))
+                .collect();
+            if !fresh.is_empty() {
+                self.sink.record(&fresh);
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn read_rollups(
+        &self,
+        site: String,
+        runs: Vec<Run>,
+        sketches: bool,
+    ) -> BoxFuture<'_, Result<Vec<Bucket>, StoreError>> {
+        self.inner.read_rollups(site, runs, sketches)
+    }
+
+    fn read_events(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
+        self.inner.read_events(site, from, to)
+    }
+
+    fn summary(&self, query: RangeQuery) -> BoxFuture<'_, Result<Summary, StoreError>> {
+        self.inner.summary(query)
+    }
+
+    fn timeseries(&self, query: TimeseriesQuery) -> BoxFuture<'_, Result<Timeseries, StoreError>> {
+        self.inner.timeseries(query)
+    }
+
+    fn breakdown(&self, query: BreakdownQuery) -> BoxFuture<'_, Result<Breakdown, StoreError>> {
+        self.inner.breakdown(query)
+    }
+
+    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>> {
+        self.inner.sites()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.inner.is_ready()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::test_event;
+    use crate::store::SqliteConfig;
+    use crate::SqliteStore;
+
+    #[tokio::test]
+    async fn only_fresh_events_reach_live_metrics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sqlite = SqliteStore::open(SqliteConfig::new(dir.path())).expect("store");
+        let hub = LiveHub::default();
+        let store = LiveStore::new(Arc::new(sqlite), Arc::new(hub.clone()));
+        let now = super::super::hub::now_ms();
+        let batch = vec![
+            test_event("s", "page_view", "/a", "v1", now),
+            test_event("s", "page_view", "/b", "v2", now + 1),
+        ];
+        store.insert_batch(batch.clone()).await.expect("insert");
+        store.insert_batch(batch).await.expect("redelivery");
+        assert!(hub.publish_due());
+        let view = hub.view("s");
+        assert_eq!(
+            view.metrics.today.pageviews, 2,
+            "the redelivered batch counted once"
+        );
+        assert_eq!(view.feed.len(), 2);
+    }
+}

@@ -1,0 +1,231 @@
+//! The pipeline's contract, with an in-memory source and store so each failure can be
+//! staged exactly: commit only after the store has the batch, dead-letter and move on, pause
+//! (not crash, not commit) while the store is down, and commit what was stored on shutdown.
+//! The same pipeline runs against the real Kafka source in `footfall/tests/distributed.rs`.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
+use processor::query::SiteInfo;
+use processor::rollup::Run;
+use processor::source::{Checkpoint, Position, Rejected, Source, SourceBatch, SourceError};
+use processor::store::Bucket;
+use processor::{BoxFuture, InsertOutcome, Store, StoreError};
+use protocol::Event;
+
+fn event(id: &str) -> Event {
+    common::data::event(id.to_string(), "example.com", "page_view", 1)
+}
+
+/// Hands out prepared batches, then waits forever; records commits and dead letters.
+#[derive(Default)]
+struct ScriptedSource {
+    batches: Mutex<VecDeque<SourceBatch>>,
+    commits: Mutex<Vec<Checkpoint>>,
+    dead: Mutex<Vec<Rejected>>,
+}
+
+impl Source for ScriptedSource {
+    fn next_batch(
+        &self,
+        _max: usize,
+        _linger: Duration,
+    ) -> BoxFuture<'_, Result<SourceBatch, SourceError>> {
+        Box::pin(async move {
+            let next = self.batches.lock().expect("lock").pop_front();
+            match next {
+                Some(batch) => Ok(batch),
+                None => std::future::pending().await,
+            }
+        })
+    }
+
+    fn dead_letter<'a>(&'a self, rejected: &'a Rejected) -> BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async move {
+            self.dead.lock().expect("lock").push(rejected.clone());
+            Ok(())
+        })
+    }
+
+    fn commit<'a>(&'a self, checkpoint: &'a Checkpoint) -> BoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async move {
+            self.commits.lock().expect("lock").push(checkpoint.clone());
+            Ok(())
+        })
+    }
+}
+
+/// Fails the first `failures` inserts (a store outage), then stores.
+#[derive(Default)]
+struct FlakyStore {
+    failures: AtomicUsize,
+    stored: Mutex<Vec<String>>,
+}
+
+impl Store for FlakyStore {
+    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        Box::pin(async move {
+            if self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
+                .is_ok()
+            {
+                return Err(StoreError::Backend("database down".into()));
+            }
+            let mut stored = self.stored.lock().expect("lock");
+            let n = events.len();
+            stored.extend(events.into_iter().map(|e| e.event_id));
+            Ok(InsertOutcome {
+                inserted: n,
+                duplicates: 0,
+                fresh: (0..n).collect(),
+            })
+        })
+    }
+
+    fn read_rollups(
+        &self,
+        _site: String,
+        _runs: Vec<Run>,
+        _sketches: bool,
+    ) -> BoxFuture<'_, Result<Vec<Bucket>, StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("not used".into())) })
+    }
+
+    fn read_events(
+        &self,
+        _site: String,
+        _from: i64,
+        _to: i64,
+    ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("not used".into())) })
+    }
+
+    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+fn batch(ids: &[&str], partition: i32, last_offset: i64) -> SourceBatch {
+    let mut checkpoint = Checkpoint::default();
+    checkpoint.advance("footfall.events", partition, last_offset);
+    SourceBatch {
+        events: ids.iter().map(|id| event(id)).collect(),
+        rejected: Vec::new(),
+        checkpoint,
+    }
+}
+
+fn config() -> PipelineConfig {
+    PipelineConfig {
+        backoff_min: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(50),
+        ..PipelineConfig::default()
+    }
+}
+
+async fn run_until(
+    source: &ScriptedSource,
+    store: Arc<FlakyStore>,
+    metrics: &PipelineMetrics,
+    commits: usize,
+) {
+    let stop = async {
+        while source.commits.lock().expect("lock").len() < commits {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        pipeline::run(source, store, &config(), metrics, stop),
+    )
+    .await
+    .expect("pipeline finished in time");
+}
+
+#[tokio::test]
+async fn a_store_outage_pauses_without_committing_then_resumes() {
+    let source = ScriptedSource::default();
+    source.batches.lock().expect("lock").extend([
+        batch(&["event-0001", "event-0002"], 0, 1),
+        batch(&["event-0003"], 1, 0),
+    ]);
+    let store = Arc::new(FlakyStore {
+        failures: AtomicUsize::new(3),
+        ..FlakyStore::default()
+    });
+    let metrics = PipelineMetrics::new();
+    run_until(&source, store.clone(), &metrics, 2).await;
+
+    assert_eq!(
+        *store.stored.lock().expect("lock"),
+        vec!["event-0001", "event-0002", "event-0003"]
+    );
+    let commits = source.commits.lock().expect("lock").clone();
+    assert_eq!(
+        commits.len(),
+        2,
+        "one commit per stored batch, none during the outage"
+    );
+    assert_eq!(
+        commits[0].0,
+        vec![Position {
+            topic: "footfall.events".into(),
+            partition: 0,
+            offset: 1
+        }]
+    );
+    assert_eq!(metrics.stored(), 3);
+}
+
+#[tokio::test]
+async fn shutdown_during_an_outage_commits_nothing() {
+    let source = ScriptedSource::default();
+    source
+        .batches
+        .lock()
+        .expect("lock")
+        .push_back(batch(&["event-0001"], 0, 7));
+    let store = Arc::new(FlakyStore {
+        failures: AtomicUsize::new(usize::MAX),
+        ..FlakyStore::default()
+    });
+    let metrics = PipelineMetrics::new();
+    let stop = tokio::time::sleep(Duration::from_millis(200));
+    pipeline::run(&source, store.clone(), &config(), &metrics, stop).await;
+    assert!(source.commits.lock().expect("lock").is_empty());
+    assert!(store.stored.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn rejected_messages_are_dead_lettered_and_the_batch_still_commits() {
+    let source = ScriptedSource::default();
+    let mut b = batch(&["event-0002"], 0, 1);
+    b.rejected.push(Rejected {
+        reason: "not an event document".into(),
+        key: None,
+        payload: Some(b"garbage".to_vec()),
+        origin: Position {
+            topic: "footfall.events".into(),
+            partition: 0,
+            offset: 0,
+        },
+    });
+    source.batches.lock().expect("lock").push_back(b);
+    let store = Arc::new(FlakyStore::default());
+    let metrics = PipelineMetrics::new();
+    run_until(&source, store.clone(), &metrics, 1).await;
+    assert_eq!(source.dead.lock().expect("lock").len(), 1);
+    assert_eq!(metrics.dead_lettered(), 1);
+    assert_eq!(*store.stored.lock().expect("lock"), vec!["event-0002"]);
+    assert_eq!(source.commits.lock().expect("lock")[0].0[0].offset, 1);
+}
