@@ -20,7 +20,8 @@ fn quick() -> MongoConfig {
         retry_backoff_ms: 100,
         health_interval_ms: 200,
         sweep_interval_ms: 500,
-        pending_grace_ms: 0,
+        attempt_timeout_ms: 1_500,
+        pending_grace_ms: 3_000,
         ..MongoConfig::default()
     }
 }

@@ -256,3 +256,55 @@ async fn full_disk_is_a_clear_error_and_nothing_acknowledged_is_lost() {
         .expect("reads still work");
     assert_eq!(s.events as usize, acknowledged);
 }
+
+/// A database written before rollups existed (schema 1: events only) gets its rollups built
+/// from the stored events when it is opened, so history queries see the old data.
+#[tokio::test]
+async fn a_schema_1_database_gets_its_rollups_built_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = common::data::dataset(120, 21);
+    let (from, to) = (
+        common::data::base(),
+        common::data::base() + 3 * common::data::DAY,
+    );
+    let before = {
+        let store = open(dir.path());
+        store.insert_batch(events).await.expect("insert");
+        let s = store
+            .summary(RangeQuery {
+                site: "example.com".into(),
+                from,
+                to,
+            })
+            .await
+            .expect("summary");
+        (s.events, s.pageviews, s.events_by_name)
+    };
+    // Turn the file into what an older footfall left behind.
+    let db = dir.path().join("footfall.db");
+    let conn = rusqlite::Connection::open(&db).expect("open file");
+    conn.execute_batch(
+        "DELETE FROM rollup_counts; DELETE FROM rollup_hll; PRAGMA user_version = 1;",
+    )
+    .expect("downgrade");
+    drop(conn);
+    let store = loop {
+        match SqliteStore::open(SqliteConfig::new(dir.path())) {
+            Ok(s) => break s,
+            Err(StoreError::Locked { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("reopen: {e}"),
+        }
+    };
+    let s = store
+        .summary(RangeQuery {
+            site: "example.com".into(),
+            from,
+            to,
+        })
+        .await
+        .expect("summary");
+    assert!(before.0 > 0);
+    assert_eq!((s.events, s.pageviews, s.events_by_name), before);
+}

@@ -7,24 +7,33 @@
 //!   when a retention is configured;
 //! - `rollups`: one document per site and minute / hour / UTC day (see [`crate::rollup`]):
 //!   `c` holds counters (`$inc`), `v` and `s` the visitor and session sketch registers (`$max`);
-//! - `sites`: event count and last activity per site.
+//! - `sites`: event count and last activity per site;
+//!
+//! - `batches`: tickets of insert attempts whose rollups are not applied yet.
 //!
 //! ## Exactly-once rollups
-//! Events are written with `insert_many` unordered: duplicate-key errors (11000) are
-//! duplicates, never failures. Each new event carries a `pending` flag until its rollup
-//! increments are applied; the increments and the clearing of the flags run in one
-//! transaction, so they happen together or not at all. If the connection drops anywhere in
-//! between, the caller retries the batch: its events are now duplicates, and those still
-//! `pending` are found (by `eventId`) and rolled up then. So redelivery never double counts,
-//! and a failure never loses a count. On a server without transactions (a standalone
-//! `mongod`) the store falls back to applying increments then clearing flags, where a crash
-//! between the two would count that one batch twice on redelivery; it says so in the log.
+//! One insert attempt: (1) insert a *ticket* naming the attempt's document ids; (2)
+//! `insert_many` unordered, each event tagged with the ticket — duplicate-key errors (11000)
+//! are duplicates, never failures; (3) in one transaction, delete the ticket and `$inc`/`$max`
+//! the rollups of the events that were new. The ticket's delete is the claim: whoever deletes
+//! it applies those rollups, so they happen exactly once, and a single-document delete is far
+//! cheaper than flagging every event. If anything fails after (1), the caller retries: the
+//! retry's duplicates point at the old ticket, which it finishes first; tickets nobody comes
+//! back for are finished by the monitor's sweep (after an outage, and every
+//! `sweep_interval_ms`). A ticket is only finished by someone else once its attempt is over —
+//! it failed in this process, or it is older than `pending_grace_ms`, longer than an attempt
+//! may run (`attempt_timeout_ms`) — so nobody claims a ticket whose events are still being
+//! written. So redelivery never double counts and a failure never loses a count.
+//! Writes use `w: majority, j: true` unless the URI says otherwise: `Ok` means durable.
+//! On a server without transactions (a standalone `mongod`) the store falls back to applying
+//! increments then deleting the ticket, where a crash between the two would count that one
+//! batch twice; it says so in the log.
 //!
 //! No MongoDB type leaves this module.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
@@ -44,7 +53,10 @@ const EVENTS: &str = "events";
 const ROLLUPS: &str = "rollups";
 const SITES: &str = "sites";
 /// Field set on an event until its rollup increments are applied.
-const PENDING: &str = "pending";
+/// Unapplied-rollup tickets, one per insert attempt (see the module docs).
+const BATCHES: &str = "batches";
+/// Field of an event naming the insert attempt (ticket) that stored it.
+const BATCH_FIELD: &str = "b";
 const DUPLICATE_KEY: i32 = 11000;
 /// "Transaction numbers are only allowed on a replica set member or mongos".
 const ILLEGAL_OPERATION: i32 = 20;
@@ -66,7 +78,10 @@ pub struct MongoConfig {
     /// How often the monitor looks for events whose rollups an interrupted write left
     /// unapplied (it also looks right after an outage ends).
     pub sweep_interval_ms: u64,
-    /// The sweep leaves events younger than this to the writer that is storing them.
+    /// Longest one insert attempt may take; it is abandoned (and retried) after that.
+    pub attempt_timeout_ms: u64,
+    /// The sweep (and other writers) leave tickets younger than this to the writer that made
+    /// them. Must exceed `attempt_timeout_ms` comfortably.
     pub pending_grace_ms: u64,
 }
 
@@ -79,7 +94,8 @@ impl Default for MongoConfig {
             retry_backoff_ms: 200,
             health_interval_ms: 2_000,
             sweep_interval_ms: 60_000,
-            pending_grace_ms: 30_000,
+            attempt_timeout_ms: 10_000,
+            pending_grace_ms: 60_000,
         }
     }
 }
@@ -97,9 +113,13 @@ struct Inner {
     events: Collection<Document>,
     rollups: Collection<Document>,
     sites: Collection<Document>,
+    batches: Collection<Document>,
     healthy: AtomicBool,
     /// Cleared once the server refuses transactions (standalone `mongod`).
     transactions: AtomicBool,
+    /// Tickets of attempts that failed in this process: over for sure, so they may be
+    /// finished before the grace period.
+    abandoned: Mutex<HashSet<ObjectId>>,
     config: MongoConfig,
     database: String,
 }
@@ -112,32 +132,36 @@ impl Drop for MongoStore {
 
 /// Why one insert attempt failed.
 #[derive(Debug)]
-enum Failure {
+enum AttemptError {
     Mongo(MongoError),
-    /// Another writer rolled up some of the same events at the same moment; a retry sees
-    /// them as done.
-    Contended,
+    /// Some events belong to another writer's attempt that may still be running.
+    Busy,
+    /// The attempt took longer than `attempt_timeout_ms`.
+    TimedOut,
 }
 
-impl From<MongoError> for Failure {
+impl From<MongoError> for AttemptError {
     fn from(e: MongoError) -> Self {
-        Failure::Mongo(e)
+        AttemptError::Mongo(e)
     }
 }
 
-impl Failure {
+impl AttemptError {
     fn is_transient(&self) -> bool {
         match self {
-            Failure::Mongo(e) => is_connection_error(e),
-            Failure::Contended => true,
+            AttemptError::Mongo(e) => is_connection_error(e),
+            AttemptError::Busy | AttemptError::TimedOut => true,
         }
     }
 
     fn into_store_error(self) -> StoreError {
         match self {
-            Failure::Mongo(e) => store_error(&e),
-            Failure::Contended => {
-                StoreError::Backend("events were rolled up concurrently; retry the batch".into())
+            AttemptError::Mongo(e) => store_error(&e),
+            AttemptError::Busy => StoreError::Unavailable(
+                "another writer is storing some of these events; retry shortly".into(),
+            ),
+            AttemptError::TimedOut => {
+                StoreError::Unavailable("MongoDB did not finish the insert in time".into())
             }
         }
     }
@@ -221,9 +245,11 @@ impl MongoStore {
             events: db.collection(EVENTS),
             rollups: db.collection(ROLLUPS),
             sites: db.collection(SITES),
+            batches: db.collection(BATCHES),
             client,
             healthy: AtomicBool::new(true),
             transactions: AtomicBool::new(true),
+            abandoned: Mutex::new(HashSet::new()),
             config,
             database: database.clone(),
         });
@@ -256,7 +282,7 @@ impl MongoStore {
         self.inner
             .recover_pending()
             .await
-            .map_err(Failure::into_store_error)
+            .map_err(|e| store_error(&e))
     }
 }
 
@@ -264,57 +290,93 @@ impl Inner {
     /// One attempt at storing a batch (see the module docs).
     async fn insert_once(
         &self,
+        batch: ObjectId,
         events: &[Event],
-        docs: &[Document],
-    ) -> Result<InsertOutcome, Failure> {
+        base_docs: &[Document],
+    ) -> Result<InsertOutcome, AttemptError> {
+        let docs: Vec<Document> = base_docs
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                d.insert("_id", ObjectId::new());
+                d.insert(BATCH_FIELD, batch);
+                d
+            })
+            .collect();
+        let ids: Vec<Bson> = docs.iter().filter_map(|d| d.get("_id").cloned()).collect();
+        // 1. The ticket: names this attempt's documents until their rollups are applied.
+        self.batches
+            .insert_one(doc! { "_id": batch, "ids": &ids, "at": DateTime::now() })
+            .await?;
+        // 2. The events; duplicate ids are expected and ignored.
         let mut duplicates = HashSet::new();
-        if let Err(e) = self.events.insert_many(docs).ordered(false).await {
+        if let Err(e) = self.events.insert_many(&docs).ordered(false).await {
             let ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
                 return Err(e.into());
             };
             let write_errors = failure.write_errors.as_deref().unwrap_or_default();
-            let other = write_errors.iter().find(|w| w.code != DUPLICATE_KEY);
-            if other.is_some() || failure.write_concern_error.is_some() {
-                // What did go in stays `pending` and is rolled up when the caller retries.
+            let other = write_errors.iter().any(|w| w.code != DUPLICATE_KEY);
+            if other || failure.write_concern_error.is_some() {
+                // What did go in is named by the ticket: a retry or the sweep rolls it up.
                 return Err(e.into());
             }
             duplicates.extend(write_errors.iter().map(|w| w.index));
         }
-        let mut todo: Vec<(Bson, &Event)> = Vec::with_capacity(events.len());
-        let mut dup_ids = Vec::new();
-        for (i, (event, doc)) in events.iter().zip(docs).enumerate() {
-            if duplicates.contains(&i) {
-                dup_ids.push(event.event_id.as_str());
-            } else if let Some(id) = doc.get("_id") {
-                todo.push((id.clone(), event));
-            }
-        }
-        // Duplicates whose first insert never got its rollups applied (a failure in between).
-        let mut orphans = Vec::new();
+        // 3. Duplicates stored by an attempt that failed before its rollups: finish that
+        //    attempt's ticket first (exactly once, whoever gets there first).
+        let dup_ids: Vec<&str> = events
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| duplicates.contains(i))
+            .map(|(_, e)| e.event_id.as_str())
+            .collect();
         if !dup_ids.is_empty() {
+            let mut earlier = Vec::new();
             let mut cursor = self
                 .events
-                .find(doc! { "eventId": { "$in": &dup_ids }, PENDING: true })
+                .find(doc! { "eventId": { "$in": &dup_ids } })
+                .projection(doc! { BATCH_FIELD: 1 })
                 .await?;
             while cursor.advance().await? {
                 let doc: Document = cursor.deserialize_current()?;
-                if let (Some(id), Some(event)) = (doc.get("_id").cloned(), doc_to_event(&doc)) {
-                    orphans.push((id, event));
+                if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
+                    if b != batch && !earlier.contains(&b) {
+                        earlier.push(b);
+                    }
+                }
+            }
+            if !earlier.is_empty() {
+                let mut cursor = self
+                    .batches
+                    .find(doc! { "_id": { "$in": &earlier } })
+                    .await?;
+                let mut tickets = Vec::new();
+                while cursor.advance().await? {
+                    tickets.push(cursor.deserialize_current()?);
+                }
+                for ticket in tickets {
+                    // A young ticket of another writer may be mid-insert: finishing it now
+                    // could miss events it has yet to write. Come back later instead.
+                    if !self.may_recover(&ticket) {
+                        return Err(AttemptError::Busy);
+                    }
+                    self.recover_ticket(&ticket).await?;
                 }
             }
         }
-        // An id repeated inside this batch finds its own fresh document: count it once.
-        let fresh: HashSet<&str> = todo.iter().map(|(_, e)| e.event_id.as_str()).collect();
-        todo.extend(
-            orphans
-                .iter()
-                .filter(|(_, e)| !fresh.contains(e.event_id.as_str()))
-                .map(|(id, e)| (id.clone(), e)),
-        );
-        self.apply_rollups(&todo).await?;
-        let inserted = events.len() - duplicates.len();
+        // 4. This attempt's new events.
+        let fresh: Vec<&Event> = events
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !duplicates.contains(i))
+            .map(|(_, e)| e)
+            .collect();
+        if !self.apply(batch, &fresh).await? {
+            // Only possible when this attempt outlived the sweep's grace period.
+            tracing::warn!(%batch, "insert attempt's ticket was already finished by the sweep");
+        }
         Ok(InsertOutcome {
-            inserted,
+            inserted: fresh.len(),
             duplicates: duplicates.len(),
             fresh: (0..events.len())
                 .filter(|i| !duplicates.contains(i))
@@ -322,54 +384,106 @@ impl Inner {
         })
     }
 
-    /// Finds events still `pending` after the grace period and applies their rollups.
-    async fn recover_pending(&self) -> Result<usize, Failure> {
-        let now_secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let cutoff_secs = now_secs.saturating_sub(self.config.pending_grace_ms / 1000);
-        // An ObjectId starts with its creation time: everything created before the cutoff.
-        let mut cutoff = [0u8; 12];
-        cutoff[..4].copy_from_slice(&(cutoff_secs.min(u64::from(u32::MAX)) as u32).to_be_bytes());
+    /// Whether a ticket's attempt is over: it failed in this process, or it is older than
+    /// the grace period (longer than any attempt may run).
+    fn may_recover(&self, ticket: &Document) -> bool {
+        let Ok(id) = ticket.get_object_id("_id") else {
+            return false;
+        };
+        let grace = i64::try_from(self.config.pending_grace_ms).unwrap_or(i64::MAX);
+        let old = ticket.get_datetime("at").is_ok_and(|at| {
+            at.timestamp_millis() <= DateTime::now().timestamp_millis().saturating_sub(grace)
+        });
+        old || self
+            .abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&id)
+    }
+
+    /// Applies the rollups of the events a ticket names (those its attempt did insert).
+    async fn recover_ticket(&self, ticket: &Document) -> Result<usize, MongoError> {
+        let Ok(batch) = ticket.get_object_id("_id") else {
+            return Ok(0);
+        };
+        let ids = ticket
+            .get_array("ids")
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut events = Vec::new();
+        let mut cursor = self
+            .events
+            .find(doc! { "_id": { "$in": ids }, BATCH_FIELD: batch })
+            .await?;
+        while cursor.advance().await? {
+            let doc: Document = cursor.deserialize_current()?;
+            events.extend(doc_to_event(&doc));
+        }
+        let refs: Vec<&Event> = events.iter().collect();
+        let applied = self.apply(batch, &refs).await?;
+        self.abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&batch);
+        Ok(if applied { events.len() } else { 0 })
+    }
+
+    /// Finishes tickets older than the grace period; returns how many events it rolled up.
+    async fn recover_pending(&self) -> Result<usize, MongoError> {
+        let grace = i64::try_from(self.config.pending_grace_ms).unwrap_or(i64::MAX);
+        let cutoff =
+            DateTime::from_millis(DateTime::now().timestamp_millis().saturating_sub(grace));
         let mut found = 0;
         loop {
-            let mut cursor = self
-                .events
-                .find(doc! { PENDING: true, "_id": { "$lt": ObjectId::from_bytes(cutoff) } })
-                .limit(500)
-                .await?;
-            let mut orphans = Vec::new();
+            let abandoned: Vec<ObjectId> = self
+                .abandoned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .copied()
+                .collect();
+            let filter = doc! { "$or": [
+                { "at": { "$lte": cutoff } },
+                { "_id": { "$in": &abandoned } },
+            ] };
+            let mut cursor = self.batches.find(filter).limit(100).await?;
+            let mut tickets = Vec::new();
             while cursor.advance().await? {
-                let doc: Document = cursor.deserialize_current()?;
-                if let (Some(id), Some(event)) = (doc.get("_id").cloned(), doc_to_event(&doc)) {
-                    orphans.push((id, event));
-                }
+                tickets.push(cursor.deserialize_current()?);
             }
-            if orphans.is_empty() {
+            if tickets.is_empty() {
+                // Abandoned attempts whose ticket never got written (or is done): forget them.
+                let mut set = self
+                    .abandoned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for id in &abandoned {
+                    set.remove(id);
+                }
                 return Ok(found);
             }
-            found += orphans.len();
-            let todo: Vec<(Bson, &Event)> = orphans.iter().map(|(id, e)| (id.clone(), e)).collect();
-            self.apply_rollups(&todo).await?;
+            for ticket in &tickets {
+                found += self.recover_ticket(ticket).await?;
+            }
         }
     }
 
-    async fn apply_rollups(&self, todo: &[(Bson, &Event)]) -> Result<(), Failure> {
-        if todo.is_empty() {
-            return Ok(());
+    /// Applies the rollups of `events` and retires ticket `batch`, atomically. `Ok(false)`
+    /// when the ticket was already retired: someone else applied these rollups.
+    async fn apply(&self, batch: ObjectId, events: &[&Event]) -> Result<bool, MongoError> {
+        if events.is_empty() {
+            let gone = self.batches.delete_one(doc! { "_id": batch }).await?;
+            return Ok(gone.deleted_count == 1);
         }
-        let ids: Vec<Bson> = todo.iter().map(|(id, _)| id.clone()).collect();
-        let buckets = rollup::bucketize(todo.iter().map(|(_, e)| *e));
+        let buckets = rollup::bucketize(events.iter().copied());
         let rollup_updates: Vec<(Document, Document)> = buckets.iter().map(rollup_update).collect();
-        let site_updates = site_updates(todo.iter().map(|(_, e)| *e));
+        let site_updates = site_updates(events.iter().copied());
 
         if self.transactions.load(Ordering::Relaxed) {
             match self
-                .apply_in_transaction(&ids, &rollup_updates, &site_updates)
+                .apply_in_transaction(batch, &rollup_updates, &site_updates)
                 .await
             {
-                Ok(true) => return Ok(()),
-                Ok(false) => return Err(Failure::Contended),
                 Err(e) if code_of(&e) == Some(ILLEGAL_OPERATION) => {
                     tracing::warn!(
                         "MongoDB refuses transactions (not a replica set): rollups are applied \
@@ -377,8 +491,16 @@ impl Inner {
                     );
                     self.transactions.store(false, Ordering::Relaxed);
                 }
-                Err(e) => return Err(e.into()),
+                other => return other,
             }
+        }
+        if self
+            .batches
+            .find_one(doc! { "_id": batch })
+            .await?
+            .is_none()
+        {
+            return Ok(false);
         }
         for (filter, update) in &rollup_updates {
             self.rollups
@@ -392,25 +514,20 @@ impl Inner {
                 .upsert(true)
                 .await?;
         }
-        self.events
-            .update_many(
-                doc! { "_id": { "$in": &ids } },
-                doc! { "$unset": { PENDING: "" } },
-            )
-            .await?;
-        Ok(())
+        self.batches.delete_one(doc! { "_id": batch }).await?;
+        Ok(true)
     }
 
     async fn apply_in_transaction(
         &self,
-        ids: &[Bson],
+        batch: ObjectId,
         rollup_updates: &[(Document, Document)],
         site_updates: &[(Document, Document)],
     ) -> Result<bool, MongoError> {
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
         match self
-            .transaction_body(&mut session, ids, rollup_updates, site_updates)
+            .transaction_body(&mut session, batch, rollup_updates, site_updates)
             .await
         {
             Ok(true) => session.commit_transaction().await.map(|()| true),
@@ -425,24 +542,21 @@ impl Inner {
         }
     }
 
-    /// Claims the events (clears `pending`) and applies the increments; `false` when some
-    /// event was no longer pending.
+    /// Retires the ticket (the claim: a single-document delete) and applies the increments;
+    /// `false` when the ticket was already gone.
     async fn transaction_body(
         &self,
         session: &mut ClientSession,
-        ids: &[Bson],
+        batch: ObjectId,
         rollup_updates: &[(Document, Document)],
         site_updates: &[(Document, Document)],
     ) -> Result<bool, MongoError> {
         let claimed = self
-            .events
-            .update_many(
-                doc! { "_id": { "$in": ids }, PENDING: true },
-                doc! { "$unset": { PENDING: "" } },
-            )
+            .batches
+            .delete_one(doc! { "_id": batch })
             .session(&mut *session)
             .await?;
-        if claimed.modified_count != ids.len() as u64 {
+        if claimed.deleted_count != 1 {
             return Ok(false);
         }
         for (filter, update) in rollup_updates {
@@ -563,18 +677,16 @@ async fn ensure_ttl(
 fn event_to_doc(e: &Event) -> Result<Document, StoreError> {
     let mut doc = mongodb::bson::to_document(e)
         .map_err(|err| StoreError::Backend(format!("cannot encode event {}: {err}", e.event_id)))?;
-    doc.insert("_id", ObjectId::new());
     // Dates, so the TTL index works and the documents read naturally in any MongoDB tool.
     doc.insert("ts", DateTime::from_millis(e.ts));
     doc.insert("receivedAt", DateTime::from_millis(e.received_at));
     doc.insert("v", i32::from(protocol::SCHEMA_VERSION));
-    doc.insert(PENDING, true);
     Ok(doc)
 }
 
 fn doc_to_event(doc: &Document) -> Option<Event> {
     let mut d = doc.clone();
-    for field in ["_id", PENDING, "v"] {
+    for field in ["_id", BATCH_FIELD, "v"] {
         d.remove(field);
     }
     for field in ["ts", "receivedAt"] {
@@ -692,8 +804,26 @@ impl Store for MongoStore {
             let mut backoff = Duration::from_millis(self.inner.config.retry_backoff_ms);
             let attempts = self.inner.config.insert_attempts.max(1);
             let mut attempt = 1;
+            let limit = Duration::from_millis(self.inner.config.attempt_timeout_ms.max(1));
             loop {
-                match self.inner.insert_once(&events, &docs).await {
+                let batch = ObjectId::new();
+                let result = match tokio::time::timeout(
+                    limit,
+                    self.inner.insert_once(batch, &events, &docs),
+                )
+                .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(AttemptError::TimedOut),
+                };
+                if result.is_err() {
+                    self.inner
+                        .abandoned
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(batch);
+                }
+                match result {
                     Ok(outcome) => {
                         self.inner.healthy.store(true, Ordering::Relaxed);
                         return Ok(outcome);
@@ -705,7 +835,7 @@ impl Store for MongoStore {
                         attempt += 1;
                     }
                     Err(e) => {
-                        if matches!(&e, Failure::Mongo(m) if is_connection_error(m)) {
+                        if matches!(&e, AttemptError::Mongo(m) if is_connection_error(m)) {
                             self.inner.healthy.store(false, Ordering::Relaxed);
                         }
                         return Err(e.into_store_error());
@@ -722,29 +852,27 @@ impl Store for MongoStore {
         sketches: bool,
     ) -> BoxFuture<'_, Result<Vec<Bucket>, StoreError>> {
         Box::pin(async move {
-            let ranges: Vec<Document> = runs
-                .iter()
-                .map(|r| {
-                    doc! {
-                        "res": r.res.code(),
-                        "t": { "$gte": DateTime::from_millis(r.from), "$lt": DateTime::from_millis(r.to) },
-                    }
-                })
-                .collect();
-            let mut find = self
-                .inner
-                .rollups
-                .find(doc! { "site": &site, "$or": ranges })
-                .batch_size(1000);
-            if !sketches {
-                find = find.projection(doc! { "v": 0, "s": 0 });
-            }
-            let mut cursor = find.await.map_err(|e| store_error(&e))?;
+            // One range query per run on the `{site, res, t}` index: a `$or` of ranges may not
+            // use the index on every server.
             let mut out = Vec::new();
-            while cursor.advance().await.map_err(|e| store_error(&e))? {
-                let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
-                if let Some(b) = doc_to_bucket(&doc) {
-                    out.push(b);
+            for run in &runs {
+                let filter = doc! {
+                    "site": &site,
+                    "res": run.res.code(),
+                    "t": {
+                        "$gte": DateTime::from_millis(run.from),
+                        "$lt": DateTime::from_millis(run.to),
+                    },
+                };
+                let mut find = self.inner.rollups.find(filter).batch_size(1000);
+                if !sketches {
+                    find = find.projection(doc! { "v": 0, "s": 0 });
+                }
+                let mut cursor = find.await.map_err(|e| store_error(&e))?;
+                while cursor.advance().await.map_err(|e| store_error(&e))? {
+                    let doc: Document =
+                        cursor.deserialize_current().map_err(|e| store_error(&e))?;
+                    out.extend(doc_to_bucket(&doc));
                 }
             }
             Ok(out)
