@@ -78,13 +78,13 @@ const queued =
 export function boot(load, o) {
   if (ready) return ready
   o = o || {}
-  const on = (v, d) => (v === undefined ? d : !!v)
+  // Off unless set, except automatic page views and clicks: on unless set to false.
   const bits =
-    (on(o.respectDnt, false) ? RESPECT_DNT : 0) |
-    (on(o.ignoreLocalhost, false) ? IGNORE_LOCALHOST : 0) |
-    (on(o.autoPageviews, true) ? AUTO_PAGEVIEWS : 0) |
-    (on(o.autoClicks, true) ? AUTO_CLICKS : 0) |
-    (on(o.requireConsent, false) ? REQUIRE_CONSENT : 0)
+    (o.respectDnt ? RESPECT_DNT : 0) |
+    (o.ignoreLocalhost ? IGNORE_LOCALHOST : 0) |
+    (o.autoPageviews !== false ? AUTO_PAGEVIEWS : 0) |
+    (o.autoClicks !== false ? AUTO_CLICKS : 0) |
+    (o.requireConsent ? REQUIRE_CONSENT : 0)
   ready = Promise.resolve()
     .then(load)
     .then((call) => {

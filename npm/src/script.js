@@ -15,20 +15,11 @@ try {
   const earlier = window.footfall && window.footfall.q
   const footfall = (name, ...args) => api[name] && api[name](...args)
   window.footfall = Object.assign(footfall, api)
-  // `data-respect-dnt` and `data-respect-dnt="true"` are on; absent or "false" is off.
-  const flag = (v) => (v === undefined ? undefined : v !== 'false')
-  const num = (v) => parseInt(v) || 0
-  boot(() => load(new URL('footfall.wasm', src)), {
-    site: d.site,
-    api: d.api == null ? new URL(src).origin : d.api,
-    respectDnt: flag(d.respectDnt),
-    ignoreLocalhost: flag(d.ignoreLocalhost),
-    autoPageviews: flag(d.autoPageviews),
-    autoClicks: flag(d.autoClicks),
-    requireConsent: flag(d.requireConsent),
-    batchSize: num(d.batchSize),
-    flushInterval: num(d.flushInterval),
-    maxQueue: num(d.maxQueue),
-  })
+  // data-* attributes are the options (dataset names are the camelCase option names):
+  // `data-respect-dnt` or `="true"` is on, `="false"` off; numbers stay strings (`| 0`).
+  const o = {}
+  for (const k in d) o[k] = d[k] == 'false' ? false : d[k] || true
+  o.api = d.api == null ? new URL(src).origin : d.api
+  boot(() => load(new URL('footfall.wasm', src)), o)
   if (earlier) for (const args of earlier) footfall(...args)
 } catch (e) {}

@@ -67,13 +67,8 @@ impl Backoff {
             .saturating_mul(1u64 << self.failures.min(20))
             .min(BACKOFF_MAX_MS);
         let base = retry_after_ms.unwrap_or(exp);
-        // Jitter of up to half the exponential delay (capped at 30 s past a Retry-After).
-        let spread = if retry_after_ms.is_some() {
-            (exp / 2).min(30_000)
-        } else {
-            exp / 2
-        };
-        let jitter = random % (spread + 1);
+        // Jitter of up to half the exponential step, on top of Retry-After too.
+        let jitter = random % (exp / 2 + 1);
         self.retry_at = now.saturating_add(base).saturating_add(jitter);
         self.failures = self.failures.saturating_add(1);
     }
@@ -153,7 +148,11 @@ mod tests {
         assert_eq!(b.retry_at(), 40_000);
         let mut b = Backoff::default();
         b.fail(10_000, Some(30_000), u64::MAX);
-        assert!(b.retry_at() >= 40_000 && b.retry_at() <= 40_500);
+        assert!(
+            b.retry_at() >= 40_000 && b.retry_at() <= 40_500,
+            "{}",
+            b.retry_at()
+        );
         // Retry-After shorter than the current exponential step is still honoured as given.
         for _ in 0..5 {
             b.fail(0, None, 0);
