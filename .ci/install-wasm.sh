@@ -26,8 +26,9 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want"
 fi
 
-# npm dev dependencies: binaryen (wasm-opt) 132, esbuild, playwright-core.
+# npm dev dependencies: binaryen (wasm-opt) 132, esbuild, terser, playwright-core.
 if [ ! -x npm/node_modules/.bin/wasm-opt ] || [ ! -x npm/node_modules/.bin/esbuild ] \
+  || [ ! -x npm/node_modules/.bin/terser ] \
   || [ ! -d npm/node_modules/playwright-core ] \
   || [ npm/package-lock.json -nt npm/node_modules/.package-lock.json ]; then
   log "npm ci (npm/)"

@@ -33,8 +33,7 @@ const STATS = 14
 const STATS_FIELDS = ['queued', 'recorded', 'sent', 'dropped', 'rejected', 'retries', 'invalid', 'errors', 'ignored', 'consent']
 
 // What autocapture records: the nearest link, button or tagged element of the click.
-const CLICKABLE =
-  'a[href],button,input[type=submit],input[type=button],[data-footfall-event]'
+const CLICKABLE = 'a[href],button,[type=submit],[type=button],[data-footfall-event]'
 const PROP = 'data-footfall-prop-'
 
 let w // the wasm's `call`, once started
@@ -155,7 +154,7 @@ function listen() {
   on(document, 'auxclick', (e) => e.button == 1 && click(e), true)
   // Single-page apps: route changes are history calls or popstate/hashchange. The page
   // view waits a tick so the router has set the new title; the core drops repeats of a URL.
-  const later = () => setTimeout(safe(() => page()))
+  const later = () => setTimeout(safe(page))
   for (const m of ['pushState', 'replaceState']) {
     const orig = history[m]
     history[m] = function () {

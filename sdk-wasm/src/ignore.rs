@@ -52,11 +52,12 @@ pub fn check(cfg: &Config, s: &Signals) -> Option<Reason> {
     }
 }
 
-/// localhost (and its subdomains), 127.0.0.0/8, [::1], 0.0.0.0 and `file:` pages.
+/// localhost (and its subdomains), 127.0.0.0/8, [::1] (as `location.hostname` writes it),
+/// 0.0.0.0 and `file:` pages.
 pub fn is_local(hostname: &str, protocol: &str) -> bool {
     let h = crate::text::trim_end(hostname, b'.');
     protocol == "file:"
-        || matches!(h, "" | "localhost" | "[::1]" | "::1" | "0.0.0.0")
+        || matches!(h, "" | "localhost" | "[::1]" | "0.0.0.0")
         || h.ends_with(".localhost")
         || h.starts_with("127.")
 }
