@@ -27,4 +27,5 @@ CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" \
 
 step "end-to-end in Chromium (stand-in collector and footfall standalone), npm pack"
 cargo build -p footfall
-(cd npm && node --test test/)
+# A per-test timeout: a hung browser fails the test instead of the whole CI run.
+(cd npm && node --test --test-timeout=120000 test/)
