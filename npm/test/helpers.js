@@ -81,7 +81,8 @@ export async function startCollector({ failures = 0, retryAfter = 1, pages = {} 
     state,
     /** Events of accepted (2xx) requests, in arrival order. */
     accepted: () => requests.filter((r) => r.status < 300).flatMap((r) => r.events),
-    close: () => new Promise((r) => server.close(r)),
+    // Browsers keep connections alive: drop them rather than wait for them.
+    close: () => new Promise((r) => (server.close(r), server.closeAllConnections())),
   }
 }
 
