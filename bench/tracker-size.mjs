@@ -6,7 +6,7 @@
 //   cargo xtask dist && node bench/tracker-size.mjs
 //
 // Peers: the file a site ships (script-tag or minified browser build). umami publishes no
-// tracker on npm, so it is listed as unavailable. Sizes are gzip -9 (zlib level 9).
+// tracker on npm, so it is listed as unavailable. Sizes are gzip -9.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -15,7 +15,15 @@ import zlib from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const gz = (buf) => zlib.gzipSync(buf, { level: 9 }).length
+// GNU gzip -9 where installed (what `gzip -9` reports, and what static-file servers
+// precompress with); Node's zlib otherwise. Compressors differ by a few bytes per file.
+const gz = (buf) => {
+  try {
+    return execFileSync('gzip', ['-9', '-n', '-c'], { input: buf, maxBuffer: 1 << 30 }).length
+  } catch {
+    return zlib.gzipSync(buf, { level: 9 }).length
+  }
+}
 
 const PEERS = [
   { name: 'posthog-js', files: ['dist/array.js'], what: 'script-tag core (array.js)' },
