@@ -105,6 +105,10 @@ async fn any_origin_by_default() {
     .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        reply.header("access-control-expose-headers"),
+        Some("Retry-After")
+    );
     server.stop().await;
 }
 
