@@ -35,8 +35,13 @@ pub(crate) fn origin_allowed_for_site(
     }
 }
 
-/// Adds the CORS response headers for an allowed origin.
+/// Adds the CORS response headers for an allowed origin. `Retry-After` is exposed so a
+/// cross-origin tracker can honour it on 429 and 503 instead of guessing a backoff.
 pub(crate) fn decorate(allowed: &AllowedOrigins, origin: Option<&str>, headers: &mut HeaderMap) {
+    headers.insert(
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Retry-After"),
+    );
     match allowed {
         AllowedOrigins::Any => {
             headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
