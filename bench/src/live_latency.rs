@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! live-latency --base http://127.0.0.1:8080 --token T [--events 1000] [--site S]
-//!              [--idle 0] [--active 1] [--gap-ms 10]
+//!              [--idle 0] [--active 1] [--gap-ms 10] [--ingest http://collector:8080]
 //! ```
+//! `--base` is where the WebSocket is (standalone, or a processor); `--ingest` where events
+//! are posted (default: `--base`; a collector in distributed mode).
 //! `--idle N` opens N extra connections on a quiet site and `--active N` N readers on the
 //! measured site, to show what fan-out costs. Prints p50/p95/p99 in milliseconds.
 
@@ -22,6 +24,7 @@ use protocol::live::ServerMessage;
 
 struct Args {
     base: String,
+    ingest: Option<String>,
     token: String,
     events: usize,
     site: String,
@@ -33,6 +36,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         base: "http://127.0.0.1:8080".into(),
+        ingest: None,
         token: String::new(),
         events: 1000,
         site: "latency.bench".into(),
@@ -47,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--base" => args.base = value.trim_end_matches('/').to_string(),
             "--token" => args.token = value,
+            "--ingest" => args.ingest = Some(value.trim_end_matches('/').to_string()),
             "--events" => args.events = num()?,
             "--site" => args.site = value,
             "--idle" => args.idle = num()?,
@@ -101,6 +106,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Arc::new(parse_args()?);
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
+    // Set once any event made it to the socket: the pipeline is warm (in distributed mode a
+    // processor must first join its consumer group, which takes seconds).
+    let warm = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     let mut idle = Vec::new();
     for _ in 0..args.idle {
@@ -111,6 +119,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut ws = connect(&args, &args.site).await?;
         let sent = sent.clone();
         let latencies = latencies.clone();
+        let warm = warm.clone();
         tokio::spawn(async move {
             while let Ok(frame) = ws.read_frame().await {
                 if frame.opcode != OpCode::Text || reader != 0 {
@@ -120,6 +129,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     continue;
                 };
                 let now = Instant::now();
+                if !update.feed.is_empty() {
+                    warm.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
                 let mut out = latencies.lock().expect("latencies");
                 for f in update.feed {
@@ -133,8 +145,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
-    let url: hyper::Uri = format!("{}/api/track", args.base).parse()?;
+    let ingest = args.ingest.as_deref().unwrap_or(&args.base);
+    let url: hyper::Uri = format!("{ingest}/api/track").parse()?;
     let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let post = |path: String| {
+        let body = format!(
+            r#"{{"event":"page_view","site":"{}","page":"{path}","sessionId":"bench","userAgent":"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"}}"#,
+            args.site
+        );
+        Request::post(url.clone())
+            .header("Content-Type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+    };
+    let warm_until = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    while !warm.load(std::sync::atomic::Ordering::SeqCst) {
+        if Instant::now() > warm_until {
+            return Err("no event reached the WebSocket within 60 s".into());
+        }
+        client
+            .request(post(format!("/warmup/{run_id}/{n}"))?)
+            .await?;
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     for i in 0..args.events {
         let path = format!("/lat/{run_id}/{i}");
         let body = format!(
