@@ -2,8 +2,12 @@
 # Installs everything the test suite needs, idempotently: each step checks first and skips
 # what is already there, so a warm machine spends seconds here. Called by `cargo xtask test`
 # (and so by .ci/run) and by `cargo xtask standalone`.
+#
+#   .ci/install.sh          everything the test suite needs
+#   .ci/install.sh build    only what building Footfall needs (`cargo xtask standalone`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-test}
 
 apt_install() { # packages...
   local missing=()
@@ -24,10 +28,13 @@ rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup com
 apt_install build-essential pkg-config tzdata curl cmake libssl-dev libsasl2-dev zlib1g-dev \
   libzstd-dev liblz4-dev libcurl4-openssl-dev
 
+# The wasm toolchain builds the tracker and the dashboard.
+bash .ci/install-wasm.sh
+[ "$MODE" = build ] && exit 0
+
 # Fuzzing (`cargo fuzz`, run briefly by the test suite).
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
-# Each part's own installer, where that part exists.
-for part in wasm kafka mongo; do
-  if [ -f ".ci/install-$part.sh" ]; then bash ".ci/install-$part.sh"; fi
-done
+# Test servers: a Kafka-protocol broker (tansu) and a MongoDB-protocol server (SecantusDB).
+bash .ci/install-kafka.sh
+bash .ci/install-mongo.sh

@@ -89,10 +89,11 @@ fn display(cmd: &Command) -> String {
 
 fn standalone(args: &[String]) -> anyhow::Result<()> {
     let root = root();
-    let installer = root.join(".ci/install-wasm.sh");
-    if installer.is_file() {
-        run(Command::new("bash").arg(&installer).current_dir(&root))?;
-    }
+    // Build prerequisites only (C toolchain, rdkafka's headers, the wasm toolchain).
+    run(Command::new("bash")
+        .arg(root.join(".ci/install.sh"))
+        .arg("build")
+        .current_dir(&root))?;
     dist::run(&[])?;
     run(cargo().args(["build", "--release", "-p", "footfall"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
