@@ -16,8 +16,10 @@ use std::process::Command;
 
 use anyhow::{ensure, Context};
 
-use crate::dist::{check_wasm_bindgen, clean, gzip_len, target_dir, WASM_FEATURES};
-use crate::{cargo, root, run as sh};
+use crate::dist::{
+    build_wasm, check_wasm_bindgen, clean, gzip_len, npm_tools, target_dir, WASM_FEATURES,
+};
+use crate::{root, run as sh};
 
 /// What the dashboard may download (wasm + JS glue), gzip: the budget.
 const BUDGET_GZIP: usize = 250 * 1024;
@@ -25,25 +27,10 @@ const BUDGET_GZIP: usize = 250 * 1024;
 pub fn build() -> anyhow::Result<()> {
     let root = root();
     let npm = root.join("npm");
-    let tools = npm.join("node_modules/.bin");
-    if !tools.join("wasm-opt").is_file() || !tools.join("esbuild").is_file() {
-        sh(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&npm))?;
-    }
+    let tools = npm_tools(&npm, &["wasm-opt", "esbuild"])?;
     check_wasm_bindgen(&root)?;
-
-    sh(cargo().args([
-        "build",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--profile",
-        "wasm-release",
-        "-p",
-        "footfall-dashboard",
-    ]))?;
+    let raw = build_wasm(&root, "footfall-dashboard", "footfall-dashboard.wasm")?;
     let target = target_dir(&root);
-    let raw = target.join("wasm32-unknown-unknown/wasm-release/footfall-dashboard.wasm");
     let glue = target.join("dashboard-bindgen");
     clean(&glue)?;
     sh(Command::new("wasm-bindgen")

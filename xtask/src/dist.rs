@@ -35,20 +35,19 @@ pub(crate) const WASM_FEATURES: &[&str] = &[
     "--enable-mutable-globals",
 ];
 
-pub fn run(_args: &[String]) -> anyhow::Result<()> {
-    let root = root();
-    let npm = root.join("npm");
-    let tools = npm.join("node_modules/.bin");
-    if ["wasm-opt", "esbuild", "terser"]
-        .iter()
-        .any(|t| !tools.join(t).is_file())
-    {
+/// `npm/node_modules/.bin`, after `npm ci` if any of `tools` is missing there.
+pub(crate) fn npm_tools(npm: &Path, tools: &[&str]) -> anyhow::Result<PathBuf> {
+    let bin = npm.join("node_modules/.bin");
+    if tools.iter().any(|t| !bin.join(t).is_file()) {
         sh(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&npm))?;
+            .current_dir(npm))?;
     }
-    check_wasm_bindgen(&root)?;
+    Ok(bin)
+}
 
+/// Builds `package` for wasm32 with the `wasm-release` profile; the path of `artefact`.
+pub(crate) fn build_wasm(root: &Path, package: &str, artefact: &str) -> anyhow::Result<PathBuf> {
     sh(cargo().args([
         "build",
         "--target",
@@ -56,9 +55,19 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
         "--profile",
         "wasm-release",
         "-p",
-        "footfall-sdk-wasm",
+        package,
     ]))?;
-    let raw = target_dir(&root).join("wasm32-unknown-unknown/wasm-release/footfall_sdk_wasm.wasm");
+    Ok(target_dir(root)
+        .join("wasm32-unknown-unknown/wasm-release")
+        .join(artefact))
+}
+
+pub fn run(_args: &[String]) -> anyhow::Result<()> {
+    let root = root();
+    let npm = root.join("npm");
+    let tools = npm_tools(&npm, &["wasm-opt", "esbuild", "terser"])?;
+    check_wasm_bindgen(&root)?;
+    let raw = build_wasm(&root, "footfall-sdk-wasm", "footfall_sdk_wasm.wasm")?;
 
     let glue = npm.join("build/wasm");
     let out = npm.join("dist");
