@@ -207,7 +207,14 @@ mod tests {
     fn huge_and_awkward_numbers_roundtrip_exactly() {
         let mut e = sample();
         let digits = format!("1{}", "0".repeat(111));
-        for raw in [digits.as_str(), "1e111", "0.1", "-0.0", "9007199254740993", "1.7976931348623157e308"] {
+        for raw in [
+            digits.as_str(),
+            "1e111",
+            "0.1",
+            "-0.0",
+            "9007199254740993",
+            "1.7976931348623157e308",
+        ] {
             let n: serde_json::Number = serde_json::from_str(raw).expect("number");
             e.props.insert("n".into(), PropValue::Number(n));
             assert_eq!(decode(&encode(&e)), Ok(e.clone()), "{raw}");
