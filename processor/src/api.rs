@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use footfall_http::answer::{self, error};
+use footfall_http::ResponseBody;
+use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use protocol::api::{to_json, ErrorBody};
 use serde::Serialize;
 
 use crate::auth::AdminToken;
@@ -29,7 +28,7 @@ impl StatsApi {
     }
 
     /// Answers one request. Paths outside `/api/stats/` get a 404 in the common error shape.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody> {
         let path = req.uri().path();
         let Some(endpoint) = path.strip_prefix("/api/stats/") else {
             return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None);
@@ -52,15 +51,7 @@ impl StatsApi {
             return resp;
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            let mut resp = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed; use GET",
-                None,
-            );
-            resp.headers_mut()
-                .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return resp;
+            return answer::method_not_allowed("GET, HEAD");
         }
         let params = query_params(req.uri().query());
         let now = now_ms();
@@ -117,7 +108,7 @@ fn query_params(query: Option<&str>) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn bad_request(e: &QueryError) -> Response<Full<Bytes>> {
+fn bad_request(e: &QueryError) -> Response<ResponseBody> {
     error(
         StatusCode::BAD_REQUEST,
         "invalid_parameter",
@@ -126,37 +117,23 @@ fn bad_request(e: &QueryError) -> Response<Full<Bytes>> {
     )
 }
 
-fn store_error(e: StoreError) -> Response<Full<Bytes>> {
+fn store_error(e: StoreError) -> Response<ResponseBody> {
     tracing::warn!(error = %e, "stats query failed");
-    let mut resp = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "the store cannot answer right now",
-        None,
-    );
-    resp.headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
-    resp
+    answer::with_retry_after(
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the store cannot answer right now",
+            None,
+        ),
+        STORE_RETRY_AFTER,
+    )
 }
 
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(to_json(body))));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    // Stats are private and change every second.
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
+/// When to ask again after the store could not answer.
+const STORE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    field: Option<&str>,
-) -> Response<Full<Bytes>> {
-    json(status, &ErrorBody::new(code, message, field))
+/// Stats are private and change every second: `answer::json` is `no-store`.
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<ResponseBody> {
+    answer::json(status, body)
 }
