@@ -11,7 +11,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import * as esbuild from 'esbuild'
-import { ROOT, DESKTOP_UA, launch, startSite, until, sleep, wire } from './helpers.js'
+import { ROOT, APP_BODY, DESKTOP_UA, launch, startSite, until, visitApp, wire } from './helpers.js'
 import { startFootfall } from '../test-dashboard/server.js'
 
 const TRACKER_BUDGET = 12 * 1024
@@ -88,52 +88,6 @@ test('the binary serves the tracker, demo and dashboard from anywhere, delivered
   assert.equal(health.headers['cache-control'], 'no-store')
 })
 
-/** A tiny single-page app on another origin: a route button (pushState) and a buy button. */
-const APP_BODY = `
-<button id="to-pricing">Pricing</button>
-<button id="buy">Buy</button>
-<div id="view">home</div>
-<script>
-  document.getElementById('to-pricing').addEventListener('click', () => {
-    history.pushState({}, '', '/pricing')
-    document.title = 'Pricing'
-    document.getElementById('view').textContent = 'pricing'
-  })
-</script>`
-
-/** Page load, SPA navigation, a click, leaving: what was stored, once the page is gone. */
-async function visit(url, site) {
-  const context = await browser.newContext()
-  const page = await context.newPage()
-  const errors = []
-  page.on('pageerror', (e) => errors.push(e.message))
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
-  await page.goto(url)
-  await page.waitForFunction(() => window.footfall && window.footfall.stats().recorded >= 2)
-  await page.click('#to-pricing')
-  await page.waitForFunction(() => window.footfall.stats().recorded >= 4)
-  await page.click('#buy')
-  await page.waitForFunction(() => window.footfall.stats().recorded >= 5)
-  const stats = await page.evaluate(() => window.footfall.stats())
-  assert.equal(stats.errors, 0, JSON.stringify(stats))
-  await page.close({ runBeforeUnload: true })
-  await context.close()
-  const expected = { session_start: 1, page_view: 2, click: 2, session_end: 1 }
-  const stored = await until(
-    () => summary(site).then((s) => (s.events >= 6 ? s : null)),
-    15_000,
-    `events of ${site} in the store`
-  )
-  // Retries and beacons that arrive late must not count twice.
-  await sleep(1500)
-  const settled = await summary(site)
-  assert.deepEqual(settled.eventsByName, expected, JSON.stringify(settled))
-  assert.equal(settled.events, stored.events, 'no late duplicate counted')
-  assert.equal(settled.pageviews, 2)
-  assert.equal(settled.visitors, 1)
-  assert.deepEqual(errors, [], 'no errors in the page')
-}
-
 test('the documented script tag on another origin: page view, SPA navigation, click, leave', async () => {
   const site = await startSite({
     '/': {
@@ -145,7 +99,7 @@ test('the documented script tag on another origin: page view, SPA navigation, cl
   })
   try {
     assert.notEqual(new URL(site.base).origin, new URL(server.base).origin)
-    await visit(site.base + '/', 'field.test')
+    await visitApp(browser, site.base + '/', () => summary('field.test'))
   } finally {
     await site.close()
   }
@@ -184,7 +138,7 @@ window.footfall = { stats }`
       },
     })
     try {
-      await visit(site.base + '/', 'npm.test')
+      await visitApp(browser, site.base + '/', () => summary('npm.test'))
     } finally {
       await site.close()
     }

@@ -7,6 +7,7 @@ import http from 'node:http'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import assert from 'node:assert/strict'
 import { chromium } from 'playwright-core'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -175,3 +176,56 @@ export function scriptPage(attrs = '', body = '') {
 }
 
 export const names = (events) => events.map((e) => e.event)
+
+/** A tiny single-page app on another origin: a route button (pushState) and a buy button. */
+export const APP_BODY = `
+<button id="to-pricing">Pricing</button>
+<button id="buy">Buy</button>
+<div id="view">home</div>
+<script>
+  document.getElementById('to-pricing').addEventListener('click', () => {
+    history.pushState({}, '', '/pricing')
+    document.title = 'Pricing'
+    document.getElementById('view').textContent = 'pricing'
+  })
+</script>`
+
+/**
+ * In a fresh context of `browser`: page load, SPA navigation, a click, leaving the page; then
+ * checks through `readSummary()` (the stats API summary of the page's site) that exactly
+ * those events were stored, once. The page must read the tracker's counters from
+ * `window.footfall.stats()`.
+ */
+export async function visitApp(browser, url, readSummary) {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  const errors = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
+  await page.goto(url)
+  await page.waitForFunction(() => window.footfall && window.footfall.stats().recorded >= 2)
+  await page.click('#to-pricing')
+  await page.waitForFunction(() => window.footfall.stats().recorded >= 4)
+  await page.click('#buy')
+  await page.waitForFunction(() => window.footfall.stats().recorded >= 5)
+  const stats = await page.evaluate(() => window.footfall.stats())
+  assert.equal(stats.errors, 0, JSON.stringify(stats))
+  // Leaving the page beacons what is left (session_end included). The context stays open
+  // until the events are stored: closing it could cancel a beacon still in flight.
+  await page.close({ runBeforeUnload: true })
+  const expected = { session_start: 1, page_view: 2, click: 2, session_end: 1 }
+  const stored = await until(
+    () => readSummary().then((s) => (s.events >= 6 ? s : null)),
+    15_000,
+    `the events of ${url} in the store`
+  )
+  // Retries and beacons that arrive late must not count twice.
+  await sleep(1500)
+  const settled = await readSummary()
+  assert.deepEqual(settled.eventsByName, expected, JSON.stringify(settled))
+  assert.equal(settled.events, stored.events, 'no late duplicate counted')
+  assert.equal(settled.pageviews, 2)
+  assert.equal(settled.visitors, 1)
+  assert.deepEqual(errors, [], 'no errors in the page')
+  await context.close()
+}
