@@ -8,11 +8,13 @@
 //! ## Layout
 //! - [`store`]: the [`Store`] trait and its implementations ([`SqliteStore`] for standalone,
 //!   [`MongoStore`] for the distributed deployment).
-//! - [`rollup`]: what a rollup bucket counts and how a range maps onto buckets (pure).
-//! - `history`: summary, time series and breakdowns over any store's rollups.
+//! - [`rollup`]: what a rollup bucket counts, how a range maps onto buckets, and [`rollup::Hll`],
+//!   the one HyperLogLog of stored and live visitor counts (pure).
+//! - [`history`]: the query layer — summary, time series, breakdowns and sites, written once over
+//!   the store primitives and answering with the [`protocol::stats`] types.
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
 //! - [`auth`]: the admin token, compared in constant time.
-//! - [`query`]: time ranges and the JSON shapes the stats API answers with.
+//! - [`query`]: the stats API's query parameters (ranges, intervals, offsets) and their checks.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
 //! - `dashboard`: the dashboard's static files at `/dashboard/` (SPA fallback, caching).
 //! - `http`: [`ProcessorHttp`], the one handler for everything the processor serves.
@@ -27,7 +29,7 @@
 pub mod api;
 pub mod auth;
 mod dashboard;
-mod history;
+pub mod history;
 mod http;
 pub mod live;
 pub mod pipeline;

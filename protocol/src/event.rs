@@ -132,14 +132,30 @@ struct VersionProbe {
     v: Option<u64>,
 }
 
+/// Why an event could not be serialised. Not expected for any event the types allow (strings,
+/// numbers, maps with string keys); surfaced rather than hidden so that nothing ever stores
+/// or queues an empty document in an event's place.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode event {event_id}: {source}")]
+pub struct EncodeEventError {
+    pub event_id: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
 /// Serialises an event for a queue or store, stamped with [`SCHEMA_VERSION`].
-pub fn encode(event: &Event) -> Vec<u8> {
-    // Serialising a struct of strings, numbers and maps with string keys cannot fail.
+///
+/// # Errors
+/// [`EncodeEventError`] if serde_json refuses the event (see there).
+pub fn encode(event: &Event) -> Result<Vec<u8>, EncodeEventError> {
     serde_json::to_vec(&Versioned {
         v: SCHEMA_VERSION,
         event,
     })
-    .unwrap_or_default()
+    .map_err(|source| EncodeEventError {
+        event_id: event.event_id.clone(),
+        source,
+    })
 }
 
 /// Reads back what [`encode`] wrote, refusing unknown schema versions.
@@ -193,12 +209,13 @@ mod tests {
     #[test]
     fn roundtrip() {
         let e = sample();
-        assert_eq!(decode(&encode(&e)), Ok(e));
+        assert_eq!(decode(&encode(&e).expect("encode")), Ok(e));
     }
 
     #[test]
     fn encoding_carries_the_version() {
-        let v: serde_json::Value = serde_json::from_slice(&encode(&sample())).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode(&sample()).expect("encode")).expect("json");
         assert_eq!(v["v"], 1);
         assert_eq!(v["eventId"], "0190a5d2-0000-7000-8000-000000000001");
     }
@@ -217,13 +234,14 @@ mod tests {
         ] {
             let n: serde_json::Number = serde_json::from_str(raw).expect("number");
             e.props.insert("n".into(), PropValue::Number(n));
-            assert_eq!(decode(&encode(&e)), Ok(e.clone()), "{raw}");
+            assert_eq!(decode(&encode(&e).expect("encode")), Ok(e.clone()), "{raw}");
         }
     }
 
     #[test]
     fn unknown_version_is_refused() {
-        let mut v: serde_json::Value = serde_json::from_slice(&encode(&sample())).expect("json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&encode(&sample()).expect("encode")).expect("json");
         v["v"] = 2.into();
         let bytes = serde_json::to_vec(&v).expect("json");
         assert_eq!(

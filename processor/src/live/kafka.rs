@@ -165,5 +165,5 @@ pub async fn run_subscriber(
 fn uuid_like() -> String {
     let mut bytes = [0u8; 8];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
