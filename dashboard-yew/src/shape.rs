@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use protocol::stats::Interval;
 use protocol::time::civil_from_days;
-pub use protocol::time::{DAY_MS, HOUR_MS, MINUTE_MS};
+pub use protocol::time::{DAY_MS, MINUTE_MS};
 
 /// `1234` → "1,234"; from 10 000 on, compact: "12.3k", "4.5M". Dashboards are glanced at, so
 /// big numbers lose digits nobody reads; small ones stay exact because they move one by one.
@@ -240,7 +240,7 @@ pub const OFFLINE_AFTER_ATTEMPTS: u32 = 5;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::time::parse_rfc3339;
+    use protocol::time::{parse_rfc3339, HOUR_MS};
 
     #[test]
     fn counts_are_exact_when_small_and_compact_when_large() {
