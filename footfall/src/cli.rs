@@ -57,7 +57,7 @@ pub enum Command {
     Collector(CollectorOpts),
     /// A processor of a distributed deployment: consumes events from Kafka into the store
     /// (committing offsets only after the store has them) and serves the stats API, health
-    /// and metrics. The store is the embedded one in --data-dir until MongoDB is built in.
+    /// and metrics. The store is MongoDB (--mongo-uri), or the embedded one in --data-dir.
     Processor(ProcessorOpts),
 }
 

@@ -24,7 +24,8 @@
 //!
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no
-//! SQLite (or later MongoDB / Kafka) type appears outside the module that implements it.
+//! SQLite, MongoDB or Kafka type appears outside the module that implements it
+//! (`store/sqlite.rs`, `store/mongo/`, `source/kafka.rs`, `live/kafka.rs`).
 
 pub mod api;
 pub mod auth;

@@ -24,7 +24,7 @@ pub use delta::{deltas_of, Bucket, DeltaBuilder, MetricsDelta, DELTA_VERSION};
 pub use engine::LiveEngine;
 pub use gateway::{Gateway, GatewayLimits};
 pub use hub::LiveHub;
-pub use kafka::{run_subscriber, MetricsPublisher};
+pub use kafka::{run_subscriber, MetricsPublisher, MetricsTopicError};
 pub use tee::{DeltaSink, LiveStore};
 pub use tickets::TicketStore;
 
