@@ -172,34 +172,23 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeEventError> {
 
 #[cfg(test)]
 pub(crate) fn sample() -> Event {
-    Event {
-        event_id: "0190a5d2-0000-7000-8000-000000000001".into(),
-        site: "example.com".into(),
-        name: "page_view".into(),
-        ts: 1_701_234_567_890,
-        received_at: 1_701_234_567_999,
-        visitor_id: "a1b2c3d4e5f60718".into(),
-        session_id: Some("s1".into()),
-        user_id: None,
-        host: Some("example.com".into()),
-        path: "/home".into(),
-        title: Some("Home".into()),
-        referrer_host: Some("news.ycombinator.com".into()),
-        utm_source: Some("hn".into()),
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        screen: Some("1920x1080".into()),
-        lang: Some("en-US".into()),
-        timezone: Some("Asia/Kolkata".into()),
-        country: Some("IN".into()),
-        device: Device::Desktop,
-        browser: "Chrome".into(),
-        os: "Windows 10".into(),
-        props: BTreeMap::from([("plan".to_string(), PropValue::String("pro".into()))]),
-        target: None,
-    }
+    crate::fixture::EventBuilder::new("example.com", "page_view", 1_701_234_567_890)
+        .id("0190a5d2-0000-7000-8000-000000000001")
+        .received_at(1_701_234_567_999)
+        .visitor("a1b2c3d4e5f60718")
+        .session("s1")
+        .host("example.com")
+        .path("/home")
+        .title("Home")
+        .referrer("news.ycombinator.com")
+        .utm_source("hn")
+        .screen("1920x1080")
+        .lang("en-US")
+        .timezone("Asia/Kolkata")
+        .browser("Chrome")
+        .os("Windows 10")
+        .prop("plan", PropValue::String("pro".into()))
+        .build()
 }
 
 #[cfg(test)]
