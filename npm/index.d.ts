@@ -40,8 +40,8 @@ export type Props = Record<string, string | number | boolean>
 export function init(options?: FootfallOptions): Promise<boolean>
 
 /**
- * Records a custom event. `name`: 1–64 of `A-Z a-z 0-9 _ . : -`, starting with a letter or
- * digit. Calls before the tracker is ready are queued. Returns whether it was recorded
+ * Records a custom event. `name`: 1–64 of `A-Z a-z 0-9`, space and `_ . : - /`, starting
+ * with a letter or digit. Calls before the tracker is ready are queued. Returns whether it was recorded
  * (`undefined` while queued).
  */
 export function track(name: string, props?: Props): boolean | undefined

@@ -5,7 +5,6 @@
 //! `processor-bench BROKERS [EVENTS]` — BROKERS is a running Kafka-protocol broker (the
 //! script `bench/run.sh` starts tansu for it).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,41 +13,26 @@ use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::source::{KafkaSource, KafkaSourceConfig, Source};
 use processor::store::SqliteConfig;
 use processor::{SqliteStore, Store};
-use protocol::event::{encode, Device, Event};
+use protocol::event::{encode, Event};
+use protocol::fixture::EventBuilder;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
 const BATCH: usize = 2000;
 
 fn event(i: usize) -> Event {
-    Event {
-        event_id: format!("bench-{i:010}"),
-        site: "bench.test".into(),
-        name: "page_view".into(),
-        ts: 1_764_000_000_000 + i as i64,
-        received_at: 1_764_000_000_000 + i as i64,
-        visitor_id: format!("visitor{}", i % 500),
-        session_id: Some(format!("s{}", i % 700)),
-        user_id: None,
-        host: Some("bench.test".into()),
-        path: format!("/page/{}", i % 50),
-        title: Some("A page".into()),
-        referrer_host: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        screen: Some("1920x1080".into()),
-        lang: Some("en-US".into()),
-        timezone: Some("Europe/Berlin".into()),
-        country: Some("DE".into()),
-        device: Device::Desktop,
-        browser: "Firefox".into(),
-        os: "Linux".into(),
-        props: BTreeMap::new(),
-        target: None,
-    }
+    let ts = 1_764_000_000_000 + i as i64;
+    EventBuilder::new("bench.test", "page_view", ts)
+        .id(format!("bench-{i:010}"))
+        .visitor(format!("visitor{}", i % 500))
+        .session(format!("s{}", i % 700))
+        .host("bench.test")
+        .path(format!("/page/{}", i % 50))
+        .title("A page")
+        .screen("1920x1080")
+        .lang("en-US")
+        .timezone("Europe/Berlin")
+        .build()
 }
 
 #[tokio::main]
@@ -87,7 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut deliveries = Vec::new();
         for e in chunk {
             let key = format!("{}\u{1f}{}", e.site, e.visitor_id);
-            let payload = encode(e);
+            let payload = encode(e)?;
             let record = FutureRecord::to(&topic).key(&key).payload(&payload);
             // A chunk fits the producer's queue (100k messages), so enqueueing cannot fail
             // for lack of space.

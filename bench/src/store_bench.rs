@@ -18,10 +18,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mongodb::bson::{doc, Document};
 use mongodb::options::{Acknowledgment, IndexOptions, WriteConcern};
 use mongodb::{Client, IndexModel};
-use processor::query::{Breakdown, BreakdownQuery, RangeQuery};
-use processor::rollup::Dimension;
+use processor::query::{BreakdownQuery, RangeQuery};
 use processor::store::{MongoConfig, SqliteConfig};
 use processor::{MongoStore, SqliteStore, Store};
+use protocol::fixture::EventBuilder;
+use protocol::stats::Breakdown;
+use protocol::stats::Dimension;
 use protocol::{Device, Event};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -124,38 +126,28 @@ fn events(n: usize, from: i64, to: i64, sites: &[&str], tag: &str, seed: u64) ->
             let v = rng.next() % visitors;
             let pick =
                 |r: &mut Lcg, xs: &[&str]| xs[(r.next() % xs.len() as u64) as usize].to_string();
-            Event {
-                event_id: format!("{tag}-{i:09}"),
-                site: pick(&mut rng, sites),
-                name: pick(&mut rng, &names),
-                ts,
-                received_at: ts + 40,
-                visitor_id: format!("visitor-{v:08x}"),
-                session_id: Some(format!("session-{v:08x}-{}", ts / 1_800_000)),
-                user_id: None,
-                host: None,
-                path: format!("/docs/page-{page}"),
-                title: None,
-                referrer_host: rng.next().is_multiple_of(3).then(|| pick(&mut rng, &refs)),
-                utm_source: rng
-                    .next()
-                    .is_multiple_of(10)
-                    .then(|| "newsletter".to_string()),
-                utm_medium: None,
-                utm_campaign: None,
-                utm_term: None,
-                utm_content: None,
-                screen: Some("1920x1080".into()),
-                lang: Some("en-US".into()),
-                timezone: None,
-                country: Some(pick(&mut rng, &countries)),
-                device: [Device::Desktop, Device::Mobile, Device::Tablet]
-                    [(rng.next() % 3) as usize],
-                browser: pick(&mut rng, &browsers),
-                os: pick(&mut rng, &oses),
-                props: Default::default(),
-                target: None,
-            }
+            let session = format!("session-{v:08x}-{}", ts / 1_800_000);
+            let mut e = EventBuilder::new(&pick(&mut rng, sites), &pick(&mut rng, &names), ts)
+                .id(format!("{tag}-{i:09}"))
+                .received_at(ts + 40)
+                .visitor(format!("visitor-{v:08x}"))
+                .session(session)
+                .path(format!("/docs/page-{page}"))
+                .screen("1920x1080")
+                .lang("en-US")
+                .country(pick(&mut rng, &countries))
+                .device(
+                    [Device::Desktop, Device::Mobile, Device::Tablet][(rng.next() % 3) as usize],
+                )
+                .browser(pick(&mut rng, &browsers))
+                .os(pick(&mut rng, &oses))
+                .build();
+            e.referrer_host = rng.next().is_multiple_of(3).then(|| pick(&mut rng, &refs));
+            e.utm_source = rng
+                .next()
+                .is_multiple_of(10)
+                .then(|| "newsletter".to_string());
+            e
         })
         .collect();
     out.sort_by_key(|e| e.ts);
@@ -198,11 +190,11 @@ async fn time_breakdown(
     q: &BreakdownQuery,
     runs: usize,
 ) -> Res<(f64, f64, Breakdown)> {
-    let first = store.breakdown(q.clone()).await?; // warm-up
+    let first = processor::history::breakdown(store, q.clone()).await?; // warm-up
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        store.breakdown(q.clone()).await?;
+        processor::history::breakdown(store, q.clone()).await?;
         times.push(ms(t.elapsed()));
     }
     times.sort_by(f64::total_cmp);

@@ -250,7 +250,7 @@ async fn raw_ip_and_user_agent_never_reach_the_sink() {
     let events = server.sink.events();
     assert_eq!(events.len(), 2);
     for e in &events {
-        let doc = String::from_utf8(protocol::event::encode(e)).expect("utf8");
+        let doc = String::from_utf8(protocol::event::encode(e).expect("encode")).expect("utf8");
         assert!(!doc.contains("127.0.0.1"), "{doc}");
         assert!(!doc.contains("Mozilla"), "{doc}");
         assert!(!doc.contains("KHTML"), "{doc}");

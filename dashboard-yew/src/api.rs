@@ -1,153 +1,42 @@
-//! The REST client: every endpoint the dashboard calls, its URL and its JSON shape, in one
-//! place (so reconciling with the server is a change here only). URLs are built by pure
-//! functions (tested on the host); [`get`] and [`post`] are the only code that touches
-//! `fetch`.
+//! The REST client: every endpoint the dashboard calls and its URL, in one place. The answers
+//! are the server's own types from [`protocol::stats`], so the dashboard compiles against
+//! exactly what the server serialises. URLs are built by pure functions (tested on the host);
+//! [`get`] and [`post`] are the only code that touches `fetch`.
 //!
 //! The history endpoints `timeseries` and `breakdown` may be missing on an older server: they
 //! answer 404 there, which callers show as "not available" rather than as an error.
 
-use std::collections::BTreeMap;
-
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::shape::Interval;
+pub use protocol::stats::{Breakdown, Dimension, Interval, Sites, Summary, Timeseries};
 
-/// One row of `GET /api/stats/sites`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SiteInfo {
-    pub site: String,
-    #[serde(default)]
-    pub events: u64,
-    #[serde(default)]
-    pub last_seen: String,
-}
+/// The breakdown tables in the order the history view shows them.
+pub const TABLES: [Dimension; 9] = [
+    Dimension::Page,
+    Dimension::Entry,
+    Dimension::Referrer,
+    Dimension::UtmSource,
+    Dimension::Device,
+    Dimension::Browser,
+    Dimension::Os,
+    Dimension::Country,
+    Dimension::Event,
+];
 
-#[derive(Debug, Deserialize)]
-pub struct SitesResponse {
-    pub sites: Vec<SiteInfo>,
-}
-
-/// `GET /api/stats/summary?site=&from=&to=`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    #[serde(default)]
-    pub site: String,
-    #[serde(default)]
-    pub pageviews: u64,
-    #[serde(default)]
-    pub visitors: u64,
-    #[serde(default)]
-    pub sessions: u64,
-    #[serde(default)]
-    pub events: u64,
-    #[serde(default)]
-    pub events_by_name: BTreeMap<String, u64>,
-}
-
-/// `GET /api/stats/timeseries?site=&from=&to=&interval=minute|hour|day`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Timeseries {
-    pub interval: String,
-    pub points: Vec<SeriesPoint>,
-}
-
-/// A point of the series. Both the planned shape (`t`) and the history API's (`time` with
-/// `ts` in epoch ms) are read, so either server works; `ts` wins when present.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct SeriesPoint {
-    /// Start of the bucket, RFC 3339.
-    #[serde(default, alias = "time")]
-    pub t: String,
-    /// Start of the bucket, epoch ms.
-    #[serde(default)]
-    pub ts: Option<i64>,
-    #[serde(default)]
-    pub pageviews: u64,
-    #[serde(default)]
-    pub visitors: u64,
-    #[serde(default)]
-    pub events: u64,
-}
-
-/// What `GET /api/stats/breakdown` can group by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dimension {
-    Page,
-    Entry,
-    Referrer,
-    UtmSource,
-    Device,
-    Browser,
-    Os,
-    Country,
-    Event,
-}
-
-impl Dimension {
-    pub const ALL: [Dimension; 9] = [
-        Dimension::Page,
-        Dimension::Entry,
-        Dimension::Referrer,
-        Dimension::UtmSource,
-        Dimension::Device,
-        Dimension::Browser,
-        Dimension::Os,
-        Dimension::Country,
-        Dimension::Event,
-    ];
-
-    /// The `dimension=` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dimension::Page => "page",
-            Dimension::Entry => "entry",
-            Dimension::Referrer => "referrer",
-            Dimension::UtmSource => "utm_source",
-            Dimension::Device => "device",
-            Dimension::Browser => "browser",
-            Dimension::Os => "os",
-            Dimension::Country => "country",
-            Dimension::Event => "event",
-        }
+/// Heading of a dimension's table.
+pub fn title(dimension: Dimension) -> &'static str {
+    match dimension {
+        Dimension::Page => "Pages",
+        Dimension::Entry => "Entry pages",
+        Dimension::Referrer => "Referrers",
+        Dimension::UtmSource => "UTM sources",
+        Dimension::Device => "Devices",
+        Dimension::Browser => "Browsers",
+        Dimension::Os => "Operating systems",
+        Dimension::Country => "Countries",
+        Dimension::Event => "Events",
     }
-
-    /// Heading of its table.
-    pub fn title(self) -> &'static str {
-        match self {
-            Dimension::Page => "Pages",
-            Dimension::Entry => "Entry pages",
-            Dimension::Referrer => "Referrers",
-            Dimension::UtmSource => "UTM sources",
-            Dimension::Device => "Devices",
-            Dimension::Browser => "Browsers",
-            Dimension::Os => "Operating systems",
-            Dimension::Country => "Countries",
-            Dimension::Event => "Events",
-        }
-    }
-}
-
-/// `GET /api/stats/breakdown?site=&from=&to=&dimension=&limit=`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Breakdown {
-    #[serde(default)]
-    pub dimension: String,
-    pub rows: Vec<BreakdownRow>,
-    /// Sum over every value, not only the rows returned (percentages are of this).
-    #[serde(default)]
-    pub total: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct BreakdownRow {
-    #[serde(alias = "value")]
-    pub key: String,
-    pub count: u64,
-    #[serde(default)]
-    pub visitors: u64,
 }
 
 /// `POST /api/ws-ticket` → a one-time ticket for the WebSocket URL.
@@ -207,18 +96,16 @@ pub fn summary_path(site: &str, span: Span) -> String {
     )
 }
 
-/// `tz_offset_min` as `Date.getTimezoneOffset()` gives it; sent as `tz=+01:00` (east of
-/// UTC) so day and hour buckets start at the viewer's local midnight and hour.
+/// `tz_offset_min` in minutes east of UTC (see [`protocol::stats`]); sent as `tz=+01:00` so
+/// day and hour buckets start at the viewer's local midnight and hour.
 pub fn timeseries_path(site: &str, span: Span, interval: Interval, tz_offset_min: i32) -> String {
-    let east = -tz_offset_min;
-    let sign = if east < 0 { '-' } else { '+' };
-    let tz = format!("{sign}{:02}:{:02}", east.abs() / 60, east.abs() % 60);
+    let tz = protocol::time::format_utc_offset(tz_offset_min);
     format!(
         "/api/stats/timeseries?site={}&from={}&to={}&interval={}&tz={}",
         encode(site),
         span.from,
         span.to,
-        interval.as_str(),
+        interval.name(),
         encode(&tz)
     )
 }
@@ -229,7 +116,7 @@ pub fn breakdown_path(site: &str, span: Span, dimension: Dimension) -> String {
         encode(site),
         span.from,
         span.to,
-        dimension.as_str()
+        dimension.name()
     )
 }
 
@@ -332,11 +219,11 @@ mod tests {
         );
         assert_eq!(
             timeseries_path("a b", span, Interval::Hour, 0),
-            "/api/stats/timeseries?site=a%20b&from=1&to=2&interval=hour&tz=%2B00%3A00"
+            "/api/stats/timeseries?site=a%20b&from=1&to=2&interval=hour&tz=Z"
         );
-        // getTimezoneOffset: −330 in India (UTC+05:30), 480 in California (UTC−08:00).
-        assert!(timeseries_path("s", span, Interval::Day, -330).ends_with("&tz=%2B05%3A30"));
-        assert!(timeseries_path("s", span, Interval::Day, 480).ends_with("&tz=-08%3A00"));
+        // East of UTC is positive: India (UTC+05:30) is 330, California (UTC−08:00) −480.
+        assert!(timeseries_path("s", span, Interval::Day, 330).ends_with("&tz=%2B05%3A30"));
+        assert!(timeseries_path("s", span, Interval::Day, -480).ends_with("&tz=-08%3A00"));
         assert_eq!(
             breakdown_path("s", span, Dimension::UtmSource),
             "/api/stats/breakdown?site=s&from=1&to=2&dimension=utm_source&limit=10"
@@ -349,6 +236,10 @@ mod tests {
             ws_url("https://stats.example", "s", "t"),
             "wss://stats.example/ws?site=s&ticket=t"
         );
+        // Every dimension has a table.
+        let mut tables = TABLES.to_vec();
+        tables.sort();
+        assert_eq!(tables, Dimension::ALL.to_vec());
     }
 
     #[test]
@@ -374,45 +265,5 @@ mod tests {
             decode::<Summary>(200, "not json"),
             Err(ApiError::Decode(_))
         ));
-    }
-
-    #[test]
-    fn planned_history_shapes_decode() {
-        let ts: Timeseries = decode(
-            200,
-            r#"{"interval":"hour","points":[{"t":"2026-11-26T10:00:00Z","pageviews":4,"visitors":2,"events":6}]}"#,
-        )
-        .expect("series");
-        assert_eq!(ts.points[0].pageviews, 4);
-        let b: Breakdown = decode(
-            200,
-            r#"{"dimension":"page","rows":[{"key":"/","count":9,"visitors":4}]}"#,
-        )
-        .expect("breakdown");
-        assert_eq!(b.rows[0].key, "/");
-        assert_eq!(b.total, None);
-        // The history API's shape: `value` rows, the total over all values, `time` + `ts`.
-        let b: Breakdown = decode(
-            200,
-            r#"{"site":"s","from":"a","to":"b","dimension":"page","total":40,"distinct":7,
-               "rows":[{"value":"/","count":9}]}"#,
-        )
-        .expect("breakdown");
-        assert_eq!((b.rows[0].key.as_str(), b.total), ("/", Some(40)));
-        let ts: Timeseries = decode(
-            200,
-            r#"{"site":"s","from":"a","to":"b","interval":"day","tz":"+01:00","points":[
-               {"time":"2026-11-26T00:00:00+01:00","ts":1764111600000,"pageviews":1,
-                "visitors":1,"sessions":1,"events":2}]}"#,
-        )
-        .expect("series");
-        assert_eq!(ts.points[0].ts, Some(1_764_111_600_000));
-        assert_eq!(ts.points[0].t, "2026-11-26T00:00:00+01:00");
-        let sites: SitesResponse = decode(
-            200,
-            r#"{"sites":[{"site":"a","events":3,"lastSeen":"2026-11-26T10:00:00Z"}]}"#,
-        )
-        .expect("sites");
-        assert_eq!(sites.sites[0].events, 3);
     }
 }

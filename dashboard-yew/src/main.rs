@@ -26,7 +26,7 @@ mod state;
 
 use yew::prelude::*;
 
-use crate::api::{ApiError, SitesResponse};
+use crate::api::{ApiError, Sites};
 use crate::components::{HistoryView, LiveView, Login, TopBar};
 use crate::hooks::{
     now_ms, origin, stored_token, tz_offset_min, use_history, use_live_metrics, use_session_token,
@@ -42,7 +42,7 @@ const WRONG_TOKEN: &str = "That token was not accepted. Use the admin token that
 /// Checks `token` by listing the sites (any stats call would do; this one we need anyway).
 fn check_token(token: String, dispatch: UseReducerDispatcher<State>, restoring: bool) {
     yew::platform::spawn_local(async move {
-        match api::get::<SitesResponse>(&token, &api::sites_path()).await {
+        match api::get::<Sites>(&token, &api::sites_path()).await {
             Ok(r) => dispatch.dispatch(Action::LoggedIn {
                 token,
                 sites: r.sites,

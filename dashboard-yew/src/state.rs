@@ -9,8 +9,10 @@ use std::rc::Rc;
 use protocol::live::{FeedEvent, LiveMetrics, ServerMessage, FEED_LEN, LIVE_PROTOCOL_VERSION};
 use yew::Reducible;
 
-use crate::api::{ApiError, Breakdown, Dimension, SiteInfo, Span, Summary, Timeseries};
-use crate::shape::{parse_date, DAY_MS, OFFLINE_AFTER_ATTEMPTS};
+use protocol::stats::{Interval, SiteInfo};
+
+use crate::api::{self, ApiError, Breakdown, Dimension, Span, Summary, Timeseries};
+use crate::shape::{bucket_start, parse_date, DAY_MS, OFFLINE_AFTER_ATTEMPTS};
 
 /// Used until the server reports a site: what the collector files events without one under.
 pub const DEFAULT_SITE: &str = "default";
@@ -107,15 +109,14 @@ pub enum Range {
 }
 
 impl Range {
-    /// The range in epoch ms at `now_ms` (`tz_offset_min` as `Date.getTimezoneOffset()`):
+    /// The range in epoch ms at `now_ms` (`tz_offset_min` east of UTC):
     /// today = since local midnight; 7/30 days = rolling; custom = from the first day's
     /// midnight to the end of the last day (or now, if that is earlier). `None` for an
     /// unreadable or reversed custom range.
     pub fn span(&self, now_ms: i64, tz_offset_min: i32) -> Option<Span> {
         let span = match self {
             Range::Today => {
-                let midnight =
-                    crate::shape::bucket_start(now_ms, crate::shape::Interval::Day, tz_offset_min);
+                let midnight = bucket_start(now_ms, Interval::Day, tz_offset_min);
                 Span {
                     from: midnight,
                     to: now_ms.max(midnight + 1),
@@ -275,7 +276,7 @@ impl State {
                     span,
                     summary: pending(span.is_some()),
                     series: pending(span.is_some()),
-                    breakdowns: Dimension::ALL
+                    breakdowns: api::TABLES
                         .iter()
                         .map(|d| (*d, pending(span.is_some())))
                         .collect(),
@@ -398,239 +399,4 @@ impl Reducible for State {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use protocol::live::{LiveUpdate, Totals};
-
-    fn live(msg: ServerMessage) -> Action {
-        Action::Live(Box::new(msg))
-    }
-
-    fn site(name: &str, events: u64) -> SiteInfo {
-        SiteInfo {
-            site: name.into(),
-            events,
-            last_seen: String::new(),
-        }
-    }
-
-    fn event(seq: u64) -> FeedEvent {
-        FeedEvent {
-            seq,
-            ts: seq as i64,
-            event: "page_view".into(),
-            path: format!("/{seq}"),
-            device: "desktop".into(),
-            browser: "Firefox".into(),
-            country: None,
-            referrer: None,
-        }
-    }
-
-    fn update(site: &str, active: u64, feed: Vec<FeedEvent>) -> LiveUpdate {
-        LiveUpdate {
-            v: LIVE_PROTOCOL_VERSION,
-            site: site.into(),
-            at: 7,
-            metrics: LiveMetrics {
-                active_visitors: active,
-                today: Totals {
-                    events: feed.len() as u64,
-                    ..Totals::default()
-                },
-                ..LiveMetrics::default()
-            },
-            feed,
-        }
-    }
-
-    fn logged_in(sites: Vec<SiteInfo>) -> State {
-        let mut s = State::restoring(Some("t".into()));
-        assert!(s.login.checking);
-        s.apply(Action::LoggedIn {
-            token: "t".into(),
-            sites,
-        });
-        s
-    }
-
-    #[test]
-    fn login_picks_the_busiest_site_and_logout_forgets_everything() {
-        let mut s = logged_in(vec![site("small", 2), site("big", 10)]);
-        assert_eq!(s.token.as_deref(), Some("t"));
-        assert_eq!(s.site.as_deref(), Some("big"));
-        assert_eq!(s.sites[0].site, "big");
-        s.apply(Action::LoggedOut(Some("token refused".into())));
-        assert_eq!(s.token, None);
-        assert_eq!(s.site, None);
-        assert_eq!(s.login.message.as_deref(), Some("token refused"));
-        assert!(!s.login.checking);
-    }
-
-    #[test]
-    fn wrong_token_shows_a_message_and_a_retry_clears_it() {
-        let mut s = State::default();
-        s.apply(Action::LoginStarted);
-        assert!(s.login.checking);
-        s.apply(Action::LoginFailed("wrong".into()));
-        assert_eq!(s.login.message.as_deref(), Some("wrong"));
-        assert!(!s.login.checking);
-        s.apply(Action::LoginStarted);
-        assert_eq!(s.login.message, None);
-    }
-
-    #[test]
-    fn no_sites_means_default_until_one_appears() {
-        let mut s = logged_in(vec![]);
-        assert_eq!(s.site.as_deref(), Some(DEFAULT_SITE));
-        assert!(s.site_is_empty());
-        s.apply(Action::SitesLoaded(vec![site("shop", 1)]));
-        assert_eq!(s.site.as_deref(), Some("shop"));
-        assert!(!s.site_is_empty());
-        // A site the user picked stays picked when the list refreshes.
-        s.apply(Action::SitesLoaded(vec![site("shop", 1), site("blog", 50)]));
-        assert_eq!(s.site.as_deref(), Some("shop"));
-        s.apply(Action::SelectSite("blog".into()));
-        assert_eq!(s.site.as_deref(), Some("blog"));
-    }
-
-    #[test]
-    fn snapshot_replaces_and_ticks_append_only_newer_feed_events() {
-        let mut s = logged_in(vec![site("s", 1)]);
-        s.apply(Action::Conn(Conn::Connecting));
-        s.apply(live(ServerMessage::Snapshot(update(
-            "s",
-            3,
-            vec![event(1), event(2)],
-        ))));
-        assert_eq!(s.conn, Conn::Live);
-        assert_eq!(s.live.as_ref().map(|m| m.active_visitors), Some(3));
-        assert_eq!(s.feed.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 1]);
-        // A tick repeating event 2 and adding 3.
-        s.apply(live(ServerMessage::Tick(update(
-            "s",
-            4,
-            vec![event(2), event(3)],
-        ))));
-        assert_eq!(s.feed.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2, 1]);
-        assert_eq!(s.live.as_ref().map(|m| m.active_visitors), Some(4));
-        // After a reconnect the snapshot is the truth again.
-        s.apply(live(ServerMessage::Snapshot(update(
-            "s",
-            1,
-            vec![event(9)],
-        ))));
-        assert_eq!(s.feed.iter().map(|e| e.seq).collect::<Vec<_>>(), [9]);
-    }
-
-    #[test]
-    fn feed_is_capped() {
-        let mut feed = Vec::new();
-        merge_feed(&mut feed, (1..=80).map(event).collect(), true);
-        assert_eq!(feed.len(), FEED_LEN);
-        assert_eq!(feed[0].seq, 80);
-        merge_feed(&mut feed, vec![event(81)], false);
-        assert_eq!(feed.len(), FEED_LEN);
-        assert_eq!(feed[0].seq, 81);
-        assert_eq!(feed[FEED_LEN - 1].seq, 32);
-    }
-
-    #[test]
-    fn stale_and_incompatible_messages() {
-        let mut s = logged_in(vec![site("a", 1), site("b", 0)]);
-        s.apply(live(ServerMessage::Snapshot(update("b", 5, vec![]))));
-        assert_eq!(s.live, None, "a message for another site is dropped");
-        let mut future = update("a", 5, vec![]);
-        future.v = LIVE_PROTOCOL_VERSION + 1;
-        s.apply(live(ServerMessage::Snapshot(future)));
-        assert_eq!(
-            s.conn,
-            Conn::Incompatible {
-                version: LIVE_PROTOCOL_VERSION + 1
-            }
-        );
-        assert_eq!(s.live, None);
-    }
-
-    #[test]
-    fn connection_indicator_goes_offline_after_repeated_failures() {
-        assert_eq!(Conn::after_failure(1, 500).key(), "reconnecting");
-        assert_eq!(
-            Conn::after_failure(OFFLINE_AFTER_ATTEMPTS - 1, 4000).key(),
-            "reconnecting"
-        );
-        assert_eq!(
-            Conn::after_failure(OFFLINE_AFTER_ATTEMPTS, 8000).key(),
-            "offline"
-        );
-    }
-
-    #[test]
-    fn ranges() {
-        let now = crate::shape::parse_rfc3339("2026-11-26T15:30:00Z").expect("date");
-        let midnight = crate::shape::parse_rfc3339("2026-11-26T00:00:00Z").expect("date");
-        assert_eq!(
-            Range::Today.span(now, 0),
-            Some(Span {
-                from: midnight,
-                to: now
-            })
-        );
-        assert_eq!(
-            Range::Last7Days.span(now, 0).map(|s| s.to - s.from),
-            Some(7 * DAY_MS)
-        );
-        let custom = Range::Custom {
-            from: "2026-11-01".into(),
-            to: "2026-11-02".into(),
-        };
-        let span = custom.span(now, 0).expect("span");
-        assert_eq!(span.to - span.from, 2 * DAY_MS);
-        // A range reaching into the future stops now.
-        let open = Range::Custom {
-            from: "2026-11-26".into(),
-            to: "2026-12-31".into(),
-        };
-        assert_eq!(open.span(now, 0).map(|s| s.to), Some(now));
-        let reversed = Range::Custom {
-            from: "2026-11-05".into(),
-            to: "2026-11-01".into(),
-        };
-        assert_eq!(reversed.span(now, 0), None);
-        let garbage = Range::Custom {
-            from: "".into(),
-            to: "x".into(),
-        };
-        assert_eq!(garbage.span(now, 0), None);
-    }
-
-    #[test]
-    fn history_answers_for_an_old_request_are_dropped() {
-        let mut s = logged_in(vec![site("a", 1)]);
-        let span = Some(Span { from: 0, to: 10 });
-        s.apply(Action::HistoryRequested { request: 1, span });
-        assert_eq!(s.history.summary, Load::Loading);
-        s.apply(Action::HistoryRequested { request: 2, span });
-        s.apply(Action::Summary(1, Ok(Summary::default())));
-        assert_eq!(s.history.summary, Load::Loading);
-        s.apply(Action::Summary(
-            2,
-            Ok(Summary {
-                pageviews: 4,
-                ..Summary::default()
-            }),
-        ));
-        assert_eq!(s.history.summary.ready().map(|x| x.pageviews), Some(4));
-        s.apply(Action::Series(2, Err(ApiError::NotFound)));
-        assert_eq!(s.history.series, Load::Unavailable);
-        s.apply(Action::Breakdown(
-            2,
-            Dimension::Page,
-            Err(ApiError::Network),
-        ));
-        assert!(matches!(
-            s.history.breakdowns.get(&Dimension::Page),
-            Some(Load::Failed(_))
-        ));
-    }
-}
+mod tests;

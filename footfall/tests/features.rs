@@ -12,7 +12,15 @@ fn tree(args: &[&str]) -> String {
         .expect("workspace root");
     let out = Command::new(env!("CARGO"))
         .current_dir(root)
-        .args(["tree", "-p", "footfall", "-e", "normal,build", "--prefix", "none"])
+        .args([
+            "tree",
+            "-p",
+            "footfall",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
         .args(["--format", "{p}"])
         .args(args)
         .output()
@@ -45,6 +53,9 @@ fn the_standalone_build_needs_no_cmake_kafka_or_mongodb() {
     // And the default build does have them, so the check above checks something.
     let full = crates(&tree(&[]));
     for needed in ["rdkafka-sys", "cmake", "mongodb"] {
-        assert!(full.iter().any(|c| c == needed), "{needed} missing from the default build");
+        assert!(
+            full.iter().any(|c| c == needed),
+            "{needed} missing from the default build"
+        );
     }
 }

@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     };
     for wire in batch.events.into_iter().flatten() {
         if let Ok(Some(e)) = normalize(wire, &ctx) {
-            assert_eq!(event::decode(&event::encode(&e)).as_ref(), Ok(&e));
+            assert_eq!(event::decode(&event::encode(&e).expect("encode")).as_ref(), Ok(&e));
         }
     }
 });

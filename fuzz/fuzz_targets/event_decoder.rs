@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(e) = protocol::event::decode(data) {
-        let again = protocol::event::decode(&protocol::event::encode(&e));
+        let again = protocol::event::decode(&protocol::event::encode(&e).expect("encode"));
         assert_eq!(again.as_ref(), Ok(&e));
     }
 });

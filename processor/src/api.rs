@@ -9,9 +9,11 @@ use footfall_http::answer::{self, error};
 use footfall_http::ResponseBody;
 use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
+use protocol::stats::Sites;
 use serde::Serialize;
 
 use crate::auth::AdminToken;
+use crate::history;
 use crate::query::{BreakdownQuery, QueryError, RangeQuery, TimeseriesQuery};
 use crate::store::{Store, StoreError};
 
@@ -57,43 +59,30 @@ impl StatsApi {
         let now = now_ms();
         let result = match endpoint {
             "summary" => match RangeQuery::from_params(&params, now) {
-                Ok(q) => self
-                    .store
-                    .summary(q)
+                Ok(q) => history::summary(&*self.store, q)
                     .await
                     .map(|s| json(StatusCode::OK, &s)),
                 Err(e) => return bad_request(&e),
             },
             "timeseries" => match TimeseriesQuery::from_params(&params, now) {
-                Ok(q) => self
-                    .store
-                    .timeseries(q)
+                Ok(q) => history::timeseries(&*self.store, q)
                     .await
                     .map(|t| json(StatusCode::OK, &t)),
                 Err(e) => return bad_request(&e),
             },
             "breakdown" => match BreakdownQuery::from_params(&params, now) {
-                Ok(q) => self
-                    .store
-                    .breakdown(q)
+                Ok(q) => history::breakdown(&*self.store, q)
                     .await
                     .map(|b| json(StatusCode::OK, &b)),
                 Err(e) => return bad_request(&e),
             },
-            "sites" => self
-                .store
-                .sites()
+            "sites" => history::sites(&*self.store)
                 .await
-                .map(|sites| json(StatusCode::OK, &SitesResponse { sites })),
+                .map(|sites| json(StatusCode::OK, &Sites { sites })),
             _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None),
         };
         result.unwrap_or_else(store_error)
     }
-}
-
-#[derive(Serialize)]
-struct SitesResponse {
-    sites: Vec<crate::query::SiteInfo>,
 }
 
 fn now_ms() -> i64 {

@@ -16,7 +16,7 @@ impl AdminToken {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        AdminToken(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        AdminToken(hex::encode(bytes))
     }
 
     pub fn expose(&self) -> &str {

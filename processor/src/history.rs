@@ -1,21 +1,28 @@
-//! The dashboard's history queries — summary, time series, breakdowns — written once over two
-//! store primitives ([`Store::read_rollups`] and [`Store::read_events`]), so every store
-//! answers with the same numbers and the same JSON.
+//! The query layer: the stats API's answers — summary, time series, breakdowns, sites —
+//! written once over the [`Store`] primitives, so every store answers with the same numbers and
+//! the same JSON (the [`protocol::stats`] types the dashboard reads).
 //!
-//! Each answer covers its range with [`rollup::cover`]: whole rollup buckets where they fit,
-//! and raw events (by the `{site, ts}` index) only for the sub-minute edges. The cost of a query
-//! is thus bounded by the number of buckets, never by the number of events stored.
+//! Each answer covers its range with [`rollup::cover`]: whole rollup buckets where they fit
+//! ([`Store::read_rollups`]), and raw events ([`Store::read_events`], by the `{site, ts}`
+//! index) only for the sub-minute edges. The cost of a query is thus bounded by the number of
+//! buckets, never by the number of events stored.
+//!
+//! ## Adding a query
+//! Write it here as a function of `&S where S: Store + ?Sized` (so it takes a concrete store,
+//! `&dyn Store` or an `Arc`'s contents alike), from a `query` parameter type to a
+//! `protocol::stats` answer. When the existing primitives cannot answer it (a query that must
+//! scan events, say), add the primitive to [`Store`], implement it in every store, and extend
+//! `tests/store_contract.rs` so all stores are held to it. [`crate::api`] only parses
+//! parameters and calls these functions.
 
 use std::collections::HashMap;
 
-use protocol::time::format_rfc3339_millis;
+use protocol::stats::{Breakdown, Dimension, Point, Row, SiteInfo, Summary, Timeseries};
+use protocol::time::{format_rfc3339_local, format_rfc3339_millis, format_utc_offset};
 use protocol::Event;
 
-use crate::query::{
-    format_tz, Breakdown, BreakdownQuery, Point, RangeQuery, Row, Summary, Timeseries,
-    TimeseriesQuery,
-};
-use crate::rollup::{self, Cover, Dimension, Res, Rollup, PAGE_VIEW};
+use crate::query::{BreakdownQuery, RangeQuery, TimeseriesQuery};
+use crate::rollup::{self, Cover, Res, Rollup, PAGE_VIEW};
 use crate::store::{Store, StoreError};
 
 /// What the queries read: stored buckets by `(resolution, start)`, plus edge events.
@@ -70,10 +77,8 @@ fn assemble(loaded: &Loaded, cover: &Cover) -> Rollup {
     r
 }
 
-pub(crate) async fn summary<S: Store + ?Sized>(
-    store: &S,
-    q: RangeQuery,
-) -> Result<Summary, StoreError> {
+/// Page views, visitors, sessions and events of one site in a range.
+pub async fn summary<S: Store + ?Sized>(store: &S, q: RangeQuery) -> Result<Summary, StoreError> {
     let cover = rollup::cover(q.from, q.to);
     let loaded = load(store, &q.site, std::slice::from_ref(&cover), true).await?;
     let r = assemble(&loaded, &cover);
@@ -92,7 +97,8 @@ pub(crate) async fn summary<S: Store + ?Sized>(
     })
 }
 
-pub(crate) async fn timeseries<S: Store + ?Sized>(
+/// Page views, visitors, sessions and events per minute / hour / local day.
+pub async fn timeseries<S: Store + ?Sized>(
     store: &S,
     q: TimeseriesQuery,
 ) -> Result<Timeseries, StoreError> {
@@ -108,7 +114,7 @@ pub(crate) async fn timeseries<S: Store + ?Sized>(
         .map(|((label, _, _), cover)| {
             let r = assemble(&loaded, cover);
             Point {
-                time: crate::query::format_local(*label, q.tz_offset_min),
+                time: format_rfc3339_local(*label, q.tz_offset_min),
                 ts: *label,
                 pageviews: r.count(Dimension::Event, PAGE_VIEW),
                 visitors: r.visitors.estimate(),
@@ -121,13 +127,14 @@ pub(crate) async fn timeseries<S: Store + ?Sized>(
         from: format_rfc3339_millis(q.range.from),
         to: format_rfc3339_millis(q.range.to),
         site: q.range.site,
-        interval: q.interval.name(),
-        tz: format_tz(q.tz_offset_min),
+        interval: q.interval,
+        tz: format_utc_offset(q.tz_offset_min),
         points,
     })
 }
 
-pub(crate) async fn breakdown<S: Store + ?Sized>(
+/// Top values of one dimension (pages, referrers, devices, ...) with counts.
+pub async fn breakdown<S: Store + ?Sized>(
     store: &S,
     q: BreakdownQuery,
 ) -> Result<Breakdown, StoreError> {
@@ -149,9 +156,23 @@ pub(crate) async fn breakdown<S: Store + ?Sized>(
         from: format_rfc3339_millis(q.range.from),
         to: format_rfc3339_millis(q.range.to),
         site: q.range.site,
-        dimension: q.dimension.name(),
+        dimension: q.dimension,
         total,
         distinct,
         rows,
     })
+}
+
+/// Sites that have data, most recently active first.
+pub async fn sites<S: Store + ?Sized>(store: &S) -> Result<Vec<SiteInfo>, StoreError> {
+    Ok(store
+        .sites()
+        .await?
+        .into_iter()
+        .map(|s| SiteInfo {
+            site: s.site,
+            events: s.events,
+            last_seen: format_rfc3339_millis(s.last_seen),
+        })
+        .collect())
 }

@@ -8,11 +8,13 @@
 //! ## Layout
 //! - [`store`]: the [`Store`] trait and its implementations ([`SqliteStore`] for standalone,
 //!   [`MongoStore`] for the distributed deployment).
-//! - [`rollup`]: what a rollup bucket counts and how a range maps onto buckets (pure).
-//! - `history`: summary, time series and breakdowns over any store's rollups.
+//! - [`rollup`]: what a rollup bucket counts, how a range maps onto buckets, and [`rollup::Hll`],
+//!   the one HyperLogLog of stored and live visitor counts (pure).
+//! - [`history`]: the query layer — summary, time series, breakdowns and sites, written once over
+//!   the store primitives and answering with the [`protocol::stats`] types.
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
 //! - [`auth`]: the admin token, compared in constant time.
-//! - [`query`]: time ranges and the JSON shapes the stats API answers with.
+//! - [`query`]: the stats API's query parameters (ranges, intervals, offsets) and their checks.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
 //! - `http`: [`ProcessorHttp`], the stats API and the live gateway as one handler (the
 //!   dashboard's files and the health routes are `footfall_http`'s, mounted by `footfall`).
@@ -22,7 +24,8 @@
 //!
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no
-//! SQLite, MongoDB or Kafka type appears outside the module that implements it.
+//! SQLite, MongoDB or Kafka type appears outside the module that implements it
+//! (`store/sqlite.rs`, `store/mongo/`, `source/kafka.rs`, `live/kafka.rs`).
 //!
 //! ## Features
 //! `kafka` (the Kafka source, the metrics publisher and subscriber) and `mongo` (the MongoDB
@@ -31,7 +34,7 @@
 
 pub mod api;
 pub mod auth;
-mod history;
+pub mod history;
 mod http;
 pub mod live;
 pub mod pipeline;

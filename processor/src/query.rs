@@ -1,11 +1,9 @@
-//! Query ranges and answers of the stats API, shared by every store so both deployments
-//! return the same JSON.
+//! The stats API's query parameters and their checks. The answers are the [`protocol::stats`]
+//! types, computed by [`crate::history`].
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use crate::rollup::Dimension;
+use protocol::stats::{Dimension, Interval};
 
 /// The default window when `from` is not given.
 pub const DEFAULT_RANGE_MS: i64 = 24 * 3600 * 1000;
@@ -74,90 +72,14 @@ pub const MAX_POINTS: i64 = 2000;
 pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 1000;
 
-/// Bucket size of a time series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interval {
-    Minute,
-    Hour,
-    Day,
-}
-
-impl Interval {
-    pub fn ms(self) -> i64 {
-        match self {
-            Interval::Minute => crate::rollup::MINUTE_MS,
-            Interval::Hour => crate::rollup::HOUR_MS,
-            Interval::Day => crate::rollup::DAY_MS,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Interval::Minute => "minute",
-            Interval::Hour => "hour",
-            Interval::Day => "day",
-        }
-    }
-
-    /// Minutes up to 2 hours, hours up to 3 days, days beyond.
-    pub fn default_for(range_ms: i64) -> Interval {
-        if range_ms <= 2 * crate::rollup::HOUR_MS {
-            Interval::Minute
-        } else if range_ms <= 3 * crate::rollup::DAY_MS {
-            Interval::Hour
-        } else {
-            Interval::Day
-        }
-    }
-}
-
-/// A fixed UTC offset for day (and hour) buckets: `Z`, `UTC`, `+05:30`, `-0800`, `+02`.
-/// IANA zone names are refused rather than guessed: the caller knows its offset.
+/// A fixed UTC offset for day (and hour) buckets, in minutes east of UTC: `Z`, `UTC`,
+/// `+05:30`, `-0800`, `+02`. IANA zone names are refused rather than guessed: the caller knows
+/// its offset.
 pub fn parse_tz(value: &str) -> Result<i32, QueryError> {
-    let bad = || QueryError {
+    protocol::time::parse_utc_offset(value).ok_or_else(|| QueryError {
         field: "tz",
         message: "must be a UTC offset such as +05:30, -08:00 or Z".into(),
-    };
-    let v = value.trim();
-    if v.eq_ignore_ascii_case("z") || v.eq_ignore_ascii_case("utc") || v.is_empty() {
-        return Ok(0);
-    }
-    let (sign, rest) = match v.as_bytes().first() {
-        Some(b'+') => (1, &v[1..]),
-        Some(b'-') => (-1, &v[1..]),
-        _ => return Err(bad()),
-    };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if !digits.chars().all(|c| c.is_ascii_digit()) || !(digits.len() == 2 || digits.len() == 4) {
-        return Err(bad());
-    }
-    let hours: i32 = digits[..2].parse().map_err(|_| bad())?;
-    let minutes: i32 = if digits.len() == 4 {
-        digits[2..].parse().map_err(|_| bad())?
-    } else {
-        0
-    };
-    if hours > 14 || minutes > 59 {
-        return Err(bad());
-    }
-    Ok(sign * (hours * 60 + minutes))
-}
-
-/// `+05:30` / `Z` for an offset in minutes.
-pub fn format_tz(offset_min: i32) -> String {
-    if offset_min == 0 {
-        return "Z".into();
-    }
-    let sign = if offset_min < 0 { '-' } else { '+' };
-    let a = offset_min.abs();
-    format!("{sign}{:02}:{:02}", a / 60, a % 60)
-}
-
-/// Local RFC 3339 time of `ms` at a fixed offset, e.g. `2026-11-26T00:00:00.000+05:30`.
-pub fn format_local(ms: i64, offset_min: i32) -> String {
-    let local = protocol::time::format_rfc3339_millis(ms + i64::from(offset_min) * 60_000);
-    let stem = local.strip_suffix('Z').unwrap_or(&local);
-    format!("{stem}{}", format_tz(offset_min))
+    })
 }
 
 /// `GET /api/stats/timeseries`.
@@ -174,15 +96,10 @@ impl TimeseriesQuery {
         let range = RangeQuery::from_params(params, now_ms)?;
         let interval = match params.get("interval").map(|s| s.trim()) {
             None | Some("") => Interval::default_for(range.to - range.from),
-            Some("minute") => Interval::Minute,
-            Some("hour") => Interval::Hour,
-            Some("day") => Interval::Day,
-            Some(_) => {
-                return Err(QueryError {
-                    field: "interval",
-                    message: "must be minute, hour or day".into(),
-                })
-            }
+            Some(name) => Interval::from_name(name).ok_or_else(|| QueryError {
+                field: "interval",
+                message: "must be minute, hour or day".into(),
+            })?,
         };
         let tz_offset_min = match params.get("tz") {
             Some(v) => parse_tz(v)?,
@@ -260,82 +177,6 @@ impl BreakdownQuery {
     }
 }
 
-/// One point of a time series.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Point {
-    /// Bucket start, local time at the query's offset.
-    pub time: String,
-    /// Bucket start, epoch milliseconds.
-    pub ts: i64,
-    pub pageviews: u64,
-    pub visitors: u64,
-    pub sessions: u64,
-    pub events: u64,
-}
-
-/// Answer of `GET /api/stats/timeseries`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Timeseries {
-    pub site: String,
-    pub from: String,
-    pub to: String,
-    pub interval: &'static str,
-    pub tz: String,
-    pub points: Vec<Point>,
-}
-
-/// One row of a breakdown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Row {
-    pub value: String,
-    pub count: u64,
-}
-
-/// Answer of `GET /api/stats/breakdown`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Breakdown {
-    pub site: String,
-    pub from: String,
-    pub to: String,
-    pub dimension: &'static str,
-    /// Sum over every value, not only the rows returned.
-    pub total: u64,
-    /// Distinct values in the range (rows may be cut to `limit`).
-    pub distinct: u64,
-    /// Largest count first; ties by value.
-    pub rows: Vec<Row>,
-}
-
-/// `GET /api/stats/summary`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub site: String,
-    pub from: String,
-    pub to: String,
-    pub pageviews: u64,
-    /// Distinct visitor ids in the range. Anonymous ids rotate daily, so a visitor who comes
-    /// back on another day counts again — the price of not tracking people across days.
-    pub visitors: u64,
-    pub sessions: u64,
-    /// Stored events of every type.
-    pub events: u64,
-    /// Stored events per event name.
-    pub events_by_name: BTreeMap<String, u64>,
-}
-
-/// One row of `GET /api/stats/sites`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SiteInfo {
-    pub site: String,
-    pub events: u64,
-    pub last_seen: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,8 +235,6 @@ mod tests {
         assert_eq!(parse_tz("Z"), Ok(0));
         assert!(parse_tz("Asia/Kolkata").is_err());
         assert!(parse_tz("+25:00").is_err());
-        assert_eq!(format_tz(-210), "-03:30");
-        assert_eq!(format_local(0, 330), "1970-01-01T05:30:00.000+05:30");
     }
 
     #[test]
@@ -416,7 +255,10 @@ mod tests {
         let q = TimeseriesQuery::from_params(&p, 0).expect("ok");
         let b = q.buckets();
         assert_eq!(b.len(), 3);
-        assert_eq!(format_local(b[0].0, 330), "2023-11-29T00:00:00.000+05:30");
+        assert_eq!(
+            protocol::time::format_rfc3339_local(b[0].0, 330),
+            "2023-11-29T00:00:00.000+05:30"
+        );
         assert_eq!(b[0].1, q.range.from);
         assert_eq!(b[2].2, q.range.to);
         let too_many = params(&[("from", "0"), ("to", "9000000000"), ("interval", "minute")]);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::data::{self, base, dataset, DAY};
 use common::mongo::MongoServer;
+use processor::history;
 use processor::query::RangeQuery;
 use processor::store::MongoConfig;
 use processor::{MongoStore, Store, StoreError};
@@ -160,13 +161,15 @@ async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
 
     let (from, to) = (base() - DAY, base() + 4 * DAY);
     let total_of = |store: Arc<MongoStore>| async move {
-        let s = store
-            .summary(RangeQuery {
+        let s = history::summary(
+            &*store,
+            RangeQuery {
                 site: "example.com".into(),
                 from,
                 to,
-            })
-            .await;
+            },
+        )
+        .await;
         s.map(|s| s.events).unwrap_or(0)
     };
     let want = data::expected(&events, "example.com", from, to).events;
@@ -185,19 +188,20 @@ async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
             want.events,
             "{site}: each event stored once"
         );
-        let s = store
-            .summary(RangeQuery {
+        let s = history::summary(
+            &*store,
+            RangeQuery {
                 site: site.into(),
                 from,
                 to,
-            })
-            .await
-            .expect("summary");
+            },
+        )
+        .await
+        .expect("summary");
         assert_eq!(s.events, want.events, "{site}: rollups counted once");
         assert_eq!(s.events_by_name, want.by_name);
     }
-    let total: u64 = store
-        .sites()
+    let total: u64 = history::sites(&*store)
         .await
         .expect("sites")
         .iter()

@@ -11,10 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
-use processor::query::SiteInfo;
 use processor::rollup::Run;
 use processor::source::{Checkpoint, Position, Rejected, Source, SourceBatch, SourceError};
-use processor::store::Bucket;
+use processor::store::{Bucket, SiteActivity};
 use processor::{BoxFuture, InsertOutcome, Store, StoreError};
 use protocol::Event;
 
@@ -106,7 +105,7 @@ impl Store for FlakyStore {
         Box::pin(async { Err(StoreError::Backend("not used".into())) })
     }
 
-    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>> {
+    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 

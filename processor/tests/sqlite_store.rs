@@ -5,6 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
+use processor::history;
 use processor::query::RangeQuery;
 use processor::store::SqliteConfig;
 use processor::{SqliteStore, Store, StoreError};
@@ -54,13 +55,15 @@ async fn same_batch_twice_is_stored_once() {
         .expect("insert");
     assert_eq!((mixed.inserted, mixed.duplicates), (1, 1));
 
-    let s = store.summary(range(T0, T0 + 10)).await.expect("summary");
+    let s = history::summary(&store, range(T0, T0 + 10))
+        .await
+        .expect("summary");
     assert_eq!(
         (s.events, s.pageviews, s.visitors, s.sessions),
         (3, 2, 2, 2)
     );
     assert_eq!(s.events_by_name.get("click"), Some(&1));
-    let sites = store.sites().await.expect("sites");
+    let sites = history::sites(&store).await.expect("sites");
     assert_eq!(sites.len(), 1);
     assert_eq!(sites[0].events, 3, "site counters only count new events");
 }
@@ -81,7 +84,9 @@ async fn summary_respects_the_half_open_range_and_site() {
         ])
         .await
         .expect("insert");
-    let s = store.summary(range(T0, T0 + 1000)).await.expect("summary");
+    let s = history::summary(&store, range(T0, T0 + 1000))
+        .await
+        .expect("summary");
     assert_eq!((s.pageviews, s.visitors), (2, 2));
 }
 
@@ -105,7 +110,9 @@ async fn data_survives_reopen() {
             Err(e) => panic!("reopen: {e}"),
         }
     };
-    let s = store.summary(range(T0, T0 + 1)).await.expect("summary");
+    let s = history::summary(&store, range(T0, T0 + 1))
+        .await
+        .expect("summary");
     assert_eq!(s.events, 1);
 }
 
@@ -164,7 +171,9 @@ async fn concurrent_writers_share_group_commits_and_lose_nothing() {
     for t in tasks {
         t.await.expect("task");
     }
-    let s = store.summary(range(T0, T0 + 10)).await.expect("summary");
+    let s = history::summary(&*store, range(T0, T0 + 10))
+        .await
+        .expect("summary");
     assert_eq!(s.events, 32 * 20 * 5);
     assert_eq!(s.visitors, 32);
 }
@@ -199,7 +208,9 @@ async fn full_queue_is_overloaded_not_unbounded() {
         overloaded > 0,
         "a one-slot queue must refuse some of 200 concurrent inserts"
     );
-    let s = store.summary(range(T0, T0 + 1)).await.expect("summary");
+    let s = history::summary(&*store, range(T0, T0 + 1))
+        .await
+        .expect("summary");
     assert_eq!(
         s.events as usize, stored,
         "what was acknowledged is exactly what is stored"
@@ -250,8 +261,7 @@ async fn full_disk_is_a_clear_error_and_nothing_acknowledged_is_lost() {
         other => panic!("expected DiskFull, got {other:?}"),
     }
     assert!(!store.is_ready(), "a full store reports not ready");
-    let s = store
-        .summary(range(T0, T0 + 1))
+    let s = history::summary(&store, range(T0, T0 + 1))
         .await
         .expect("reads still work");
     assert_eq!(s.events as usize, acknowledged);
@@ -270,14 +280,16 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
     let before = {
         let store = open(dir.path());
         store.insert_batch(events).await.expect("insert");
-        let s = store
-            .summary(RangeQuery {
+        let s = history::summary(
+            &store,
+            RangeQuery {
                 site: "example.com".into(),
                 from,
                 to,
-            })
-            .await
-            .expect("summary");
+            },
+        )
+        .await
+        .expect("summary");
         (s.events, s.pageviews, s.events_by_name)
     };
     // Turn the file into what an older footfall left behind.
@@ -297,14 +309,16 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
             Err(e) => panic!("reopen: {e}"),
         }
     };
-    let s = store
-        .summary(RangeQuery {
+    let s = history::summary(
+        &store,
+        RangeQuery {
             site: "example.com".into(),
             from,
             to,
-        })
-        .await
-        .expect("summary");
+        },
+    )
+    .await
+    .expect("summary");
     assert!(before.0 > 0);
     assert_eq!((s.events, s.pageviews, s.events_by_name), before);
 }

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use common::data::{self, base, close, dataset, DAY, HOUR, MINUTE};
 use common::mongo::MongoServer;
-use processor::query::{BreakdownQuery, Interval, RangeQuery, TimeseriesQuery};
-use processor::rollup::Dimension;
+use processor::history;
+use processor::query::{BreakdownQuery, RangeQuery, TimeseriesQuery};
 use processor::store::{MongoConfig, SqliteConfig};
 use processor::{MongoStore, SqliteStore, Store};
+use protocol::stats::{Dimension, Interval};
 use protocol::Event;
 
 struct Harness {
@@ -71,18 +72,22 @@ async fn same_batch_twice_is_stored_and_counted_once(store: &dyn Store) {
     let (from, to) = (base() - DAY, base() + 4 * DAY);
     for site in ["example.com", "other.org"] {
         let want = data::expected(&events, site, from, to);
-        let s = store.summary(range(site, from, to)).await.expect("summary");
+        let s = history::summary(store, range(site, from, to))
+            .await
+            .expect("summary");
         assert_eq!(s.events, want.events, "{site}: rollups counted once");
         assert_eq!(s.events_by_name, want.by_name);
         // Whole days: this answer comes from the rollups alone, not from edge events.
-        let pages = store
-            .breakdown(BreakdownQuery {
+        let pages = history::breakdown(
+            store,
+            BreakdownQuery {
                 range: range(site, base(), base() + 3 * DAY),
                 dimension: Dimension::Page,
                 limit: 100,
-            })
-            .await
-            .expect("breakdown");
+            },
+        )
+        .await
+        .expect("breakdown");
         let want_pages = data::expected_breakdown(&events, site, base(), base() + 3 * DAY, "page");
         assert_eq!(pages.total, want_pages.values().sum::<u64>());
     }
@@ -95,7 +100,7 @@ async fn same_batch_twice_is_stored_and_counted_once(store: &dyn Store) {
         stored,
         events.iter().filter(|e| e.site == "example.com").count()
     );
-    let sites = store.sites().await.expect("sites");
+    let sites = history::sites(store).await.expect("sites");
     let total: u64 = sites.iter().map(|s| s.events).sum();
     assert_eq!(total, 60, "site counters only count new events");
 }
@@ -130,8 +135,7 @@ async fn mixed_batch_counts_only_new_events(store: &dyn Store) {
     all.push(twice);
     let (from, to) = (base() - DAY, base() + 4 * DAY);
     let want = data::expected(&all, "example.com", from, to);
-    let s = store
-        .summary(range("example.com", from, to))
+    let s = history::summary(store, range("example.com", from, to))
         .await
         .expect("summary");
     assert_eq!((s.events, s.pageviews), (want.events, want.pageviews));
@@ -178,7 +182,9 @@ async fn queries_match_the_raw_events(store: &dyn Store) {
     for site in ["example.com", "other.org"] {
         for (label, from, to) in ranges {
             let want = data::expected(&events, site, from, to);
-            let s = store.summary(range(site, from, to)).await.expect("summary");
+            let s = history::summary(store, range(site, from, to))
+                .await
+                .expect("summary");
             let ctx = format!("{site} / {label}");
             assert_eq!(s.events, want.events, "{ctx}");
             assert_eq!(s.pageviews, want.pageviews, "{ctx}");
@@ -197,14 +203,16 @@ async fn queries_match_the_raw_events(store: &dyn Store) {
             );
 
             for dim in Dimension::ALL {
-                let got = store
-                    .breakdown(BreakdownQuery {
+                let got = history::breakdown(
+                    store,
+                    BreakdownQuery {
                         range: range(site, from, to),
                         dimension: dim,
                         limit: 1000,
-                    })
-                    .await
-                    .expect("breakdown");
+                    },
+                )
+                .await
+                .expect("breakdown");
                 let want = data::expected_breakdown(&events, site, from, to, dim.name());
                 let got_map: BTreeMap<String, u64> = got
                     .rows
@@ -219,14 +227,16 @@ async fn queries_match_the_raw_events(store: &dyn Store) {
     }
 
     // Top-N: the largest first, cut to the limit.
-    let top = store
-        .breakdown(BreakdownQuery {
+    let top = history::breakdown(
+        store,
+        BreakdownQuery {
             range: range("example.com", b, b + 3 * DAY),
             dimension: Dimension::Page,
             limit: 2,
-        })
-        .await
-        .expect("breakdown");
+        },
+    )
+    .await
+    .expect("breakdown");
     let want = data::expected_breakdown(&events, "example.com", b, b + 3 * DAY, "page");
     let mut want_rows: Vec<(String, u64)> = want.into_iter().collect();
     want_rows.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
@@ -258,7 +268,7 @@ async fn queries_match_the_raw_events(store: &dyn Store) {
             interval,
             tz_offset_min: tz,
         };
-        let got = store.timeseries(q).await.expect("timeseries");
+        let got = history::timeseries(store, q).await.expect("timeseries");
         let want = data::expected_series(
             &events,
             "example.com",
@@ -329,7 +339,10 @@ async fn both_stores_answer_with_identical_json() {
     let mut answers: Vec<Vec<String>> = Vec::new();
     for store in [&sqlite.store, &mongo.store] {
         let mut out =
-            vec![serde_json::to_string(&store.summary(r()).await.expect("summary")).expect("json")];
+            vec![
+                serde_json::to_string(&history::summary(&**store, r()).await.expect("summary"))
+                    .expect("json"),
+            ];
         for dim in Dimension::ALL {
             let q = BreakdownQuery {
                 range: r(),
@@ -337,7 +350,8 @@ async fn both_stores_answer_with_identical_json() {
                 limit: 3,
             };
             out.push(
-                serde_json::to_string(&store.breakdown(q).await.expect("breakdown")).expect("json"),
+                serde_json::to_string(&history::breakdown(&**store, q).await.expect("breakdown"))
+                    .expect("json"),
             );
         }
         for (interval, tz) in [(Interval::Hour, 0), (Interval::Day, 330)] {
@@ -347,10 +361,11 @@ async fn both_stores_answer_with_identical_json() {
                 tz_offset_min: tz,
             };
             out.push(
-                serde_json::to_string(&store.timeseries(q).await.expect("series")).expect("json"),
+                serde_json::to_string(&history::timeseries(&**store, q).await.expect("series"))
+                    .expect("json"),
             );
         }
-        let mut sites = store.sites().await.expect("sites");
+        let mut sites = history::sites(&**store).await.expect("sites");
         sites.sort_by(|a, b| a.site.cmp(&b.site));
         out.push(format!(
             "{:?}",

@@ -132,14 +132,30 @@ struct VersionProbe {
     v: Option<u64>,
 }
 
+/// Why an event could not be serialised. Not expected for any event the types allow (strings,
+/// numbers, maps with string keys); surfaced rather than hidden so that nothing ever stores
+/// or queues an empty document in an event's place.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode event {event_id}: {source}")]
+pub struct EncodeEventError {
+    pub event_id: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
 /// Serialises an event for a queue or store, stamped with [`SCHEMA_VERSION`].
-pub fn encode(event: &Event) -> Vec<u8> {
-    // Serialising a struct of strings, numbers and maps with string keys cannot fail.
+///
+/// # Errors
+/// [`EncodeEventError`] if serde_json refuses the event (see there).
+pub fn encode(event: &Event) -> Result<Vec<u8>, EncodeEventError> {
     serde_json::to_vec(&Versioned {
         v: SCHEMA_VERSION,
         event,
     })
-    .unwrap_or_default()
+    .map_err(|source| EncodeEventError {
+        event_id: event.event_id.clone(),
+        source,
+    })
 }
 
 /// Reads back what [`encode`] wrote, refusing unknown schema versions.
@@ -156,34 +172,23 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeEventError> {
 
 #[cfg(test)]
 pub(crate) fn sample() -> Event {
-    Event {
-        event_id: "0190a5d2-0000-7000-8000-000000000001".into(),
-        site: "example.com".into(),
-        name: "page_view".into(),
-        ts: 1_701_234_567_890,
-        received_at: 1_701_234_567_999,
-        visitor_id: "a1b2c3d4e5f60718".into(),
-        session_id: Some("s1".into()),
-        user_id: None,
-        host: Some("example.com".into()),
-        path: "/home".into(),
-        title: Some("Home".into()),
-        referrer_host: Some("news.ycombinator.com".into()),
-        utm_source: Some("hn".into()),
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        screen: Some("1920x1080".into()),
-        lang: Some("en-US".into()),
-        timezone: Some("Asia/Kolkata".into()),
-        country: Some("IN".into()),
-        device: Device::Desktop,
-        browser: "Chrome".into(),
-        os: "Windows 10".into(),
-        props: BTreeMap::from([("plan".to_string(), PropValue::String("pro".into()))]),
-        target: None,
-    }
+    crate::fixture::EventBuilder::new("example.com", "page_view", 1_701_234_567_890)
+        .id("0190a5d2-0000-7000-8000-000000000001")
+        .received_at(1_701_234_567_999)
+        .visitor("a1b2c3d4e5f60718")
+        .session("s1")
+        .host("example.com")
+        .path("/home")
+        .title("Home")
+        .referrer("news.ycombinator.com")
+        .utm_source("hn")
+        .screen("1920x1080")
+        .lang("en-US")
+        .timezone("Asia/Kolkata")
+        .browser("Chrome")
+        .os("Windows 10")
+        .prop("plan", PropValue::String("pro".into()))
+        .build()
 }
 
 #[cfg(test)]
@@ -193,12 +198,13 @@ mod tests {
     #[test]
     fn roundtrip() {
         let e = sample();
-        assert_eq!(decode(&encode(&e)), Ok(e));
+        assert_eq!(decode(&encode(&e).expect("encode")), Ok(e));
     }
 
     #[test]
     fn encoding_carries_the_version() {
-        let v: serde_json::Value = serde_json::from_slice(&encode(&sample())).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode(&sample()).expect("encode")).expect("json");
         assert_eq!(v["v"], 1);
         assert_eq!(v["eventId"], "0190a5d2-0000-7000-8000-000000000001");
     }
@@ -217,13 +223,14 @@ mod tests {
         ] {
             let n: serde_json::Number = serde_json::from_str(raw).expect("number");
             e.props.insert("n".into(), PropValue::Number(n));
-            assert_eq!(decode(&encode(&e)), Ok(e.clone()), "{raw}");
+            assert_eq!(decode(&encode(&e).expect("encode")), Ok(e.clone()), "{raw}");
         }
     }
 
     #[test]
     fn unknown_version_is_refused() {
-        let mut v: serde_json::Value = serde_json::from_slice(&encode(&sample())).expect("json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&encode(&sample()).expect("encode")).expect("json");
         v["v"] = 2.into();
         let bytes = serde_json::to_vec(&v).expect("json");
         assert_eq!(

@@ -13,7 +13,10 @@
 //! - `visitor` (feature `enrich`): the privacy-preserving daily visitor hash.
 //! - [`geo`]: IANA time zone → country.
 //! - [`live`]: the versioned live-metrics messages of the WebSocket feed.
-//! - [`time`]: RFC 3339 formatting and parsing (epoch milliseconds inside).
+//! - [`stats`]: the stats API's JSON answers, shared by the server and the dashboard.
+//! - [`time`]: RFC 3339 formatting and parsing (epoch milliseconds inside), UTC offsets.
+//! - `fixture` (feature `test-util`): [`fixture::EventBuilder`], a valid [`Event`] for tests
+//!   and benchmarks.
 //!
 //! ## What this crate must not do
 //! It does no IO and depends on no other workspace crate and on nothing server-only (no tokio,
@@ -25,6 +28,7 @@ pub mod api;
 pub mod event;
 pub mod geo;
 pub mod live;
+pub mod stats;
 pub mod time;
 pub mod validate;
 pub mod wire;
@@ -36,9 +40,14 @@ pub mod ua;
 #[cfg(feature = "enrich")]
 pub mod visitor;
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod fixture;
+
 mod tz_table;
 
-pub use event::{DecodeEventError, Device, Event, PropValue, Target, SCHEMA_VERSION};
+pub use event::{
+    DecodeEventError, Device, EncodeEventError, Event, PropValue, Target, SCHEMA_VERSION,
+};
 #[cfg(feature = "enrich")]
 pub use normalize::{normalize, Normalizer, RequestContext};
 pub use validate::ValidationError;

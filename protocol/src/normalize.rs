@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(e.utm_source.as_deref(), Some("hn"));
         assert_eq!(e.utm_campaign.as_deref(), Some("launch"));
         assert_eq!(e.referrer_host.as_deref(), Some("google.com"));
-        let json = String::from_utf8(crate::event::encode(&e)).expect("utf8");
+        let json = String::from_utf8(crate::event::encode(&e).expect("encode")).expect("utf8");
         assert!(!json.contains("a@b.c"), "query strings are not stored");
     }
 
@@ -380,7 +380,7 @@ mod tests {
             CHROME,
         );
         assert_eq!(e.visitor_id, expected);
-        let json = String::from_utf8(crate::event::encode(&e)).expect("utf8");
+        let json = String::from_utf8(crate::event::encode(&e).expect("encode")).expect("utf8");
         assert!(!json.contains("198.51.100.7"));
         assert!(
             !json.contains("Windows NT 10.0"),

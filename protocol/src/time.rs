@@ -1,5 +1,13 @@
 //! RFC 3339 timestamps without a date-time dependency: the API speaks RFC 3339 and epoch
-//! milliseconds, and everything inside Footfall is epoch milliseconds (UTC).
+//! milliseconds, and everything inside Footfall is epoch milliseconds (UTC). The one
+//! implementation for the server and the dashboard alike.
+//!
+//! A UTC offset is always in minutes **east** of UTC, the sign RFC 3339 writes (`+05:30` is
+//! 330).
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Formats epoch milliseconds as `2023-11-29T05:09:27.890Z`.
 pub fn format_rfc3339_millis(ms: i64) -> String {
@@ -13,6 +21,50 @@ pub fn format_rfc3339_millis(ms: i64) -> String {
         in_day % 1000,
     );
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{milli:03}Z")
+}
+
+/// Formats `ms` as local time at a fixed offset: `2026-11-26T00:00:00.000+05:30` (`Z` at 0).
+pub fn format_rfc3339_local(ms: i64, offset_min: i32) -> String {
+    let local = format_rfc3339_millis(ms + i64::from(offset_min) * MINUTE_MS);
+    let stem = local.strip_suffix('Z').unwrap_or(&local);
+    format!("{stem}{}", format_utc_offset(offset_min))
+}
+
+/// `+05:30`, `-08:00`, or `Z` for 0.
+pub fn format_utc_offset(offset_min: i32) -> String {
+    if offset_min == 0 {
+        return "Z".into();
+    }
+    let sign = if offset_min < 0 { '-' } else { '+' };
+    let a = offset_min.unsigned_abs();
+    format!("{sign}{:02}:{:02}", a / 60, a % 60)
+}
+
+/// A fixed UTC offset: `Z`, `UTC`, `+05:30`, `-0800`, `+02` → minutes east of UTC. `None`
+/// for anything else, IANA zone names included (the caller knows its offset).
+pub fn parse_utc_offset(value: &str) -> Option<i32> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("z") || v.eq_ignore_ascii_case("utc") || v.is_empty() {
+        return Some(0);
+    }
+    let (sign, rest) = match v.as_bytes().first() {
+        Some(b'+') => (1, &v[1..]),
+        Some(b'-') => (-1, &v[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) || !(digits.len() == 2 || digits.len() == 4) {
+        return None;
+    }
+    let hours: i32 = digits.get(..2)?.parse().ok()?;
+    let minutes: i32 = match digits.get(2..) {
+        Some("") | None => 0,
+        Some(m) => m.parse().ok()?,
+    };
+    if hours > 14 || minutes > 59 {
+        return None;
+    }
+    Some(sign * (hours * 60 + minutes))
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (also with a space or lower-case `t`/`z`)
@@ -96,8 +148,8 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-// Howard Hinnant's `days_from_civil` / `civil_from_days`, proleptic Gregorian calendar.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -107,7 +159,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+/// The `(year, month, day)` of a day number (inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -165,6 +218,30 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(parse_rfc3339("2023-11-29T05:09:27.Z"), None);
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_utc_offset("+05:30"), Some(330));
+        assert_eq!(parse_utc_offset("-0800"), Some(-480));
+        assert_eq!(parse_utc_offset("+02"), Some(120));
+        assert_eq!(parse_utc_offset("Z"), Some(0));
+        assert_eq!(parse_utc_offset("Asia/Kolkata"), None);
+        assert_eq!(parse_utc_offset("+25:00"), None);
+        assert_eq!(parse_utc_offset("+0"), None);
+        assert_eq!(format_utc_offset(-210), "-03:30");
+        assert_eq!(format_utc_offset(0), "Z");
+        for m in [-720, -210, 0, 60, 330, 840] {
+            assert_eq!(parse_utc_offset(&format_utc_offset(m)), Some(m));
+        }
+        assert_eq!(
+            format_rfc3339_local(0, 330),
+            "1970-01-01T05:30:00.000+05:30"
+        );
+        assert_eq!(
+            parse_rfc3339(&format_rfc3339_local(1_701_234_567_890, -480)),
+            Some(1_701_234_567_890)
+        );
     }
 
     #[test]

@@ -57,8 +57,9 @@ pub fn identified_visitor_id(site: &str, user_id: &str) -> String {
     format!("u{}", hex16(hasher.finalize().as_bytes()))
 }
 
+/// The first 64 bits of a hash, as 16 hex digits.
 fn hex16(bytes: &[u8; 32]) -> String {
-    bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&bytes[..8])
 }
 
 #[cfg(test)]

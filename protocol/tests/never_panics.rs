@@ -93,7 +93,7 @@ proptest! {
             salt: &salt,
         };
         if let Ok(Some(e)) = normalize(wire, &ctx) {
-            prop_assert_eq!(event::decode(&event::encode(&e)), Ok(e.clone()));
+            prop_assert_eq!(event::decode(&event::encode(&e).expect("encode")), Ok(e.clone()));
             prop_assert!(e.ts >= NOW - protocol::validate::MAX_EVENT_AGE_MS);
             prop_assert!(e.ts <= NOW + protocol::validate::MAX_EVENT_FUTURE_MS);
         }

@@ -2,7 +2,9 @@
 //!
 //! The limits mirror the collector's (`protocol::validate`): the collector *rejects* an
 //! event whose identifiers or props break a rule, so the tracker trims or drops first and
-//! never sends something that would cost the whole batch.
+//! never sends something that would cost the whole batch. The tracker does not link
+//! `protocol` (size), so `src/protocol_agreement.rs` checks on the host that these rules
+//! accept exactly what `protocol::validate` accepts.
 
 use alloc::string::String;
 
@@ -17,7 +19,8 @@ pub const MAX_PROPS: usize = 32;
 pub const MAX_PROP_KEY_LEN: usize = 64;
 pub const MAX_PROP_VALUE_LEN: usize = 256;
 
-/// Custom event names: 1–64 of `[A-Za-z0-9_.:-]`, starting with a letter or digit.
+/// Custom event names: 1–64 of letters, digits, space and `_ . : - /`, starting with a
+/// letter or digit (`protocol::validate::event_name`).
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_LEN
@@ -25,9 +28,9 @@ pub fn valid_name(name: &str) -> bool {
             .as_bytes()
             .first()
             .is_some_and(u8::is_ascii_alphanumeric)
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-' | b' ' | b'/')
+        })
 }
 
 /// A user id chosen by the site: 1–128 printable characters.
@@ -286,10 +289,18 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["page_view", "signup", "checkout:step-2", "v1.0", "A"] {
+        for ok in [
+            "page_view",
+            "signup",
+            "checkout:step-2",
+            "v1.0",
+            "A",
+            "a b",
+            "cart/add",
+        ] {
             assert!(valid_name(ok), "{ok}");
         }
-        for bad in ["", " x", "_x", "a b", "<script>", "é", &"a".repeat(65)] {
+        for bad in ["", " x", "_x", "<script>", "é", &"a".repeat(65)] {
             assert!(!valid_name(bad), "{bad}");
         }
         assert!(valid_name(&"a".repeat(64)));

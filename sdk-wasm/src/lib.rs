@@ -47,6 +47,9 @@ mod transport;
 #[cfg(target_arch = "wasm32")]
 mod web;
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod protocol_agreement;
+
 pub use autocapture::Clicked;
 pub use clock::{Clock, ManualClock};
 pub use config::{flags, Config};

@@ -4,29 +4,96 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 const ZONE_TAB: &str = "/usr/share/zoneinfo/zone.tab";
+const ZONE1970_TAB: &str = "/usr/share/zoneinfo/zone1970.tab";
 const TZDATA: &str = "/usr/share/zoneinfo/tzdata.zi";
 
+/// Legacy names whose link target serves several countries since tzdata merged zones with the
+/// same post-1970 clocks (`tzdata.zi` links `Africa/Asmera` to `Africa/Nairobi`, which is
+/// Kenya's): the target's country would be wrong, so the country is decided here, from the
+/// place each name stands for (IANA's `backward` file: the `#= TARGET1` comment or the
+/// section it is listed in). A new ambiguous alias in a newer tzdata fails codegen until it
+/// is added here.
+const AMBIGUOUS_ALIASES: &[(&str, &str)] = &[
+    ("Africa/Asmera", "ER"),         // #= Africa/Asmara
+    ("Africa/Timbuktu", "ML"),       // Mali (#= Africa/Bamako)
+    ("America/Coral_Harbour", "CA"), // #= America/Atikokan
+    ("America/Montreal", "CA"),
+    ("America/Nipigon", "CA"),
+    ("America/Thunder_Bay", "CA"),
+    ("America/Virgin", "VI"), // #= America/St_Thomas
+    ("Antarctica/South_Pole", "AQ"),
+    ("Asia/Rangoon", "MM"),
+    ("Atlantic/Jan_Mayen", "SJ"), // Svalbard & Jan Mayen (backzone: Europe/Oslo)
+    ("Canada/Eastern", "CA"),
+    ("Europe/Belfast", "GB"),
+    ("GB", "GB"),
+    ("GB-Eire", "GB"),
+    ("Iceland", "IS"), // #= Atlantic/Reykjavik
+    ("Japan", "JP"),
+    ("NZ", "NZ"),
+    ("Pacific/Ponape", "FM"), // #= Pacific/Pohnpei
+    ("Pacific/Samoa", "AS"),
+    ("Pacific/Truk", "FM"), // #= Pacific/Chuuk
+    ("Pacific/Yap", "FM"),  // #= Pacific/Chuuk
+    ("Singapore", "SG"),
+    ("US/Arizona", "US"),
+    ("US/Samoa", "AS"),
+];
+
+fn read(path: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{path}: {e} (install the tzdata package)"))
+}
+
 pub fn run() -> anyhow::Result<()> {
-    let zone_tab = std::fs::read_to_string(ZONE_TAB)
-        .map_err(|e| anyhow::anyhow!("{ZONE_TAB}: {e} (install the tzdata package)"))?;
     let mut map = BTreeMap::new();
-    for line in zone_tab.lines().filter(|l| !l.starts_with('#')) {
+    for line in read(ZONE_TAB)?.lines().filter(|l| !l.starts_with('#')) {
         let mut cols = line.split('\t');
         if let (Some(cc), Some(_coords), Some(zone)) = (cols.next(), cols.next(), cols.next()) {
             map.insert(zone.trim().to_string(), cc.to_string());
         }
     }
-    // Legacy names (Asia/Calcutta) still come from old browsers: map them via tzdata links.
-    let tzdata = std::fs::read_to_string(TZDATA).unwrap_or_default();
-    let mut links = Vec::new();
-    for line in tzdata.lines().filter(|l| l.starts_with("L ")) {
-        let mut cols = line.split_whitespace().skip(1);
-        if let (Some(target), Some(alias)) = (cols.next(), cols.next()) {
-            if let Some(cc) = map.get(target) {
-                links.push((alias.to_string(), cc.clone()));
-            }
+    // Which countries each canonical zone serves: more than one means a link to it says
+    // nothing about the alias's own country.
+    let mut served: BTreeMap<String, usize> = BTreeMap::new();
+    for line in read(ZONE1970_TAB)?.lines().filter(|l| !l.starts_with('#')) {
+        let mut cols = line.split('\t');
+        if let (Some(codes), Some(_coords), Some(zone)) = (cols.next(), cols.next(), cols.next()) {
+            served.insert(zone.trim().to_string(), codes.split(',').count());
         }
     }
+    // Legacy names (Asia/Calcutta) still come from old browsers: map them via tzdata links.
+    // Without the links every legacy name would silently lose its country: that is an error.
+    let tzdata = read(TZDATA)?;
+    let decided: BTreeMap<&str, &str> = AMBIGUOUS_ALIASES.iter().copied().collect();
+    let mut links = Vec::new();
+    let mut undecided = Vec::new();
+    for line in tzdata.lines().filter(|l| l.starts_with("L ")) {
+        let mut cols = line.split_whitespace().skip(1);
+        let (Some(target), Some(alias)) = (cols.next(), cols.next()) else {
+            continue;
+        };
+        if map.contains_key(alias) {
+            continue;
+        }
+        if let Some(cc) = decided.get(alias) {
+            links.push((alias.to_string(), cc.to_string()));
+        } else if served.get(target).is_some_and(|n| *n > 1) {
+            undecided.push(format!("{alias} -> {target}"));
+        } else if let Some(cc) = map.get(target) {
+            links.push((alias.to_string(), cc.clone()));
+        }
+    }
+    anyhow::ensure!(
+        !links.is_empty(),
+        "{TZDATA} has no links: every legacy zone name would lose its country"
+    );
+    anyhow::ensure!(
+        undecided.is_empty(),
+        "legacy zone names linked to a zone of several countries; add each to \
+         AMBIGUOUS_ALIASES in xtask/src/codegen.rs with its country: {}",
+        undecided.join(", ")
+    );
     for (alias, cc) in links {
         map.entry(alias).or_insert(cc);
     }

@@ -85,7 +85,7 @@ impl KafkaSalts {
         let candidate = random_salt();
         let mut writer = [0u8; 8];
         rand::rng().fill_bytes(&mut writer);
-        let key = format!("{day}:{}", hex(&writer));
+        let key = format!("{day}:{}", hex::encode(writer));
         let producer: FutureProducer = self
             .producer_config
             .create()
@@ -187,8 +187,4 @@ fn read_log(
         }
     }
     Err("timed out reading the salts topic".into())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

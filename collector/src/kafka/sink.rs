@@ -228,17 +228,23 @@ impl Sink for KafkaSink {
             let producer = self.shared.producer();
             self.metrics.batch_size.observe(events.len() as f64);
             let version = SCHEMA_VERSION.to_string();
+            // Every payload first: an event that cannot be encoded fails the batch before any
+            // of it is produced (never an empty message in its place).
+            let payloads = events
+                .iter()
+                .map(encode)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| SinkError::Unavailable(e.to_string()))?;
             let mut deliveries = Vec::with_capacity(events.len());
             let mut enqueue_error = None;
-            for event in &events {
-                let payload = encode(event);
+            for (event, payload) in events.iter().zip(&payloads) {
                 let key = key_of(event);
                 let headers = OwnedHeaders::new().insert(Header {
                     key: SCHEMA_HEADER,
                     value: Some(version.as_str()),
                 });
                 let record = FutureRecord::to(&self.topic)
-                    .payload(&payload)
+                    .payload(payload)
                     .key(&key)
                     .headers(headers)
                     .timestamp(event.received_at);

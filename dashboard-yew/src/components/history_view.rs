@@ -1,10 +1,8 @@
 use yew::prelude::*;
 
-use crate::api::{Breakdown, Dimension};
+use crate::api::{self, Breakdown, Dimension};
 use crate::components::{BreakdownTable, LineChart, Series, StatCard};
-use crate::shape::{
-    bucket_label, fill_buckets, interval_for, parse_rfc3339, with_shares, Bucket, Interval,
-};
+use crate::shape::{bucket_label, fill_buckets, with_shares, Bucket};
 use crate::state::{History, Load, Range};
 
 #[derive(Properties, PartialEq)]
@@ -47,7 +45,7 @@ pub fn HistoryView(props: &HistoryViewProps) -> Html {
                             the history API)." }</p>
                     </section>
                 } else {
-                    { for Dimension::ALL.iter().map(|d| breakdown(*d, h.breakdowns.get(d))) }
+                    { for api::TABLES.iter().map(|d| breakdown(*d, h.breakdowns.get(d))) }
                 }
             </div>
         </main>
@@ -79,17 +77,14 @@ fn summary(load: &Load<crate::api::Summary>) -> Html {
 fn series(h: &History, tz: i32) -> Html {
     let body = match (&h.series, h.span) {
         (Load::Ready(ts), Some(span)) => {
-            let interval =
-                Interval::parse(&ts.interval).unwrap_or(interval_for(span.from, span.to));
+            let interval = ts.interval;
             let points: Vec<Bucket> = ts
                 .points
                 .iter()
-                .filter_map(|p| {
-                    Some(Bucket {
-                        start: p.ts.or_else(|| parse_rfc3339(&p.t))?,
-                        pageviews: p.pageviews,
-                        visitors: p.visitors,
-                    })
+                .map(|p| Bucket {
+                    start: p.ts,
+                    pageviews: p.pageviews,
+                    visitors: p.visitors,
                 })
                 .collect();
             let buckets = fill_buckets(&points, span.from, span.to, interval, tz);
@@ -98,7 +93,7 @@ fn series(h: &History, tz: i32) -> Html {
                 .map(|b| bucket_label(b.start, interval, tz))
                 .collect();
             html! {
-                <LineChart id="history-series" title={format!("Page views and visitors per {}", interval.as_str())}
+                <LineChart id="history-series" title={format!("Page views and visitors per {}", interval.name())}
                     {labels} series={vec![
                         Series { name: "page views", class: "pageviews", values: buckets.iter().map(|b| b.pageviews).collect() },
                         Series { name: "visitors", class: "visitors", values: buckets.iter().map(|b| b.visitors).collect() },
@@ -140,10 +135,13 @@ fn custom_events(load: &Load<crate::api::Summary>) -> Html {
 }
 
 fn breakdown(dim: Dimension, load: Option<&Load<Breakdown>>) -> Html {
-    let id = format!("breakdown-{}", dim.as_str());
+    let id = format!("breakdown-{}", dim.name());
     let (rows, empty) = match load {
         Some(Load::Ready(b)) => {
-            let rows = with_shares(b.rows.iter().map(|r| (r.key.as_str(), r.count)), b.total);
+            let rows = with_shares(
+                b.rows.iter().map(|r| (r.value.as_str(), r.count)),
+                Some(b.total),
+            );
             (rows, "Nothing in this range.".to_string())
         }
         Some(Load::Unavailable) => (vec![], "Not available on this server yet.".into()),
@@ -151,7 +149,7 @@ fn breakdown(dim: Dimension, load: Option<&Load<Breakdown>>) -> Html {
         _ => (vec![], "Loading…".into()),
     };
     html! {
-        <BreakdownTable id={id} title={dim.title()} key_label={dim.title()} {rows} empty={empty} />
+        <BreakdownTable id={id} title={api::title(dim)} key_label={api::title(dim)} {rows} empty={empty} />
     }
 }
 

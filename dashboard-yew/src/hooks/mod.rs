@@ -17,9 +17,11 @@ pub fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// UTC − local time in minutes, as `Date.getTimezoneOffset()` gives it.
+/// The browser's UTC offset now, in minutes **east** of UTC (`+05:30` is 330): the sign the
+/// server and `protocol::time` use. `Date.getTimezoneOffset()` counts the other way (UTC −
+/// local), so this is the one place that flips it.
 pub fn tz_offset_min() -> i32 {
-    js_sys::Date::new_0().get_timezone_offset() as i32
+    -(js_sys::Date::new_0().get_timezone_offset() as i32)
 }
 
 /// `http://host:port` of the page (the API is on the same origin).

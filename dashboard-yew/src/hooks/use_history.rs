@@ -4,8 +4,7 @@
 
 use yew::prelude::*;
 
-use crate::api::{self, Breakdown, Dimension, Summary, Timeseries};
-use crate::shape::interval_for;
+use crate::api::{self, Breakdown, Interval, Summary, Timeseries};
 use crate::state::{Action, Range, State};
 
 #[hook]
@@ -59,7 +58,7 @@ fn load(
     }
     {
         let (token, site, dispatch) = (token.clone(), site.clone(), dispatch.clone());
-        let interval = interval_for(span.from, span.to);
+        let interval = Interval::default_for(span.to - span.from);
         yew::platform::spawn_local(async move {
             let r = api::get::<Timeseries>(
                 &token,
@@ -69,7 +68,7 @@ fn load(
             dispatch.dispatch(Action::Series(request, r));
         });
     }
-    for dim in Dimension::ALL {
+    for dim in api::TABLES {
         let (token, site, dispatch) = (token.clone(), site.clone(), dispatch.clone());
         yew::platform::spawn_local(async move {
             let r = api::get::<Breakdown>(&token, &api::breakdown_path(&site, span, dim)).await;

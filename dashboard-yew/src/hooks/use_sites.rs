@@ -4,7 +4,7 @@
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
-use crate::api::{self, ApiError, SitesResponse};
+use crate::api::{self, ApiError, Sites};
 use crate::state::{Action, State};
 
 /// Often enough that a fresh install finds its first site quickly; the query is cheap.
@@ -18,7 +18,7 @@ pub fn use_sites(token: Option<String>, dispatch: UseReducerDispatcher<State>) {
                 let token = token.clone();
                 let dispatch = dispatch.clone();
                 yew::platform::spawn_local(async move {
-                    match api::get::<SitesResponse>(&token, &api::sites_path()).await {
+                    match api::get::<Sites>(&token, &api::sites_path()).await {
                         Ok(r) => dispatch.dispatch(Action::SitesLoaded(r.sites)),
                         Err(ApiError::Unauthorized) => {
                             dispatch.dispatch(Action::LoggedOut(Some(TOKEN_REFUSED.into())))

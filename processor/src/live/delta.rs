@@ -8,11 +8,13 @@ use protocol::live::FeedEvent;
 use protocol::Event;
 use serde::{Deserialize, Serialize};
 
-use super::sketch::VisitorSketch;
-use crate::rollup::{self, Dimension};
+use protocol::stats::Dimension;
 
-/// Version of the serialised delta (the `footfall.metrics` topic's payload).
-pub const DELTA_VERSION: u32 = 1;
+use crate::rollup::{self, DimensionCode, Hll};
+
+/// Version of the serialised delta (the `footfall.metrics` topic's payload). 2: visitors are
+/// [`Hll`] registers, the same sketch the stored rollups keep.
+pub const DELTA_VERSION: u32 = 2;
 
 /// Distinct keys one bucket keeps per dimension; the rest are counted under [`OTHER`]. Keeps
 /// memory bounded whatever the traffic (a bot crawling a million URLs, say).
@@ -31,8 +33,9 @@ pub type Counts = BTreeMap<String, u64>;
 /// entry page is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
-    pub visitors: VisitorSketch,
-    /// Dimension code (see [`Dimension::code`]) → key → count.
+    /// The same sketch as a stored rollup's, so live and history visitor counts agree.
+    pub visitors: Hll,
+    /// Dimension code (see [`DimensionCode`]) → key → count.
     pub counts: BTreeMap<String, Counts>,
 }
 

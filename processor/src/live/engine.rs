@@ -11,8 +11,9 @@ use protocol::live::{
 };
 
 use super::delta::{Bucket, Counts, MetricsDelta};
-use super::sketch::VisitorSketch;
-use crate::rollup::Dimension;
+use protocol::stats::Dimension;
+
+use crate::rollup::Hll;
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
@@ -132,7 +133,7 @@ impl LiveEngine {
                 .map(|(_, b)| b)
         };
 
-        let mut active = VisitorSketch::default();
+        let mut active = Hll::default();
         for b in window(ACTIVE_WINDOW_MINUTES) {
             active.merge(&b.visitors);
         }

@@ -26,6 +26,18 @@ use super::tee::DeltaSink;
 /// Header carrying the delta schema version; a gateway skips versions it cannot read.
 pub const VERSION_HEADER: &str = "footfall-delta-version";
 
+/// Why the metrics topic cannot be used: librdkafka refused the configuration or the
+/// subscription (its message, so no Kafka type leaves this module).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MetricsTopicError {
+    #[error("metrics producer: {0}")]
+    Producer(String),
+    #[error("metrics consumer: {0}")]
+    Consumer(String),
+    #[error("metrics subscribe: {0}")]
+    Subscribe(String),
+}
+
 /// See the module docs.
 pub struct MetricsPublisher {
     producer: FutureProducer,
@@ -35,8 +47,8 @@ pub struct MetricsPublisher {
 
 impl MetricsPublisher {
     /// # Errors
-    /// A message when librdkafka refuses the configuration.
-    pub fn new(brokers: &str, topic: &str) -> Result<Self, String> {
+    /// [`MetricsTopicError::Producer`] when librdkafka refuses the configuration.
+    pub fn new(brokers: &str, topic: &str) -> Result<Self, MetricsTopicError> {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             // Live metrics are a view, not the record (that is the store): one ack is enough,
@@ -47,7 +59,7 @@ impl MetricsPublisher {
             .set("message.timeout.ms", "5000")
             .set("log_level", "4")
             .create()
-            .map_err(|e| format!("metrics producer: {e}"))?;
+            .map_err(|e| MetricsTopicError::Producer(e.to_string()))?;
         Ok(MetricsPublisher {
             producer,
             topic: topic.to_string(),
@@ -108,13 +120,13 @@ impl DeltaSink for MetricsPublisher {
 /// Consumes the whole metrics topic into `hub` until `shutdown` (see the module docs).
 ///
 /// # Errors
-/// A message when librdkafka refuses the configuration or the subscription.
+/// [`MetricsTopicError`] when librdkafka refuses the configuration or the subscription.
 pub async fn run_subscriber(
     brokers: &str,
     topic: &str,
     hub: LiveHub,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), MetricsTopicError> {
     // A group of its own: every gateway must see every partition, and nothing is committed.
     let group = format!("footfall-gateway-{}", uuid_like());
     let consumer: StreamConsumer = ClientConfig::new()
@@ -124,10 +136,10 @@ pub async fn run_subscriber(
         .set("auto.offset.reset", "earliest")
         .set("log_level", "4")
         .create()
-        .map_err(|e| format!("metrics consumer: {e}"))?;
+        .map_err(|e| MetricsTopicError::Consumer(e.to_string()))?;
     consumer
         .subscribe(&[topic])
-        .map_err(|e| format!("metrics subscribe: {e}"))?;
+        .map_err(|e| MetricsTopicError::Subscribe(e.to_string()))?;
     tokio::pin!(shutdown);
     loop {
         let message = tokio::select! {
@@ -165,5 +177,5 @@ pub async fn run_subscriber(
 fn uuid_like() -> String {
     let mut bytes = [0u8; 8];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }

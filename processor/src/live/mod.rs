@@ -8,8 +8,9 @@
 //!
 //! Both deployments take the same path: events become deltas, deltas are merged by a hub.
 //! With several processors each sees only its partitions, and because deltas merge by
-//! adding counts and uniting HyperLogLog sketches, every gateway that merges the whole
-//! stream shows the global numbers.
+//! adding counts and uniting HyperLogLog sketches ([`crate::rollup::Hll`], the sketch the
+//! stored rollups keep), every gateway that merges the whole stream shows the global numbers,
+//! and they are the numbers history shows for the same events.
 
 mod delta;
 mod engine;
@@ -17,7 +18,6 @@ mod gateway;
 mod hub;
 #[cfg(feature = "kafka")]
 mod kafka;
-mod sketch;
 mod tee;
 mod tickets;
 
@@ -26,11 +26,11 @@ pub use engine::LiveEngine;
 pub use gateway::{Gateway, GatewayLimits};
 pub use hub::LiveHub;
 #[cfg(feature = "kafka")]
-pub use kafka::{run_subscriber, MetricsPublisher};
-pub use sketch::VisitorSketch;
+pub use kafka::{run_subscriber, MetricsPublisher, MetricsTopicError};
 pub use tee::{DeltaSink, LiveStore};
 pub use tickets::TicketStore;
 
+/// A page view as the live tests want it: referred by `news.example`, from Berlin.
 #[cfg(test)]
 pub(crate) fn test_event(
     site: &str,
@@ -39,32 +39,11 @@ pub(crate) fn test_event(
     visitor: &str,
     ts: i64,
 ) -> protocol::Event {
-    protocol::Event {
-        event_id: format!("{site}-{name}-{path}-{visitor}-{ts}"),
-        site: site.into(),
-        name: name.into(),
-        ts,
-        received_at: ts,
-        visitor_id: visitor.into(),
-        session_id: None,
-        user_id: None,
-        host: None,
-        path: path.into(),
-        title: None,
-        referrer_host: Some("news.example".into()),
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        screen: None,
-        lang: None,
-        timezone: Some("Europe/Berlin".into()),
-        country: Some("DE".into()),
-        device: protocol::Device::Desktop,
-        browser: "Firefox".into(),
-        os: "Linux".into(),
-        props: Default::default(),
-        target: None,
-    }
+    protocol::fixture::EventBuilder::new(site, name, ts)
+        .id(format!("{site}-{name}-{path}-{visitor}-{ts}"))
+        .visitor(visitor)
+        .path(path)
+        .referrer("news.example")
+        .timezone("Europe/Berlin")
+        .build()
 }

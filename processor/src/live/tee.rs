@@ -11,11 +11,8 @@ use std::sync::Arc;
 use protocol::Event;
 
 use super::hub::LiveHub;
-use crate::query::{
-    Breakdown, BreakdownQuery, RangeQuery, SiteInfo, Summary, Timeseries, TimeseriesQuery,
-};
 use crate::rollup::Run;
-use crate::store::{Bucket, InsertOutcome, Store, StoreError};
+use crate::store::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
 use crate::BoxFuture;
 
 /// Receives the events a store has just stored for the first time.
@@ -76,19 +73,7 @@ impl Store for LiveStore {
         self.inner.read_events(site, from, to)
     }
 
-    fn summary(&self, query: RangeQuery) -> BoxFuture<'_, Result<Summary, StoreError>> {
-        self.inner.summary(query)
-    }
-
-    fn timeseries(&self, query: TimeseriesQuery) -> BoxFuture<'_, Result<Timeseries, StoreError>> {
-        self.inner.timeseries(query)
-    }
-
-    fn breakdown(&self, query: BreakdownQuery) -> BoxFuture<'_, Result<Breakdown, StoreError>> {
-        self.inner.breakdown(query)
-    }
-
-    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>> {
+    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
         self.inner.sites()
     }
 

@@ -23,7 +23,7 @@ impl TicketStore {
     pub fn issue(&self) -> Option<String> {
         let mut bytes = [0u8; 24];
         rand::rng().fill_bytes(&mut bytes);
-        let ticket: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let ticket = hex::encode(bytes);
         let mut tickets = self.tickets.lock().unwrap_or_else(PoisonError::into_inner);
         if tickets.len() >= MAX_OUTSTANDING {
             let now = Instant::now();

@@ -1,4 +1,9 @@
-//! Event stores: idempotent batch inserts plus the queries the dashboard needs.
+//! Event stores: idempotent batch inserts plus a few primitive reads (rollup buckets, the events
+//! of a short range, per-site activity). The dashboard's queries are not here: they are
+//! written once over these primitives in [`crate::history`], so every store gives the same
+//! answers. A new kind of query that needs something the primitives cannot give adds a
+//! primitive here (implemented by every store, checked by `tests/store_contract.rs`) and the
+//! query in `history`.
 //!
 //! **Invariant:** inserting an event whose `eventId` is already stored changes nothing, so
 //! redelivery (tracker retries, Kafka redelivery after a crash) never double counts.
@@ -13,9 +18,6 @@ use protocol::Event;
 pub use mongo::{MongoConfig, MongoStore};
 pub use sqlite::{SqliteConfig, SqliteStore};
 
-use crate::query::{
-    Breakdown, BreakdownQuery, RangeQuery, SiteInfo, Summary, Timeseries, TimeseriesQuery,
-};
 use crate::rollup::{Res, Rollup, Run};
 use crate::BoxFuture;
 
@@ -26,6 +28,16 @@ pub struct Bucket {
     /// Bucket start, epoch milliseconds (UTC-aligned).
     pub start: i64,
     pub rollup: Rollup,
+}
+
+/// What a store knows about one site without reading its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteActivity {
+    pub site: String,
+    /// Events stored (each counted once, when it was new).
+    pub events: u64,
+    /// Newest `received_at`, epoch milliseconds.
+    pub last_seen: i64,
 }
 
 /// What an insert did.
@@ -62,6 +74,7 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Writes and primitive reads; see the module docs for where queries go.
 pub trait Store: Send + Sync + 'static {
     /// Stores `events` durably, ignoring ids already stored. `Ok` means durable (fsynced /
     /// acknowledged by the database), and only then.
@@ -85,23 +98,8 @@ pub trait Store: Send + Sync + 'static {
         to: i64,
     ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>>;
 
-    /// Page views, visitors, sessions and events of one site in a range.
-    fn summary(&self, query: RangeQuery) -> BoxFuture<'_, Result<Summary, StoreError>> {
-        Box::pin(crate::history::summary(self, query))
-    }
-
-    /// Page views, visitors, sessions and events per minute / hour / local day.
-    fn timeseries(&self, query: TimeseriesQuery) -> BoxFuture<'_, Result<Timeseries, StoreError>> {
-        Box::pin(crate::history::timeseries(self, query))
-    }
-
-    /// Top values of one dimension (pages, referrers, devices, ...) with counts.
-    fn breakdown(&self, query: BreakdownQuery) -> BoxFuture<'_, Result<Breakdown, StoreError>> {
-        Box::pin(crate::history::breakdown(self, query))
-    }
-
-    /// Sites that have data, most recently active first.
-    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>>;
+    /// Sites that have data, most recently active first (at most 1000).
+    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>>;
 
     /// Whether inserts are expected to succeed right now.
     fn is_ready(&self) -> bool;

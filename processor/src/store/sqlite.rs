@@ -21,9 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use std::collections::BTreeMap;
 
-use super::{Bucket, InsertOutcome, Store, StoreError};
-use crate::query::SiteInfo;
-use crate::rollup::{self, Dimension, Res, Rollup, Run};
+use protocol::stats::Dimension;
+
+use super::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
+use crate::rollup::{self, DimensionCode, Res, Rollup, Run};
 use crate::BoxFuture;
 
 const DB_FILE: &str = "footfall.db";
@@ -446,22 +447,20 @@ impl Store for SqliteStore {
             if events.is_empty() {
                 return Ok(InsertOutcome::default());
             }
+            let events = events
+                .into_iter()
+                .map(|e| {
+                    let bytes = protocol::event::encode(&e)
+                        .map_err(|err| StoreError::Backend(err.to_string()))?;
+                    // serde_json writes UTF-8, so this never copies.
+                    let doc = String::from_utf8(bytes)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    Ok((e, doc))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
             let (reply, answer) = oneshot::channel();
             self.jobs
-                .try_send(WriteJob::Insert {
-                    events: events
-                        .into_iter()
-                        .map(|e| {
-                            // serde_json writes UTF-8, so this never copies.
-                            let doc = String::from_utf8(protocol::event::encode(&e))
-                                .unwrap_or_else(|e| {
-                                    String::from_utf8_lossy(e.as_bytes()).into_owned()
-                                });
-                            (e, doc)
-                        })
-                        .collect(),
-                    reply,
-                })
+                .try_send(WriteJob::Insert { events, reply })
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                     mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
@@ -548,17 +547,17 @@ impl Store for SqliteStore {
         }))
     }
 
-    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteInfo>, StoreError>> {
+    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
         Box::pin(self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT site, events, last_seen FROM sites ORDER BY last_seen DESC LIMIT 1000",
             )?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok(SiteInfo {
+                    Ok(SiteActivity {
                         site: r.get(0)?,
                         events: r.get::<_, i64>(1)? as u64,
-                        last_seen: protocol::time::format_rfc3339_millis(r.get(2)?),
+                        last_seen: r.get(2)?,
                     })
                 })?
                 .collect();

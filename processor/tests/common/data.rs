@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use protocol::fixture::EventBuilder;
 use protocol::{Device, Event};
 
 pub const MINUTE: i64 = 60_000;
@@ -37,34 +38,11 @@ impl Lcg {
 }
 
 pub fn event(id: String, site: &str, name: &str, ts: i64) -> Event {
-    Event {
-        event_id: id,
-        site: site.into(),
-        name: name.into(),
-        ts,
-        received_at: ts + 50,
-        visitor_id: "v0".into(),
-        session_id: None,
-        user_id: None,
-        host: Some(site.into()),
-        path: "/".into(),
-        title: None,
-        referrer_host: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        screen: None,
-        lang: None,
-        timezone: None,
-        country: None,
-        device: Device::Desktop,
-        browser: "Firefox".into(),
-        os: "Linux".into(),
-        props: BTreeMap::new(),
-        target: None,
-    }
+    EventBuilder::new(site, name, ts)
+        .id(id)
+        .received_at(ts + 50)
+        .host(site)
+        .build()
 }
 
 /// `n` events over three days from [`base`] on two sites, with clusters right at UTC midnight

@@ -96,7 +96,7 @@ fn whole_flow_in_the_page() {
     let signup = ["signup", "plan", PROP_STR, "pro", "price", PROP_NUM, "19.5"].join("\u{1f}")
         + "\u{1f}trial\u{1f}2\u{1f}true\u{1f}nan\u{1f}1\u{1f}NaN";
     assert_eq!(call(op::TRACK, &signup, 0, 0), "1");
-    assert_eq!(call(op::TRACK, "bad name", 0, 0), "");
+    assert_eq!(call(op::TRACK, "<bad name>", 0, 0), "");
     let click =
         "a\u{1f}out\u{1f}\u{1f}\u{1f}https://elsewhere.example/\u{1f}elsewhere.example\u{1f}https:";
     call(op::CLICK, click, 0, 0);

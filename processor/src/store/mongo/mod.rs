@@ -1,0 +1,397 @@
+//! The distributed store: MongoDB through the official `mongodb` driver (async).
+//!
+//! Collections, created with their indexes on start-up in the URI's database (`footfall` when
+//! the URI names none):
+//! - `events`: one document per event (`ts`/`receivedAt` as BSON dates), unique index on
+//!   `eventId`, index `{site, ts}` for the edges of history queries, and a TTL index on `ts`
+//!   when a retention is configured;
+//! - `rollups`: one document per site and minute / hour / UTC day (see [`crate::rollup`]):
+//!   `c` holds counters (`$inc`), `v` and `s` the visitor and session sketch registers (`$max`);
+//! - `sites`: event count and last activity per site;
+//!
+//! - `batches`: tickets of insert attempts whose rollups are not applied yet.
+//!
+//! ## Exactly-once rollups
+//! One insert attempt: (1) insert a *ticket* naming the attempt's document ids; (2)
+//! `insert_many` unordered, each event tagged with the ticket — duplicate-key errors (11000)
+//! are duplicates, never failures; (3) in one transaction, delete the ticket and `$inc`/`$max`
+//! the rollups of the events that were new. The ticket's delete is the claim: whoever deletes
+//! it applies those rollups, so they happen exactly once, and a single-document delete is far
+//! cheaper than flagging every event. If anything fails after (1), the caller retries: the
+//! retry's duplicates point at the old ticket, which it finishes first; tickets nobody comes
+//! back for are finished by the monitor's sweep (after an outage, and every
+//! `sweep_interval_ms`). A ticket is only finished by someone else once its attempt is over —
+//! it failed in this process, or it is older than `pending_grace_ms`, longer than an attempt
+//! may run (`attempt_timeout_ms`) — so nobody claims a ticket whose events are still being
+//! written. So redelivery never double counts and a failure never loses a count.
+//! Writes use `w: majority, j: true` unless the URI says otherwise: `Ok` means durable.
+//! On a server without transactions (a standalone `mongod`) the store falls back to applying
+//! increments then deleting the ticket, where a crash between the two would count that one
+//! batch twice; it says so in the log.
+//!
+//! No MongoDB type leaves this module.
+//!
+//! ## Layout
+//! - this file: [`MongoStore`], its settings, the [`Store`] implementation and the monitor task;
+//! - `tickets`: one insert attempt and the exactly-once rollup machinery described above;
+//! - `schema`: collection and field names, indexes and TTLs;
+//! - `codec`: events, rollup buckets and site counters as BSON documents;
+//! - `errors`: driver errors in the store's terms.
+
+mod codec;
+mod errors;
+mod schema;
+mod tickets;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
+use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
+use mongodb::{Client, Collection, Database};
+use protocol::Event;
+
+use super::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
+use crate::rollup::Run;
+use crate::BoxFuture;
+use codec::{as_u64, doc_to_bucket, doc_to_event, event_to_doc};
+use errors::{is_connection_error, store_error, AttemptError};
+use schema::{ensure_indexes, BATCHES, EVENTS, ROLLUPS, SITES};
+
+pub use schema::DEFAULT_DATABASE;
+
+/// Settings of the MongoDB store. Units are in the field names.
+#[derive(Debug, Clone)]
+pub struct MongoConfig {
+    /// Delete events (TTL index on `ts`) and rollups older than this; `None` keeps them.
+    pub retention_days: Option<u32>,
+    /// How long one operation waits for a reachable server (the driver's server selection
+    /// timeout). Short, so a store outage turns into an error the caller can retry, not a hang.
+    pub server_timeout_ms: u64,
+    /// Attempts of one insert when the connection fails, with doubling backoff in between,
+    /// before [`StoreError::Unavailable`] is returned.
+    pub insert_attempts: u32,
+    pub retry_backoff_ms: u64,
+    /// How often readiness is re-checked with a `ping`.
+    pub health_interval_ms: u64,
+    /// How often the monitor looks for events whose rollups an interrupted write left
+    /// unapplied (it also looks right after an outage ends).
+    pub sweep_interval_ms: u64,
+    /// Longest one insert attempt may take; it is abandoned (and retried) after that.
+    pub attempt_timeout_ms: u64,
+    /// The sweep (and other writers) leave tickets younger than this to the writer that made
+    /// them. Must exceed `attempt_timeout_ms` comfortably.
+    pub pending_grace_ms: u64,
+}
+
+impl Default for MongoConfig {
+    fn default() -> Self {
+        MongoConfig {
+            retention_days: None,
+            server_timeout_ms: 5_000,
+            insert_attempts: 3,
+            retry_backoff_ms: 200,
+            health_interval_ms: 2_000,
+            sweep_interval_ms: 60_000,
+            attempt_timeout_ms: 10_000,
+            pending_grace_ms: 60_000,
+        }
+    }
+}
+
+/// See the module docs.
+pub struct MongoStore {
+    inner: Arc<Inner>,
+    /// Readiness checks and the pending-rollup sweep; stopped when the store drops.
+    monitor: tokio::task::JoinHandle<()>,
+}
+
+/// What the store and its monitor task share.
+struct Inner {
+    client: Client,
+    events: Collection<Document>,
+    rollups: Collection<Document>,
+    sites: Collection<Document>,
+    batches: Collection<Document>,
+    healthy: AtomicBool,
+    /// Cleared once the server refuses transactions (standalone `mongod`).
+    transactions: AtomicBool,
+    /// Tickets of attempts that failed in this process: over for sure, so they may be
+    /// finished before the grace period.
+    abandoned: Mutex<HashSet<ObjectId>>,
+    config: MongoConfig,
+    database: String,
+}
+
+impl Drop for MongoStore {
+    fn drop(&mut self) {
+        self.monitor.abort();
+    }
+}
+
+impl MongoStore {
+    /// Connects, checks the server answers, and creates collections and indexes.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidUri`] for a connection string that cannot be parsed,
+    /// [`StoreError::Unavailable`] when no server answers within `server_timeout_ms`,
+    /// [`StoreError::Backend`] when the server refuses to create an index.
+    pub async fn connect(uri: &str, config: MongoConfig) -> Result<Self, StoreError> {
+        let mut options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| StoreError::InvalidUri(e.to_string()))?;
+        let timeout = Duration::from_millis(config.server_timeout_ms.max(1));
+        options.app_name.get_or_insert_with(|| "footfall".into());
+        options.server_selection_timeout = Some(timeout);
+        options.connect_timeout.get_or_insert(timeout);
+        // `Ok` from an insert must mean durable: journaled on a majority, unless the URI
+        // says otherwise.
+        options.write_concern.get_or_insert_with(|| {
+            WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .build()
+        });
+        // Hosts only: the URI may carry credentials, which never go into an error message.
+        let hosts = options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let database = options
+            .default_database
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATABASE.into());
+        let client =
+            Client::with_options(options).map_err(|e| StoreError::InvalidUri(e.to_string()))?;
+        let db = client.database(&database);
+        db.run_command(doc! { "ping": 1 }).await.map_err(|e| {
+            StoreError::Unavailable(format!("no MongoDB server answers at {hosts}: {e}"))
+        })?;
+        ensure_indexes(&db, config.retention_days)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot create indexes: {e}")))?;
+
+        let inner = Arc::new(Inner {
+            events: db.collection(EVENTS),
+            rollups: db.collection(ROLLUPS),
+            sites: db.collection(SITES),
+            batches: db.collection(BATCHES),
+            client,
+            healthy: AtomicBool::new(true),
+            transactions: AtomicBool::new(true),
+            abandoned: Mutex::new(HashSet::new()),
+            config,
+            database: database.clone(),
+        });
+        // Events a previous process stored without finishing their rollups.
+        if let Err(e) = inner.recover_pending().await {
+            tracing::warn!(error = ?e, "pending rollups not recovered yet; will retry");
+        }
+        let monitor = tokio::spawn(monitor(db, inner.clone()));
+        tracing::info!(%hosts, %database, "MongoDB store ready");
+        Ok(MongoStore { inner, monitor })
+    }
+
+    /// The database in use.
+    pub fn database(&self) -> &str {
+        &self.inner.database
+    }
+
+    /// Whether rollups are applied in transactions (exactly once even across a crash); false
+    /// once the server has refused one (standalone `mongod`).
+    pub fn uses_transactions(&self) -> bool {
+        self.inner.transactions.load(Ordering::Relaxed)
+    }
+
+    /// Rolls up events whose rollups were never applied (see the module docs); the monitor
+    /// does this on its own, this is for operators and tests. Returns how many were found.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the server cannot be reached.
+    pub async fn recover_pending(&self) -> Result<usize, StoreError> {
+        self.inner
+            .recover_pending()
+            .await
+            .map_err(|e| store_error(&e))
+    }
+}
+
+async fn monitor(db: Database, inner: Arc<Inner>) {
+    let every = Duration::from_millis(inner.config.health_interval_ms.max(100));
+    let sweep_every = Duration::from_millis(inner.config.sweep_interval_ms.max(100));
+    let mut last_sweep = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(every).await;
+        let ok = db.run_command(doc! { "ping": 1 }).await.is_ok();
+        let was = inner.healthy.swap(ok, Ordering::Relaxed);
+        if was != ok {
+            if ok {
+                tracing::info!("MongoDB reachable again");
+            } else {
+                tracing::warn!("MongoDB unreachable");
+            }
+        }
+        // After an outage, and now and then: finish rollups an interrupted write left behind.
+        if ok && (!was || last_sweep.elapsed() >= sweep_every) {
+            last_sweep = tokio::time::Instant::now();
+            match inner.recover_pending().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "rolled up events left pending"),
+                Err(e) => tracing::debug!(error = ?e, "pending-rollup sweep failed; will retry"),
+            }
+        }
+    }
+}
+
+impl Store for MongoStore {
+    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        Box::pin(async move {
+            if events.is_empty() {
+                return Ok(InsertOutcome::default());
+            }
+            let docs = events
+                .iter()
+                .map(event_to_doc)
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut backoff = Duration::from_millis(self.inner.config.retry_backoff_ms);
+            let attempts = self.inner.config.insert_attempts.max(1);
+            let mut attempt = 1;
+            let limit = Duration::from_millis(self.inner.config.attempt_timeout_ms.max(1));
+            loop {
+                let batch = ObjectId::new();
+                let result = match tokio::time::timeout(
+                    limit,
+                    self.inner.insert_once(batch, &events, &docs),
+                )
+                .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(AttemptError::TimedOut),
+                };
+                if result.is_err() {
+                    self.inner
+                        .abandoned
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(batch);
+                }
+                match result {
+                    Ok(outcome) => {
+                        self.inner.healthy.store(true, Ordering::Relaxed);
+                        return Ok(outcome);
+                    }
+                    Err(e) if e.is_transient() && attempt < attempts => {
+                        tracing::warn!(error = ?e, attempt, "MongoDB insert failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        if matches!(&e, AttemptError::Mongo(m) if is_connection_error(m)) {
+                            self.inner.healthy.store(false, Ordering::Relaxed);
+                        }
+                        return Err(e.into_store_error());
+                    }
+                }
+            }
+        })
+    }
+
+    fn read_rollups(
+        &self,
+        site: String,
+        runs: Vec<Run>,
+        sketches: bool,
+    ) -> BoxFuture<'_, Result<Vec<Bucket>, StoreError>> {
+        Box::pin(async move {
+            // One range query per run on the `{site, res, t}` index: a `$or` of ranges may not
+            // use the index on every server.
+            let mut out = Vec::new();
+            for run in &runs {
+                let filter = doc! {
+                    "site": &site,
+                    "res": run.res.code(),
+                    "t": {
+                        "$gte": DateTime::from_millis(run.from),
+                        "$lt": DateTime::from_millis(run.to),
+                    },
+                };
+                let mut find = self.inner.rollups.find(filter).batch_size(1000);
+                if !sketches {
+                    find = find.projection(doc! { "v": 0, "s": 0 });
+                }
+                let mut cursor = find.await.map_err(|e| store_error(&e))?;
+                while cursor.advance().await.map_err(|e| store_error(&e))? {
+                    let doc: Document =
+                        cursor.deserialize_current().map_err(|e| store_error(&e))?;
+                    out.extend(doc_to_bucket(&doc));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn read_events(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
+        Box::pin(async move {
+            let filter = doc! {
+                "site": &site,
+                "ts": { "$gte": DateTime::from_millis(from), "$lt": DateTime::from_millis(to) },
+            };
+            let mut cursor = self
+                .inner
+                .events
+                .find(filter)
+                .await
+                .map_err(|e| store_error(&e))?;
+            let mut out = Vec::new();
+            while cursor.advance().await.map_err(|e| store_error(&e))? {
+                let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
+                out.extend(doc_to_event(&doc));
+            }
+            Ok(out)
+        })
+    }
+
+    fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
+        Box::pin(async move {
+            let mut cursor = self
+                .inner
+                .sites
+                .find(doc! {})
+                .sort(doc! { "lastSeen": -1 })
+                .limit(1000)
+                .await
+                .map_err(|e| store_error(&e))?;
+            let mut out = Vec::new();
+            while cursor.advance().await.map_err(|e| store_error(&e))? {
+                let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
+                let (Ok(site), Some(events), Ok(last)) = (
+                    doc.get_str("_id"),
+                    doc.get("events").and_then(as_u64),
+                    doc.get_datetime("lastSeen"),
+                ) else {
+                    continue;
+                };
+                out.push(SiteActivity {
+                    site: site.to_string(),
+                    events,
+                    last_seen: last.timestamp_millis(),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn is_ready(&self) -> bool {
+        self.inner.healthy.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,92 @@
+//! The store's layout in MongoDB: collection and field names, indexes and TTLs, created (or
+//! adjusted to the configured retention) on start-up.
+
+use std::time::Duration;
+
+use mongodb::bson::{doc, Document};
+use mongodb::error::Error as MongoError;
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+
+/// The database used when the URI names none.
+pub const DEFAULT_DATABASE: &str = "footfall";
+pub(super) const EVENTS: &str = "events";
+pub(super) const ROLLUPS: &str = "rollups";
+pub(super) const SITES: &str = "sites";
+/// Unapplied-rollup tickets, one per insert attempt (see the module docs).
+pub(super) const BATCHES: &str = "batches";
+/// Field of an event naming the insert attempt (ticket) that stored it.
+pub(super) const BATCH_FIELD: &str = "b";
+
+pub(super) async fn ensure_indexes(
+    db: &Database,
+    retention_days: Option<u32>,
+) -> Result<(), MongoError> {
+    let events: Collection<Document> = db.collection(EVENTS);
+    let rollups: Collection<Document> = db.collection(ROLLUPS);
+    let index = |keys: Document, name: &str, unique: bool| {
+        IndexModel::builder()
+            .keys(keys)
+            .options(
+                IndexOptions::builder()
+                    .name(name.to_string())
+                    .unique(unique.then_some(true))
+                    .build(),
+            )
+            .build()
+    };
+    events
+        .create_index(index(doc! { "eventId": 1 }, "eventId_unique", true))
+        .await?;
+    events
+        .create_index(index(doc! { "site": 1, "ts": 1 }, "site_ts", false))
+        .await?;
+    rollups
+        .create_index(index(
+            doc! { "site": 1, "res": 1, "t": 1 },
+            "site_res_t",
+            false,
+        ))
+        .await?;
+    let secs = retention_days.map(|d| u64::from(d) * 86_400);
+    ensure_ttl(db, EVENTS, "ts", secs).await?;
+    // Rollups live a day longer, so a day bucket is not dropped while its events remain.
+    ensure_ttl(db, ROLLUPS, "t", secs.map(|s| s + 86_400)).await?;
+    Ok(())
+}
+
+/// Creates, changes (`collMod`) or drops the TTL index `<field>_ttl` to match the setting.
+async fn ensure_ttl(
+    db: &Database,
+    collection: &str,
+    field: &str,
+    secs: Option<u64>,
+) -> Result<(), MongoError> {
+    let coll: Collection<Document> = db.collection(collection);
+    let name = format!("{field}_ttl");
+    let exists = coll.list_index_names().await?.contains(&name);
+    match (secs, exists) {
+        (None, false) => {}
+        (None, true) => coll.drop_index(name.as_str()).await?,
+        (Some(secs), false) => {
+            let model = IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name(name)
+                        .expire_after(Duration::from_secs(secs))
+                        .build(),
+                )
+                .build();
+            coll.create_index(model).await?;
+        }
+        (Some(secs), true) => {
+            db.run_command(doc! {
+                "collMod": collection,
+                "index": { "name": name, "expireAfterSeconds": secs as i64 },
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! Exactly-once rollups through insert-attempt tickets (see the module docs of
+//! [`super`]): one attempt, recovering the tickets of attempts that are over, and applying a
+//! ticket's rollups in the transaction that retires it.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::PoisonError;
+
+use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
+use mongodb::error::{Error as MongoError, ErrorKind};
+use mongodb::ClientSession;
+use protocol::Event;
+
+use super::codec::{doc_to_event, rollup_update, site_updates};
+use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
+use super::schema::BATCH_FIELD;
+use super::Inner;
+use crate::rollup;
+use crate::store::InsertOutcome;
+
+impl Inner {
+    /// One attempt at storing a batch (see the module docs).
+    pub(super) async fn insert_once(
+        &self,
+        batch: ObjectId,
+        events: &[Event],
+        base_docs: &[Document],
+    ) -> Result<InsertOutcome, AttemptError> {
+        let docs: Vec<Document> = base_docs
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                d.insert("_id", ObjectId::new());
+                d.insert(BATCH_FIELD, batch);
+                d
+            })
+            .collect();
+        let ids: Vec<Bson> = docs.iter().filter_map(|d| d.get("_id").cloned()).collect();
+        // 1. The ticket: names this attempt's documents until their rollups are applied.
+        self.batches
+            .insert_one(doc! { "_id": batch, "ids": &ids, "at": DateTime::now() })
+            .await?;
+        // 2. The events; duplicate ids are expected and ignored.
+        let mut duplicates = HashSet::new();
+        if let Err(e) = self.events.insert_many(&docs).ordered(false).await {
+            let ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
+                return Err(e.into());
+            };
+            let write_errors = failure.write_errors.as_deref().unwrap_or_default();
+            let other = write_errors.iter().any(|w| w.code != DUPLICATE_KEY);
+            if other || failure.write_concern_error.is_some() {
+                // What did go in is named by the ticket: a retry or the sweep rolls it up.
+                return Err(e.into());
+            }
+            duplicates.extend(write_errors.iter().map(|w| w.index));
+        }
+        // 3. Duplicates stored by an attempt that failed before its rollups: finish that
+        //    attempt's ticket first (exactly once, whoever gets there first).
+        let dup_ids: Vec<&str> = events
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| duplicates.contains(i))
+            .map(|(_, e)| e.event_id.as_str())
+            .collect();
+        if !dup_ids.is_empty() {
+            let mut earlier = Vec::new();
+            let mut cursor = self
+                .events
+                .find(doc! { "eventId": { "$in": &dup_ids } })
+                .projection(doc! { BATCH_FIELD: 1 })
+                .await?;
+            while cursor.advance().await? {
+                let doc: Document = cursor.deserialize_current()?;
+                if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
+                    if b != batch && !earlier.contains(&b) {
+                        earlier.push(b);
+                    }
+                }
+            }
+            if !earlier.is_empty() {
+                let mut cursor = self
+                    .batches
+                    .find(doc! { "_id": { "$in": &earlier } })
+                    .await?;
+                let mut tickets = Vec::new();
+                while cursor.advance().await? {
+                    tickets.push(cursor.deserialize_current()?);
+                }
+                for ticket in tickets {
+                    // A young ticket of another writer may be mid-insert: finishing it now
+                    // could miss events it has yet to write. Come back later instead.
+                    if !self.may_recover(&ticket) {
+                        return Err(AttemptError::Busy);
+                    }
+                    self.recover_ticket(&ticket).await?;
+                }
+            }
+        }
+        // 4. This attempt's new events.
+        let fresh: Vec<&Event> = events
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !duplicates.contains(i))
+            .map(|(_, e)| e)
+            .collect();
+        if !self.apply(batch, &fresh).await? {
+            // Only possible when this attempt outlived the sweep's grace period.
+            tracing::warn!(%batch, "insert attempt's ticket was already finished by the sweep");
+        }
+        Ok(InsertOutcome {
+            inserted: fresh.len(),
+            duplicates: duplicates.len(),
+            fresh: (0..events.len())
+                .filter(|i| !duplicates.contains(i))
+                .collect(),
+        })
+    }
+
+    /// Whether a ticket's attempt is over: it failed in this process, or it is older than
+    /// the grace period (longer than any attempt may run).
+    fn may_recover(&self, ticket: &Document) -> bool {
+        let Ok(id) = ticket.get_object_id("_id") else {
+            return false;
+        };
+        let grace = i64::try_from(self.config.pending_grace_ms).unwrap_or(i64::MAX);
+        let old = ticket.get_datetime("at").is_ok_and(|at| {
+            at.timestamp_millis() <= DateTime::now().timestamp_millis().saturating_sub(grace)
+        });
+        old || self
+            .abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&id)
+    }
+
+    /// Applies the rollups of the events a ticket names (those its attempt did insert).
+    async fn recover_ticket(&self, ticket: &Document) -> Result<usize, MongoError> {
+        let Ok(batch) = ticket.get_object_id("_id") else {
+            return Ok(0);
+        };
+        let ids = ticket
+            .get_array("ids")
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut events = Vec::new();
+        let mut cursor = self
+            .events
+            .find(doc! { "_id": { "$in": ids }, BATCH_FIELD: batch })
+            .await?;
+        while cursor.advance().await? {
+            let doc: Document = cursor.deserialize_current()?;
+            events.extend(doc_to_event(&doc));
+        }
+        let refs: Vec<&Event> = events.iter().collect();
+        let applied = self.apply(batch, &refs).await?;
+        self.abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&batch);
+        Ok(if applied { events.len() } else { 0 })
+    }
+
+    /// Finishes tickets older than the grace period; returns how many events it rolled up.
+    pub(super) async fn recover_pending(&self) -> Result<usize, MongoError> {
+        let grace = i64::try_from(self.config.pending_grace_ms).unwrap_or(i64::MAX);
+        let cutoff =
+            DateTime::from_millis(DateTime::now().timestamp_millis().saturating_sub(grace));
+        let mut found = 0;
+        loop {
+            let abandoned: Vec<ObjectId> = self
+                .abandoned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .copied()
+                .collect();
+            let filter = doc! { "$or": [
+                { "at": { "$lte": cutoff } },
+                { "_id": { "$in": &abandoned } },
+            ] };
+            let mut cursor = self.batches.find(filter).limit(100).await?;
+            let mut tickets = Vec::new();
+            while cursor.advance().await? {
+                tickets.push(cursor.deserialize_current()?);
+            }
+            if tickets.is_empty() {
+                // Abandoned attempts whose ticket never got written (or is done): forget them.
+                let mut set = self
+                    .abandoned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for id in &abandoned {
+                    set.remove(id);
+                }
+                return Ok(found);
+            }
+            for ticket in &tickets {
+                found += self.recover_ticket(ticket).await?;
+            }
+        }
+    }
+
+    /// Applies the rollups of `events` and retires ticket `batch`, atomically. `Ok(false)`
+    /// when the ticket was already retired: someone else applied these rollups.
+    async fn apply(&self, batch: ObjectId, events: &[&Event]) -> Result<bool, MongoError> {
+        if events.is_empty() {
+            let gone = self.batches.delete_one(doc! { "_id": batch }).await?;
+            return Ok(gone.deleted_count == 1);
+        }
+        let buckets = rollup::bucketize(events.iter().copied());
+        let rollup_updates: Vec<(Document, Document)> = buckets.iter().map(rollup_update).collect();
+        let site_updates = site_updates(events.iter().copied());
+
+        if self.transactions.load(Ordering::Relaxed) {
+            match self
+                .apply_in_transaction(batch, &rollup_updates, &site_updates)
+                .await
+            {
+                Err(e) if code_of(&e) == Some(ILLEGAL_OPERATION) => {
+                    tracing::warn!(
+                        "MongoDB refuses transactions (not a replica set): rollups are applied \
+                         without one; a crash mid-batch may count that batch twice"
+                    );
+                    self.transactions.store(false, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+        if self
+            .batches
+            .find_one(doc! { "_id": batch })
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        for (filter, update) in &rollup_updates {
+            self.rollups
+                .update_one(filter.clone(), update.clone())
+                .upsert(true)
+                .await?;
+        }
+        for (filter, update) in &site_updates {
+            self.sites
+                .update_one(filter.clone(), update.clone())
+                .upsert(true)
+                .await?;
+        }
+        self.batches.delete_one(doc! { "_id": batch }).await?;
+        Ok(true)
+    }
+
+    async fn apply_in_transaction(
+        &self,
+        batch: ObjectId,
+        rollup_updates: &[(Document, Document)],
+        site_updates: &[(Document, Document)],
+    ) -> Result<bool, MongoError> {
+        let mut session = self.client.start_session().await?;
+        session.start_transaction().await?;
+        match self
+            .transaction_body(&mut session, batch, rollup_updates, site_updates)
+            .await
+        {
+            Ok(true) => session.commit_transaction().await.map(|()| true),
+            Ok(false) => {
+                session.abort_transaction().await?;
+                Ok(false)
+            }
+            Err(e) => {
+                let _ = session.abort_transaction().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Retires the ticket (the claim: a single-document delete) and applies the increments;
+    /// `false` when the ticket was already gone.
+    async fn transaction_body(
+        &self,
+        session: &mut ClientSession,
+        batch: ObjectId,
+        rollup_updates: &[(Document, Document)],
+        site_updates: &[(Document, Document)],
+    ) -> Result<bool, MongoError> {
+        let claimed = self
+            .batches
+            .delete_one(doc! { "_id": batch })
+            .session(&mut *session)
+            .await?;
+        if claimed.deleted_count != 1 {
+            return Ok(false);
+        }
+        for (filter, update) in rollup_updates {
+            self.rollups
+                .update_one(filter.clone(), update.clone())
+                .upsert(true)
+                .session(&mut *session)
+                .await?;
+        }
+        for (filter, update) in site_updates {
+            self.sites
+                .update_one(filter.clone(), update.clone())
+                .upsert(true)
+                .session(&mut *session)
+                .await?;
+        }
+        Ok(true)
+    }
+}
