@@ -217,19 +217,6 @@ impl StaticFiles {
     pub fn source(&self) -> &str {
         &self.source
     }
-
-    /// The files of the set under `folder/`, sorted.
-    pub fn names_in(&self, folder: &str) -> Vec<&str> {
-        let prefix = format!("{folder}/");
-        let mut names: Vec<&str> = self
-            .files
-            .keys()
-            .filter(|k| k.starts_with(&prefix))
-            .map(String::as_str)
-            .collect();
-        names.sort_unstable();
-        names
-    }
 }
 
 fn read_dir(
