@@ -20,7 +20,10 @@ test('demo on footfall standalone: events arrive in the store exactly once', asy
   // A desktop user agent for every request, beacons included: HeadlessChrome is a bot.
   const browser = await launch({ userAgent: DESKTOP_UA })
   try {
-    const page = await browser.newPage()
+    // A context of its own, kept open until the end: `browser.newPage()` would close its
+    // context with the page, cancelling the beacon the page sends as it goes.
+    const context = await browser.newContext()
+    const page = await context.newPage()
     await page.goto(server.base + '/demo/index.html')
     await page.waitForFunction(() => window.footfall && window.footfall.stats().recorded >= 2)
     await page.click('#signup') // a custom event via data-footfall-event
