@@ -263,13 +263,13 @@ async fn main() -> Res<()> {
     .await?;
     let t = Instant::now();
     for chunk in live.chunks(a.batch) {
-        store.insert_batch(chunk.to_vec()).await?;
+        store.insert_batch(chunk.to_vec().into()).await?;
     }
     let store_rate = rate(live.len(), t.elapsed());
     println!("   MongoStore::insert_batch (+ rollups, exactly once):               {store_rate:>8.0} events/s");
     let t = Instant::now();
     for chunk in live.chunks(a.batch) {
-        store.insert_batch(chunk.to_vec()).await?;
+        store.insert_batch(chunk.to_vec().into()).await?;
     }
     let redeliver_rate = rate(live.len(), t.elapsed());
     println!("   MongoStore::insert_batch, the same events redelivered (all dups): {redeliver_rate:>8.0} events/s");
@@ -314,7 +314,7 @@ async fn main() -> Res<()> {
         let store = MongoStore::connect(&with_db(&a.uri, &qdb_name), loading).await?;
         let t = Instant::now();
         for chunk in big.chunks(a.load_batch) {
-            store.insert_batch(chunk.to_vec()).await?;
+            store.insert_batch(chunk.to_vec().into()).await?;
         }
         println!(
             "   MongoDB: loaded through the store in {:.0} s ({:.0} events/s, batches of {})",
@@ -361,7 +361,7 @@ async fn main() -> Res<()> {
         let store = SqliteStore::open(SqliteConfig::new(dir.path()))?;
         let t = Instant::now();
         for chunk in big.chunks(a.load_batch) {
-            store.insert_batch(chunk.to_vec()).await?;
+            store.insert_batch(chunk.to_vec().into()).await?;
         }
         println!(
             "   SQLite: loaded through the store in {:.0} s ({:.0} events/s)",
@@ -378,8 +378,8 @@ async fn main() -> Res<()> {
         )?;
         let t = Instant::now();
         let mut stmt = conn.prepare(
-            "SELECT path, COUNT(*) AS n FROM events
-             WHERE site = ?1 AND ts >= ?2 AND ts < ?3 AND name = 'page_view'
+            "SELECT json_extract(doc, '$.path') AS path, COUNT(*) AS n FROM events
+             WHERE site = ?1 AND ts >= ?2 AND ts < ?3 AND json_extract(doc, '$.name') = 'page_view'
              GROUP BY path ORDER BY n DESC, path LIMIT 10",
         )?;
         let scanned: Vec<(String, u64)> = stmt

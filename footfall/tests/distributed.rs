@@ -174,7 +174,7 @@ fn stored_rows(data_dir: &Path) -> Vec<(String, String, i64)> {
     )
     .expect("open store");
     let mut stmt = db
-        .prepare("SELECT event_id, visitor_id, doc FROM events ORDER BY seq")
+        .prepare("SELECT event_id, json_extract(doc, '$.visitorId'), doc FROM events ORDER BY seq")
         .expect("query");
     let rows = stmt
         .query_map([], |r| {

@@ -12,7 +12,7 @@ use protocol::Event;
 
 use super::hub::LiveHub;
 use crate::rollup::Run;
-use crate::store::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
+use crate::store::{Bucket, EventBatch, InsertOutcome, SiteActivity, Store, StoreError};
 use crate::BoxFuture;
 
 /// Receives the events a store has just stored for the first time.
@@ -39,9 +39,9 @@ impl LiveStore {
 }
 
 impl Store for LiveStore {
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
-            // The store consumes the batch; the copy is what lets us report the fresh ones.
+            // The batch is shared, not copied: the store reads it, then live metrics do.
             let outcome = self.inner.insert_batch(events.clone()).await?;
             let fresh: Vec<&Event> = outcome
                 .fresh
@@ -100,8 +100,11 @@ mod tests {
             test_event("s", "page_view", "/a", "v1", now),
             test_event("s", "page_view", "/b", "v2", now + 1),
         ];
-        store.insert_batch(batch.clone()).await.expect("insert");
-        store.insert_batch(batch).await.expect("redelivery");
+        store
+            .insert_batch(batch.clone().into())
+            .await
+            .expect("insert");
+        store.insert_batch(batch.into()).await.expect("redelivery");
         assert!(hub.publish_due());
         let view = hub.view("s");
         assert_eq!(

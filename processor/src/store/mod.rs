@@ -12,6 +12,8 @@
 mod mongo;
 mod sqlite;
 
+use std::sync::Arc;
+
 use protocol::Event;
 
 #[cfg(feature = "mongo")]
@@ -20,6 +22,10 @@ pub use sqlite::{SqliteConfig, SqliteStore};
 
 use crate::rollup::{Res, Rollup, Run};
 use crate::BoxFuture;
+
+/// A batch of events as stores take it: shared, so the store's writer, live metrics and a
+/// retrying caller all read the same events without copying them.
+pub type EventBatch = Arc<[Event]>;
 
 /// One stored rollup bucket (see [`crate::rollup`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +84,7 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Stores `events` durably, ignoring ids already stored. `Ok` means durable (fsynced /
     /// acknowledged by the database), and only then.
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>>;
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>>;
 
     /// The stored rollup buckets of `site` in `runs` (missing buckets are simply absent).
     /// `sketches: false` lets a store skip the visitor/session registers.

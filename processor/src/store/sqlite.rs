@@ -19,12 +19,12 @@ use protocol::Event;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use protocol::stats::Dimension;
 
-use super::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
-use crate::rollup::{self, DimensionCode, Res, Rollup, Run};
+use super::{Bucket, EventBatch, InsertOutcome, SiteActivity, Store, StoreError};
+use crate::rollup::{self, DimensionCode, Increments, RegisterKey, Res, Rollup, Run, Sketch};
 use crate::BoxFuture;
 
 const DB_FILE: &str = "footfall.db";
@@ -33,21 +33,13 @@ const LOCK_FILE: &str = "footfall.lock";
 const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
+-- The event itself is `doc` (protocol::event::encode); the other columns are what is looked up:
+-- the id (duplicates) and (site, ts) (the sub-minute edges of a range).
 CREATE TABLE IF NOT EXISTS events (
     seq           INTEGER PRIMARY KEY,
     event_id      TEXT    NOT NULL UNIQUE,
     site          TEXT    NOT NULL,
-    name          TEXT    NOT NULL,
     ts            INTEGER NOT NULL,
-    received_at   INTEGER NOT NULL,
-    visitor_id    TEXT    NOT NULL,
-    session_id    TEXT,
-    path          TEXT    NOT NULL,
-    referrer_host TEXT,
-    device        TEXT    NOT NULL,
-    browser       TEXT    NOT NULL,
-    os            TEXT    NOT NULL,
-    country       TEXT,
     doc           TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, ts);
@@ -105,12 +97,7 @@ impl SqliteConfig {
 }
 
 enum WriteJob {
-    Insert {
-        /// Each event with its serialised document, encoded by the caller so the single
-        /// writer thread spends its time on SQLite only.
-        events: Vec<(Event, String)>,
-        reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
-    },
+    Insert(InsertJob),
     Salt {
         day: i64,
         reply: oneshot::Sender<Result<Salt, StoreError>>,
@@ -224,6 +211,44 @@ impl SqliteStore {
     }
 }
 
+/// Columns of the events table that earlier versions wrote and nothing ever read (every read
+/// decodes `doc`). Dropped when an older file is opened, so every row is as narrow as a new one.
+const DROPPED_EVENT_COLUMNS: [&str; 10] = [
+    "name",
+    "received_at",
+    "visitor_id",
+    "session_id",
+    "path",
+    "referrer_host",
+    "device",
+    "browser",
+    "os",
+    "country",
+];
+
+/// Drops [`DROPPED_EVENT_COLUMNS`] where a file still has them (decided by the table's own
+/// columns, not the schema version, so it composes with any other migration).
+fn narrow_events(conn: &mut Connection) -> rusqlite::Result<()> {
+    let present: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('events')")?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        names.collect::<rusqlite::Result<_>>()?
+    };
+    let obsolete: Vec<&str> = DROPPED_EVENT_COLUMNS
+        .into_iter()
+        .filter(|c| present.iter().any(|p| p == c))
+        .collect();
+    if obsolete.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(columns = ?obsolete, "dropping event columns nothing reads");
+    let tx = conn.transaction()?;
+    for column in obsolete {
+        tx.execute_batch(&format!("ALTER TABLE events DROP COLUMN {column}"))?;
+    }
+    tx.commit()
+}
+
 fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Connection> {
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -238,6 +263,7 @@ fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Con
         )));
     }
     conn.execute_batch(SCHEMA)?;
+    narrow_events(&mut conn)?;
     if version < 2 {
         backfill_rollups(&mut conn)?;
     }
@@ -271,14 +297,84 @@ fn backfill_rollups(conn: &mut Connection) -> rusqlite::Result<()> {
             events = events.len(),
             "building rollups for an older database"
         );
-        write_rollups(&tx, &rollup::bucketize(&events))?;
+        write_increments(&tx, &Increments::of(&events), &KnownRegisters::default())?;
     }
     tx.commit()
 }
 
-fn write_rollups(
+/// Sketch registers this writer knows to be stored with at least a given rank, for the
+/// buckets it wrote last. Merging a register is a maximum, so an upsert whose rank is not
+/// above the known one changes nothing and is skipped: after the first few commits of a
+/// bucket, most new visitors and sessions raise no register at all. Only committed ranks are
+/// learned ([`KnownRegisters::learn`] runs after the commit), so a known rank is never above
+/// the stored one; bounded to [`KNOWN_BUCKETS_MAX`] buckets (4 KB each), oldest dropped first.
+#[derive(Default)]
+struct KnownRegisters {
+    buckets: HashMap<String, SiteRegisters>,
+    len: usize,
+}
+
+const KNOWN_BUCKETS_MAX: usize = 512;
+
+/// One site's known registers: per (resolution, bucket start, sketch), all its registers.
+type SiteRegisters = HashMap<(Res, i64, Sketch), Box<[u8]>>;
+
+impl KnownRegisters {
+    fn known(&self, k: &RegisterKey<'_>) -> u8 {
+        self.buckets
+            .get(k.site)
+            .and_then(|b| b.get(&(k.res, k.bucket, k.sketch)))
+            .and_then(|regs| regs.get(usize::from(k.register)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn learn(&mut self, registers: &[(RegisterKey<'_>, u8)]) {
+        for (k, rank) in registers {
+            let site = match self.buckets.get_mut(k.site) {
+                Some(site) => site,
+                None => self.buckets.entry(k.site.to_string()).or_default(),
+            };
+            let regs = site.entry((k.res, k.bucket, k.sketch)).or_insert_with(|| {
+                self.len += 1;
+                vec![0u8; rollup::HLL_REGISTERS].into_boxed_slice()
+            });
+            if let Some(r) = regs.get_mut(usize::from(k.register)) {
+                *r = (*r).max(*rank);
+            }
+        }
+        if self.len > KNOWN_BUCKETS_MAX {
+            self.forget_oldest();
+        }
+    }
+
+    /// Keeps the newest three quarters of the buckets.
+    fn forget_oldest(&mut self) {
+        let mut starts: Vec<i64> = self
+            .buckets
+            .values()
+            .flat_map(|b| b.keys().map(|(_, start, _)| *start))
+            .collect();
+        starts.sort_unstable();
+        let cut = starts[starts.len() - KNOWN_BUCKETS_MAX * 3 / 4];
+        for site in self.buckets.values_mut() {
+            site.retain(|(_, start, _), _| *start >= cut);
+        }
+        self.buckets.retain(|_, b| !b.is_empty());
+        self.len = self.buckets.values().map(HashMap::len).sum();
+    }
+
+    fn forget_all(&mut self) {
+        self.buckets.clear();
+        self.len = 0;
+    }
+}
+
+/// One upsert per distinct counter and per register that may rise (see [`KnownRegisters`]).
+fn write_increments(
     tx: &rusqlite::Transaction<'_>,
-    rollups: &std::collections::BTreeMap<rollup::BucketKey, Rollup>,
+    inc: &Increments<'_>,
+    known: &KnownRegisters,
 ) -> rusqlite::Result<()> {
     let mut count = tx.prepare_cached(
         "INSERT INTO rollup_counts (site, res, bucket, dim, value, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -288,22 +384,28 @@ fn write_rollups(
         "INSERT INTO rollup_hll (site, res, bucket, kind, reg, rank) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (site, res, bucket, kind, reg) DO UPDATE SET rank = max(rank, excluded.rank)",
     )?;
-    for ((site, res, bucket), r) in rollups {
-        for ((dim, value), n) in &r.counts {
-            count.execute(params![
-                site,
-                res.code(),
-                bucket,
-                dim.code(),
-                value,
-                *n as i64
-            ])?;
+    for (k, n) in &inc.counts {
+        count.execute(params![
+            k.site,
+            k.res.code(),
+            k.bucket,
+            k.dim.code(),
+            k.value,
+            *n as i64
+        ])?;
+    }
+    for (k, rank) in &inc.registers {
+        if *rank <= known.known(k) {
+            continue;
         }
-        for (kind, sketch) in [(0, &r.visitors), (1, &r.sessions)] {
-            for (i, rank) in sketch.nonzero() {
-                reg.execute(params![site, res.code(), bucket, kind, i, rank])?;
-            }
-        }
+        reg.execute(params![
+            k.site,
+            k.res.code(),
+            k.bucket,
+            k.sketch as i64,
+            k.register,
+            rank
+        ])?;
     }
     Ok(())
 }
@@ -314,6 +416,7 @@ fn run_writer(
     healthy: Arc<AtomicBool>,
     max_group: usize,
 ) {
+    let mut known = KnownRegisters::default();
     while let Some(first) = rx.blocking_recv() {
         let mut inserts = Vec::new();
         let mut pending = Some(first);
@@ -321,9 +424,9 @@ fn run_writer(
         // Gather everything already waiting (up to the cap) into one transaction.
         while let Some(job) = pending.take() {
             match job {
-                WriteJob::Insert { events, reply } => {
-                    queued += events.len();
-                    inserts.push((events, reply));
+                WriteJob::Insert(job) => {
+                    queued += job.batch.len();
+                    inserts.push(job);
                 }
                 WriteJob::Salt { day, reply } => {
                     let _ = reply.send(salt_for_day(&conn, day).map_err(|e| backend(&e)));
@@ -336,18 +439,20 @@ fn run_writer(
         if inserts.is_empty() {
             continue;
         }
-        match write_group(&mut conn, &inserts) {
+        match write_group(&mut conn, &inserts, &mut known) {
             Ok(outcomes) => {
                 healthy.store(true, Ordering::Relaxed);
-                for ((_, reply), outcome) in inserts.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+                for (job, outcome) in inserts.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
+                // Rolled back: what it would have taught is not stored.
+                known.forget_all();
                 healthy.store(false, Ordering::Relaxed);
                 tracing::error!(error = %e, events = queued, "group commit failed; callers will retry");
-                for (_, reply) in inserts {
-                    let _ = reply.send(Err(backend(&e)));
+                for job in inserts {
+                    let _ = job.reply.send(Err(backend(&e)));
                 }
             }
         }
@@ -355,12 +460,32 @@ fn run_writer(
     tracing::debug!("sqlite writer stopped");
 }
 
-type InsertJob = (
-    Vec<(Event, String)>,
-    oneshot::Sender<Result<InsertOutcome, StoreError>>,
-);
+/// One caller's insert: its events, and their documents encoded by the caller (on the
+/// async workers, in parallel) into one string so the single writer thread spends its time on
+/// SQLite only. Event `i`'s document is `docs[ends[i - 1]..ends[i]]`.
+struct InsertJob {
+    batch: EventBatch,
+    docs: String,
+    ends: Vec<usize>,
+    reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
+}
 
-fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Vec<InsertOutcome>> {
+impl InsertJob {
+    fn doc(&self, index: usize) -> Option<&str> {
+        let start = if index == 0 {
+            0
+        } else {
+            *self.ends.get(index - 1)?
+        };
+        self.docs.get(start..*self.ends.get(index)?)
+    }
+}
+
+fn write_group(
+    conn: &mut Connection,
+    jobs: &[InsertJob],
+    known: &mut KnownRegisters,
+) -> rusqlite::Result<Vec<InsertOutcome>> {
     let tx = conn.transaction()?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     // Only events stored for the first time feed the rollups, in the same transaction, so
@@ -368,32 +493,20 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
     let mut fresh: Vec<&Event> = Vec::new();
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO events (event_id, site, name, ts, received_at, visitor_id, session_id,
-                                 path, referrer_host, device, browser, os, country, doc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+            "INSERT INTO events (event_id, site, ts, doc) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (event_id) DO NOTHING",
         )?;
         // Per-site counters are summed in memory and written once per site per commit.
-        let mut per_site: std::collections::HashMap<&str, (i64, i64)> = Default::default();
-        for (events, _) in jobs {
+        let mut per_site: HashMap<&str, (i64, i64)> = HashMap::new();
+        for job in jobs {
             let mut outcome = InsertOutcome::default();
-            for (index, (e, doc)) in events.iter().enumerate() {
-                let changed = insert.execute(params![
-                    e.event_id,
-                    e.site,
-                    e.name,
-                    e.ts,
-                    e.received_at,
-                    e.visitor_id,
-                    e.session_id,
-                    e.path,
-                    e.referrer_host,
-                    e.device.as_str(),
-                    e.browser,
-                    e.os,
-                    e.country,
-                    doc,
-                ])?;
+            for (index, e) in job.batch.iter().enumerate() {
+                let doc = job.doc(index).ok_or_else(|| {
+                    rusqlite::Error::InvalidParameterName(format!(
+                        "no encoded document for event {index} of a batch"
+                    ))
+                })?;
+                let changed = insert.execute(params![e.event_id, e.site, e.ts, doc])?;
                 if changed == 1 {
                     outcome.inserted += 1;
                     outcome.fresh.push(index);
@@ -416,8 +529,10 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
             site.execute(params![name, count, last_seen])?;
         }
     }
-    write_rollups(&tx, &rollup::bucketize(fresh))?;
+    let increments = Increments::of(fresh);
+    write_increments(&tx, &increments, known)?;
     tx.commit()?;
+    known.learn(&increments.registers);
     Ok(outcomes)
 }
 
@@ -442,25 +557,30 @@ fn salt_for_day(conn: &Connection, day: i64) -> rusqlite::Result<Salt> {
 }
 
 impl Store for SqliteStore {
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
             if events.is_empty() {
                 return Ok(InsertOutcome::default());
             }
-            let events = events
-                .into_iter()
-                .map(|e| {
-                    let bytes = protocol::event::encode(&e)
-                        .map_err(|err| StoreError::Backend(err.to_string()))?;
-                    // serde_json writes UTF-8, so this never copies.
-                    let doc = String::from_utf8(bytes)
-                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                    Ok((e, doc))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut docs = Vec::with_capacity(events.len() * 512);
+            let mut ends = Vec::with_capacity(events.len());
+            for e in events.iter() {
+                protocol::event::encode_into(&mut docs, e)
+                    .map_err(|err| StoreError::Backend(err.to_string()))?;
+                ends.push(docs.len());
+            }
+            // serde_json writes UTF-8, so this only checks.
+            let docs = String::from_utf8(docs)
+                .map_err(|e| StoreError::Backend(format!("encoded event is not UTF-8: {e}")))?;
             let (reply, answer) = oneshot::channel();
+            let job = InsertJob {
+                batch: events,
+                docs,
+                ends,
+                reply,
+            };
             self.jobs
-                .try_send(WriteJob::Insert { events, reply })
+                .try_send(WriteJob::Insert(job))
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                     mpsc::error::TrySendError::Closed(_) => StoreError::Closed,

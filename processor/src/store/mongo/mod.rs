@@ -53,7 +53,7 @@ use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use protocol::Event;
 
-use super::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
+use super::{Bucket, EventBatch, InsertOutcome, SiteActivity, Store, StoreError};
 use crate::rollup::Run;
 use crate::BoxFuture;
 use codec::{as_u64, doc_to_bucket, doc_to_event, event_to_doc};
@@ -248,7 +248,7 @@ async fn monitor(db: Database, inner: Arc<Inner>) {
 }
 
 impl Store for MongoStore {
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
             if events.is_empty() {
                 return Ok(InsertOutcome::default());
