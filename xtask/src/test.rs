@@ -186,7 +186,10 @@ fn dashboard_browser() -> anyhow::Result<()> {
 /// `node --test` on `dir` with the debug binary `cargo test` built (which embeds `dist/`). A
 /// per-test timeout makes a hung browser fail its test instead of the whole run.
 fn node_tests(dir: &str, cwd: std::path::PathBuf) -> anyhow::Result<()> {
-    sh(cargo().args(["build", "-p", "footfall"]))?;
+    // Exactly the build of the `cargo test` step (same packages, so the same unified
+    // features): a no-op after it, and the right binary when a browser step runs alone.
+    // `cargo build -p footfall` would resolve features differently and rebuild it.
+    sh(cargo().args(["test", "--workspace", "--no-run"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
