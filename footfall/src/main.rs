@@ -25,6 +25,9 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// How long the runtime waits for leftover blocking work once the service has stopped.
+const SHUTDOWN_LEFTOVERS: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.root);
@@ -45,6 +48,9 @@ fn main() -> ExitCode {
             Command::Processor(opts) => distributed::processor(opts).await,
         }
     });
+    // Work still on the blocking pool (a stats query past its deadline, say) must not hold the
+    // exit: everything that had to finish (draining, flushing) has finished by now.
+    runtime.shutdown_timeout(SHUTDOWN_LEFTOVERS);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -170,3 +170,44 @@ pub fn now_ms() -> i64 {
         .expect("clock")
         .as_millis() as i64
 }
+
+/// A GET with a client-side timeout: the status (`None` when no answer came in time or the
+/// connection failed) and how long it took.
+pub fn timed_get(url: &str, token: Option<&str>, timeout_secs: u64) -> (Option<u16>, Duration) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(timeout_secs))
+        .build();
+    let mut req = agent.get(url);
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    let started = Instant::now();
+    let status = match req.call() {
+        Ok(resp) | Err(ureq::Error::Status(_, resp)) => {
+            let status = resp.status();
+            let _ = resp.into_string();
+            Some(status)
+        }
+        Err(_) => None,
+    };
+    (status, started.elapsed())
+}
+
+/// The median of some durations (of probes: robust to one slow outlier on a busy machine).
+pub fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+/// Resident memory of a process in KiB (`VmRSS` in `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -68,6 +68,8 @@ pub enum StoreError {
     InvalidUri(String),
     #[error("the database is unreachable: {0}")]
     Unavailable(String),
+    #[error("the query did not finish within {0:?}")]
+    TimedOut(std::time::Duration),
     #[error("store error: {0}")]
     Backend(String),
 }

@@ -16,7 +16,7 @@ use std::thread;
 
 use protocol::visitor::Salt;
 use protocol::Event;
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, ErrorCode, InterruptHandle, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use std::collections::BTreeMap;
@@ -28,6 +28,10 @@ use crate::rollup::{self, DimensionCode, Res, Rollup, Run};
 use crate::BoxFuture;
 
 const DB_FILE: &str = "footfall.db";
+/// Longest time one read may take on the shared read connection; past it the read is
+/// interrupted, so a heavy query cannot hold the connection (and every query queued behind
+/// it) for longer.
+const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 const LOCK_FILE: &str = "footfall.lock";
 /// 2: rollup tables (built from the stored events when a version-1 file is opened).
 const SCHEMA_VERSION: i64 = 2;
@@ -121,6 +125,8 @@ enum WriteJob {
 pub struct SqliteStore {
     jobs: mpsc::Sender<WriteJob>,
     reader: Arc<Mutex<Connection>>,
+    /// Interrupts whatever the read connection is running (see [`READ_DEADLINE`]).
+    interrupt: Arc<InterruptHandle>,
     healthy: Arc<AtomicBool>,
     path: PathBuf,
     /// Held for the store's lifetime: a second process on the same folder is refused.
@@ -185,8 +191,10 @@ impl SqliteStore {
             .spawn(move || run_writer(writer, rx, writer_healthy, max_group))
             .map_err(|e| open_err(e.to_string()))?;
 
+        let interrupt = Arc::new(reader.get_interrupt_handle());
         Ok(SqliteStore {
             jobs,
+            interrupt,
             reader: Arc::new(Mutex::new(reader)),
             healthy,
             path,
@@ -215,12 +223,20 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let conn = reader.lock().unwrap_or_else(PoisonError::into_inner);
             f(&conn).map_err(|e| backend(&e))
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+        });
+        match tokio::time::timeout(READ_DEADLINE, read).await {
+            Ok(joined) => {
+                joined.map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+            }
+            Err(_) => {
+                // The blocking task stops at SQLite's next check; its answer is dropped.
+                self.interrupt.interrupt();
+                Err(StoreError::TimedOut(READ_DEADLINE))
+            }
+        }
     }
 }
 

@@ -60,6 +60,10 @@ use codec::{as_u64, doc_to_bucket, doc_to_event, event_to_doc};
 use errors::{is_connection_error, store_error, AttemptError};
 use schema::{ensure_indexes, BATCHES, EVENTS, ROLLUPS, SITES};
 
+/// Server-side limit of one read (`maxTimeMS`): a query the stats API has given up on
+/// (`api::QUERY_DEADLINE`) must not keep working on the database either.
+const READ_DEADLINE: Duration = Duration::from_secs(10);
+
 pub use schema::DEFAULT_DATABASE;
 
 /// Settings of the MongoDB store. Units are in the field names.
@@ -320,7 +324,12 @@ impl Store for MongoStore {
                         "$lt": DateTime::from_millis(run.to),
                     },
                 };
-                let mut find = self.inner.rollups.find(filter).batch_size(1000);
+                let mut find = self
+                    .inner
+                    .rollups
+                    .find(filter)
+                    .batch_size(1000)
+                    .max_time(READ_DEADLINE);
                 if !sketches {
                     find = find.projection(doc! { "v": 0, "s": 0 });
                 }
@@ -350,6 +359,7 @@ impl Store for MongoStore {
                 .inner
                 .events
                 .find(filter)
+                .max_time(READ_DEADLINE)
                 .await
                 .map_err(|e| store_error(&e))?;
             let mut out = Vec::new();
