@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::sites::SitePolicy;
+
 /// Body cap for `/api/track` (one event).
 pub const TRACK_BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// Body cap for `/api/batch` as sent (possibly gzip).
@@ -28,6 +30,9 @@ pub struct CollectorConfig {
     pub request_timeout: Duration,
     /// Where `/footfall.js` (`tracker/`) and `/demo/` (`demo/`) are read from.
     pub assets_dir: Option<PathBuf>,
+    /// Which sites events are accepted for (`footfall` sets registered sites only, unless
+    /// `--accept-any-site`).
+    pub sites: SitePolicy,
 }
 
 impl Default for CollectorConfig {
@@ -41,6 +46,7 @@ impl Default for CollectorConfig {
             decompressed_limit_bytes: DECOMPRESSED_LIMIT_BYTES,
             request_timeout: Duration::from_secs(10),
             assets_dir: None,
+            sites: SitePolicy::AcceptAny,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - `body`: reading bodies under a size cap, gzip with a decompressed-size cap.
 //! - `client_ip`: the client address, believing `X-Forwarded-For` only from trusted proxies.
 //! - `cors`, `rate_limit`: per-origin and per-IP admission.
+//! - [`sites`]: which sites events are accepted for (only registered ones, in `footfall`).
 //! - [`salt`]: the daily visitor-hash salt, shared by all collectors of a deployment.
 //! - [`sinks`]: the [`Sink`] trait and its in-memory implementation for tests.
 //! - [`kafka`]: the Kafka sink, topic bootstrap and the Kafka-shared daily salt (distributed
@@ -37,6 +38,7 @@ mod rate_limit;
 pub mod salt;
 pub mod server;
 pub mod sinks;
+pub mod sites;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -4,9 +4,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use collector::salt::{SaltError, SaltSource};
+use collector::sites::SiteDirectory;
 use collector::{BoxFuture, Handler, ResponseBody, Sink, SinkError};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
+use processor::sites::SiteRegistry;
 use processor::{ProcessorHttp, SqliteStore, Store, StoreError};
 use protocol::visitor::Salt;
 use protocol::Event;
@@ -46,6 +48,15 @@ impl SaltSource for StoreSalts {
                 .await
                 .map_err(|e| SaltError(e.to_string()))
         })
+    }
+}
+
+/// Standalone's site check: the registry the embedded store keeps, asked from memory.
+pub struct RegistrySites(pub SiteRegistry);
+
+impl SiteDirectory for RegistrySites {
+    fn contains(&self, site: &str) -> bool {
+        self.0.contains(site)
     }
 }
 

@@ -10,6 +10,7 @@
 //!   source → store pipeline + stats API) subcommands, topic bootstrap, the store choice.
 //! - `glue`: adapters that let the collector write to a processor store (the only place the
 //!   two libraries meet).
+//! - `sites`: `footfall sites add|remove|list`, on a data folder or a server's API.
 //! - `logging`, `shutdown`: tracing setup and the signal future.
 
 mod cli;
@@ -17,6 +18,7 @@ mod distributed;
 mod glue;
 mod logging;
 mod shutdown;
+mod sites;
 mod standalone;
 
 use std::process::ExitCode;
@@ -31,6 +33,16 @@ const SHUTDOWN_LEFTOVERS: std::time::Duration = std::time::Duration::from_secs(2
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.root);
+    // A tool command: no runtime, no server.
+    if let Command::Sites(opts) = cli.command {
+        return match sites::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,6 +58,7 @@ fn main() -> ExitCode {
             Command::Standalone(opts) => standalone::run(opts).await,
             Command::Collector(opts) => distributed::collector(opts).await,
             Command::Processor(opts) => distributed::processor(opts).await,
+            Command::Sites(_) => Ok(()),
         }
     });
     // Work still on the blocking pool (a stats query past its deadline, say) must not hold the

@@ -5,14 +5,19 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use collector::salt::SaltSource;
+use collector::sites::SitePolicy;
 use collector::{Collector, Sink};
 use processor::live::{Gateway, GatewayLimits, LiveHub, LiveStore};
+use processor::sites::{SiteRegistry, SitesApi};
 use processor::store::SqliteConfig;
 use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
 
 use crate::cli::StandaloneOpts;
-use crate::glue::{ProcessorHandler, StoreSalts, StoreSink};
+use crate::glue::{ProcessorHandler, RegistrySites, StoreSalts, StoreSink};
 use crate::shutdown;
+
+/// How soon a site added with `footfall sites add` from another shell is accepted.
+const REGISTRY_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let mut store_config = SqliteConfig::new(&opts.data_dir);
@@ -32,6 +37,15 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
         _ => (AdminToken::generate(), true),
     };
 
+    let registry = SiteRegistry::open(store.clone())
+        .await
+        .context("cannot read the site registry")?;
+    tokio::spawn(
+        registry
+            .clone()
+            .run_refresh(REGISTRY_REFRESH, std::future::pending()),
+    );
+
     let live = LiveHub::default();
     tokio::spawn(live.clone().run_publisher());
     // Everything stored through this also feeds live metrics (only events that were new).
@@ -43,9 +57,14 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
         StatsApi::new(live_store, token.clone()),
         Gateway::new(live.clone(), token.clone(), GatewayLimits::default()),
     )
+    .with_sites(SitesApi::new(registry.clone(), token.clone()))
     .with_assets_dir(&opts.ingest.assets_dir);
-    let collector = Collector::new(opts.ingest.collector_config(), sink, salts)
-        .with_fallback(Arc::new(ProcessorHandler(http)));
+    let mut config = opts.ingest.collector_config();
+    if !opts.ingest.accept_any_site {
+        config.sites = SitePolicy::Known(Arc::new(RegistrySites(registry)));
+    }
+    let collector =
+        Collector::new(config, sink, salts).with_fallback(Arc::new(ProcessorHandler(http)));
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await

@@ -96,7 +96,10 @@ fn finding_1_extreme_time_ranges_are_refused_at_once() {
         assert!(took < Duration::from_secs(2), "{q} took {took:?}");
     }
     let (status, body) = get(
-        &ff.url(&format!("/api/stats/summary?from={}&to={now}", now - 2001 * day)),
+        &ff.url(&format!(
+            "/api/stats/summary?from={}&to={now}",
+            now - 2001 * day
+        )),
         Some(TOKEN),
     );
     assert_eq!(status, 400, "{body}");
@@ -106,4 +109,170 @@ fn finding_1_extreme_time_ranges_are_refused_at_once() {
     let started = Instant::now();
     assert!(ff.stop().success());
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Finding 4: ~12,000 made-up `site` values from ~60 IPs in 10 s pushed a real site out of
+/// the live view (its snapshot fell from 20,000 page views to 0), and every one of them cost
+/// a live-metrics entry and stored rows. Now only registered sites are accepted: the junk is
+/// refused with a 403 and leaves no trace, and the real site's live numbers stay.
+#[test]
+fn finding_4_junk_sites_are_refused_and_leave_real_sites_intact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The attacker's 60 addresses arrive through a trusted proxy (a CDN).
+    let ff = Footfall::start(dir.path(), &["--trusted-proxies", "127.0.0.1"]);
+    ff.add_site("real.test");
+    let batch = ff.url("/api/batch");
+    // 20,000 page views of the real site (200 batches of 100 from 100 visitors' IPs).
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let batch = batch.clone();
+            std::thread::spawn(move || {
+                for b in 0..50 {
+                    let events: Vec<String> = (0..100)
+                        .map(|i| format!(r#"{{"event":"page_view","eventId":"real-{t}-{b:03}-{i:03}","page":"/p{i}"}}"#))
+                        .collect();
+                    let body = format!(r#"{{"site":"real.test","events":[{}]}}"#, events.join(","));
+                    let (status, reply) = post_from(&batch, &format!("203.0.113.{}", b % 100), &body);
+                    assert_eq!((status, reply["accepted"].as_u64()), (202, Some(100)), "{reply}");
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().expect("sender");
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let live_pageviews = || {
+        runtime.block_on(async {
+            let (mut live, snapshot) =
+                common::live::LiveClient::connect(&ff.base, "real.test").await;
+            if snapshot.metrics.today.pageviews == 20_000 {
+                return Some(20_000);
+            }
+            live.until(Duration::from_secs(5), |t| {
+                t.metrics.today.pageviews == 20_000
+            })
+            .await
+            .map(|t| t.metrics.today.pageviews)
+        })
+    };
+    assert_eq!(live_pageviews(), Some(20_000));
+
+    // The flood: 12,000 made-up sites from 60 addresses, as fast as 8 connections go.
+    let flood: Vec<_> = (0..8)
+        .map(|t| {
+            let batch = batch.clone();
+            std::thread::spawn(move || {
+                let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+                for i in (t..12_000).step_by(8) {
+                    let body = format!(
+                        r#"{{"site":"junk-{i}.example","events":[{{"event":"page_view","page":"/"}}]}}"#
+                    );
+                    let (status, reply) = post_from(&batch, &format!("198.51.100.{}", i % 60), &body);
+                    if status == 403 {
+                        assert_eq!(reply["error"]["code"], "unknown_site", "{reply}");
+                    }
+                    *statuses.entry(status).or_default() += 1;
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for f in flood {
+        for (status, n) in f.join().expect("flood") {
+            *statuses.entry(status).or_default() += n;
+        }
+    }
+    assert_eq!(statuses, [(403, 12_000)].into(), "every junk site refused");
+
+    // The real site's live numbers are intact, and the junk left nothing behind.
+    assert_eq!(live_pageviews(), Some(20_000));
+    let (_, sites) = get(&ff.url("/api/stats/sites"), Some(TOKEN));
+    let with_data: Vec<&str> = sites["sites"]
+        .as_array()
+        .expect("sites")
+        .iter()
+        .filter_map(|s| s["site"].as_str())
+        .collect();
+    assert_eq!(with_data, ["real.test"], "{sites}");
+    let (_, registry) = get(&ff.url("/api/sites"), Some(TOKEN));
+    assert_eq!(
+        registry["sites"].as_array().map(Vec::len),
+        Some(3),
+        "{registry}"
+    );
+}
+
+/// How a site is registered, each way: `footfall sites add` on the data folder (before the
+/// server starts, or while it runs), the API, and what an unknown site gets.
+#[test]
+fn finding_4_sites_are_registered_by_cli_and_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sites = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_footfall"))
+            .arg("sites")
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .expect("run footfall sites");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    assert!(sites(&["add", "Before.Example"]).0);
+    let ff = Footfall::start(dir.path(), &[]);
+    let event = |site: &str| {
+        post(
+            &ff.url("/api/batch"),
+            "text/plain",
+            &format!(r#"{{"site":"{site}","events":[{{"event":"page_view"}}]}}"#),
+        )
+    };
+    for known in ["before.example", "default", "demo"] {
+        assert_eq!(event(known).0, 202, "{known}");
+    }
+    let (status, body) = event("later.example");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["field"], "site");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("footfall sites add later.example")),
+        "{body}"
+    );
+    // Added from another shell while the server runs: accepted within the refresh.
+    let (ok, out) = sites(&["add", "later.example"]);
+    assert!(ok && out.contains("added later.example"), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while event("later.example").0 != 202 {
+        assert!(
+            Instant::now() < deadline,
+            "the running server picks the site up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The API, and the CLI through the API.
+    ff.add_site("api.example");
+    assert_eq!(event("api.example").0, 202);
+    let cli_api = std::process::Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .args(["sites", "remove", "api.example", "--server", &ff.base])
+        .env("FOOTFALL_ADMIN_TOKEN", TOKEN)
+        .output()
+        .expect("run");
+    assert!(cli_api.status.success(), "{cli_api:?}");
+    assert_eq!(event("api.example").0, 403);
+    let (status, _) = get(&ff.url("/api/sites"), Some("wrong-token-wrong-token"));
+    assert_eq!(status, 401);
+    let (ok, list) = sites(&["list"]);
+    assert!(ok, "{list}");
+    let names: Vec<&str> = list.lines().filter_map(|l| l.split('\t').next()).collect();
+    assert_eq!(
+        names,
+        ["before.example", "default", "demo", "later.example"]
+    );
+    assert!(!sites(&["add", "not a site"]).0);
 }

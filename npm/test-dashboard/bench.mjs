@@ -21,6 +21,7 @@ const size = { wasm: gz(wasm), js: gz(js), html: gz('index.html') }
 size.total = size.wasm + size.js
 
 const server = await startFootfall()
+await server.addSite('bench.test')
 await server.track({ site: 'bench.test', event: 'page_view', page: '/', userId: 'b1' })
 const browser = await launch()
 

@@ -35,7 +35,7 @@ const portOpen = (port) =>
 export const CHROME_UA =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 
-export async function startFootfall({ token = 'dash-test-token', port, dataDir } = {}) {
+export async function startFootfall({ token = 'dash-test-token-0001', port, dataDir } = {}) {
   port = port || (await freePort())
   dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'footfall-dash-'))
   const base = `http://127.0.0.1:${port}`
@@ -79,6 +79,15 @@ export async function startFootfall({ token = 'dash-test-token', port, dataDir }
       body: JSON.stringify({ userAgent: CHROME_UA, timezone: 'Europe/Berlin', ...ev }),
     })
     if (res.status >= 300) throw new Error(`track: ${res.status} ${await res.text()}`)
+  }
+  /** Registers a site (events are accepted only for registered sites). */
+  self.addSite = async (site) => {
+    const res = await fetch(`${base}/api/sites`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ site }),
+    })
+    if (res.status >= 300) throw new Error(`addSite: ${res.status} ${await res.text()}`)
   }
   self.stats = async (pathAndQuery) => {
     const res = await fetch(base + pathAndQuery, { headers: { Authorization: `Bearer ${token}` } })

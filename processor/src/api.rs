@@ -55,17 +55,7 @@ impl StatsApi {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         if !self.token.verify_header(auth) {
-            let mut resp = error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>",
-                None,
-            );
-            resp.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"footfall\""),
-            );
-            return resp;
+            return unauthorized();
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             let mut resp = error(
@@ -83,9 +73,7 @@ impl StatsApi {
         // at once, however busy the store is.
         let query = match Query::parse(endpoint, &params, now_ms()) {
             Ok(Some(query)) => query,
-            Ok(None) => {
-                return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None)
-            }
+            Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None),
             Err(e) => return bad_request(&e),
         };
         let queries = self.queries.clone();
@@ -162,7 +150,22 @@ fn bad_request(e: &QueryError) -> Response<Full<Bytes>> {
     )
 }
 
-fn store_error(e: StoreError) -> Response<Full<Bytes>> {
+/// The 401 of every admin endpoint.
+pub(crate) fn unauthorized() -> Response<Full<Bytes>> {
+    let mut resp = error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send Authorization: Bearer <admin token>",
+        None,
+    );
+    resp.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"footfall\""),
+    );
+    resp
+}
+
+pub(crate) fn store_error(e: StoreError) -> Response<Full<Bytes>> {
     tracing::warn!(error = %e, "stats query failed");
     let (code, message) = match e {
         StoreError::TimedOut(_) => (
@@ -177,7 +180,7 @@ fn store_error(e: StoreError) -> Response<Full<Bytes>> {
     resp
 }
 
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(to_json(body))));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -190,7 +193,7 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
     resp
 }
 
-fn error(
+pub(crate) fn error(
     status: StatusCode,
     code: &str,
     message: &str,

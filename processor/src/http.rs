@@ -9,12 +9,14 @@ use hyper::body::Incoming;
 use crate::api::StatsApi;
 use crate::dashboard::Dashboard;
 use crate::live::Gateway;
+use crate::sites::SitesApi;
 
 #[derive(Clone)]
 pub struct ProcessorHttp {
     stats: StatsApi,
     gateway: Gateway,
     dashboard: Dashboard,
+    sites: Option<SitesApi>,
 }
 
 impl ProcessorHttp {
@@ -24,7 +26,14 @@ impl ProcessorHttp {
             stats,
             gateway,
             dashboard: Dashboard::default(),
+            sites: None,
         }
+    }
+
+    /// Serves the site registry at `/api/sites` (without it, 404).
+    pub fn with_sites(mut self, sites: SitesApi) -> Self {
+        self.sites = Some(sites);
+        self
     }
 
     /// Serves the dashboard from `<assets_dir>/dashboard/` (as `cargo xtask dist` builds it).
@@ -38,6 +47,16 @@ impl ProcessorHttp {
             self.dashboard.handle(&req).await
         } else if Gateway::owns(req.uri().path()) {
             self.gateway.handle(req).await
+        } else if SitesApi::owns(req.uri().path()) {
+            match &self.sites {
+                Some(sites) => sites.handle(req).await,
+                None => crate::api::error(
+                    http::StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no such endpoint",
+                    None,
+                ),
+            }
         } else {
             self.stats.handle(req).await
         }

@@ -14,6 +14,8 @@
 //!   the store primitives and answering with the [`protocol::stats`] types.
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
 //! - [`auth`]: the admin token, compared in constant time.
+//! - [`sites`]: the site registry (events only for known sites), `/api/sites`, and the
+//!   `footfall.sites` topic that tells collectors about it.
 //! - [`query`]: the stats API's query parameters (ranges, intervals, offsets) and their checks.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
 //! - `dashboard`: the dashboard's static files at `/dashboard/` (SPA fallback, caching).
@@ -25,7 +27,7 @@
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no
 //! SQLite, MongoDB or Kafka type appears outside the module that implements it
-//! (`store/sqlite.rs`, `store/mongo/`, `source/kafka.rs`, `live/kafka.rs`).
+//! (`store/sqlite.rs`, `store/mongo/`, `source/kafka.rs`, `live/kafka.rs`, `sites/kafka.rs`).
 
 pub mod api;
 pub mod auth;
@@ -36,6 +38,7 @@ pub mod live;
 pub mod pipeline;
 pub mod query;
 pub mod rollup;
+pub mod sites;
 pub mod source;
 pub mod store;
 

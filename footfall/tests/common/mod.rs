@@ -85,6 +85,12 @@ impl Footfall {
         format!("{}{path}", self.base)
     }
 
+    /// Registers `site` through the API (events are accepted only for registered sites;
+    /// `default` and `demo` exist out of the box).
+    pub fn add_site(&self, site: &str) {
+        add_site(&self.base, site);
+    }
+
     pub fn summary(&self, site: &str) -> serde_json::Value {
         let (status, body) = get(
             &self.url(&format!("/api/stats/summary?site={site}")),
@@ -160,6 +166,31 @@ pub fn post(url: &str, content_type: &str, body: &str) -> (u16, serde_json::Valu
         ureq::post(url)
             .set("Content-Type", content_type)
             .set("User-Agent", CHROME)
+            .send_string(body),
+    )
+}
+
+/// Registers `site` on the server at `base` (standalone, or a processor) through
+/// `POST /api/sites` with the test token.
+pub fn add_site(base: &str, site: &str) {
+    let resp = ureq::post(&format!("{base}/api/sites"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .send_string(&format!(r#"{{"site":"{site}"}}"#));
+    let status = match resp {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, r)) => panic!("{s}: {}", r.into_string().unwrap_or_default()),
+        Err(e) => panic!("cannot register {site}: {e}"),
+    };
+    assert!(status == 200 || status == 201, "{status}");
+}
+
+/// A POST as a browser behind a trusted proxy sends it: `X-Forwarded-For: ip`.
+pub fn post_from(url: &str, ip: &str, body: &str) -> (u16, serde_json::Value) {
+    into_parts(
+        ureq::post(url)
+            .set("Content-Type", "text/plain")
+            .set("User-Agent", CHROME)
+            .set("X-Forwarded-For", ip)
             .send_string(body),
     )
 }

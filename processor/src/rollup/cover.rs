@@ -179,7 +179,10 @@ mod tests {
                 .sum();
             assert_eq!(covered, i128::from(to) - i128::from(from));
         }
-        assert_eq!(cover(i64::MAX - 1, i64::MAX).raw, vec![(i64::MAX - 1, i64::MAX)]);
+        assert_eq!(
+            cover(i64::MAX - 1, i64::MAX).raw,
+            vec![(i64::MAX - 1, i64::MAX)]
+        );
         let end = Run {
             res: Res::Day,
             from: i64::MAX - DAY_MS,
