@@ -1,15 +1,13 @@
 //! Where the collector meets the processor's store: the only code that knows both.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use collector::salt::{SaltError, SaltSource};
 use collector::sites::SiteDirectory;
-use collector::{BoxFuture, Handler, ResponseBody, Sink, SinkError};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
+use collector::{Sink, SinkError};
+use footfall_http::BoxFuture;
 use processor::sites::SiteRegistry;
-use processor::{ProcessorHttp, SqliteStore, Store, StoreError};
+use processor::{SqliteStore, Store, StoreError};
 use protocol::visitor::Salt;
 use protocol::Event;
 
@@ -57,20 +55,5 @@ pub struct RegistrySites(pub SiteRegistry);
 impl SiteDirectory for RegistrySites {
     fn contains(&self, site: &str) -> bool {
         self.0.contains(site)
-    }
-}
-
-/// The processor's HTTP surface (stats API, live gateway) as a collector fallback handler:
-/// standalone serves everything on one address.
-pub struct ProcessorHandler(pub ProcessorHttp);
-
-impl Handler for ProcessorHandler {
-    fn handle(
-        &self,
-        req: Request<Incoming>,
-        _peer: SocketAddr,
-    ) -> BoxFuture<'static, Response<ResponseBody>> {
-        let http = self.0.clone();
-        Box::pin(async move { http.handle(req).await })
     }
 }

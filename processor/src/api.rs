@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use footfall_http::answer::{self, error};
+use footfall_http::ResponseBody;
+use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use protocol::api::{to_json, ErrorBody};
 use protocol::stats::Sites;
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -45,7 +44,7 @@ impl StatsApi {
     }
 
     /// Answers one request. Paths outside `/api/stats/` get a 404 in the common error shape.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody> {
         let path = req.uri().path();
         let Some(endpoint) = path.strip_prefix("/api/stats/") else {
             return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None);
@@ -58,15 +57,7 @@ impl StatsApi {
             return unauthorized();
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            let mut resp = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed; use GET",
-                None,
-            );
-            resp.headers_mut()
-                .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return resp;
+            return answer::method_not_allowed("GET, HEAD");
         }
         let params = query_params(req.uri().query());
         // Parameters are checked before the query waits for its turn: a bad request is refused
@@ -88,7 +79,7 @@ impl StatsApi {
             .unwrap_or_else(store_error)
     }
 
-    async fn answer(&self, query: Query) -> Result<Response<Full<Bytes>>, StoreError> {
+    async fn answer(&self, query: Query) -> Result<Response<ResponseBody>, StoreError> {
         let store = &*self.store;
         Ok(match query {
             Query::Summary(q) => json(StatusCode::OK, &history::summary(store, q).await?),
@@ -141,7 +132,7 @@ fn query_params(query: Option<&str>) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn bad_request(e: &QueryError) -> Response<Full<Bytes>> {
+fn bad_request(e: &QueryError) -> Response<ResponseBody> {
     error(
         StatusCode::BAD_REQUEST,
         "invalid_parameter",
@@ -151,7 +142,7 @@ fn bad_request(e: &QueryError) -> Response<Full<Bytes>> {
 }
 
 /// The 401 of every admin endpoint.
-pub(crate) fn unauthorized() -> Response<Full<Bytes>> {
+pub(crate) fn unauthorized() -> Response<ResponseBody> {
     let mut resp = error(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
@@ -165,7 +156,7 @@ pub(crate) fn unauthorized() -> Response<Full<Bytes>> {
     resp
 }
 
-pub(crate) fn store_error(e: StoreError) -> Response<Full<Bytes>> {
+pub(crate) fn store_error(e: StoreError) -> Response<ResponseBody> {
     tracing::warn!(error = %e, "stats query failed");
     let (code, message) = match e {
         StoreError::TimedOut(_) => (
@@ -174,30 +165,16 @@ pub(crate) fn store_error(e: StoreError) -> Response<Full<Bytes>> {
         ),
         _ => ("unavailable", "the store cannot answer right now"),
     };
-    let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, code, message, None);
-    resp.headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
-    resp
+    answer::with_retry_after(
+        error(StatusCode::SERVICE_UNAVAILABLE, code, message, None),
+        STORE_RETRY_AFTER,
+    )
 }
 
-pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(to_json(body))));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    // Stats are private and change every second.
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
+/// When to ask again after the store could not answer.
+const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-pub(crate) fn error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    field: Option<&str>,
-) -> Response<Full<Bytes>> {
-    json(status, &ErrorBody::new(code, message, field))
+/// Stats are private and change every second: `answer::json` is `no-store`.
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<ResponseBody> {
+    answer::json(status, body)
 }

@@ -1,15 +1,16 @@
 //! `/api/sites`: the site registry over HTTP, with the admin token (see `docs/API.md`).
 
-use bytes::Bytes;
+use footfall_http::answer::{error, method_not_allowed};
+use footfall_http::ResponseBody;
 use http::header::AUTHORIZATION;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use protocol::sites::{AddSite, SiteList};
 use protocol::time::format_rfc3339_millis;
 
 use super::SiteRegistry;
-use crate::api::{error, json, store_error, unauthorized};
+use crate::api::{json, store_error, unauthorized};
 use crate::auth::AdminToken;
 use crate::store::RegisteredSite;
 
@@ -46,7 +47,7 @@ impl SitesApi {
         path == "/api/sites" || path.starts_with("/api/sites/")
     }
 
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<ResponseBody> {
         let auth = req
             .headers()
             .get(AUTHORIZATION)
@@ -93,7 +94,7 @@ impl SitesApi {
         result.unwrap_or_else(store_error)
     }
 
-    async fn add(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn add(&self, req: Request<Incoming>) -> Response<ResponseBody> {
         let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
             .collect()
             .await
@@ -144,16 +145,4 @@ impl SitesApi {
             Err(e) => store_error(e),
         }
     }
-}
-
-fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
-    let mut resp = error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed",
-        None,
-    );
-    resp.headers_mut()
-        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
-    resp
 }

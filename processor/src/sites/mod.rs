@@ -14,6 +14,7 @@
 //! The HTTP side (`/api/sites`) is [`SitesApi`].
 
 mod api;
+#[cfg(feature = "kafka")]
 mod kafka;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 pub use api::SitesApi;
+#[cfg(feature = "kafka")]
 pub use kafka::{SitesTopic, SitesTopicError};
 
 use crate::store::{RegisteredSite, Store, StoreError};

@@ -8,11 +8,13 @@
 //! **Invariant:** inserting an event whose `eventId` is already stored changes nothing, so
 //! redelivery (tracker retries, Kafka redelivery after a crash) never double counts.
 
+#[cfg(feature = "mongo")]
 mod mongo;
 mod sqlite;
 
 use protocol::Event;
 
+#[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
 pub use sqlite::{SqliteConfig, SqliteSites, SqliteStore};
 
