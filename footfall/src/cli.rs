@@ -118,9 +118,10 @@ pub struct StandaloneOpts {
     /// Insert requests that may queue for the store before ingestion answers 503.
     #[arg(long, env = "FOOTFALL_STORE_QUEUE", default_value_t = 4096)]
     pub store_queue: usize,
-    /// Cap on the store's size in MiB; past it ingestion answers 503 as on a full disk.
-    #[arg(long, env = "FOOTFALL_STORE_MAX_MB")]
-    pub store_max_mb: Option<u64>,
+    /// Cap on the store's size in MiB; past it ingestion answers 503 as on a full disk, so a
+    /// flood of events cannot fill the disk the machine needs. 0 = no cap.
+    #[arg(long, env = "FOOTFALL_STORE_MAX_MB", default_value_t = 10_240)]
+    pub store_max_mb: u64,
     #[command(flatten)]
     pub ingest: IngestOpts,
 }

@@ -25,7 +25,8 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let files = assets::load(opts.ingest.assets_dir.as_deref())?;
     let mut store_config = SqliteConfig::new(&opts.data_dir);
     store_config.queue_capacity = opts.store_queue;
-    store_config.max_size_bytes = opts.store_max_mb.map(|mb| mb * 1024 * 1024);
+    store_config.max_size_bytes =
+        (opts.store_max_mb > 0).then(|| opts.store_max_mb.saturating_mul(1024 * 1024));
     let store = match SqliteStore::open(store_config) {
         Ok(store) => Arc::new(store),
         Err(StoreError::Locked { path }) => anyhow::bail!(

@@ -276,3 +276,98 @@ fn finding_4_sites_are_registered_by_cli_and_api() {
     );
     assert!(!sites(&["add", "not a site"]).0);
 }
+
+/// Finding 2: limits counted characters, but a path is stored percent-encoded, so 2,047
+/// characters of U+10000 became 24,487 bytes — kept in the live view (minutes × dimensions ×
+/// keys), the event row, its JSON copy and every rollup row. 200 gzip'd batches of 100 such
+/// events took the process from 10 MB to 545 MB of memory and the database grew ~73 KB per
+/// event. Now every stored string is limited in bytes after normalisation and the live view in
+/// bytes per site: the same flood stays under 150 MB and under 2 KB per event on disk.
+#[test]
+fn finding_2_four_byte_paths_do_not_blow_up_memory_or_disk() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The attacker has as many addresses as it likes: no rate limit in the way.
+    let ff = Footfall::start(dir.path(), &["--rate-limit", "0"]);
+    let pid = ff.child.id();
+    let on_disk = || -> u64 {
+        std::fs::read_dir(dir.path())
+            .expect("data dir")
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let (rss_before, disk_before) = (rss_kib(pid), on_disk());
+    let batches: Vec<Vec<u8>> = (0..200)
+        .map(|b| {
+            let events: Vec<String> = (0..100)
+                .map(|i| {
+                    let prefix = format!("/{b:03}{i:02}/");
+                    let path = prefix.clone() + &"\u{10000}".repeat(2047 - prefix.chars().count());
+                    format!(r#"{{"event":"page_view","page":"{path}"}}"#)
+                })
+                .collect();
+            let json = format!(r#"{{"site":"default","events":[{}]}}"#, events.join(","));
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(json.as_bytes()).expect("gzip");
+            gz.finish().expect("gzip")
+        })
+        .collect();
+    let sent_kib = batches.iter().map(Vec::len).sum::<usize>() / batches.len();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let batches = Arc::new(batches);
+    let url = ff.url("/api/batch");
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let (batches, url) = (batches.clone(), url.clone());
+            std::thread::spawn(move || {
+                for body in batches.iter().skip(t).step_by(4) {
+                    let resp = ureq::post(&url)
+                        .set("Content-Type", "text/plain")
+                        .set("Content-Encoding", "gzip")
+                        .set("User-Agent", CHROME)
+                        .send_bytes(body);
+                    let status = match resp {
+                        Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+                        Err(e) => panic!("{e}"),
+                    };
+                    assert_eq!(status, 202);
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().expect("sender");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    done.store(true, Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    let (peak_kib, disk_after) = (peak.load(Ordering::Relaxed), on_disk());
+    for e in std::fs::read_dir(dir.path()).expect("dir").flatten() {
+        eprintln!(
+            "  {:?} {} KiB",
+            e.file_name(),
+            e.metadata().map_or(0, |m| m.len()) / 1024
+        );
+    }
+    let per_event = (disk_after.saturating_sub(disk_before)) / 20_000;
+    eprintln!(
+        "flood: {sent_kib} B per gzip'd batch; RSS {rss_before} KiB before, peak {peak_kib} KiB; \
+         disk +{} KiB = {per_event} B per event",
+        (disk_after - disk_before) / 1024
+    );
+    assert_eq!(ff.summary("default")["events"].as_u64(), Some(20_000));
+    // Acceptance criteria of the finding.
+    assert!(peak_kib < 150 * 1024, "peak RSS {peak_kib} KiB");
+    assert!(per_event < 2048, "{per_event} bytes per event on disk");
+}
