@@ -22,6 +22,7 @@ before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true })
   server = await startFootfall()
   // One event before anyone looks, so the site exists and the selector picks it.
+  await server.addSite(SITE)
   await server.track({ site: SITE, event: 'page_view', page: '/', userId: 'seed' })
   browser = await launch()
   page = await browser.newPage({ userAgent: CHROME_UA, viewport: { width: 1280, height: 900 } })
@@ -127,7 +128,7 @@ test('phone width, then log out', async () => {
 })
 
 test('a server without data explains how to install the tracker', async () => {
-  const empty = await startFootfall({ token: 'empty-token' })
+  const empty = await startFootfall({ token: 'empty-token-00000001' })
   try {
     const p = await browser.newPage({ userAgent: CHROME_UA })
     await p.goto(`${empty.base}/dashboard/`)

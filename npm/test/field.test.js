@@ -20,7 +20,12 @@ const DASHBOARD_BUDGET = 250 * 1024
 let server, browser
 before(async () => {
   // From the temp folder, without --assets-dir: only what is inside the binary is served.
-  server = await startFootfall({ token: 'field-test-token', assetsDir: null, cwd: os.tmpdir() })
+  server = await startFootfall({
+    token: 'field-test-token',
+    assetsDir: null,
+    cwd: os.tmpdir(),
+    sites: ['field.test', 'npm.test'],
+  })
   browser = await launch({ userAgent: DESKTOP_UA })
 })
 after(async () => {

@@ -53,12 +53,16 @@ use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use protocol::Event;
 
-use super::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
+use super::{Bucket, InsertOutcome, RegisteredSite, SiteActivity, Store, StoreError};
 use crate::rollup::Run;
 use crate::BoxFuture;
 use codec::{as_u64, doc_to_bucket, doc_to_event, event_to_doc};
 use errors::{is_connection_error, store_error, AttemptError};
-use schema::{ensure_indexes, BATCHES, EVENTS, ROLLUPS, SITES};
+use schema::{ensure_indexes, ensure_known_sites, BATCHES, EVENTS, KNOWN_SITES, ROLLUPS, SITES};
+
+/// Server-side limit of one read (`maxTimeMS`): a query the stats API has given up on
+/// (`api::QUERY_DEADLINE`) must not keep working on the database either.
+const READ_DEADLINE: Duration = Duration::from_secs(10);
 
 pub use schema::DEFAULT_DATABASE;
 
@@ -115,6 +119,7 @@ struct Inner {
     rollups: Collection<Document>,
     sites: Collection<Document>,
     batches: Collection<Document>,
+    known_sites: Collection<Document>,
     healthy: AtomicBool,
     /// Cleared once the server refuses transactions (standalone `mongod`).
     transactions: AtomicBool,
@@ -174,12 +179,16 @@ impl MongoStore {
         ensure_indexes(&db, config.retention_days)
             .await
             .map_err(|e| StoreError::Backend(format!("cannot create indexes: {e}")))?;
+        ensure_known_sites(&db)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot create the site registry: {e}")))?;
 
         let inner = Arc::new(Inner {
             events: db.collection(EVENTS),
             rollups: db.collection(ROLLUPS),
             sites: db.collection(SITES),
             batches: db.collection(BATCHES),
+            known_sites: db.collection(KNOWN_SITES),
             client,
             healthy: AtomicBool::new(true),
             transactions: AtomicBool::new(true),
@@ -320,7 +329,12 @@ impl Store for MongoStore {
                         "$lt": DateTime::from_millis(run.to),
                     },
                 };
-                let mut find = self.inner.rollups.find(filter).batch_size(1000);
+                let mut find = self
+                    .inner
+                    .rollups
+                    .find(filter)
+                    .batch_size(1000)
+                    .max_time(READ_DEADLINE);
                 if !sketches {
                     find = find.projection(doc! { "v": 0, "s": 0 });
                 }
@@ -350,6 +364,7 @@ impl Store for MongoStore {
                 .inner
                 .events
                 .find(filter)
+                .max_time(READ_DEADLINE)
                 .await
                 .map_err(|e| store_error(&e))?;
             let mut out = Vec::new();
@@ -388,6 +403,58 @@ impl Store for MongoStore {
                 });
             }
             Ok(out)
+        })
+    }
+
+    fn registered_sites(&self) -> BoxFuture<'_, Result<Vec<RegisteredSite>, StoreError>> {
+        Box::pin(async move {
+            let mut cursor = self
+                .inner
+                .known_sites
+                .find(doc! {})
+                .sort(doc! { "_id": 1 })
+                .await
+                .map_err(|e| store_error(&e))?;
+            let mut out = Vec::new();
+            while cursor.advance().await.map_err(|e| store_error(&e))? {
+                let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
+                if let (Ok(site), Ok(added)) = (doc.get_str("_id"), doc.get_datetime("addedAt")) {
+                    out.push(RegisteredSite {
+                        site: site.to_string(),
+                        added_at: added.timestamp_millis(),
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn register_site(&self, site: RegisteredSite) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            // An upsert that only sets on insert: a second add keeps the first `addedAt`.
+            let result = self
+                .inner
+                .known_sites
+                .update_one(
+                    doc! { "_id": &site.site },
+                    doc! { "$setOnInsert": { "addedAt": DateTime::from_millis(site.added_at) } },
+                )
+                .upsert(true)
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(result.upserted_id.is_some())
+        })
+    }
+
+    fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let result = self
+                .inner
+                .known_sites
+                .delete_one(doc! { "_id": &site })
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(result.deleted_count == 1)
         })
     }
 
