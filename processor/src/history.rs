@@ -94,6 +94,7 @@ pub async fn summary<S: Store + ?Sized>(store: &S, q: RangeQuery) -> Result<Summ
             .map(|(k, n)| (k.to_string(), n))
             .collect(),
         site: q.site,
+        ..Summary::default()
     })
 }
 
@@ -120,6 +121,7 @@ pub async fn timeseries<S: Store + ?Sized>(
                 visitors: r.visitors.estimate(),
                 sessions: r.sessions.estimate(),
                 events: r.total(Dimension::Event),
+                ..Point::default()
             }
         })
         .collect();
@@ -130,6 +132,8 @@ pub async fn timeseries<S: Store + ?Sized>(
         interval: q.interval,
         tz: format_utc_offset(q.tz_offset_min),
         points,
+        filters: Vec::new(),
+        previous: None,
     })
 }
 
@@ -156,10 +160,11 @@ pub async fn breakdown<S: Store + ?Sized>(
         from: format_rfc3339_millis(q.range.from),
         to: format_rfc3339_millis(q.range.to),
         site: q.range.site,
-        dimension: q.dimension,
+        dimension: q.dimension.into(),
         total,
         distinct,
         rows,
+        filters: Vec::new(),
     })
 }
 

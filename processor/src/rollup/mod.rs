@@ -86,6 +86,14 @@ impl DimensionCode for Dimension {
             Dimension::Browser => "b",
             Dimension::Os => "o",
             Dimension::Country => "c",
+            // Never in rollups (visits and filters are answered from the visit and fact
+            // tables), but codes are unique all the same.
+            Dimension::EntryPage => "N",
+            Dimension::ExitPage => "X",
+            Dimension::UtmMedium => "M",
+            Dimension::UtmCampaign => "C",
+            Dimension::Region => "R",
+            Dimension::City => "Y",
         }
     }
 
