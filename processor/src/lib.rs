@@ -10,6 +10,8 @@
 //!   [`MongoStore`] for the distributed deployment).
 //! - [`rollup`]: what a rollup bucket counts, how a range maps onto buckets, and [`rollup::Hll`],
 //!   the one HyperLogLog of stored and live visitor counts (pure).
+//! - [`visit`]: what a visit is (one record per session, merged order-independently) and
+//!   what filtered aggregates mean, with their reference evaluation (pure).
 //! - [`history`]: the query layer — summary, time series, breakdowns and sites, written once over
 //!   the store primitives and answering with the [`protocol::stats`] types.
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
@@ -38,6 +40,7 @@ pub mod query;
 pub mod rollup;
 pub mod source;
 pub mod store;
+pub mod visit;
 
 use std::future::Future;
 use std::pin::Pin;
