@@ -292,8 +292,7 @@ async fn main() -> Res<()> {
         range: RangeQuery {
             site: "big.example".into(),
             from,
-            to: now,
-        },
+            to: now, ..Default::default() },
         dimension: Dimension::Page,
         limit: 10,
     };

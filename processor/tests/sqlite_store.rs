@@ -30,8 +30,7 @@ fn range(from: i64, to: i64) -> RangeQuery {
     RangeQuery {
         site: "example.com".into(),
         from,
-        to,
-    }
+        to, ..Default::default() }
 }
 
 #[tokio::test]
@@ -285,8 +284,7 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
             RangeQuery {
                 site: "example.com".into(),
                 from,
-                to,
-            },
+                to, ..Default::default() },
         )
         .await
         .expect("summary");
@@ -314,8 +312,7 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
         RangeQuery {
             site: "example.com".into(),
             from,
-            to,
-        },
+            to, ..Default::default() },
     )
     .await
     .expect("summary");

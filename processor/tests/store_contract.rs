@@ -49,8 +49,7 @@ fn range(site: &str, from: i64, to: i64) -> RangeQuery {
     RangeQuery {
         site: site.into(),
         from,
-        to,
-    }
+        to, ..Default::default() }
 }
 
 async fn insert_in_batches(store: &dyn Store, events: &[Event], size: usize) {
