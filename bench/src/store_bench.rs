@@ -292,8 +292,10 @@ async fn main() -> Res<()> {
         range: RangeQuery {
             site: "big.example".into(),
             from,
-            to: now, ..Default::default() },
-        dimension: Dimension::Page,
+            to: now,
+            ..Default::default()
+        },
+        dimension: Dimension::Page.into(),
         limit: 10,
     };
     println!();

@@ -163,7 +163,9 @@ pub async fn timeseries<S: Store + ?Sized>(
         let earlier = TimeseriesQuery { range, ..q.clone() };
         let mut previous = timeseries_of(store, &earlier).await?;
         // Same number of points as the answer, so point i compares with point i.
-        previous.points.resize_with(answer.points.len(), Point::default);
+        previous
+            .points
+            .resize_with(answer.points.len(), Point::default);
         answer.previous = Some(Box::new(previous));
     }
     Ok(answer)

@@ -137,8 +137,8 @@ pub fn compare_range(compare: Compare, from: i64, to: i64) -> (i64, i64) {
             let time_of_day = from.rem_euclid(protocol::time::DAY_MS);
             let (y, m, d) = protocol::time::civil_from_days(day);
             let d = if m == 2 && d == 29 { 28 } else { d };
-            let start = protocol::time::days_from_civil(y - 1, m, d) * protocol::time::DAY_MS
-                + time_of_day;
+            let start =
+                protocol::time::days_from_civil(y - 1, m, d) * protocol::time::DAY_MS + time_of_day;
             (start, start + len)
         }
     }
@@ -292,7 +292,9 @@ mod tests {
             RangeQuery {
                 site: "example.com".into(),
                 from: 1_701_216_000_000,
-                to: 1_701_302_400_000, ..Default::default() }
+                to: 1_701_302_400_000,
+                ..Default::default()
+            }
         );
     }
 
@@ -314,11 +316,16 @@ mod tests {
         assert_eq!(f.len(), 2);
         assert_eq!(f[1].to_param(), "country!:DE");
         assert_eq!(
-            parse_filters(Some("filter=nope%3A1")).expect_err("bad").field,
+            parse_filters(Some("filter=nope%3A1"))
+                .expect_err("bad")
+                .field,
             "filter"
         );
         let day = protocol::time::DAY_MS;
-        assert_eq!(compare_range(Compare::Previous, 10 * day, 17 * day), (3 * day, 10 * day));
+        assert_eq!(
+            compare_range(Compare::Previous, 10 * day, 17 * day),
+            (3 * day, 10 * day)
+        );
         // 2024-03-01 → 2023-03-01; 2024-02-29 → 2023-02-28.
         let mar1 = protocol::time::days_from_civil(2024, 3, 1) * day;
         let (a, b) = compare_range(Compare::Year, mar1, mar1 + day);
@@ -326,9 +333,17 @@ mod tests {
         assert_eq!(b - a, day);
         let feb29 = protocol::time::days_from_civil(2024, 2, 29) * day + 3_600_000;
         let (a, _) = compare_range(Compare::Year, feb29, feb29 + day);
-        assert_eq!(a, protocol::time::days_from_civil(2023, 2, 28) * day + 3_600_000);
+        assert_eq!(
+            a,
+            protocol::time::days_from_civil(2023, 2, 28) * day + 3_600_000
+        );
         let p = params(&[("compare", "week")]);
-        assert_eq!(RangeQuery::from_params(&p, 10_000_000).expect_err("bad").field, "compare");
+        assert_eq!(
+            RangeQuery::from_params(&p, 10_000_000)
+                .expect_err("bad")
+                .field,
+            "compare"
+        );
     }
 
     #[test]

@@ -92,8 +92,12 @@ pub fn event_value<'a>(
 ) -> Option<Cow<'a, str>> {
     match field {
         Field::Prop(name) => e.props.get(name).map(prop_text),
-        Field::Dim(Dimension::EntryPage) => visit.and_then(|v| v.entry.as_ref()).map(|p| Cow::Borrowed(p.1.as_str())),
-        Field::Dim(Dimension::ExitPage) => visit.and_then(|v| v.exit.as_ref()).map(|p| Cow::Borrowed(p.1.as_str())),
+        Field::Dim(Dimension::EntryPage) => visit
+            .and_then(|v| v.entry.as_ref())
+            .map(|p| Cow::Borrowed(p.1.as_str())),
+        Field::Dim(Dimension::ExitPage) => visit
+            .and_then(|v| v.exit.as_ref())
+            .map(|p| Cow::Borrowed(p.1.as_str())),
         Field::Dim(d) if is_source(*d) => match visit {
             Some(v) => v.dim(*d).map(|s| Cow::Borrowed(s.as_str())),
             None => event_dim(e, *d).map(Cow::Borrowed),
@@ -234,7 +238,10 @@ impl Scope {
 pub enum Grouping {
     Total,
     /// Buckets of `step` ms aligned to `origin`: key `(ts − origin) / step`.
-    Step { origin: i64, step: i64 },
+    Step {
+        origin: i64,
+        step: i64,
+    },
     /// By a field's value, counting what [`counted`] says.
     Field(Field),
     /// By goal (index into the list): an event counts for every goal it matches.
@@ -414,12 +421,17 @@ pub fn visit_stats_of(
         if !visit_passes(v, &scope.filters) {
             continue;
         }
-        if matching.as_ref().is_some_and(|m| !m.contains(session.as_str())) {
+        if matching
+            .as_ref()
+            .is_some_and(|m| !m.contains(session.as_str()))
+        {
             continue;
         }
         let key = match grouping {
             Grouping::Total => GroupKey::Total,
-            Grouping::Step { origin, step } => GroupKey::Bucket((v.start - origin).div_euclid(*step)),
+            Grouping::Step { origin, step } => {
+                GroupKey::Bucket((v.start - origin).div_euclid(*step))
+            }
             Grouping::Field(Field::Dim(Dimension::EntryPage)) => match &v.entry {
                 Some((_, p)) => GroupKey::Value(p.clone()),
                 None => continue,
@@ -482,10 +494,16 @@ mod tests {
         let mut agg = VisitAgg::default();
         let one = Visit::of_event(&ev("page_view", 0, "/"), str::to_string);
         let mut two = one.clone();
-        two.merge(Visit::of_event(&ev("page_view", 30_000, "/b"), str::to_string));
+        two.merge(Visit::of_event(
+            &ev("page_view", 30_000, "/b"),
+            str::to_string,
+        ));
         let three = {
             let mut t = two.clone();
-            t.merge(Visit::of_event(&ev("page_view", 1_000, "/c"), str::to_string));
+            t.merge(Visit::of_event(
+                &ev("page_view", 1_000, "/c"),
+                str::to_string,
+            ));
             t
         };
         agg.add(&one);

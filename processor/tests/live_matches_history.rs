@@ -87,7 +87,9 @@ async fn live_and_history_visitor_counts_agree() {
         RangeQuery {
             site: "live.example".into(),
             from: day_start,
-            to: day_start + DAY, ..Default::default() },
+            to: day_start + DAY,
+            ..Default::default()
+        },
     )
     .await
     .expect("summary");
@@ -104,7 +106,9 @@ async fn live_and_history_visitor_counts_agree() {
             range: RangeQuery {
                 site: "live.example".into(),
                 from: first,
-                to: last + MINUTE, ..Default::default() },
+                to: last + MINUTE,
+                ..Default::default()
+            },
             interval: Interval::Minute,
             tz_offset_min: 0,
         },

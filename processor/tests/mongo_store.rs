@@ -166,7 +166,9 @@ async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
             RangeQuery {
                 site: "example.com".into(),
                 from,
-                to, ..Default::default() },
+                to,
+                ..Default::default()
+            },
         )
         .await;
         s.map(|s| s.events).unwrap_or(0)
@@ -192,7 +194,9 @@ async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
             RangeQuery {
                 site: site.into(),
                 from,
-                to, ..Default::default() },
+                to,
+                ..Default::default()
+            },
         )
         .await
         .expect("summary");

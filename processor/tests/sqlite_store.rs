@@ -30,7 +30,9 @@ fn range(from: i64, to: i64) -> RangeQuery {
     RangeQuery {
         site: "example.com".into(),
         from,
-        to, ..Default::default() }
+        to,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -284,7 +286,9 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
             RangeQuery {
                 site: "example.com".into(),
                 from,
-                to, ..Default::default() },
+                to,
+                ..Default::default()
+            },
         )
         .await
         .expect("summary");
@@ -312,7 +316,9 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
         RangeQuery {
             site: "example.com".into(),
             from,
-            to, ..Default::default() },
+            to,
+            ..Default::default()
+        },
     )
     .await
     .expect("summary");

@@ -24,7 +24,9 @@ use std::collections::BTreeMap;
 use protocol::stats::Dimension;
 
 use super::sqlite_facts::{self as facts, Dict};
-use super::{Bucket, ExportCursor, InsertOutcome, Record, RecordKind, SiteActivity, Store, StoreError};
+use super::{
+    Bucket, ExportCursor, InsertOutcome, Record, RecordKind, SiteActivity, Store, StoreError,
+};
 use crate::rollup::{self, DimensionCode, Res, Rollup, Run};
 use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
@@ -320,7 +322,10 @@ fn backfill_facts(conn: &mut Connection) -> rusqlite::Result<()> {
         out
     };
     if !events.is_empty() {
-        tracing::info!(events = events.len(), "building visits and facts for an older database");
+        tracing::info!(
+            events = events.len(),
+            "building visits and facts for an older database"
+        );
         let fresh: Vec<(i64, &Event)> = events.iter().map(|(s, e)| (*s, e)).collect();
         facts::write(&tx, &mut Dict::default(), &fresh)?;
     }
@@ -657,9 +662,9 @@ impl Store for SqliteStore {
         after: Option<ExportCursor>,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>> {
-        Box::pin(self.read(move |conn| {
-            facts::export_page(conn, &site, from, to, after.as_ref(), limit)
-        }))
+        Box::pin(
+            self.read(move |conn| facts::export_page(conn, &site, from, to, after.as_ref(), limit)),
+        )
     }
 
     fn records(

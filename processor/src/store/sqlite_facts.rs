@@ -187,7 +187,13 @@ pub(super) fn write(
         let key = key64(session);
         let merged = match read_visit(tx, site_id, key)? {
             Some(mut v) => {
+                let (old_start, old_end, old_dims) = (v.start, v.end, v.dims);
                 v.merge(delta);
+                if v.dims != old_dims {
+                    // An earlier event arrived late and changed the visit's source: the facts
+                    // already stored for it (all within its old span) take the new one.
+                    restamp_source(tx, site_id, key, v.start.min(old_start), old_end, &v)?;
+                }
                 v
             }
             None => delta,
@@ -240,7 +246,29 @@ pub(super) fn write(
     Ok(())
 }
 
-fn read_visit(tx: &Transaction<'_>, site: i64, session: i64) -> rusqlite::Result<Option<Visit<i64>>> {
+fn restamp_source(
+    tx: &Transaction<'_>,
+    site: i64,
+    session: i64,
+    from: i64,
+    to: i64,
+    v: &Visit<i64>,
+) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE facts SET referrer = ?5, utm_source = ?6, utm_medium = ?7, utm_campaign = ?8
+         WHERE site = ?1 AND ts >= ?2 AND ts <= ?3 AND session = ?4",
+    )?;
+    stmt.execute(params![
+        site, from, to, session, v.dims[0], v.dims[1], v.dims[2], v.dims[3]
+    ])?;
+    Ok(())
+}
+
+fn read_visit(
+    tx: &Transaction<'_>,
+    site: i64,
+    session: i64,
+) -> rusqlite::Result<Option<Visit<i64>>> {
     let mut stmt = tx.prepare_cached(
         "SELECT start_ts, end_ts, pageviews, entry_ts, entry_path, exit_ts, exit_path, referrer,
                 utm_source, utm_medium, utm_campaign, country, region, city, device, browser, os
@@ -248,10 +276,12 @@ fn read_visit(tx: &Transaction<'_>, site: i64, session: i64) -> rusqlite::Result
     )?;
     stmt.query_row(params![site, session], |r| {
         let page = |ts: usize, path: usize| -> rusqlite::Result<Option<(i64, i64)>> {
-            Ok(match (r.get::<_, Option<i64>>(ts)?, r.get::<_, Option<i64>>(path)?) {
-                (Some(t), Some(p)) => Some((t, p)),
-                _ => None,
-            })
+            Ok(
+                match (r.get::<_, Option<i64>>(ts)?, r.get::<_, Option<i64>>(path)?) {
+                    (Some(t), Some(p)) => Some((t, p)),
+                    _ => None,
+                },
+            )
         };
         let mut dims = [None; 10];
         for (i, d) in dims.iter_mut().enumerate() {
@@ -269,7 +299,12 @@ fn read_visit(tx: &Transaction<'_>, site: i64, session: i64) -> rusqlite::Result
     .optional()
 }
 
-fn write_visit(tx: &Transaction<'_>, site: i64, session: i64, v: &Visit<i64>) -> rusqlite::Result<()> {
+fn write_visit(
+    tx: &Transaction<'_>,
+    site: i64,
+    session: i64,
+    v: &Visit<i64>,
+) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR REPLACE INTO visits (site, session, start_ts, end_ts, pageviews, entry_ts,
              entry_path, exit_ts, exit_path, referrer, utm_source, utm_medium, utm_campaign,
@@ -541,7 +576,11 @@ fn goal_cond(sql: &mut Sql, goal: &Goal) {
         }
         GoalKind::Page => {
             sql.push(&format!(" AND {} AND ", pv_cond()));
-            value_cond(sql, "f.path", &Filter::is(Dimension::Page, goal.value.clone()));
+            value_cond(
+                sql,
+                "f.path",
+                &Filter::is(Dimension::Page, goal.value.clone()),
+            );
         }
     }
 }
@@ -591,7 +630,11 @@ pub(super) fn visit_stats(
         };
         value_cond(&mut sql, &col, f);
     }
-    let event_filters: Vec<&Filter> = scope.filters.iter().filter(|f| !is_visit_filter(f)).collect();
+    let event_filters: Vec<&Filter> = scope
+        .filters
+        .iter()
+        .filter(|f| !is_visit_filter(f))
+        .collect();
     if !event_filters.is_empty() {
         sql.push(" AND v.session IN (SELECT f.session FROM facts f WHERE f.site = ")
             .arg(site)
@@ -692,7 +735,11 @@ pub(super) fn records(
     rows.collect()
 }
 
-pub(super) fn record(conn: &Connection, kind: RecordKind, id: &str) -> rusqlite::Result<Option<Record>> {
+pub(super) fn record(
+    conn: &Connection,
+    kind: RecordKind,
+    id: &str,
+) -> rusqlite::Result<Option<Record>> {
     conn.prepare_cached("SELECT site, created, body FROM records WHERE kind = ?1 AND id = ?2")?
         .query_row(params![kind.code(), id], |r| {
             Ok(Record {

@@ -188,12 +188,14 @@ pub(super) fn visit_update(site: &str, session: &str, v: &Visit<String>) -> (Doc
 /// A visit document back: `(session id, visit)`.
 pub(super) fn doc_to_visit(doc: &Document) -> Option<(String, Visit<String>)> {
     let session = doc.get_str("s").ok()?.to_string();
-    let int = |k: &str| doc.get(k).and_then(|b| match b {
-        Bson::Int64(n) => Some(*n),
-        Bson::Int32(n) => Some(i64::from(*n)),
-        Bson::Double(f) => Some(*f as i64),
-        _ => None,
-    });
+    let int = |k: &str| {
+        doc.get(k).and_then(|b| match b {
+            Bson::Int64(n) => Some(*n),
+            Bson::Int32(n) => Some(i64::from(*n)),
+            Bson::Double(f) => Some(*f as i64),
+            _ => None,
+        })
+    };
     let dims: [Option<String>; 10] = doc
         .get_str("f")
         .ok()

@@ -405,8 +405,10 @@ impl Store for MongoStore {
             let needs_visits = scope.visit_filters().next().is_some()
                 || matches!(&grouping, Grouping::Field(protocol::stats::Field::Dim(d)) if d.is_visit_level());
             let visits = if needs_visits {
-                let sessions: HashSet<&str> =
-                    events.iter().filter_map(|e| e.session_id.as_deref()).collect();
+                let sessions: HashSet<&str> = events
+                    .iter()
+                    .filter_map(|e| e.session_id.as_deref())
+                    .collect();
                 self.inner.visits_of(&scope.site, sessions).await?
             } else {
                 HashMap::new()
@@ -421,7 +423,8 @@ impl Store for MongoStore {
         grouping: Grouping,
     ) -> BoxFuture<'_, Result<Vec<(GroupKey, VisitAgg)>, StoreError>> {
         Box::pin(async move {
-            let filter = doc! { "site": &scope.site, "start": { "$gte": scope.from, "$lt": scope.to } };
+            let filter =
+                doc! { "site": &scope.site, "start": { "$gte": scope.from, "$lt": scope.to } };
             let visits = self.inner.visits_where(filter).await?;
             let events = if scope.event_filters().next().is_some() {
                 self.inner
@@ -443,7 +446,8 @@ impl Store for MongoStore {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>> {
         Box::pin(async move {
-            let range = doc! { "$gte": DateTime::from_millis(from), "$lt": DateTime::from_millis(to) };
+            let range =
+                doc! { "$gte": DateTime::from_millis(from), "$lt": DateTime::from_millis(to) };
             let mut filter = doc! { "site": &site, "ts": range };
             if let Some(c) = after {
                 let at = DateTime::from_millis(c.ts);
@@ -466,11 +470,19 @@ impl Store for MongoStore {
             let mut out = Vec::new();
             while cursor.advance().await.map_err(|e| store_error(&e))? {
                 let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
-                let Some(e) = doc_to_event(&doc) else { continue };
+                let Some(e) = doc_to_event(&doc) else {
+                    continue;
+                };
                 let bytes = protocol::event::encode(&e)
                     .map_err(|err| StoreError::Backend(err.to_string()))?;
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                out.push((ExportCursor { ts: e.ts, key: e.event_id }, text));
+                out.push((
+                    ExportCursor {
+                        ts: e.ts,
+                        key: e.event_id,
+                    },
+                    text,
+                ));
             }
             Ok(out)
         })

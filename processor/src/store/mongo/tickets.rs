@@ -227,10 +227,7 @@ impl Inner {
             .collect();
 
         if self.transactions.load(Ordering::Relaxed) {
-            match self
-                .apply_in_transaction(batch, &writes)
-                .await
-            {
+            match self.apply_in_transaction(batch, &writes).await {
                 Err(e) if code_of(&e) == Some(ILLEGAL_OPERATION) => {
                     tracing::warn!(
                         "MongoDB refuses transactions (not a replica set): rollups are applied \
@@ -265,10 +262,7 @@ impl Inner {
     ) -> Result<bool, MongoError> {
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
-        match self
-            .transaction_body(&mut session, batch, writes)
-            .await
-        {
+        match self.transaction_body(&mut session, batch, writes).await {
             Ok(true) => session.commit_transaction().await.map(|()| true),
             Ok(false) => {
                 session.abort_transaction().await?;
