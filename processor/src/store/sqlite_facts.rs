@@ -645,7 +645,7 @@ pub(super) fn visit_stats(
         fact_conds(&mut sql, site, scope, &event_filters);
         sql.push(")");
     }
-    sql.push(&format!(" AND k IS NOT NULL GROUP BY k"));
+    sql.push(" AND k IS NOT NULL GROUP BY k");
     let text = if join {
         format!(
             "SELECT d.value, g.* FROM ({}) g JOIN dict d ON d.id = g.k",
