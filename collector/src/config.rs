@@ -1,9 +1,12 @@
 //! The collector's settings. `footfall` fills them from CLI flags / `FOOTFALL_*` env vars;
 //! tests build them directly. Units are in the field names.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+
+use crate::geoip::GeoIp;
 
 /// Body cap for `/api/track` (one event).
 pub const TRACK_BODY_LIMIT_BYTES: usize = 16 * 1024;
@@ -25,6 +28,9 @@ pub struct CollectorConfig {
     pub decompressed_limit_bytes: usize,
     /// Time allowed to receive a request body and get the sink's answer.
     pub request_timeout: Duration,
+    /// Country, region and city by client IP; without it the country comes from the
+    /// event's time zone.
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 impl Default for CollectorConfig {
@@ -37,6 +43,7 @@ impl Default for CollectorConfig {
             batch_body_limit_bytes: BATCH_BODY_LIMIT_BYTES,
             decompressed_limit_bytes: DECOMPRESSED_LIMIT_BYTES,
             request_timeout: Duration::from_secs(10),
+            geoip: None,
         }
     }
 }

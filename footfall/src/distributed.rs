@@ -53,7 +53,7 @@ async fn bootstrap(opts: &KafkaOpts) -> anyhow::Result<()> {
 pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     let files = assets::load(opts.ingest.assets_dir.as_deref())?;
     bootstrap(&opts.kafka).await?;
-    let config = opts.ingest.collector_config();
+    let config = opts.ingest.collector_config()?;
     let delivery_timeout = Duration::from_millis(opts.delivery_timeout_ms.max(1));
     if delivery_timeout >= config.request_timeout {
         tracing::warn!(

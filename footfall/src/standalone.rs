@@ -49,7 +49,7 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let gateway = Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
         .with_credentials(stats.credentials().clone());
     let http = ProcessorHttp::new(stats, gateway);
-    let collector = Collector::new(opts.ingest.collector_config(), sink, salts);
+    let collector = Collector::new(opts.ingest.collector_config()?, sink, salts);
     let statics = assets::service(
         files.clone(),
         vec![Mount::tracker(), Mount::demo(), Mount::dashboard()],
