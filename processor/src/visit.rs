@@ -242,7 +242,8 @@ pub enum Grouping {
         origin: i64,
         step: i64,
     },
-    /// By a field's value, counting what [`counted`] says.
+    /// By a field's value, counting what [`counted`] says. Breakdowns show counts only, so
+    /// a field grouping leaves `visitors` and `sessions` at 0 (no store spends time on them).
     Field(Field),
     /// By goal (index into the list): an event counts for every goal it matches.
     Goals(Vec<Goal>),
@@ -262,7 +263,7 @@ pub struct EventAgg {
     /// Counted events (see [`counted`] for field groupings; every event otherwise).
     pub events: u64,
     pub pageviews: u64,
-    /// Distinct visitor ids / session ids (exact).
+    /// Distinct visitor ids / session ids (exact; 0 under a field grouping).
     pub visitors: u64,
     pub sessions: u64,
 }
@@ -385,11 +386,14 @@ pub fn event_stats_of(
             }
         }
     }
+    let distinct = !matches!(grouping, Grouping::Field(_));
     groups
         .into_iter()
         .map(|(k, mut acc)| {
-            acc.agg.visitors = acc.visitors.len() as u64;
-            acc.agg.sessions = acc.sessions.len() as u64;
+            if distinct {
+                acc.agg.visitors = acc.visitors.len() as u64;
+                acc.agg.sessions = acc.sessions.len() as u64;
+            }
             (k, acc.agg)
         })
         .collect()

@@ -17,9 +17,9 @@
 //! Source columns of a fact (referrer, UTM) are its visit's as known when it was stored, since
 //! only a visit's first page view has a referrer of its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use protocol::stats::{Dimension, Field, Filter, FilterOp, Goal, GoalKind};
+use protocol::stats::{Dimension, Field, Filter, FilterOp, GoalKind};
 use protocol::Event;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
@@ -330,24 +330,30 @@ fn write_visit(
     Ok(())
 }
 
-/// A SQL text with its positional arguments, built up condition by condition.
-#[derive(Default)]
-struct Sql {
-    text: String,
-    args: Vec<Value>,
-}
-
-impl Sql {
-    fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
+/// The dictionary ids of the values a filter (ignoring its operator) matches: one id for an
+/// exact value; for a `*` pattern every stored value it matches (found with GLOB, confirmed
+/// with the filter's own matcher, so SQLite and the reference agree on what matches).
+fn matching_ids(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<i64>> {
+    if !f.is_pattern() {
+        return Ok(conn
+            .prepare_cached("SELECT id FROM dict WHERE value = ?1")?
+            .query_row(params![f.value], |r| r.get(0))
+            .optional()?
+            .into_iter()
+            .collect());
     }
-
-    fn arg(&mut self, v: impl Into<Value>) -> &mut Self {
-        self.args.push(v.into());
-        self.text.push('?');
-        self
+    let mut stmt = conn.prepare_cached("SELECT id, value FROM dict WHERE value GLOB ?1")?;
+    let rows = stmt.query_map(params![glob(&f.value)], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut ids = Vec::new();
+    for row in rows {
+        let (id, value) = row?;
+        if f.value_matches(&value) {
+            ids.push(id);
+        }
     }
+    Ok(ids)
 }
 
 /// A `*` pattern as a GLOB: `*` stays, GLOB's other specials are bracketed.
@@ -363,25 +369,18 @@ fn glob(pattern: &str) -> String {
     out
 }
 
-/// `col IN (ids of the filter's values)` or its negation (which keeps rows without a value).
-fn value_cond(sql: &mut Sql, col: &str, f: &Filter) {
-    let op = if f.is_pattern() { "GLOB" } else { "=" };
-    let value = if f.is_pattern() {
-        glob(&f.value)
-    } else {
-        f.value.clone()
-    };
-    match f.op {
-        FilterOp::Is => sql.push(&format!("{col} IN (SELECT id FROM dict WHERE value {op} ")),
-        FilterOp::IsNot => sql.push(&format!(
-            "({col} IS NULL OR {col} NOT IN (SELECT id FROM dict WHERE value {op} "
-        )),
-    };
-    sql.arg(value);
-    sql.push(match f.op {
-        FilterOp::Is => ")",
-        FilterOp::IsNot => "))",
-    });
+/// `col` is (or is not) one of `ids`, as literal integers — no per-row subquery, so the scan
+/// compares integers only. "Is not" keeps rows without a value.
+fn id_cond(col: &str, op: FilterOp, ids: &[i64]) -> String {
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    match (op, ids) {
+        (FilterOp::Is, []) => "0".into(),
+        (FilterOp::Is, [id]) => format!("{col} = {id}"),
+        (FilterOp::Is, _) => format!("{col} IN ({list})"),
+        (FilterOp::IsNot, []) => "1".into(),
+        (FilterOp::IsNot, [id]) => format!("({col} IS NULL OR {col} <> {id})"),
+        (FilterOp::IsNot, _) => format!("({col} IS NULL OR {col} NOT IN ({list}))"),
+    }
 }
 
 fn dim_column(d: Dimension) -> Option<&'static str> {
@@ -392,291 +391,379 @@ fn dim_column(d: Dimension) -> Option<&'static str> {
     }
 }
 
-/// Conditions on `facts f` for `filters` (the scope's site and range are `?1 ?2 ?3`).
-fn fact_conds(sql: &mut Sql, site: i64, scope: &Scope, filters: &[&Filter]) {
+fn dict_id(conn: &Connection, value: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT id FROM dict WHERE value = ?1")?
+        .query_row(params![value], |r| r.get(0))
+        .optional()
+}
+
+/// The id of a name that may never have been stored (then no row can have it).
+fn name_id(conn: &Connection, value: &str) -> rusqlite::Result<i64> {
+    Ok(dict_id(conn, value)?.unwrap_or(-1))
+}
+
+/// `AND …` conditions on `facts f` for `filters`, with every value resolved to ids first.
+/// The scope's site and range bound the subqueries on visits and properties.
+fn fact_conds(
+    conn: &Connection,
+    site: i64,
+    scope: &Scope,
+    filters: &[&Filter],
+) -> rusqlite::Result<String> {
+    let mut sql = String::new();
     for f in filters {
-        sql.push(" AND ");
+        sql.push_str(" AND ");
+        let positive = Filter {
+            op: FilterOp::Is,
+            ..(*f).clone()
+        };
+        let ids = matching_ids(conn, f)?;
         match &f.field {
-            Field::Dim(Dimension::Entry | Dimension::EntryPage | Dimension::ExitPage) => {
-                let col = if f.field == Field::Dim(Dimension::ExitPage) {
+            Field::Dim(Dimension::Entry) => {
+                // The path of a `session_start` (see `visit::event_dim`).
+                let hit = format!(
+                    "(f.name = {} AND {})",
+                    name_id(conn, SESSION_START)?,
+                    id_cond("f.path", FilterOp::Is, &ids)
+                );
+                sql.push_str(&match f.op {
+                    FilterOp::Is => hit,
+                    FilterOp::IsNot => format!("NOT {hit}"),
+                });
+            }
+            Field::Dim(d @ (Dimension::EntryPage | Dimension::ExitPage)) => {
+                // The event's visit's entry or exit page: visits overlapping the range.
+                let col = if *d == Dimension::ExitPage {
                     "exit_path"
                 } else {
                     "entry_path"
                 };
-                sql.push("f.session IN (SELECT session FROM visits WHERE site = ")
-                    .arg(site)
-                    .push(" AND ");
-                value_cond(sql, col, f);
-                sql.push(")");
+                let sessions = format!(
+                    "(SELECT session FROM visits WHERE site = {site} AND start_ts < {} \
+                     AND end_ts >= {} AND {})",
+                    scope.to,
+                    scope.from,
+                    id_cond(col, FilterOp::Is, &ids)
+                );
+                sql.push_str(&match f.op {
+                    FilterOp::Is => format!("f.session IN {sessions}"),
+                    FilterOp::IsNot => {
+                        format!("(f.session IS NULL OR f.session NOT IN {sessions})")
+                    }
+                });
             }
             Field::Dim(d) => {
                 let col = format!("f.{}", dim_column(*d).unwrap_or("path"));
-                value_cond(sql, &col, f);
+                sql.push_str(&id_cond(&col, f.op, &ids));
             }
             Field::Prop(name) => {
                 // Events carrying the property with a matching value; "is not" keeps the
                 // rest, events without the property included.
-                let positive = Filter {
-                    op: FilterOp::Is,
-                    ..(*f).clone()
-                };
-                sql.push(match f.op {
-                    FilterOp::Is => "f.seq IN (",
-                    FilterOp::IsNot => "f.seq NOT IN (",
+                let events = format!(
+                    "(SELECT p.seq FROM fact_props p WHERE p.site = {site} AND p.key = {} \
+                     AND p.ts >= {} AND p.ts < {} AND {})",
+                    name_id(conn, name)?,
+                    scope.from,
+                    scope.to,
+                    id_cond("p.value", positive.op, &ids)
+                );
+                sql.push_str(&match f.op {
+                    FilterOp::Is => format!("f.seq IN {events}"),
+                    FilterOp::IsNot => format!("f.seq NOT IN {events}"),
                 });
-                sql.push("SELECT p.seq FROM fact_props p WHERE p.site = ")
-                    .arg(site)
-                    .push(" AND p.key IN (SELECT id FROM dict WHERE value = ")
-                    .arg(name.clone())
-                    .push(") AND p.ts >= ")
-                    .arg(scope.from)
-                    .push(" AND p.ts < ")
-                    .arg(scope.to)
-                    .push(" AND ");
-                value_cond(sql, "p.value", &positive);
-                sql.push(")");
             }
         }
     }
+    Ok(sql)
 }
 
-fn site_id(conn: &Connection, site: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT id FROM dict WHERE value = ?1")?
-        .query_row(params![site], |r| r.get(0))
-        .optional()
+/// Events of one group while they are counted: distinct ids in sets, kept only where the
+/// grouping asks for them (see [`Grouping`]).
+#[derive(Default)]
+struct EventAcc {
+    agg: EventAgg,
+    visitors: HashSet<i64>,
+    sessions: HashSet<i64>,
 }
 
-fn pv_cond() -> String {
-    format!("f.name = (SELECT id FROM dict WHERE value = '{PAGE_VIEW}')")
+impl EventAcc {
+    fn add(&mut self, pageview: bool, visitor: i64, session: Option<i64>, distinct: bool) {
+        self.agg.events += 1;
+        self.agg.pageviews += u64::from(pageview);
+        if distinct {
+            self.visitors.insert(visitor);
+            if let Some(s) = session {
+                self.sessions.insert(s);
+            }
+        }
+    }
+
+    fn finish(mut self) -> EventAgg {
+        self.agg.visitors = self.visitors.len() as u64;
+        self.agg.sessions = self.sessions.len() as u64;
+        self.agg
+    }
 }
 
-/// See [`crate::store::Store::event_stats`].
-pub(super) fn event_stats(
+/// Dictionary values of `ids`.
+fn values_of(
     conn: &Connection,
-    scope: &Scope,
-    grouping: &Grouping,
-) -> rusqlite::Result<Vec<(GroupKey, EventAgg)>> {
-    let Some(site) = site_id(conn, &scope.site)? else {
-        return Ok(Vec::new());
-    };
-    let filters: Vec<&Filter> = scope.filters.iter().collect();
-    let base = |sql: &mut Sql, from: &str| {
-        sql.push(&format!(
-            "count(*), sum({}), count(DISTINCT f.visitor), count(DISTINCT f.session) FROM {from} WHERE f.site = ",
-            pv_cond()
-        ))
-        .arg(site)
-        .push(" AND f.ts >= ")
-        .arg(scope.from)
-        .push(" AND f.ts < ")
-        .arg(scope.to);
-        fact_conds(sql, site, scope, &filters);
-    };
-    let agg = |r: &rusqlite::Row<'_>, at: usize| -> rusqlite::Result<EventAgg> {
-        let n = |i: usize| -> rusqlite::Result<u64> {
-            Ok(r.get::<_, Option<i64>>(at + i)?.unwrap_or(0).max(0) as u64)
-        };
-        Ok(EventAgg {
-            events: n(0)?,
-            pageviews: n(1)?,
-            visitors: n(2)?,
-            sessions: n(3)?,
-        })
-    };
-    let mut out = Vec::new();
-    match grouping {
-        Grouping::Total => {
-            let mut sql = Sql::default();
-            sql.push("SELECT ");
-            base(&mut sql, "facts f");
-            let a = conn
-                .prepare(&sql.text)?
-                .query_row(params_from_iter(sql.args), |r| agg(r, 0))?;
-            if a.events > 0 {
-                out.push((GroupKey::Total, a));
-            }
-        }
-        Grouping::Step { origin, step } => {
-            let mut sql = Sql::default();
-            sql.push("SELECT (f.ts - ")
-                .arg(*origin)
-                .push(") / ")
-                .arg((*step).max(1))
-                .push(" AS b, ");
-            base(&mut sql, "facts f");
-            sql.push(" GROUP BY b");
-            let mut stmt = conn.prepare(&sql.text)?;
-            let mut rows = stmt.query(params_from_iter(sql.args))?;
-            while let Some(r) = rows.next()? {
-                out.push((GroupKey::Bucket(r.get(0)?), agg(r, 1)?));
-            }
-        }
-        Grouping::Field(field) => {
-            let (col, from, extra) = match (field, counted(field)) {
-                (_, Counted::Visits) => return Ok(Vec::new()),
-                (Field::Prop(_), _) => (
-                    "p.value".to_string(),
-                    "fact_props p JOIN facts f ON f.site = p.site AND f.ts = p.ts AND f.seq = p.seq",
-                    String::new(),
-                ),
-                (Field::Dim(d), how) => {
-                    let col = format!("f.{}", dim_column(*d).unwrap_or("path"));
-                    let extra = match how {
-                        Counted::PageViews => format!(" AND {}", pv_cond()),
-                        Counted::SessionStarts => format!(
-                            " AND f.name = (SELECT id FROM dict WHERE value = '{SESSION_START}')"
-                        ),
-                        _ => String::new(),
-                    };
-                    (col, "facts f", extra)
-                }
-            };
-            let mut sql = Sql::default();
-            sql.push(&format!("SELECT d.value, g.* FROM (SELECT {col} AS id, "));
-            base(&mut sql, from);
-            if let Field::Prop(name) = field {
-                sql.push(" AND p.site = f.site AND p.key = (SELECT id FROM dict WHERE value = ")
-                    .arg(name.clone())
-                    .push(") AND p.ts >= ")
-                    .arg(scope.from)
-                    .push(" AND p.ts < ")
-                    .arg(scope.to);
-            }
-            sql.push(&extra);
-            sql.push(&format!(
-                " AND {col} IS NOT NULL GROUP BY {col}) g JOIN dict d ON d.id = g.id"
-            ));
-            let mut stmt = conn.prepare(&sql.text)?;
-            let mut rows = stmt.query(params_from_iter(sql.args))?;
-            while let Some(r) = rows.next()? {
-                out.push((GroupKey::Value(r.get(0)?), agg(r, 2)?));
-            }
-        }
-        Grouping::Goals(goals) => {
-            for (i, goal) in goals.iter().enumerate() {
-                let mut sql = Sql::default();
-                sql.push("SELECT ");
-                base(&mut sql, "facts f");
-                goal_cond(&mut sql, goal);
-                let a = conn
-                    .prepare(&sql.text)?
-                    .query_row(params_from_iter(sql.args), |r| agg(r, 0))?;
-                if a.events > 0 {
-                    out.push((GroupKey::Goal(i), a));
-                }
-            }
+    ids: impl IntoIterator<Item = i64>,
+) -> rusqlite::Result<HashMap<i64, String>> {
+    let mut stmt = conn.prepare_cached("SELECT value FROM dict WHERE id = ?1")?;
+    let mut out = HashMap::new();
+    for id in ids {
+        if let Some(v) = stmt
+            .query_row(params![id], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            out.insert(id, v);
         }
     }
     Ok(out)
 }
 
-fn goal_cond(sql: &mut Sql, goal: &Goal) {
-    match goal.kind {
-        GoalKind::Event => {
-            sql.push(" AND f.name IN (SELECT id FROM dict WHERE value = ")
-                .arg(goal.value.clone())
-                .push(")");
-        }
-        GoalKind::Page => {
-            sql.push(&format!(" AND {} AND ", pv_cond()));
-            value_cond(
-                sql,
-                "f.path",
-                &Filter::is(Dimension::Page, goal.value.clone()),
-            );
+/// See [`crate::store::Store::event_stats`]. One range scan of the facts with every filter
+/// as an integer comparison; the counting (and the distinct visitors and sessions, in hash
+/// sets rather than SQLite's temporary B-trees) is done here as the rows go by.
+pub(super) fn event_stats(
+    conn: &Connection,
+    scope: &Scope,
+    grouping: &Grouping,
+) -> rusqlite::Result<Vec<(GroupKey, EventAgg)>> {
+    let Some(site) = dict_id(conn, &scope.site)? else {
+        return Ok(Vec::new());
+    };
+    let filters: Vec<&Filter> = scope.filters.iter().collect();
+    let conds = fact_conds(conn, site, scope, &filters)?;
+    let pv = name_id(conn, PAGE_VIEW)?;
+    let range = format!(
+        "f.site = {site} AND f.ts >= {} AND f.ts < {}",
+        scope.from, scope.to
+    );
+    // Breakdowns (field groupings) count events only.
+    let distinct = !matches!(grouping, Grouping::Field(_));
+    let (key, from, extra) = match grouping {
+        Grouping::Total => ("0".to_string(), "facts f".to_string(), String::new()),
+        Grouping::Step { .. } => ("f.ts".into(), "facts f".into(), String::new()),
+        Grouping::Goals(_) => ("f.path".into(), "facts f".into(), String::new()),
+        Grouping::Field(field) => match (field, counted(field)) {
+            (_, Counted::Visits) => return Ok(Vec::new()),
+            (Field::Prop(name), _) => (
+                "p.value".into(),
+                "fact_props p JOIN facts f ON f.site = p.site AND f.ts = p.ts AND f.seq = p.seq"
+                    .into(),
+                format!(
+                    " AND p.site = {site} AND p.key = {} AND p.ts >= {} AND p.ts < {}",
+                    name_id(conn, name)?,
+                    scope.from,
+                    scope.to
+                ),
+            ),
+            (Field::Dim(d), how) => {
+                let col = format!("f.{}", dim_column(*d).unwrap_or("path"));
+                let only = match how {
+                    Counted::PageViews => format!(" AND f.name = {pv}"),
+                    Counted::SessionStarts => {
+                        format!(" AND f.name = {}", name_id(conn, SESSION_START)?)
+                    }
+                    _ => String::new(),
+                };
+                let extra = format!("{only} AND {col} IS NOT NULL");
+                (col, "facts f".into(), extra)
+            }
+        },
+    };
+    // Goals: which names and paths convert, as ids.
+    let goals: Vec<(Option<i64>, Option<HashSet<i64>>)> = match grouping {
+        Grouping::Goals(goals) => goals
+            .iter()
+            .map(|g| match g.kind {
+                GoalKind::Event => Ok((Some(name_id(conn, &g.value)?), None)),
+                GoalKind::Page => {
+                    let paths = matching_ids(conn, &Filter::is(Dimension::Page, g.value.clone()))?;
+                    Ok((Some(pv), Some(paths.into_iter().collect())))
+                }
+            })
+            .collect::<rusqlite::Result<_>>()?,
+        _ => Vec::new(),
+    };
+    let sql = format!(
+        "SELECT f.name, f.visitor, f.session, {key} FROM {from} WHERE {range}{extra}{conds}"
+    );
+    let mut groups: HashMap<i64, EventAcc> = HashMap::new();
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let name: i64 = r.get(0)?;
+        let visitor: i64 = r.get(1)?;
+        let session: Option<i64> = r.get(2)?;
+        let k: i64 = r.get(3)?;
+        let pageview = name == pv;
+        match grouping {
+            Grouping::Goals(_) => {
+                for (i, (want_name, paths)) in goals.iter().enumerate() {
+                    if *want_name == Some(name) && paths.as_ref().is_none_or(|p| p.contains(&k)) {
+                        groups
+                            .entry(i as i64)
+                            .or_default()
+                            .add(pageview, visitor, session, distinct);
+                    }
+                }
+            }
+            Grouping::Step { origin, step } => groups
+                .entry((k - origin).div_euclid((*step).max(1)))
+                .or_default()
+                .add(pageview, visitor, session, distinct),
+            _ => groups
+                .entry(k)
+                .or_default()
+                .add(pageview, visitor, session, distinct),
         }
     }
+    let labels = match grouping {
+        Grouping::Field(_) => values_of(conn, groups.keys().copied())?,
+        _ => HashMap::new(),
+    };
+    let mut out: Vec<(GroupKey, EventAgg)> = groups
+        .into_iter()
+        .filter_map(|(k, acc)| {
+            let key = match grouping {
+                Grouping::Total => GroupKey::Total,
+                Grouping::Step { .. } => GroupKey::Bucket(k),
+                Grouping::Goals(_) => GroupKey::Goal(usize::try_from(k).ok()?),
+                Grouping::Field(_) => GroupKey::Value(labels.get(&k)?.clone()),
+            };
+            Some((key, acc.finish()))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
-/// See [`crate::store::Store::visit_stats`].
+/// See [`crate::store::Store::visit_stats`]. Visit-level filters are integer comparisons on
+/// the visits of the range (read in `(site, start)` order); event-level filters first collect
+/// the sessions that have a matching event in the range, in a hash set.
 pub(super) fn visit_stats(
     conn: &Connection,
     scope: &Scope,
     grouping: &Grouping,
 ) -> rusqlite::Result<Vec<(GroupKey, VisitAgg)>> {
-    let Some(site) = site_id(conn, &scope.site)? else {
+    let Some(site) = dict_id(conn, &scope.site)? else {
         return Ok(Vec::new());
     };
-    let mut sql = Sql::default();
-    let (key, join) = match grouping {
-        Grouping::Total => ("0".to_string(), false),
-        Grouping::Step { origin, step } => (
-            format!("(v.start_ts - ({origin})) / {}", (*step).max(1)),
-            false,
-        ),
-        Grouping::Field(Field::Dim(Dimension::EntryPage | Dimension::Entry)) => {
-            ("v.entry_path".to_string(), true)
-        }
-        Grouping::Field(Field::Dim(Dimension::ExitPage)) => ("v.exit_path".to_string(), true),
-        Grouping::Field(Field::Dim(d)) if visit::visit_dim_index(*d).is_some() => {
-            (format!("v.{}", dim_column(*d).unwrap_or("referrer")), true)
-        }
-        Grouping::Field(_) | Grouping::Goals(_) => return Ok(Vec::new()),
+    let key = match grouping {
+        Grouping::Total => "0".to_string(),
+        Grouping::Step { .. } => "v.start_ts".to_string(),
+        Grouping::Field(Field::Dim(Dimension::EntryPage)) => "v.entry_path".to_string(),
+        Grouping::Field(Field::Dim(Dimension::ExitPage)) => "v.exit_path".to_string(),
+        Grouping::Field(Field::Dim(d)) => match visit::visit_dim_index(*d) {
+            Some(i) => format!("v.{}", DIM_COLUMNS[i]),
+            None => return Ok(Vec::new()),
+        },
+        Grouping::Field(Field::Prop(_)) | Grouping::Goals(_) => return Ok(Vec::new()),
     };
-    sql.push(&format!(
-        "SELECT {key} AS k, count(*), sum(v.pageviews = 1), sum(v.end_ts - v.start_ts), sum(v.pageviews)
-         FROM visits v WHERE v.site = "
-    ))
-    .arg(site)
-    .push(" AND v.start_ts >= ")
-    .arg(scope.from)
-    .push(" AND v.start_ts < ")
-    .arg(scope.to)
-    .push(" AND v.pageviews > 0");
+    let mut conds = format!(
+        "v.site = {site} AND v.start_ts >= {} AND v.start_ts < {} AND v.pageviews > 0",
+        scope.from, scope.to
+    );
     for f in scope.visit_filters() {
-        sql.push(" AND ");
         let col = match &f.field {
             Field::Dim(Dimension::ExitPage) => "v.exit_path".to_string(),
-            Field::Dim(Dimension::EntryPage | Dimension::Entry) => "v.entry_path".to_string(),
+            Field::Dim(Dimension::EntryPage) => "v.entry_path".to_string(),
             Field::Dim(d) => format!("v.{}", dim_column(*d).unwrap_or("referrer")),
-            Field::Prop(_) => "NULL".to_string(),
+            Field::Prop(_) => continue,
         };
-        value_cond(&mut sql, &col, f);
+        conds.push_str(" AND ");
+        conds.push_str(&id_cond(&col, f.op, &matching_ids(conn, f)?));
     }
     let event_filters: Vec<&Filter> = scope
         .filters
         .iter()
         .filter(|f| !is_visit_filter(f))
         .collect();
-    if !event_filters.is_empty() {
-        sql.push(" AND v.session IN (SELECT f.session FROM facts f WHERE f.site = ")
-            .arg(site)
-            .push(" AND f.ts >= ")
-            .arg(scope.from)
-            .push(" AND f.ts < ")
-            .arg(scope.to);
-        fact_conds(&mut sql, site, scope, &event_filters);
-        sql.push(")");
-    }
-    sql.push(" AND k IS NOT NULL GROUP BY k");
-    let text = if join {
-        format!(
-            "SELECT d.value, g.* FROM ({}) g JOIN dict d ON d.id = g.k",
-            sql.text
-        )
-    } else {
-        format!("SELECT NULL, g.* FROM ({}) g", sql.text)
-    };
-    let mut stmt = conn.prepare(&text)?;
-    let mut rows = stmt.query(params_from_iter(sql.args))?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
+    let figures = |r: &rusqlite::Row<'_>, at: usize| -> rusqlite::Result<VisitAgg> {
         let n = |i: usize| -> rusqlite::Result<u64> {
-            Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+            Ok(r.get::<_, Option<i64>>(at + i)?.unwrap_or(0).max(0) as u64)
         };
-        let agg = VisitAgg {
-            visits: n(2)?,
-            bounces: n(3)?,
-            duration_ms: n(4)?,
-            pageviews: n(5)?,
-        };
-        let key = match grouping {
-            Grouping::Total => GroupKey::Total,
-            Grouping::Step { .. } => GroupKey::Bucket(r.get(1)?),
-            _ => GroupKey::Value(r.get(0)?),
-        };
-        out.push((key, agg));
+        Ok(VisitAgg {
+            visits: n(0)?,
+            bounces: n(1)?,
+            duration_ms: n(2)?,
+            pageviews: n(3)?,
+        })
+    };
+    if event_filters.is_empty() && *grouping == Grouping::Total {
+        // The common case (the summary): SQLite sums in one pass, no grouping.
+        let sql = format!(
+            "SELECT count(*), sum(v.pageviews = 1), sum(v.end_ts - v.start_ts), sum(v.pageviews)
+             FROM visits v WHERE {conds}"
+        );
+        let agg = conn.prepare(&sql)?.query_row([], |r| figures(r, 0))?;
+        return Ok(if agg.visits > 0 {
+            vec![(GroupKey::Total, agg)]
+        } else {
+            Vec::new()
+        });
     }
+    let sessions: Option<HashSet<i64>> = if event_filters.is_empty() {
+        None
+    } else {
+        let sql = format!(
+            "SELECT f.session FROM facts f WHERE f.site = {site} AND f.ts >= {} AND f.ts < {} \
+             AND f.session IS NOT NULL{}",
+            scope.from,
+            scope.to,
+            fact_conds(conn, site, scope, &event_filters)?
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut set = HashSet::new();
+        while let Some(r) = rows.next()? {
+            set.insert(r.get::<_, i64>(0)?);
+        }
+        Some(set)
+    };
+    let sql = format!(
+        "SELECT v.session, v.start_ts, v.end_ts, v.pageviews, {key} FROM visits v \
+         WHERE {conds} AND {key} IS NOT NULL"
+    );
+    let mut groups: HashMap<i64, VisitAgg> = HashMap::new();
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let session: i64 = r.get(0)?;
+        if sessions.as_ref().is_some_and(|s| !s.contains(&session)) {
+            continue;
+        }
+        let (start, end, pageviews): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        let k: i64 = r.get(4)?;
+        let k = match grouping {
+            Grouping::Step { origin, step } => (k - origin).div_euclid((*step).max(1)),
+            _ => k,
+        };
+        let agg = groups.entry(k).or_default();
+        agg.visits += 1;
+        agg.bounces += u64::from(pageviews == 1);
+        agg.duration_ms += (end - start).max(0) as u64;
+        agg.pageviews += pageviews.max(0) as u64;
+    }
+    let labels = match grouping {
+        Grouping::Field(_) => values_of(conn, groups.keys().copied())?,
+        _ => HashMap::new(),
+    };
+    let mut out: Vec<(GroupKey, VisitAgg)> = groups
+        .into_iter()
+        .filter_map(|(k, agg)| {
+            let key = match grouping {
+                Grouping::Total => GroupKey::Total,
+                Grouping::Step { .. } => GroupKey::Bucket(k),
+                _ => GroupKey::Value(labels.get(&k)?.clone()),
+            };
+            Some((key, agg))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -689,7 +776,7 @@ pub(super) fn export_page(
     after: Option<&ExportCursor>,
     limit: usize,
 ) -> rusqlite::Result<Vec<(ExportCursor, String)>> {
-    let Some(site) = site_id(conn, site)? else {
+    let Some(site) = dict_id(conn, site)? else {
         return Ok(Vec::new());
     };
     // Keyset paging in the fact table's own order (site, ts, seq): no sort, no offset.
