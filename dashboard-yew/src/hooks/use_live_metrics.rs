@@ -155,7 +155,7 @@ impl Live {
                 }
                 (inner.token.clone(), inner.dispatch.clone())
             };
-            match api::post::<Ticket>(&token, api::TICKET_PATH).await {
+            match api::post::<Ticket>(&token, api::TICKET_PATH, None::<&()>).await {
                 Ok(t) => this.open(&t.ticket),
                 Err(ApiError::Unauthorized) => {
                     if !this.0.borrow().stopped {
