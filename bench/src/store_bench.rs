@@ -293,8 +293,9 @@ async fn main() -> Res<()> {
             site: "big.example".into(),
             from,
             to: now,
+            ..Default::default()
         },
-        dimension: Dimension::Page,
+        dimension: Dimension::Page.into(),
         limit: 10,
     };
     println!();

@@ -1,5 +1,7 @@
-//! The stats API: `GET /api/stats/...`, guarded by the admin token, answering the same JSON
-//! whichever [`Store`] is behind it.
+//! The stats API: `GET /api/stats/...` (JSON, or CSV for panels), `GET /api/access`, and the
+//! admin's `/api/goals` and `/api/shares`; answering the same JSON whichever [`Store`] is
+//! behind it. The admin token may do everything; a share link's token reads the stats of its
+//! own site and nothing else.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,81 +10,269 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use protocol::api::{to_json, ErrorBody};
-use protocol::stats::Sites;
+use protocol::stats::{Access, Goals, NewGoal, NewShareLink, Role, ShareLinks, Sites};
 use serde::Serialize;
 
-use crate::auth::AdminToken;
-use crate::history;
+use crate::auth::{AdminToken, Signer, SHARE_LINK_PURPOSE};
 use crate::query::{BreakdownQuery, QueryError, RangeQuery, TimeseriesQuery};
-use crate::store::{Store, StoreError};
+use crate::settings::{self, SettingsError};
+use crate::store::{RecordKind, Store, StoreError};
+use crate::{export, history};
 
 /// The stats API service. Cheap to clone.
 #[derive(Clone)]
 pub struct StatsApi {
     store: Arc<dyn Store>,
     token: AdminToken,
+    shares: Signer,
 }
+
+/// Who sent a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The admin token: everything.
+    Admin,
+    /// A share link: read-only stats of one site.
+    Share { site: String },
+}
+
+/// Largest JSON body of a `POST` (goals, share links).
+const MAX_JSON_BODY: usize = 16 * 1024;
+
+type Reply = Response<Full<Bytes>>;
 
 impl StatsApi {
     pub fn new(store: Arc<dyn Store>, token: AdminToken) -> Self {
-        StatsApi { store, token }
+        let shares = token.signer(SHARE_LINK_PURPOSE);
+        StatsApi {
+            store,
+            token,
+            shares,
+        }
     }
 
-    /// Answers one request. Paths outside `/api/stats/` get a 404 in the common error shape.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
-        let path = req.uri().path();
-        let Some(endpoint) = path.strip_prefix("/api/stats/") else {
-            return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None);
+    /// Who the `Authorization` header is: the admin token, a live share link, or nobody.
+    ///
+    /// # Errors
+    /// When the store cannot tell whether a share link exists.
+    pub async fn credential(&self, header: Option<&str>) -> Result<Option<Credential>, StoreError> {
+        if self.token.verify_header(header) {
+            return Ok(Some(Credential::Admin));
+        }
+        let Some(presented) = header.and_then(|h| {
+            let (scheme, rest) = h.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        }) else {
+            return Ok(None);
         };
+        Ok(settings::share_site(&*self.store, &self.shares, presented)
+            .await?
+            .map(|site| Credential::Share { site }))
+    }
+
+    /// Answers one request under `/api/` (stats, access, goals, share links); other paths get
+    /// a 404 in the common error shape.
+    pub async fn handle<B>(&self, req: Request<B>) -> Reply
+    where
+        B: hyper::body::Body + Send,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path().to_string();
         let auth = req
             .headers()
             .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if !self.token.verify_header(auth) {
-            let mut resp = error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>",
-                None,
-            );
-            resp.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"footfall\""),
-            );
-            return resp;
-        }
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            let mut resp = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed; use GET",
-                None,
-            );
-            resp.headers_mut()
-                .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return resp;
-        }
-        let params = query_params(req.uri().query());
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let who = match self.credential(auth.as_deref()).await {
+            Ok(Some(who)) => who,
+            Ok(None) => return unauthorized(),
+            Err(e) => return store_error(e),
+        };
+        let method = req.method().clone();
+        let raw_query = req.uri().query().map(str::to_string);
+        let params = query_params(raw_query.as_deref());
         let now = now_ms();
+        if path == "/api/access" {
+            let access = match &who {
+                Credential::Admin => Access {
+                    role: Role::Admin,
+                    site: None,
+                },
+                Credential::Share { site } => Access {
+                    role: Role::Share,
+                    site: Some(site.clone()),
+                },
+            };
+            return json(StatusCode::OK, &access);
+        }
+        if let Some(endpoint) = path.strip_prefix("/api/stats/") {
+            if method != Method::GET && method != Method::HEAD {
+                return not_allowed("GET, HEAD");
+            }
+            return self
+                .stats(endpoint, &who, &params, raw_query.as_deref(), now)
+                .await;
+        }
+        // Everything below manages the site's settings: the admin's alone.
+        let (collection, id) = match path.strip_prefix("/api/goals") {
+            Some(rest) => ("goals", rest),
+            None => match path.strip_prefix("/api/shares") {
+                Some(rest) => ("shares", rest),
+                None => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None),
+            },
+        };
+        if who != Credential::Admin {
+            return forbidden("a share link reads stats only");
+        }
+        let id = match id {
+            "" => None,
+            rest => match rest.strip_prefix('/') {
+                Some(id) if !id.is_empty() && !id.contains('/') => Some(id.to_string()),
+                _ => return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None),
+            },
+        };
+        let result = match (collection, id, method) {
+            ("goals", None, Method::GET) => match params.get("site") {
+                Some(site) => settings::goals(&*self.store, &site.trim().to_ascii_lowercase())
+                    .await
+                    .map(|goals| json(StatusCode::OK, &Goals { goals })),
+                None => return missing("site"),
+            },
+            ("goals", None, Method::POST) => {
+                let new: NewGoal = match read_json(req).await {
+                    Ok(v) => v,
+                    Err(resp) => return resp,
+                };
+                return match settings::add_goal(&*self.store, new, now).await {
+                    Ok((goal, true)) => json(StatusCode::CREATED, &goal),
+                    Ok((goal, false)) => json(StatusCode::OK, &goal),
+                    Err(e) => settings_error(e),
+                };
+            }
+            ("goals", Some(id), Method::DELETE) => match params.get("site") {
+                Some(site) => self
+                    .store
+                    .delete_record(RecordKind::Goal, site.trim().to_ascii_lowercase(), id)
+                    .await
+                    .map(deleted),
+                None => return missing("site"),
+            },
+            ("shares", None, Method::GET) => {
+                let site = params.get("site").map(|s| s.trim().to_ascii_lowercase());
+                settings::shares(&*self.store, &self.shares, site.as_deref())
+                    .await
+                    .map(|links| json(StatusCode::OK, &ShareLinks { links }))
+            }
+            ("shares", None, Method::POST) => {
+                let new: NewShareLink = match read_json(req).await {
+                    Ok(v) => v,
+                    Err(resp) => return resp,
+                };
+                return match settings::add_share(&*self.store, &self.shares, new, now).await {
+                    Ok(link) => json(StatusCode::CREATED, &link),
+                    Err(e) => settings_error(e),
+                };
+            }
+            ("shares", Some(id), Method::DELETE) => {
+                settings::delete_share(&*self.store, &id).await.map(deleted)
+            }
+            (_, None, _) => return not_allowed("GET, POST"),
+            (_, Some(_), _) => return not_allowed("DELETE"),
+        };
+        result.unwrap_or_else(store_error)
+    }
+
+    async fn stats(
+        &self,
+        endpoint: &str,
+        who: &Credential,
+        params: &BTreeMap<String, String>,
+        raw_query: Option<&str>,
+        now: i64,
+    ) -> Reply {
+        let csv = match params.get("format").map(|f| f.trim()) {
+            None | Some("") | Some("json") => false,
+            Some("csv") if matches!(endpoint, "breakdown" | "timeseries" | "goals") => true,
+            Some(_) => {
+                return bad_request(&QueryError {
+                    field: "format",
+                    message: "must be json, or csv on breakdown, timeseries and goals".into(),
+                })
+            }
+        };
+        let range = || -> Result<RangeQuery, QueryError> {
+            let q = RangeQuery::from_params(params, now)?.with_filters(raw_query)?;
+            if let Credential::Share { site } = who {
+                if &q.site != site {
+                    return Err(QueryError {
+                        field: "site",
+                        message: "this share link reads another site".into(),
+                    });
+                }
+            }
+            Ok(q)
+        };
+        // A share link may name only its own site.
+        if let Credential::Share { site } = who {
+            let asked = params
+                .get("site")
+                .map(|s| s.trim().to_ascii_lowercase())
+                .unwrap_or_else(|| "default".into());
+            if endpoint == "sites" || &asked != site {
+                return forbidden("this share link reads one site only");
+            }
+        }
         let result = match endpoint {
-            "summary" => match RangeQuery::from_params(&params, now) {
+            "summary" => match range() {
                 Ok(q) => history::summary(&*self.store, q)
                     .await
                     .map(|s| json(StatusCode::OK, &s)),
                 Err(e) => return bad_request(&e),
             },
-            "timeseries" => match TimeseriesQuery::from_params(&params, now) {
-                Ok(q) => history::timeseries(&*self.store, q)
-                    .await
-                    .map(|t| json(StatusCode::OK, &t)),
+            "timeseries" => match TimeseriesQuery::from_params(params, now).and_then(|q| {
+                Ok(TimeseriesQuery {
+                    range: range()?,
+                    ..q
+                })
+            }) {
+                Ok(q) => history::timeseries(&*self.store, q).await.map(|t| {
+                    if csv {
+                        csv_reply("timeseries", &export::timeseries_csv(&t))
+                    } else {
+                        json(StatusCode::OK, &t)
+                    }
+                }),
                 Err(e) => return bad_request(&e),
             },
-            "breakdown" => match BreakdownQuery::from_params(&params, now) {
-                Ok(q) => history::breakdown(&*self.store, q)
-                    .await
-                    .map(|b| json(StatusCode::OK, &b)),
+            "breakdown" => match BreakdownQuery::from_params(params, now).and_then(|q| {
+                Ok(BreakdownQuery {
+                    range: range()?,
+                    ..q
+                })
+            }) {
+                Ok(q) => history::breakdown(&*self.store, q).await.map(|b| {
+                    if csv {
+                        csv_reply(&b.dimension.name(), &export::breakdown_csv(&b))
+                    } else {
+                        json(StatusCode::OK, &b)
+                    }
+                }),
+                Err(e) => return bad_request(&e),
+            },
+            "goals" => match range() {
+                Ok(q) => match settings::goals(&*self.store, &q.site).await {
+                    Ok(goals) => history::goals(&*self.store, q, goals).await.map(|g| {
+                        if csv {
+                            csv_reply("goals", &export::goals_csv(&g))
+                        } else {
+                            json(StatusCode::OK, &g)
+                        }
+                    }),
+                    Err(e) => Err(e),
+                },
                 Err(e) => return bad_request(&e),
             },
             "sites" => history::sites(&*self.store)
@@ -92,6 +282,112 @@ impl StatsApi {
         };
         result.unwrap_or_else(store_error)
     }
+}
+
+async fn read_json<B, T>(req: Request<B>) -> Result<T, Reply>
+where
+    B: hyper::body::Body + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    T: serde::de::DeserializeOwned,
+{
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_JSON_BODY);
+    let bytes = match limited.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                &format!("body larger than {MAX_JSON_BODY} bytes or unreadable"),
+                None,
+            ))
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            &format!("invalid body: {e}"),
+            None,
+        )
+    })
+}
+
+fn deleted(found: bool) -> Reply {
+    if found {
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        resp
+    } else {
+        error(StatusCode::NOT_FOUND, "not_found", "no such id", None)
+    }
+}
+
+fn missing(field: &'static str) -> Reply {
+    bad_request(&QueryError {
+        field,
+        message: "required".into(),
+    })
+}
+
+fn settings_error(e: SettingsError) -> Reply {
+    match e {
+        SettingsError::Invalid { field, message } => bad_request(&QueryError { field, message }),
+        SettingsError::Store(e) => store_error(e),
+    }
+}
+
+fn unauthorized() -> Reply {
+    let mut resp = error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send Authorization: Bearer <admin token or share token>",
+        None,
+    );
+    resp.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"footfall\""),
+    );
+    resp
+}
+
+fn forbidden(message: &str) -> Reply {
+    error(StatusCode::FORBIDDEN, "forbidden", message, None)
+}
+
+fn not_allowed(allow: &'static str) -> Reply {
+    let mut resp = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("method not allowed; use {allow}"),
+        None,
+    );
+    resp.headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+fn csv_reply(name: &str, body: &str) -> Reply {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let file: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}.csv\"")) {
+        h.insert(http::header::CONTENT_DISPOSITION, v);
+    }
+    resp
 }
 
 fn now_ms() -> i64 {

@@ -10,14 +10,18 @@
 //!   [`MongoStore`] for the distributed deployment).
 //! - [`rollup`]: what a rollup bucket counts, how a range maps onto buckets, and [`rollup::Hll`],
 //!   the one HyperLogLog of stored and live visitor counts (pure).
+//! - [`visit`]: what a visit is (one record per session, merged order-independently) and
+//!   what filtered aggregates mean, with their reference evaluation (pure).
 //! - [`history`]: the query layer — summary, time series, breakdowns and sites, written once over
 //!   the store primitives and answering with the [`protocol::stats`] types.
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
-//! - [`auth`]: the admin token, compared in constant time.
+//! - [`auth`]: the admin token, compared in constant time, and the signer derived from it.
+//! - `export`: CSV of the panels (`format=csv`).
 //! - [`query`]: the stats API's query parameters (ranges, intervals, offsets) and their checks.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
 //! - `dashboard`: the dashboard's static files at `/dashboard/` (SPA fallback, caching).
 //! - `http`: [`ProcessorHttp`], the one handler for everything the processor serves.
+//! - [`settings`]: goals and share links (signed, revocable) kept as store records.
 //! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and the Kafka
 //!   consumer implementing it; the only module that knows rdkafka.
 //! - [`pipeline`]: source → store with dead-lettering and commit-after-store; its metrics.
@@ -30,14 +34,17 @@
 pub mod api;
 pub mod auth;
 mod dashboard;
+mod export;
 pub mod history;
 mod http;
 pub mod live;
 pub mod pipeline;
 pub mod query;
 pub mod rollup;
+pub mod settings;
 pub mod source;
 pub mod store;
+pub mod visit;
 
 use std::future::Future;
 use std::pin::Pin;

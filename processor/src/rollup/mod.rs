@@ -102,6 +102,19 @@ impl DimensionCode for Dimension {
     }
 }
 
+/// The dimensions rollups keep (what [`contributions`] writes).
+pub const ROLLUP_DIMENSIONS: [Dimension; 9] = [
+    Dimension::Event,
+    Dimension::Page,
+    Dimension::Entry,
+    Dimension::Referrer,
+    Dimension::UtmSource,
+    Dimension::Device,
+    Dimension::Browser,
+    Dimension::Os,
+    Dimension::Country,
+];
+
 pub const PAGE_VIEW: &str = "page_view";
 pub const SESSION_START: &str = "session_start";
 

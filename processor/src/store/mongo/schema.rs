@@ -13,6 +13,10 @@ pub const DEFAULT_DATABASE: &str = "footfall";
 pub(super) const EVENTS: &str = "events";
 pub(super) const ROLLUPS: &str = "rollups";
 pub(super) const SITES: &str = "sites";
+/// One document per visit (`{site}|{session}`), merged with update operators.
+pub(super) const VISITS: &str = "visits";
+/// Settings records (goals, share links).
+pub(super) const RECORDS: &str = "records";
 /// Unapplied-rollup tickets, one per insert attempt (see the module docs).
 pub(super) const BATCHES: &str = "batches";
 /// Field of an event naming the insert attempt (ticket) that stored it.
@@ -48,8 +52,17 @@ pub(super) async fn ensure_indexes(
             false,
         ))
         .await?;
+    let visits: Collection<Document> = db.collection(VISITS);
+    visits
+        .create_index(index(doc! { "site": 1, "start": 1 }, "site_start", false))
+        .await?;
+    let records: Collection<Document> = db.collection(RECORDS);
+    records
+        .create_index(index(doc! { "kind": 1, "site": 1 }, "kind_site", false))
+        .await?;
     let secs = retention_days.map(|d| u64::from(d) * 86_400);
     ensure_ttl(db, EVENTS, "ts", secs).await?;
+    ensure_ttl(db, VISITS, "t", secs).await?;
     // Rollups live a day longer, so a day bucket is not dropped while its events remain.
     ensure_ttl(db, ROLLUPS, "t", secs.map(|s| s + 86_400)).await?;
     Ok(())
