@@ -451,8 +451,12 @@ fn save(blob: &web_sys::Blob, filename: &str) -> Result<(), ApiError> {
     a.set_href(&url);
     a.set_download(filename);
     a.click();
-    // The click has started the download; the URL is no longer needed.
-    let _ = web_sys::Url::revoke_object_url(&url);
+    // Revoking right after the click can cancel the download before the browser has read
+    // the blob; a minute later it is long saved.
+    gloo_timers::callback::Timeout::new(60_000, move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    })
+    .forget();
     Ok(())
 }
 

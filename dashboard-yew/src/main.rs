@@ -132,7 +132,12 @@ fn App() -> Html {
     let admin_token = state.token.clone().filter(|_| state.is_admin());
     use_session_token(state.token.clone(), state.role, state.login.checking);
     use_sites(admin_token.clone(), dispatch.clone());
-    use_live_metrics(state.token.clone(), state.site.clone(), dispatch.clone());
+    use_live_metrics(
+        state.token.clone(),
+        state.site.clone(),
+        state.is_shared(),
+        dispatch.clone(),
+    );
     use_history(HistoryQuery::of(&state), dispatch.clone());
     use_url_sync(state.token.is_some().then(|| state.url_state()));
     let goals = use_goal_editor(admin_token.clone(), state.site.clone(), dispatch.clone());
@@ -217,7 +222,7 @@ fn App() -> Html {
                     on_filter={on(&dispatch, Action::AddFilter)} on_remove_filter={on(&dispatch, Action::RemoveFilter)}
                     on_invert_filter={on(&dispatch, Action::InvertFilter)} on_clear_filters={on_unit(Action::ClearFilters)}
                     on_prop={on(&dispatch, Action::SetProp)} {on_export} on_add_goal={goals.add} on_delete_goal={goals.delete}
-                    on_share={on_unit(Action::OpenShares(true))}>
+                    on_refresh={on_unit(Action::Refresh)} on_share={on_unit(Action::OpenShares(true))}>
                     { for share_panel }
                 </HistoryView>
             }

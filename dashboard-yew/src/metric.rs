@@ -122,7 +122,8 @@ impl Metric {
                     format!("{v:.1}")
                 }
             }
-            Metric::BounceRate => format!("{v:.0}%"),
+            Metric::BounceRate if v.fract() == 0.0 => format!("{v:.0}%"),
+            Metric::BounceRate => format!("{v:.1}%"),
             Metric::VisitDuration => format_duration(v.max(0.0).round() as u64),
             _ => crate::shape::format_tick(v),
         }
@@ -196,6 +197,7 @@ mod tests {
         assert_eq!(Metric::ViewsPerVisit.exact(1.67), "1.67");
         assert_eq!(Metric::ViewsPerVisit.format_tick(2.5), "2.5");
         assert_eq!(Metric::BounceRate.format_tick(50.0), "50%");
+        assert_eq!(Metric::BounceRate.format_tick(0.5), "0.5%");
         assert_eq!(Metric::Pageviews.format_tick(2.5), "");
         assert!(Metric::BounceRate.lower_is_better());
         assert!(!Metric::VisitDuration.lower_is_better());

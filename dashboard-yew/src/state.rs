@@ -249,8 +249,8 @@ pub struct State {
     /// The custom property broken down in its panel.
     pub prop: Option<String>,
     pub history: History,
-    /// Bumped by every successful goal change, so the history (goals included) reloads.
-    pub goals_rev: u32,
+    /// Bumped to ask the history again: a goal changed, or the user asked for fresh numbers.
+    pub history_rev: u32,
     pub goal_edit: Editing,
     pub shares: Shares,
     /// A message about something the user started that failed (an export).
@@ -288,6 +288,8 @@ pub enum Action {
     SetCompare(Option<Compare>),
     SetMetric(Metric),
     SetProp(Option<String>),
+    /// Ask the history again (new events arrived since).
+    Refresh,
     /// A history request for `span` starts; its `parts` answers carry `request`.
     HistoryRequested {
         request: u32,
@@ -434,6 +436,7 @@ impl State {
             Action::SetProp(p) => {
                 self.prop = p.map(|p| p.trim().to_string()).filter(|p| !p.is_empty())
             }
+            Action::Refresh => self.history_rev = self.history_rev.wrapping_add(1),
             Action::HistoryRequested {
                 request,
                 span,
@@ -480,7 +483,7 @@ impl State {
             Action::GoalEditStarted => self.goal_edit.busy = true,
             Action::GoalEdited(r) => {
                 if self.goal_edit.done(r) {
-                    self.goals_rev = self.goals_rev.wrapping_add(1);
+                    self.history_rev = self.history_rev.wrapping_add(1);
                 }
             }
             Action::OpenShares(open) => {

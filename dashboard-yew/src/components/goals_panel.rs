@@ -61,7 +61,7 @@ pub fn GoalsPanel(props: &GoalsPanelProps) -> Html {
                 <thead><tr>
                     <th scope="col">{ "Goal" }</th>
                     <th scope="col" class="num">{ "Visitors" }</th>
-                    <th scope="col" class="num">{ "Conversions" }</th>
+                    <th scope="col" class="num" title="Conversions">{ "Conv." }</th>
                     <th scope="col" class="num">{ "Rate" }</th>
                     if props.editable { <th scope="col"><span class="visually-hidden">{ "Delete" }</span></th> }
                 </tr></thead>
@@ -81,7 +81,8 @@ pub fn GoalsPanel(props: &GoalsPanelProps) -> Html {
                                 if props.editable {
                                     <td><button type="button" class="link goal-delete" disabled={props.edit.busy}
                                         aria-label={format!("Delete goal {name}")}
-                                        onclick={props.on_delete.reform(move |_: MouseEvent| delete.clone())}>{ "Delete" }</button></td>
+                                        title={format!("Delete goal {name}")}
+                                        onclick={props.on_delete.reform(move |_: MouseEvent| delete.clone())}>{ "×" }</button></td>
                                 }
                             </tr>
                         }

@@ -36,6 +36,8 @@ pub struct HistoryViewProps {
     pub on_export: Callback<Export>,
     pub on_add_goal: Callback<(GoalKind, String)>,
     pub on_delete_goal: Callback<Goal>,
+    /// Asks for fresh numbers.
+    pub on_refresh: Callback<()>,
     /// Opens the share-link manager (admins).
     pub on_share: Callback<()>,
     /// Shown under the toolbar: the share-link manager when it is open.
@@ -77,13 +79,15 @@ pub fn HistoryView(props: &HistoryViewProps) -> Html {
             <div class="toolbar">
                 <RangePicker range={props.range.clone()} compare={props.compare} today={props.today.clone()}
                     on_range={props.on_range.clone()} on_compare={props.on_compare.clone()} />
-                if props.admin {
-                    <div class="admin-tools">
+                <div class="admin-tools">
+                    <button type="button" id="refresh" title="Reload the numbers" aria-label="Reload the numbers"
+                        onclick={props.on_refresh.reform(|_: MouseEvent| ())}>{ "↻" }</button>
+                    if props.admin {
                         <button type="button" id="share-open" onclick={props.on_share.reform(|_: MouseEvent| ())}>{ "Share…" }</button>
                         <button type="button" id="export-raw" class="link" title="All events of the range, one JSON object per line"
                             onclick={props.on_export.reform(|_: MouseEvent| Export::RawEvents)}>{ "Export raw events" }</button>
-                    </div>
-                }
+                    }
+                </div>
             </div>
             { props.children.clone() }
             <FilterBar filters={props.filters.clone()} on_remove={props.on_remove_filter.clone()}

@@ -19,8 +19,8 @@ pub struct HistoryQuery {
     pub filters: Vec<Filter>,
     pub compare: Option<Compare>,
     pub prop: Option<String>,
-    /// Bumped after a goal change.
-    pub goals_rev: u32,
+    /// Bumped after a goal change or by the refresh button.
+    pub history_rev: u32,
 }
 
 impl HistoryQuery {
@@ -33,7 +33,7 @@ impl HistoryQuery {
             filters: state.filters.clone(),
             compare: state.compare,
             prop: state.prop.clone(),
-            goals_rev: state.goals_rev,
+            history_rev: state.history_rev,
         })
         .filter(|_| state.view == crate::state::View::History)
     }

@@ -425,10 +425,12 @@ fn goal_and_share_edits_reload_on_success_and_explain_failures() {
         s.goal_edit.error.as_deref(),
         Some("server answered 400: value is empty")
     );
-    assert_eq!(s.goals_rev, 0);
+    assert_eq!(s.history_rev, 0);
     s.apply(Action::GoalEditStarted);
     s.apply(Action::GoalEdited(Ok(())));
-    assert_eq!((s.goals_rev, s.goal_edit.error.clone()), (1, None));
+    assert_eq!((s.history_rev, s.goal_edit.error.clone()), (1, None));
+    s.apply(Action::Refresh);
+    assert_eq!(s.history_rev, 2);
 
     s.apply(Action::OpenShares(true));
     s.apply(Action::ShareEditStarted);
