@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use protocol::stats::Interval;
+use protocol::stats::{Field, Filter, Interval, Summary};
 use protocol::time::civil_from_days;
 pub use protocol::time::{DAY_MS, MINUTE_MS};
 
@@ -286,6 +286,20 @@ pub fn export_filename(
     )
 }
 
+/// Property names to offer for a breakdown: those the summary says the range has (most used
+/// first), then any a filter names that it does not list (an older server lists none).
+pub fn prop_names(summary: Option<&Summary>, filters: &[Filter]) -> Vec<String> {
+    let mut names: Vec<String> = summary.map(|s| s.props.clone()).unwrap_or_default();
+    for f in filters {
+        if let Field::Prop(p) = &f.field {
+            if !names.contains(p) {
+                names.push(p.clone());
+            }
+        }
+    }
+    names
+}
+
 /// Failed attempts in a row after which the indicator says "offline" instead of
 /// "reconnecting": about 15 s of 0.5 + 1 + 2 + 4 + 8 s (it keeps retrying either way).
 pub const OFFLINE_AFTER_ATTEMPTS: u32 = 5;
@@ -378,6 +392,22 @@ mod tests {
         assert_eq!(Tone::of(Some(-10.0), true), Tone::Good);
         assert_eq!(Tone::of(Some(0.0), true), Tone::Neutral);
         assert_eq!(Tone::of(None, false), Tone::Neutral);
+    }
+
+    #[test]
+    fn property_names_come_from_the_summary_then_the_filters() {
+        let s = Summary {
+            props: vec!["plan".into(), "seats".into()],
+            ..Summary::default()
+        };
+        let filters = [
+            Filter::is(Field::Prop("seats".into()), "3"),
+            Filter::is(Field::Prop("trial".into()), "true"),
+            Filter::is(protocol::stats::Dimension::Page, "/"),
+        ];
+        assert_eq!(prop_names(Some(&s), &filters), ["plan", "seats", "trial"]);
+        assert_eq!(prop_names(None, &filters), ["seats", "trial"]);
+        assert!(prop_names(None, &[]).is_empty());
     }
 
     #[test]

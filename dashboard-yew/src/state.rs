@@ -91,7 +91,6 @@ impl<T> Load<T> {
         }
     }
 
-    #[cfg(test)]
     pub fn ready(&self) -> Option<&T> {
         match self {
             Load::Ready(v) => Some(v),

@@ -123,12 +123,13 @@ async function cardsEqualApi(filters = [], p = page) {
 }
 
 /** A panel's rows are the breakdown API's rows, in order. */
-async function panelEqualsApi(dimension, filters = [], p = page) {
+async function panelEqualsApi(dimension, filters = [], p = page, id = dimension) {
   const api = await server.stats(`/api/stats/breakdown?${SPAN}&dimension=${dimension}&limit=10${filterQuery(filters)}`)
   const want = api.rows.map((r) => `${r.value}=${r.count}`).join(' ')
-  const shown = async () => (await p.locator(`#breakdown-${dimension} tbody tr`).evaluateAll((trs) =>
+  const shown = async () => (await p.locator(`#breakdown-${id} tbody tr`).evaluateAll((trs) =>
     trs.map((tr) => `${tr.dataset.key}=${tr.querySelector('td[data-value]').dataset.value}`))).join(' ')
   await until(async () => (await shown()) === want, 10_000, `${dimension} panel = ${want} (shows ${await shown()})`)
+  return api
 }
 
 test('the history view shows visits, bounce rate, duration and views per visit as the API does', async () => {
@@ -198,6 +199,23 @@ test('rows are buttons the keyboard reaches', async () => {
   await page.locator('#filters li .remove').focus()
   await page.keyboard.press('Enter')
   await until(async () => (await page.locator('#filters li').count()) === 0, 5_000, 'chip removed by keyboard')
+  await settled()
+})
+
+test('a custom property is broken down by name, and its rows filter too', async () => {
+  await page.fill('#prop-name', 'plan')
+  await page.click('#prop-show')
+  await until(async () => /prop=plan/.test(page.url()), 5_000, 'prop in the URL')
+  await settled()
+  const api = await panelEqualsApi('prop.plan', [], page, 'prop')
+  assert.deepEqual(api.rows, [{ value: 'pro', count: 1 }])
+  await page.locator('#breakdown-prop button.pick', { hasText: 'pro' }).click()
+  await until(async () => (await page.locator('#filters li[data-filter="prop.plan:pro"]').count()) === 1, 5_000, 'prop filter')
+  await settled()
+  // The visit that signed up with plan=pro: alice's.
+  const filtered = await cardsEqualApi(['prop.plan:pro'])
+  assert.equal(filtered.visits, 1)
+  await page.locator('#filters li .remove').click()
   await settled()
 })
 

@@ -604,7 +604,10 @@ mod tests {
         };
         let v = serde_json::to_value(&with_props).expect("json");
         assert_eq!(v["props"], serde_json::json!(["plan", "seats"]));
-        assert!(serde_json::to_value(Summary::default()).expect("json").get("props").is_none());
+        assert!(serde_json::to_value(Summary::default())
+            .expect("json")
+            .get("props")
+            .is_none());
     }
 
     #[test]

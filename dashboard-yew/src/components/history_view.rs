@@ -7,7 +7,7 @@ use crate::components::{
     StatCard,
 };
 use crate::metric::Metric;
-use crate::shape::{bucket_label, change_percent, with_shares};
+use crate::shape::{bucket_label, change_percent, prop_names, with_shares};
 use crate::state::{Editing, History, Load, Range};
 
 #[derive(Properties, PartialEq)]
@@ -61,18 +61,10 @@ pub fn HistoryView(props: &HistoryViewProps) -> Html {
             Filter::is(field.clone().unwrap_or(Field::Dim(Dimension::Event)), v)
         })
     };
-    // Names to offer: the chosen one and those filtered by.
-    let mut suggestions: Vec<AttrValue> = props
-        .filters
-        .iter()
-        .filter_map(|f| match &f.field {
-            Field::Prop(p) => Some(AttrValue::from(p.clone())),
-            Field::Dim(_) => None,
-        })
-        .collect();
-    suggestions.extend(props.prop.clone());
-    suggestions.sort();
-    suggestions.dedup();
+    let suggestions = prop_names(h.summary.ready(), &props.filters)
+        .into_iter()
+        .map(AttrValue::from)
+        .collect::<Vec<_>>();
     let export = |e: Export| props.on_export.reform(move |()| e.clone());
     html! {
         <main class="view history" aria-busy={(h.outstanding > 0).to_string()}>
