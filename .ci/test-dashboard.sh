@@ -6,8 +6,10 @@
 #   4. cargo build -p footfall    the binary the browser tests start
 #   5. node --test npm/test-dashboard/
 #                                 headless Chromium against `footfall standalone`: login, live
-#                                 updates, restart → reconnecting → live, history = REST API;
-#                                 screenshots in artifacts/ (ignored by git)
+#                                 updates, restart → reconnecting → live, history = REST API
+#                                 (dashboard.test.js); filters, bookmarks, comparison, CSV,
+#                                 goals, share links (insights.test.js); screenshots in
+#                                 artifacts/ (ignored by git)
 # Needs what .ci/install-wasm.sh installs (wasm target, wasm-bindgen CLI, npm/ deps, Chromium);
 # runs it first when something is missing.
 set -euo pipefail
