@@ -9,6 +9,18 @@ use crate::api::{self, ApiError, Export, Scope};
 use crate::shape::export_filename;
 use crate::state::{Action, State};
 
+/// One edit: `started`, then the call in a task, then `done` with its outcome.
+fn edit(
+    dispatch: &UseReducerDispatcher<State>,
+    started: Action,
+    done: fn(Result<(), ApiError>) -> Action,
+    call: impl std::future::Future<Output = Result<(), ApiError>> + 'static,
+) {
+    let dispatch = dispatch.clone();
+    dispatch.dispatch(started);
+    yew::platform::spawn_local(async move { dispatch.dispatch(done(call.await)) });
+}
+
 /// What the goal form and the delete buttons call.
 pub struct GoalEditor {
     pub add: Callback<(GoalKind, String)>,
@@ -28,25 +40,29 @@ pub fn use_goal_editor(
             let Some((token, site)) = creds.clone() else {
                 return;
             };
-            let dispatch = dispatch.clone();
-            dispatch.dispatch(Action::GoalEditStarted);
-            yew::platform::spawn_local(async move {
-                let goal = NewGoal { site, kind, value };
-                let r = api::post::<Goal>(&token, api::GOALS_PATH, Some(&goal)).await;
-                dispatch.dispatch(Action::GoalEdited(r.map(|_| ())));
-            });
+            edit(
+                &dispatch,
+                Action::GoalEditStarted,
+                Action::GoalEdited,
+                async move {
+                    let goal = NewGoal { site, kind, value };
+                    api::post::<Goal>(&token, api::GOALS_PATH, Some(&goal))
+                        .await
+                        .map(|_| ())
+                },
+            );
         })
     };
     let delete = Callback::from(move |goal: Goal| {
         let Some((token, site)) = creds.clone() else {
             return;
         };
-        let dispatch = dispatch.clone();
-        dispatch.dispatch(Action::GoalEditStarted);
-        yew::platform::spawn_local(async move {
-            let r = api::delete(&token, &api::goal_path(&goal.id, &site)).await;
-            dispatch.dispatch(Action::GoalEdited(r));
-        });
+        edit(
+            &dispatch,
+            Action::GoalEditStarted,
+            Action::GoalEdited,
+            async move { api::delete(&token, &api::goal_path(&goal.id, &site)).await },
+        );
     });
     GoalEditor { add, delete }
 }
@@ -85,13 +101,17 @@ pub fn use_share_links(
             let Some((token, site)) = creds.clone() else {
                 return;
             };
-            let dispatch = dispatch.clone();
-            dispatch.dispatch(Action::ShareEditStarted);
-            yew::platform::spawn_local(async move {
-                let body = NewShareLink { site, label };
-                let r = api::post::<ShareLink>(&token, api::SHARES_PATH, Some(&body)).await;
-                dispatch.dispatch(Action::ShareEdited(r.map(|_| ())));
-            });
+            edit(
+                &dispatch,
+                Action::ShareEditStarted,
+                Action::ShareEdited,
+                async move {
+                    let body = NewShareLink { site, label };
+                    api::post::<ShareLink>(&token, api::SHARES_PATH, Some(&body))
+                        .await
+                        .map(|_| ())
+                },
+            );
         })
     };
     let revoke = {
@@ -100,12 +120,12 @@ pub fn use_share_links(
             let Some((token, _)) = creds.clone() else {
                 return;
             };
-            let dispatch = dispatch.clone();
-            dispatch.dispatch(Action::ShareEditStarted);
-            yew::platform::spawn_local(async move {
-                let r = api::delete(&token, &api::share_path(&id)).await;
-                dispatch.dispatch(Action::ShareEdited(r));
-            });
+            edit(
+                &dispatch,
+                Action::ShareEditStarted,
+                Action::ShareEdited,
+                async move { api::delete(&token, &api::share_path(&id)).await },
+            );
         })
     };
     let copy = Callback::from(move |(id, url): (String, String)| {
