@@ -32,6 +32,10 @@ apt_install build-essential pkg-config tzdata curl cmake libssl-dev libsasl2-dev
 bash .ci/install-wasm.sh
 [ "$MODE" = build ] && exit 0
 
+# nginx as the CDN / reverse-proxy stand-in of the CDN test (npm/test/cdn.test.js), run as
+# the test's own process on loopback; the package's service is never started.
+apt_install nginx
+
 # Fuzzing (`cargo fuzz`, run briefly by the test suite).
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 

@@ -11,7 +11,6 @@
 //! measured site, to show what fan-out costs. Prints p50/p95/p99 in milliseconds.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +18,7 @@ use bytes::Bytes;
 use fastwebsockets::{handshake, FragmentCollector, OpCode};
 use http_body_util::{Empty, Full};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use protocol::live::ServerMessage;
 
 struct Args {
@@ -63,18 +62,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-struct SpawnExecutor;
-
-impl<Fut> hyper::rt::Executor<Fut> for SpawnExecutor
-where
-    Fut: Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    fn execute(&self, fut: Fut) {
-        tokio::spawn(fut);
-    }
-}
-
 type Ws = FragmentCollector<TokioIo<hyper::upgrade::Upgraded>>;
 
 async fn connect(args: &Args, site: &str) -> Result<Ws, Box<dyn std::error::Error>> {
@@ -89,7 +76,7 @@ async fn connect(args: &Args, site: &str) -> Result<Ws, Box<dyn std::error::Erro
         .header("Sec-WebSocket-Version", "13")
         .header("Authorization", format!("Bearer {}", args.token))
         .body(Empty::<Bytes>::new())?;
-    let (ws, _) = handshake::client(&SpawnExecutor, req, stream).await?;
+    let (ws, _) = handshake::client(&TokioExecutor::new(), req, stream).await?;
     Ok(FragmentCollector::new(ws))
 }
 

@@ -185,6 +185,67 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// p50 and max of `runs` timed calls after one warm-up.
+async fn time_it<F, Fut, T>(runs: usize, mut f: F) -> Res<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, processor::StoreError>>,
+{
+    f().await?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await?;
+        times.push(ms(t.elapsed()));
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], times[times.len() - 1]))
+}
+
+/// Issue 13's check: 30-day summary (with visit metrics) and breakdown, unfiltered (rollups +
+/// visits) and filtered (fact table), printed against the unfiltered breakdown of this run.
+async fn time_filtered(store: &dyn Store, q: &BreakdownQuery, label: &str) -> Res<()> {
+    use protocol::stats::Filter;
+    let filters = vec![
+        Filter::is(Dimension::Country, "DE"),
+        Filter::is_not(Dimension::Device, "mobile"),
+    ];
+    let filtered = RangeQuery {
+        filters: filters.clone(),
+        ..q.range.clone()
+    };
+    let (base_p50, _) = time_it(5, || processor::history::breakdown(store, q.clone())).await?;
+    let (s_p50, s_max) = time_it(5, || processor::history::summary(store, q.range.clone())).await?;
+    let (fs_p50, fs_max) =
+        time_it(5, || processor::history::summary(store, filtered.clone())).await?;
+    let fq = BreakdownQuery {
+        range: filtered.clone(),
+        ..q.clone()
+    };
+    let (fb_p50, fb_max) = time_it(5, || processor::history::breakdown(store, fq.clone())).await?;
+    let wild = BreakdownQuery {
+        range: RangeQuery {
+            filters: vec![Filter::is(Dimension::Page, "/docs/page-1*")],
+            ..q.range.clone()
+        },
+        dimension: Dimension::Referrer.into(),
+        limit: 10,
+    };
+    let (wb_p50, wb_max) =
+        time_it(5, || processor::history::breakdown(store, wild.clone())).await?;
+    println!(
+        "   {label} 30-day summary with visits, unfiltered: p50 {s_p50:.1} ms, max {s_max:.1} ms"
+    );
+    println!("   {label} 30-day summary, filter country:DE + device!:mobile: p50 {fs_p50:.1} ms, max {fs_max:.1} ms");
+    println!("   {label} 30-day top pages, same filters: p50 {fb_p50:.1} ms, max {fb_max:.1} ms");
+    println!("   {label} 30-day top referrers, filter page:/docs/page-1*: p50 {wb_p50:.1} ms, max {wb_max:.1} ms");
+    println!(
+        "   ratio filtered breakdown / unfiltered breakdown (rollups, {base_p50:.1} ms): {:.1}x",
+        fb_p50 / base_p50.max(1e-6)
+    );
+    Ok(())
+}
+
 async fn time_breakdown(
     store: &dyn Store,
     q: &BreakdownQuery,
@@ -327,6 +388,7 @@ async fn main() -> Res<()> {
         println!(
             "   MongoStore breakdown (rollups + indexed edges): p50 {p50:.1} ms, max {max:.1} ms"
         );
+        time_filtered(&store, &q, "MongoStore").await?;
         let events = client.database(&qdb_name).collection::<Document>("events");
         let pipeline = vec![
             doc! { "$match": {
@@ -373,6 +435,7 @@ async fn main() -> Res<()> {
         println!(
             "   SqliteStore breakdown (rollups + indexed edges): p50 {p50:.1} ms, max {max:.1} ms"
         );
+        time_filtered(&store, &q, "SqliteStore").await?;
         let conn = rusqlite::Connection::open_with_flags(
             store.path(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

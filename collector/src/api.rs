@@ -2,24 +2,23 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use footfall_http::{answer, ResponseBody};
 use http::StatusCode;
 use hyper::Response;
-use protocol::api::{to_json, ErrorBody};
 use protocol::{DecodeError, ValidationError};
 use serde::Serialize;
 
 use crate::sinks::SinkError;
-use crate::ResponseBody;
 
 /// Everything that makes the collector refuse a request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// Not JSON, or a batch with no or too many events. (A field of the wrong type is
+    /// `Invalid`, with the field named.)
     #[error(transparent)]
-    Decode(#[from] DecodeError),
+    Decode(DecodeError),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("unsupported content type {0:?}; send application/json or text/plain")]
@@ -28,8 +27,6 @@ pub enum ApiError {
     UnsupportedEncoding(String),
     #[error("body is not valid gzip")]
     BadGzip,
-    #[error("no such endpoint")]
-    NotFound,
     #[error("method not allowed; use {allow}")]
     MethodNotAllowed { allow: &'static str },
     #[error("origin {0:?} may not send events here")]
@@ -42,6 +39,15 @@ pub enum ApiError {
     Timeout,
     #[error("connection closed while reading the body")]
     BodyRead,
+}
+
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Invalid(v) => ApiError::Invalid(v),
+            other => ApiError::Decode(other),
+        }
+    }
 }
 
 impl From<SinkError> for ApiError {
@@ -63,7 +69,6 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -80,12 +85,12 @@ impl ApiError {
             ApiError::Decode(DecodeError::Json { .. }) => "invalid_json",
             ApiError::Decode(DecodeError::TooManyEvents { .. }) => "too_many_events",
             ApiError::Decode(DecodeError::NoEvents) => "no_events",
+            ApiError::Decode(DecodeError::Invalid(e)) => e.code,
             ApiError::BadGzip => "invalid_gzip",
             ApiError::BodyRead => "body_read_failed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::UnsupportedEncoding(_) => "unsupported_encoding",
-            ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -96,54 +101,27 @@ impl ApiError {
 
     pub(crate) fn into_response(self) -> Response<ResponseBody> {
         let (message, field) = match &self {
-            ApiError::Invalid(e) => (e.message.clone(), Some(e.field.clone())),
+            ApiError::Invalid(e) | ApiError::Decode(DecodeError::Invalid(e)) => {
+                (e.message.clone(), Some(e.field.clone()))
+            }
             ApiError::Decode(DecodeError::TooManyEvents { .. } | DecodeError::NoEvents) => {
                 (self.to_string(), Some("events".to_string()))
             }
             other => (other.to_string(), None),
         };
-        let mut resp = error_response(self.status(), self.code(), &message, field.as_deref());
-        let headers = resp.headers_mut();
+        // A shape error of the whole body (not an object) has no field to name.
+        let field = field.filter(|f| !f.is_empty());
         match &self {
+            ApiError::MethodNotAllowed { allow } => answer::method_not_allowed(allow),
             ApiError::RateLimited { retry_after } | ApiError::Unavailable { retry_after } => {
-                headers.insert(
-                    RETRY_AFTER,
-                    HeaderValue::from(retry_after_secs(*retry_after)),
-                );
+                answer::with_retry_after(
+                    answer::error(self.status(), self.code(), &message, None),
+                    *retry_after,
+                )
             }
-            ApiError::MethodNotAllowed { allow } => {
-                headers.insert(ALLOW, HeaderValue::from_static(allow));
-            }
-            _ => {}
+            _ => answer::error(self.status(), self.code(), &message, field.as_deref()),
         }
-        resp
     }
-}
-
-/// `Retry-After` in whole seconds, at least 1 (0 would invite a retry storm).
-fn retry_after_secs(d: Duration) -> u64 {
-    d.as_secs_f64().ceil().max(1.0) as u64
-}
-
-/// `{"success":false,"error":{"code":..,"message":..,"field":..}}` with `status`.
-pub fn error_response(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    field: Option<&str>,
-) -> Response<ResponseBody> {
-    json_response(status, &ErrorBody::new(code, message, field))
-}
-
-/// A JSON response.
-pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<ResponseBody> {
-    let mut resp = Response::new(ResponseBody::new(Bytes::from(to_json(body))));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    resp
 }
 
 /// The classic `/api/track` answer, byte-for-byte what the original service sent.
@@ -171,37 +149,53 @@ pub(crate) struct RejectedEvent {
     pub message: String,
 }
 
-#[derive(Serialize)]
-pub(crate) struct HealthResponse {
-    pub success: bool,
-    pub status: &'static str,
-    pub timestamp: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_is_at_least_one_second() {
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
-        assert_eq!(retry_after_secs(Duration::from_secs(30)), 30);
-    }
-
-    #[test]
-    fn every_error_has_a_4xx_or_5xx_status() {
+    fn every_error_has_a_4xx_or_5xx_status_and_a_code() {
+        let second = Duration::from_secs(1);
+        let invalid = ValidationError::new("too_long", "page", "too long");
         let all = [
-            ApiError::NotFound,
-            ApiError::Timeout,
-            ApiError::BadGzip,
+            ApiError::Invalid(invalid.clone()),
+            ApiError::Decode(DecodeError::Empty),
+            ApiError::Decode(DecodeError::Json {
+                message: "x".into(),
+                line: 1,
+                column: 1,
+            }),
+            ApiError::Decode(DecodeError::Invalid(invalid)),
+            ApiError::Decode(DecodeError::TooManyEvents { max: 1, got: 2 }),
+            ApiError::Decode(DecodeError::NoEvents),
             ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType("x".into()),
+            ApiError::UnsupportedEncoding("x".into()),
+            ApiError::BadGzip,
+            ApiError::MethodNotAllowed { allow: "POST" },
+            ApiError::OriginNotAllowed("x".into()),
             ApiError::RateLimited {
-                retry_after: Duration::from_secs(1),
+                retry_after: second,
             },
+            ApiError::Unavailable {
+                retry_after: second,
+            },
+            ApiError::Timeout,
+            ApiError::BodyRead,
         ];
         for e in all {
-            assert!(e.status().is_client_error() || e.status().is_server_error());
+            let status = e.status();
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{e:?}"
+            );
+            assert!(!e.code().is_empty());
+            let retry = e.into_response().headers().contains_key("retry-after");
+            assert_eq!(
+                retry,
+                status == StatusCode::TOO_MANY_REQUESTS
+                    || status == StatusCode::SERVICE_UNAVAILABLE
+            );
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The collector's settings. `footfall` fills them from CLI flags / `FOOTFALL_*` env vars;
 //! tests build them directly. Units are in the field names.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -26,8 +25,6 @@ pub struct CollectorConfig {
     pub decompressed_limit_bytes: usize,
     /// Time allowed to receive a request body and get the sink's answer.
     pub request_timeout: Duration,
-    /// Where `/footfall.js` (`tracker/`) and `/demo/` (`demo/`) are read from.
-    pub assets_dir: Option<PathBuf>,
 }
 
 impl Default for CollectorConfig {
@@ -40,7 +37,6 @@ impl Default for CollectorConfig {
             batch_body_limit_bytes: BATCH_BODY_LIMIT_BYTES,
             decompressed_limit_bytes: DECOMPRESSED_LIMIT_BYTES,
             request_timeout: Duration::from_secs(10),
-            assets_dir: None,
         }
     }
 }

@@ -8,8 +8,9 @@ use http::header::{
 use http::{HeaderMap, StatusCode};
 use hyper::Response;
 
+use footfall_http::ResponseBody;
+
 use crate::config::AllowedOrigins;
-use crate::ResponseBody;
 
 /// May `origin` send events at all (for some site)? Requests without an `Origin` header are
 /// not from a browser's cross-origin context and are always allowed.

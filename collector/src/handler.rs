@@ -1,28 +1,27 @@
-//! [`Collector`]: routing, the ingest endpoints, health, metrics and assets.
+//! [`Collector`]: the ingest endpoints, plus health and metrics on `footfall_http`'s shared
+//! health routes, each request counted in the metrics by route.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ORIGIN};
-use http::{HeaderMap, Method, StatusCode};
+use footfall_http::{answer, BoxFuture, Handler, Health, ResponseBody};
+use http::header::ORIGIN;
+use http::{Method, StatusCode};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use protocol::visitor::day_of;
 use protocol::wire::{decode_batch, decode_track};
-use protocol::{Event, Normalizer, RequestContext, WireEvent};
+use protocol::{Event, Normalizer, RequestContext, ValidationError, WireEvent};
 
-use crate::api::{
-    json_response, ApiError, BatchResponse, HealthResponse, RejectedEvent, TrackResponse,
-};
+use crate::api::{ApiError, BatchResponse, RejectedEvent, TrackResponse};
 use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
 use crate::rate_limit::IpRateLimiter;
 use crate::salt::{SaltCache, SaltSource};
 use crate::sinks::{Sink, SinkError};
-use crate::{assets, body, client_ip, cors, BoxFuture, Handler, ResponseBody};
+use crate::{body, client_ip, cors};
 
 /// The site of events that name none and come without an `Origin`.
 pub const DEFAULT_SITE: &str = "default";
@@ -42,10 +41,19 @@ struct Inner {
     limiter: IpRateLimiter,
     last_purge_ms: AtomicI64,
     metrics: Metrics,
-    /// Requests for paths the collector does not own (standalone mode: the stats API and
-    /// the dashboard).
-    fallback: Option<Arc<dyn Handler>>,
+    /// `/api/health`, `/livez`, `/readyz` (the sink's readiness) and `/metrics`.
+    health: Health,
 }
+
+/// Every path the collector answers; `footfall` routes the rest elsewhere.
+pub const PATHS: &[&str] = &[
+    "/api/track",
+    "/api/batch",
+    "/api/health",
+    "/livez",
+    "/readyz",
+    "/metrics",
+];
 
 /// Routes of the collector; the label of the request metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +64,6 @@ enum Route {
     Live,
     Ready,
     Metrics,
-    Asset,
 }
 
 impl Route {
@@ -68,8 +75,6 @@ impl Route {
             "/livez" => Route::Live,
             "/readyz" => Route::Ready,
             "/metrics" => Route::Metrics,
-            "/footfall.js" | "/footfall.wasm" | "/demo" => Route::Asset,
-            p if p.starts_with("/demo/") => Route::Asset,
             _ => return None,
         })
     }
@@ -82,23 +87,16 @@ impl Route {
             Route::Live => "livez",
             Route::Ready => "readyz",
             Route::Metrics => "metrics",
-            Route::Asset => "asset",
         }
     }
 
-    fn allowed_methods(self) -> &'static str {
-        match self {
-            Route::Track | Route::Batch => "POST, OPTIONS",
-            _ => "GET, HEAD",
-        }
+    fn is_ingest(self) -> bool {
+        matches!(self, Route::Track | Route::Batch)
     }
+}
 
-    fn allows(self, method: &Method) -> bool {
-        match self {
-            Route::Track | Route::Batch => method == Method::POST || method == Method::OPTIONS,
-            _ => method == Method::GET || method == Method::HEAD,
-        }
-    }
+fn ingest_allows(method: &Method) -> bool {
+    method == Method::POST || method == Method::OPTIONS
 }
 
 fn now_ms() -> i64 {
@@ -112,6 +110,17 @@ impl Collector {
         let limiter = IpRateLimiter::new(config.rate_limit_per_minute);
         let metrics = Metrics::new();
         metrics.report_sink_ready(sink.is_ready());
+        let health = {
+            let (sink, gauge) = (sink.clone(), metrics.clone());
+            Health::new(
+                move || {
+                    let ready = sink.is_ready();
+                    gauge.report_sink_ready(ready);
+                    ready
+                },
+                metrics.registry().clone(),
+            )
+        };
         Collector {
             inner: Arc::new(Inner {
                 config,
@@ -120,18 +129,14 @@ impl Collector {
                 limiter,
                 last_purge_ms: AtomicI64::new(now_ms()),
                 metrics,
-                fallback: None,
+                health,
             }),
         }
     }
 
-    /// Serves paths the collector does not own with `fallback` instead of a 404.
-    /// Must be called before the collector is cloned.
-    pub fn with_fallback(mut self, fallback: Arc<dyn Handler>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.fallback = Some(fallback);
-        }
-        self
+    /// Whether `path` is the collector's (see [`PATHS`]).
+    pub fn owns(path: &str) -> bool {
+        PATHS.contains(&path)
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -145,97 +150,53 @@ impl Collector {
 
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
         let started = Instant::now();
-        let path = req.uri().path().to_string();
-        let Some(route) = Route::of(&path) else {
-            return match &self.inner.fallback {
-                Some(fallback) => with_security_headers(fallback.handle(req, peer).await),
-                None => with_security_headers(ApiError::NotFound.into_response()),
-            };
+        let Some(route) = Route::of(req.uri().path()) else {
+            return answer::not_found();
         };
-        let origin = req
-            .headers()
-            .get(ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let resp = if !route.allows(req.method()) {
-            ApiError::MethodNotAllowed {
-                allow: route.allowed_methods(),
-            }
-            .into_response()
+        let resp = if route.is_ingest() {
+            self.ingest_route(route, req, peer).await
         } else {
-            self.route(route, req, peer, origin.as_deref())
-                .await
-                .unwrap_or_else(ApiError::into_response)
+            self.inner
+                .health
+                .answer(req.method(), req.uri().path())
+                .unwrap_or_else(answer::not_found)
         };
-        let mut resp = with_security_headers(resp);
-        if matches!(route, Route::Track | Route::Batch) {
-            cors::decorate(
-                &self.inner.config.allowed_origins,
-                origin.as_deref(),
-                resp.headers_mut(),
-            );
-        }
         self.inner
             .metrics
             .report_request(route.label(), resp.status().as_u16(), started.elapsed());
         resp
     }
 
-    async fn route(
+    async fn ingest_route(
         &self,
         route: Route,
         req: Request<Incoming>,
         peer: SocketAddr,
-        origin: Option<&str>,
-    ) -> Result<Response<ResponseBody>, ApiError> {
-        let inner = &self.inner;
-        match route {
-            Route::Track | Route::Batch if req.method() == Method::OPTIONS => {
-                Ok(cors::preflight(&inner.config.allowed_origins, origin))
+    ) -> Response<ResponseBody> {
+        let allowed = &self.inner.config.allowed_origins;
+        let origin = req
+            .headers()
+            .get(ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut resp = if !ingest_allows(req.method()) {
+            ApiError::MethodNotAllowed {
+                allow: "POST, OPTIONS",
             }
-            Route::Track => self.ingest(req, peer, origin, Ingest::Track).await,
-            Route::Batch => self.ingest(req, peer, origin, Ingest::Batch).await,
-            Route::Health => Ok(no_store(json_response(
-                StatusCode::OK,
-                &HealthResponse {
-                    success: true,
-                    status: "healthy",
-                    timestamp: protocol::time::format_rfc3339_millis(now_ms()),
-                },
-            ))),
-            Route::Live => Ok(no_store(json_response(
-                StatusCode::OK,
-                &serde_json::json!({"success": true, "status": "live"}),
-            ))),
-            Route::Ready => {
-                let ready = inner.sink.is_ready();
-                inner.metrics.report_sink_ready(ready);
-                let (status, word) = if ready {
-                    (StatusCode::OK, "ready")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-                };
-                Ok(no_store(json_response(
-                    status,
-                    &serde_json::json!({"success": ready, "status": word}),
-                )))
-            }
-            Route::Metrics => {
-                inner.metrics.report_sink_ready(inner.sink.is_ready());
-                let mut resp =
-                    Response::new(ResponseBody::new(Bytes::from(inner.metrics.render())));
-                resp.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                Ok(no_store(resp))
-            }
-            Route::Asset => {
-                let dir = inner.config.assets_dir.as_ref().ok_or(ApiError::NotFound)?;
-                let asset = assets::resolve(dir, req.uri().path()).ok_or(ApiError::NotFound)?;
-                assets::serve(asset, req.method(), req.headers()).await
-            }
-        }
+            .into_response()
+        } else if req.method() == Method::OPTIONS {
+            cors::preflight(allowed, origin.as_deref())
+        } else {
+            let kind = match route {
+                Route::Track => Ingest::Track,
+                _ => Ingest::Batch,
+            };
+            self.ingest(req, peer, origin.as_deref(), kind)
+                .await
+                .unwrap_or_else(ApiError::into_response)
+        };
+        cors::decorate(allowed, origin.as_deref(), resp.headers_mut());
+        resp
     }
 
     fn admit(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
@@ -298,7 +259,7 @@ impl Collector {
             Ingest::Track => {
                 let event = decode_track(&bytes)?;
                 let site = event.site.clone();
-                (site, None, vec![event])
+                (site, None, vec![Ok(event)])
             }
             Ingest::Batch => {
                 let batch = decode_batch(&bytes)?;
@@ -348,14 +309,14 @@ impl Collector {
             self.deliver(outcome.accepted).await?;
         }
         Ok(match kind {
-            Ingest::Track => json_response(
+            Ingest::Track => answer::json(
                 StatusCode::OK,
                 &TrackResponse {
                     success: true,
                     message: "Event tracked successfully",
                 },
             ),
-            Ingest::Batch => json_response(
+            Ingest::Batch => answer::json(
                 StatusCode::ACCEPTED,
                 &BatchResponse {
                     success: true,
@@ -409,7 +370,11 @@ struct Normalized {
     filtered: usize,
 }
 
-fn normalize_all(events: Vec<WireEvent>, ctx: &RequestContext<'_>) -> Normalized {
+/// Normalises each decoded event; events that did not decode are refused like invalid ones.
+fn normalize_all(
+    events: Vec<Result<WireEvent, ValidationError>>,
+    ctx: &RequestContext<'_>,
+) -> Normalized {
     let mut out = Normalized {
         accepted: Vec::with_capacity(events.len()),
         rejected: Vec::new(),
@@ -418,7 +383,7 @@ fn normalize_all(events: Vec<WireEvent>, ctx: &RequestContext<'_>) -> Normalized
     };
     let normalizer = Normalizer::new(*ctx);
     for (index, wire) in events.into_iter().enumerate() {
-        match normalizer.normalize(wire) {
+        match wire.and_then(|wire| normalizer.normalize(wire)) {
             Ok(Some(event)) => out.accepted.push(event),
             Ok(None) => out.filtered += 1,
             Err(e) => {
@@ -443,37 +408,6 @@ fn origin_host(origin: &str) -> Option<String> {
         None => rest.split(':').next()?,
     };
     (!host.is_empty() && host != "null").then(|| host.to_ascii_lowercase())
-}
-
-fn no_store(mut resp: Response<ResponseBody>) -> Response<ResponseBody> {
-    resp.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
-/// Security headers on every response. JSON answers also get a CSP that forbids everything:
-/// they are data, never a document.
-fn with_security_headers(mut resp: Response<ResponseBody>) -> Response<ResponseBody> {
-    let h: &mut HeaderMap = resp.headers_mut();
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.entry("x-frame-options")
-        .or_insert(HeaderValue::from_static("DENY"));
-    h.entry("referrer-policy")
-        .or_insert(HeaderValue::from_static("no-referrer"));
-    let is_json = h
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        h.entry(CONTENT_SECURITY_POLICY)
-            .or_insert(HeaderValue::from_static(
-                "default-src 'none'; frame-ancestors 'none'",
-            ));
-    }
-    resp
 }
 
 impl Handler for Collector {
@@ -509,10 +443,10 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(Route::of("/api/track"), Some(Route::Track));
-        assert_eq!(Route::of("/demo/a.html"), Some(Route::Asset));
+        assert_eq!(Route::of("/demo/a.html"), None);
         assert_eq!(Route::of("/api/stats/summary"), None);
-        assert!(Route::Track.allows(&Method::OPTIONS));
-        assert!(!Route::Track.allows(&Method::GET));
-        assert!(!Route::Health.allows(&Method::POST));
+        assert!(PATHS.iter().all(|p| Route::of(p).is_some()));
+        assert!(ingest_allows(&Method::OPTIONS));
+        assert!(!ingest_allows(&Method::GET));
     }
 }

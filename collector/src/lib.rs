@@ -7,63 +7,40 @@
 //!
 //! ## Layout
 //! - [`config`]: [`CollectorConfig`] — limits, rate limit, trusted proxies, CORS allow-list.
-//! - `handler`: [`Collector`] — routing and the ingest endpoints.
+//! - `handler`: [`Collector`] — the ingest endpoints, health and metrics (on
+//!   `footfall_http`'s health routes), with per-route request metrics.
 //! - `api`: the one place where errors become HTTP statuses and JSON bodies.
 //! - `body`: reading bodies under a size cap, gzip with a decompressed-size cap.
 //! - `client_ip`: the client address, believing `X-Forwarded-For` only from trusted proxies.
 //! - `cors`, `rate_limit`: per-origin and per-IP admission.
 //! - [`salt`]: the daily visitor-hash salt, shared by all collectors of a deployment.
 //! - [`sinks`]: the [`Sink`] trait and its in-memory implementation for tests.
-//! - [`kafka`]: the Kafka sink, topic bootstrap and the Kafka-shared daily salt (distributed
-//!   mode); the only module that knows rdkafka.
+//! - [`kafka`] (feature `kafka`): the Kafka sink, topic bootstrap and the Kafka-shared daily
+//!   salt (distributed mode); the only module that knows rdkafka.
 //! - [`metrics`]: Prometheus metric names and helpers.
-//! - `assets`: `/footfall.js` and other static files, with cache validators.
-//! - [`server`]: the accept loop with connection limits, timeouts and graceful shutdown.
+//!
+//! The accept loop, static files (`/footfall.js`, `/demo/`), security headers and JSON
+//! answers are `footfall_http`'s, shared with the processor; `footfall` composes the
+//! collector with them.
 //!
 //! ## What this crate must not do
 //! It never depends on the processor crate, never stores a raw IP or user agent, and never
 //! knows which sink it writes to (Kafka and the embedded store are wired in by `footfall`).
 
 mod api;
-mod assets;
 mod body;
 mod client_ip;
 pub mod config;
 mod cors;
 mod handler;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod metrics;
 mod rate_limit;
 pub mod salt;
-pub mod server;
 pub mod sinks;
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
-
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-
-pub use api::{error_response, json_response};
 pub use config::CollectorConfig;
+pub use footfall_http::BoxFuture;
 pub use handler::Collector;
 pub use sinks::{Sink, SinkError};
-
-/// A boxed, sendable future: the object-safe shape of the async traits here.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Every response Footfall's HTTP services produce: small, fully buffered bodies.
-pub type ResponseBody = Full<Bytes>;
-
-/// An HTTP service [`server::serve`] can run. The collector is one; `footfall` composes the
-/// collector with the processor's API into one for standalone mode.
-pub trait Handler: Send + Sync + 'static {
-    fn handle(
-        &self,
-        req: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> BoxFuture<'static, Response<ResponseBody>>;
-}

@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
-};
+use footfall_http::MetricsRegistry;
+use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge};
 
 pub const HTTP_REQUESTS: &str = "footfall_http_requests_total";
 pub const HTTP_DURATION: &str = "footfall_http_request_duration_seconds";
@@ -26,8 +24,10 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// The collector's metrics. Cheap to clone: clones record into the same metrics.
+#[derive(Clone)]
 pub struct Metrics {
-    registry: Registry,
+    registry: MetricsRegistry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     events_accepted: IntCounter,
@@ -41,70 +41,44 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let latency = |name: &str, help: &str| {
-            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec())
-        };
-        let m = Metrics {
-            http_requests: IntCounterVec::new(
-                Opts::new(HTTP_REQUESTS, "HTTP requests by route and status"),
+        let r = MetricsRegistry::new();
+        Metrics {
+            http_requests: r.counter_vec(
+                HTTP_REQUESTS,
+                "HTTP requests by route and status",
                 &["route", "status"],
-            )
-            .expect("static metric definition"),
-            http_duration: HistogramVec::new(
-                latency(HTTP_DURATION, "HTTP request latency by route"),
+            ),
+            http_duration: r.histogram_vec(
+                HTTP_DURATION,
+                "HTTP request latency by route",
+                LATENCY_BUCKETS,
                 &["route"],
-            )
-            .expect("static metric definition"),
-            events_accepted: IntCounter::new(EVENTS_ACCEPTED, "Events made durable")
-                .expect("static metric definition"),
-            events_rejected: IntCounterVec::new(
-                Opts::new(EVENTS_REJECTED, "Events refused by validation, by code"),
+            ),
+            events_accepted: r.counter(EVENTS_ACCEPTED, "Events made durable"),
+            events_rejected: r.counter_vec(
+                EVENTS_REJECTED,
+                "Events refused by validation, by code",
                 &["code"],
-            )
-            .expect("static metric definition"),
-            events_filtered: IntCounterVec::new(
-                Opts::new(EVENTS_FILTERED, "Events dropped on purpose, by reason"),
+            ),
+            events_filtered: r.counter_vec(
+                EVENTS_FILTERED,
+                "Events dropped on purpose, by reason",
                 &["reason"],
-            )
-            .expect("static metric definition"),
-            sink_errors: IntCounterVec::new(
-                Opts::new(SINK_ERRORS, "Batches the sink refused, by kind"),
-                &["kind"],
-            )
-            .expect("static metric definition"),
-            sink_duration: Histogram::with_opts(latency(
+            ),
+            sink_errors: r.counter_vec(SINK_ERRORS, "Batches the sink refused, by kind", &["kind"]),
+            sink_duration: r.histogram(
                 SINK_DURATION,
                 "Time until the sink confirmed durability",
-            ))
-            .expect("static metric definition"),
-            sink_ready: IntGauge::new(SINK_READY, "1 when the sink can take events")
-                .expect("static metric definition"),
-            rate_limited: IntCounter::new(RATE_LIMITED, "Requests refused with 429")
-                .expect("static metric definition"),
-            registry,
-        };
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
-            Box::new(m.http_requests.clone()),
-            Box::new(m.http_duration.clone()),
-            Box::new(m.events_accepted.clone()),
-            Box::new(m.events_rejected.clone()),
-            Box::new(m.events_filtered.clone()),
-            Box::new(m.sink_errors.clone()),
-            Box::new(m.sink_duration.clone()),
-            Box::new(m.sink_ready.clone()),
-            Box::new(m.rate_limited.clone()),
-        ];
-        for c in collectors {
-            m.registry
-                .register(c)
-                .expect("metric names are unique and registered once");
+                LATENCY_BUCKETS,
+            ),
+            sink_ready: r.gauge(SINK_READY, "1 when the sink can take events"),
+            rate_limited: r.counter(RATE_LIMITED, "Requests refused with 429"),
+            registry: r,
         }
-        m
     }
 
-    /// A registry other components may add their metrics to, so `/metrics` shows them too.
-    pub fn registry(&self) -> &Registry {
+    /// The registry `/metrics` renders; other components (the Kafka sink) add theirs to it.
+    pub fn registry(&self) -> &MetricsRegistry {
         &self.registry
     }
 
@@ -144,14 +118,6 @@ impl Metrics {
 
     pub fn report_rate_limited(&self) {
         self.rate_limited.inc();
-    }
-
-    /// The text exposition format.
-    pub fn render(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        // Encoding gathered families into a Vec cannot fail.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
-        out
     }
 }
 

@@ -108,6 +108,44 @@ async fn partially_valid_batch_stores_the_good_and_lists_the_bad() {
 }
 
 #[tokio::test]
+async fn an_event_of_the_wrong_shape_is_refused_alone_naming_its_field() {
+    let server = TestCollector::default().await;
+    let body = r#"{"site":"s.example","events":[
+        {"event":"page_view","page":"/a"},
+        {"event":"page_view","page":"/b"},
+        {"event":"click","page":"/b","target":{"tag":"button"}},
+        {"event":"page_view","page":{"path":"/c"}}
+    ]}"#;
+    let reply = post_beacon(&server.url("/api/batch"), body).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED);
+    let json = reply.json();
+    assert_eq!(json["accepted"], 3);
+    assert_eq!(json["rejected"][0]["index"], 3);
+    assert_eq!(json["rejected"][0]["field"], "page");
+    assert_eq!(json["rejected"][0]["code"], "invalid_type");
+    assert_eq!(server.sink.events().len(), 3);
+
+    // Nothing usable: 400 naming the event and the field.
+    let reply = post_beacon(
+        &server.url("/api/batch"),
+        r#"{"site":"s","events":[{"event":"x","page":7},{"event":"y","sessionId":true}]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"]["field"], "events[0].page");
+    assert_eq!(reply.json()["error"]["code"], "invalid_type");
+    // The envelope itself.
+    let reply = post_beacon(
+        &server.url("/api/batch"),
+        r#"{"site":["s"],"events":[{"event":"x"}]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"]["field"], "site");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn all_invalid_is_400_with_the_batch_field_path() {
     let server = TestCollector::default().await;
     let reply = post_beacon(

@@ -1,10 +1,9 @@
-//! Health, readiness, metrics, static assets and graceful shutdown.
+//! Health, readiness, metrics and graceful shutdown. (Static files: `footfall-http`.)
 
 mod common;
 
 use std::time::Duration;
 
-use collector::CollectorConfig;
 use common::*;
 use http::{Method, StatusCode};
 
@@ -44,42 +43,6 @@ async fn metrics_count_requests_and_events() {
 }
 
 #[tokio::test]
-async fn tracker_script_is_served_with_cache_validators() {
-    let dir = tempfile_dir();
-    std::fs::create_dir_all(dir.join("tracker")).expect("mkdir");
-    std::fs::write(dir.join("tracker/footfall.js"), "/* tracker */").expect("write");
-    let server = TestCollector::start(CollectorConfig {
-        assets_dir: Some(dir.clone()),
-        ..Default::default()
-    })
-    .await;
-    let reply = send(Method::GET, &server.url("/footfall.js"), &[], "").await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.text(), "/* tracker */");
-    assert_eq!(
-        reply.header("content-type"),
-        Some("text/javascript; charset=utf-8")
-    );
-    assert!(reply
-        .header("cache-control")
-        .is_some_and(|v| v.contains("max-age")));
-    let etag = reply.header("etag").expect("etag").to_string();
-    let again = send(
-        Method::GET,
-        &server.url("/footfall.js"),
-        &[("if-none-match", &etag)],
-        "",
-    )
-    .await;
-    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
-    assert!(again.body.is_empty());
-    let missing = send(Method::GET, &server.url("/demo/../../etc/passwd"), &[], "").await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    server.stop().await;
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish() {
     let server = TestCollector::default().await;
     // A request whose body arrives slowly is in flight when shutdown starts.
@@ -109,14 +72,4 @@ async fn shutdown_lets_in_flight_requests_finish() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "the listener is closed after shutdown"
     );
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "footfall-assets-{}-{}",
-        std::process::id(),
-        now_ms()
-    ));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
 }

@@ -76,6 +76,51 @@ async fn invalid_field_is_400_naming_the_field() {
     server.stop().await;
 }
 
+/// The issue's case: `{"event": 12345}` used to get "invalid JSON at line 1 column 14".
+#[tokio::test]
+async fn a_field_of_the_wrong_type_is_400_naming_it() {
+    let server = TestCollector::default().await;
+    let url = server.url("/api/track");
+    let reply = post_json(
+        &url,
+        r#"{"event": 12345, "page": "/home", "sessionId": "s1"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let body = reply.json();
+    assert_eq!(body["error"]["code"], "invalid_type");
+    assert_eq!(body["error"]["field"], "event");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expected a string")),
+        "{body}"
+    );
+    for (json, field, code) in [
+        (
+            r#"{"event":"page_view","timestamp":"now"}"#,
+            "timestamp",
+            "invalid_type",
+        ),
+        (
+            r#"{"event":"click","target":{"tag":["a"]}}"#,
+            "target.tag",
+            "invalid_type",
+        ),
+        (r#"{"page":"/"}"#, "event", "required"),
+    ] {
+        let body = post_json(&url, json).await.json();
+        assert_eq!(body["error"]["field"], field, "{json}");
+        assert_eq!(body["error"]["code"], code, "{json}");
+    }
+    // Not JSON at all: no field to name, the position instead.
+    let body = post_json(&url, r#"{"event":"#).await.json();
+    assert_eq!(body["error"]["code"], "invalid_json");
+    assert!(body["error"].get("field").is_none());
+    assert!(server.sink.events().is_empty());
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_json_and_missing_event_are_400() {
     let server = TestCollector::default().await;

@@ -56,8 +56,9 @@ pub enum Command {
     /// Kafka, answering 2xx only once Kafka acknowledged them (acks=all).
     Collector(CollectorOpts),
     /// A processor of a distributed deployment: consumes events from Kafka into the store
-    /// (committing offsets only after the store has them) and serves the stats API, health
-    /// and metrics. The store is MongoDB (--mongo-uri), or the embedded one in --data-dir.
+    /// (committing offsets only after the store has them) and serves the stats API, the live
+    /// feed, the dashboard, health and metrics. The store is MongoDB (--mongo-uri), or the
+    /// embedded one in --data-dir without it.
     Processor(ProcessorOpts),
 }
 
@@ -103,10 +104,11 @@ pub struct IngestOpts {
     /// Most connections served at once.
     #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Folder with the built tracker (tracker/footfall.js), demo site (demo/) and dashboard
-    /// (dashboard/), as `cargo xtask dist` writes them.
-    #[arg(long, env = "FOOTFALL_ASSETS_DIR", default_value = "dist")]
-    pub assets_dir: PathBuf,
+    /// Serve the tracker (tracker/), demo site (demo/) and dashboard (dashboard/) from this
+    /// folder, as `cargo xtask dist` writes it, instead of the copies embedded in the binary.
+    /// Read once at start-up.
+    #[arg(long, env = "FOOTFALL_ASSETS_DIR")]
+    pub assets_dir: Option<PathBuf>,
 }
 
 impl IngestOpts {
@@ -116,13 +118,12 @@ impl IngestOpts {
             trusted_proxies: self.trusted_proxies.clone(),
             allowed_origins: self.allowed_origins.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
-            assets_dir: Some(self.assets_dir.clone()),
             ..CollectorConfig::default()
         }
     }
 
-    pub fn server_limits(&self) -> collector::server::ServerLimits {
-        collector::server::ServerLimits {
+    pub fn server_limits(&self) -> footfall_http::ServerLimits {
+        footfall_http::ServerLimits {
             max_connections: self.max_connections.max(1),
             ..Default::default()
         }
@@ -225,9 +226,10 @@ pub struct ProcessorOpts {
     /// Data folder of the embedded store, used when no --mongo-uri is given.
     #[arg(long, env = "FOOTFALL_DATA_DIR", default_value = "footfall-data")]
     pub data_dir: PathBuf,
-    /// Folder with the built dashboard (`dashboard/`), served at /dashboard/.
-    #[arg(long, env = "FOOTFALL_ASSETS_DIR", default_value = "dist")]
-    pub assets_dir: PathBuf,
+    /// Serve the dashboard (dashboard/) from this folder, as `cargo xtask dist` writes it,
+    /// instead of the copy embedded in the binary. Read once at start-up.
+    #[arg(long, env = "FOOTFALL_ASSETS_DIR")]
+    pub assets_dir: Option<PathBuf>,
     /// Token for the stats API, WebSocket and dashboard (required).
     #[arg(long, env = "FOOTFALL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,

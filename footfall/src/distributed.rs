@@ -4,35 +4,29 @@
 //! also fails fast with a clear message when the brokers are unreachable or a topic setting
 //! is wrong. The collector produces to `footfall.events` through the Kafka sink and takes its
 //! daily visitor salt from `footfall.salts`; the processor runs the pipeline (Kafka source →
-//! store) and serves the stats API, health and metrics on its own address.
+//! store) and serves the stats API, the live feed, the dashboard, health and metrics on its
+//! own address.
+//!
+//! Only built with the `kafka` feature: both need Kafka.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use bytes::Bytes;
 use collector::kafka::{ensure_topics, KafkaSalts, KafkaSink, KafkaSinkConfig, TopicSpec};
-use collector::{BoxFuture, Collector, Handler, ResponseBody};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::Request;
+use collector::Collector;
+use footfall_http::{Health, Mount, Router};
 use processor::live::{
     run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
 };
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::source::{KafkaSource, KafkaSourceConfig};
 use processor::store::SqliteConfig;
-use processor::{
-    AdminToken, MongoConfig, MongoStore, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError,
-};
-use prometheus::Encoder;
+use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::cli::{CollectorOpts, KafkaOpts, ProcessorOpts};
-use crate::shutdown;
+use crate::{assets, shutdown};
 
 /// The topics of a deployment, as `opts` says to create them.
 fn topic_specs(opts: &KafkaOpts) -> Vec<TopicSpec> {
@@ -56,6 +50,7 @@ async fn bootstrap(opts: &KafkaOpts) -> anyhow::Result<()> {
 }
 
 pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
+    let files = assets::load(opts.ingest.assets_dir.as_deref())?;
     bootstrap(&opts.kafka).await?;
     let config = opts.ingest.collector_config();
     let delivery_timeout = Duration::from_millis(opts.delivery_timeout_ms.max(1));
@@ -82,6 +77,12 @@ pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     );
     let collector = Collector::new(config, sink.clone(), salts);
     sink.register_metrics(collector.metrics().registry());
+    // The collector serves what other sites' pages load: the tracker (and the demo).
+    let statics = assets::service(files, vec![Mount::tracker(), Mount::demo()]);
+    let owner = statics.clone();
+    let router = Router::new()
+        .route(Collector::owns, collector.clone())
+        .route(move |p| owner.owns(p), statics);
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -89,9 +90,9 @@ pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("listener has no address")?;
     tracing::info!(%addr, brokers = %opts.kafka.brokers, topic = %opts.kafka.events_topic, "footfall collector started");
 
-    collector::server::serve(
+    footfall_http::serve(
         listener,
-        Arc::new(collector.clone()),
+        Arc::new(router),
         opts.ingest.server_limits(),
         shutdown::signal(),
     )
@@ -108,14 +109,7 @@ pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
 /// (a distributed deployment), else the embedded SQLite store in `--data-dir`.
 async fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(uri) = opts.mongo_uri.as_deref() {
-        let config = MongoConfig {
-            retention_days: opts.retention_days,
-            ..MongoConfig::default()
-        };
-        let store = MongoStore::connect(uri, config)
-            .await
-            .context("cannot open the MongoDB store (check --mongo-uri / FOOTFALL_MONGO_URI)")?;
-        return Ok(Arc::new(store));
+        return open_mongo(uri, opts).await;
     }
     match SqliteStore::open(SqliteConfig::new(&opts.data_dir)) {
         Ok(store) => Ok(Arc::new(store)),
@@ -125,6 +119,28 @@ async fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
         ),
         Err(e) => Err(e).context("cannot open the store"),
     }
+}
+
+#[cfg(feature = "mongo")]
+async fn open_mongo(uri: &str, opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+    use processor::{MongoConfig, MongoStore};
+    let config = MongoConfig {
+        retention_days: opts.retention_days,
+        ..MongoConfig::default()
+    };
+    let store = MongoStore::connect(uri, config)
+        .await
+        .context("cannot open the MongoDB store (check --mongo-uri / FOOTFALL_MONGO_URI)")?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "mongo"))]
+async fn open_mongo(_uri: &str, _opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+    bail!(
+        "this footfall was built without the `mongo` feature, so --mongo-uri cannot be used: \
+         rebuild with `cargo build --release -p footfall` (default features), or leave \
+         --mongo-uri unset to use the embedded store in --data-dir"
+    )
 }
 
 /// How often a processor publishes its live-metrics deltas to the metrics topic.
@@ -138,6 +154,7 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
              or set FOOTFALL_ADMIN_TOKEN"
         ),
     };
+    let files = assets::load(opts.assets_dir.as_deref())?;
     bootstrap(&opts.kafka).await?;
     let store = open_store(&opts).await?;
     let source = KafkaSource::new(&KafkaSourceConfig {
@@ -189,22 +206,28 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     });
     let store: Arc<dyn Store> = Arc::new(LiveStore::new(store, publisher));
 
-    let handler = Arc::new(ProcessorHandler {
-        http: ProcessorHttp::new(
-            StatsApi::new(store.clone(), token.clone()),
-            Gateway::new(live.clone(), token, GatewayLimits::default()),
-        )
-        .with_assets_dir(&opts.assets_dir),
-        store: store.clone(),
-        metrics: metrics.clone(),
-    });
-    let limits = collector::server::ServerLimits {
+    // Health answers as the collector's do; ready while the store takes writes.
+    let health = {
+        let store = store.clone();
+        Health::new(move || store.is_ready(), metrics.registry().clone())
+    };
+    let http = ProcessorHttp::new(
+        StatsApi::new(store.clone(), token.clone()),
+        Gateway::new(live.clone(), token, GatewayLimits::default()),
+    );
+    let statics = assets::service(files, vec![Mount::dashboard()]);
+    let owner = statics.clone();
+    let router = Router::new()
+        .route(Health::owns, health)
+        .route(ProcessorHttp::owns, http)
+        .route(move |p| owner.owns(p), statics);
+    let limits = footfall_http::ServerLimits {
         max_connections: opts.max_connections.max(1),
         ..Default::default()
     };
-    let server = tokio::spawn(collector::server::serve(
+    let server = tokio::spawn(footfall_http::serve(
         listener,
-        handler,
+        Arc::new(router),
         limits,
         stopped(stop_rx.clone()),
     ));
@@ -230,64 +253,4 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
 async fn stopped(mut rx: watch::Receiver<bool>) {
     // An error means the sender is gone, which only happens after it sent `true`.
     let _ = rx.wait_for(|stop| *stop).await;
-}
-
-/// The processor's HTTP surface: health, metrics, and the stats API and live gateway for
-/// everything else.
-struct ProcessorHandler {
-    http: ProcessorHttp,
-    store: Arc<dyn Store>,
-    metrics: Arc<PipelineMetrics>,
-}
-
-fn plain(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<ResponseBody> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
-    resp.headers_mut()
-        .insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-    resp
-}
-
-impl Handler for ProcessorHandler {
-    fn handle(
-        &self,
-        req: Request<Incoming>,
-        _peer: SocketAddr,
-    ) -> BoxFuture<'static, Response<ResponseBody>> {
-        let json = "application/json";
-        let resp = match req.uri().path() {
-            "/livez" => Some(plain(
-                StatusCode::OK,
-                json,
-                br#"{"status":"live"}"#.to_vec(),
-            )),
-            "/readyz" if self.store.is_ready() => Some(plain(
-                StatusCode::OK,
-                json,
-                br#"{"status":"ready"}"#.to_vec(),
-            )),
-            "/readyz" => Some(plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json,
-                br#"{"status":"unready"}"#.to_vec(),
-            )),
-            "/metrics" => {
-                let mut out = Vec::new();
-                // Encoding gathered families into a Vec cannot fail.
-                let _ = prometheus::TextEncoder::new()
-                    .encode(&self.metrics.registry().gather(), &mut out);
-                Some(plain(StatusCode::OK, "text/plain; version=0.0.4", out))
-            }
-            _ => None,
-        };
-        let http = self.http.clone();
-        Box::pin(async move {
-            match resp {
-                Some(resp) => resp,
-                None => http.handle(req).await,
-            }
-        })
-    }
 }

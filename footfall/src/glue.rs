@@ -1,13 +1,11 @@
 //! Where the collector meets the processor's store: the only code that knows both.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use collector::salt::{SaltError, SaltSource};
-use collector::{BoxFuture, Handler, ResponseBody, Sink, SinkError};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use processor::{ProcessorHttp, SqliteStore, Store, StoreError};
+use collector::{Sink, SinkError};
+use footfall_http::BoxFuture;
+use processor::{SqliteStore, Store, StoreError};
 use protocol::visitor::Salt;
 use protocol::Event;
 
@@ -46,20 +44,5 @@ impl SaltSource for StoreSalts {
                 .await
                 .map_err(|e| SaltError(e.to_string()))
         })
-    }
-}
-
-/// The processor's HTTP surface (stats API, live gateway) as a collector fallback handler:
-/// standalone serves everything on one address.
-pub struct ProcessorHandler(pub ProcessorHttp);
-
-impl Handler for ProcessorHandler {
-    fn handle(
-        &self,
-        req: Request<Incoming>,
-        _peer: SocketAddr,
-    ) -> BoxFuture<'static, Response<ResponseBody>> {
-        let http = self.0.clone();
-        Box::pin(async move { http.handle(req).await })
     }
 }

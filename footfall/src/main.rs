@@ -6,13 +6,23 @@
 //! ## Layout
 //! - `cli`: the clap definitions, shared option groups, and the `FOOTFALL_*` env vars.
 //! - `standalone`: collector + embedded store + stats API in one process.
-//! - `distributed`: `collector` (Kafka sink + Kafka-shared salts) and `processor` (Kafka
-//!   source → store pipeline + stats API) subcommands, topic bootstrap, the store choice.
+//! - `distributed` (feature `kafka`): `collector` (Kafka sink + Kafka-shared salts) and
+//!   `processor` (Kafka source → store pipeline + stats API) subcommands, topic bootstrap,
+//!   the store choice.
 //! - `glue`: adapters that let the collector write to a processor store (the only place the
 //!   two libraries meet).
+//! - `assets`: the tracker, demo and dashboard files, embedded at build time (`build.rs`) or
+//!   read from `--assets-dir`.
+//!
+//! ## Features
+//! `kafka` (`footfall collector`, `footfall processor`; builds librdkafka with cmake) and
+//! `mongo` (the MongoDB store) are on by default. `cargo build --no-default-features -p
+//! footfall` gives the standalone server alone, with no cmake and no librdkafka.
 //! - `logging`, `shutdown`: tracing setup and the signal future.
 
+mod assets;
 mod cli;
+#[cfg(feature = "kafka")]
 mod distributed;
 mod glue;
 mod logging;
@@ -41,8 +51,16 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Standalone(opts) => standalone::run(opts).await,
+            #[cfg(feature = "kafka")]
             Command::Collector(opts) => distributed::collector(opts).await,
+            #[cfg(feature = "kafka")]
             Command::Processor(opts) => distributed::processor(opts).await,
+            #[cfg(not(feature = "kafka"))]
+            Command::Collector(_) | Command::Processor(_) => Err(anyhow::anyhow!(
+                "this footfall was built without the `kafka` feature, which `footfall collector` \
+                 and `footfall processor` need: rebuild with default features \
+                 (`cargo build --release -p footfall`), or run `footfall standalone`"
+            )),
         }
     });
     match result {

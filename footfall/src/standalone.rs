@@ -1,4 +1,5 @@
-//! `footfall standalone`: collector + embedded SQLite store + stats API on one address.
+//! `footfall standalone`: collector + embedded SQLite store + stats API + live gateway +
+//! tracker, demo and dashboard files, on one address.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -6,15 +7,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use collector::salt::SaltSource;
 use collector::{Collector, Sink};
+use footfall_http::{Mount, Router, StaticFiles};
 use processor::live::{Gateway, GatewayLimits, LiveHub, LiveStore};
 use processor::store::SqliteConfig;
 use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
 
 use crate::cli::StandaloneOpts;
-use crate::glue::{ProcessorHandler, StoreSalts, StoreSink};
-use crate::shutdown;
+use crate::glue::{StoreSalts, StoreSink};
+use crate::{assets, shutdown};
 
 pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
+    let files = assets::load(opts.ingest.assets_dir.as_deref())?;
     let mut store_config = SqliteConfig::new(&opts.data_dir);
     store_config.queue_capacity = opts.store_queue;
     store_config.max_size_bytes = opts.store_max_mb.map(|mb| mb * 1024 * 1024);
@@ -42,21 +45,28 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let http = ProcessorHttp::new(
         StatsApi::new(live_store, token.clone()),
         Gateway::new(live.clone(), token.clone(), GatewayLimits::default()),
-    )
-    .with_assets_dir(&opts.ingest.assets_dir);
-    let collector = Collector::new(opts.ingest.collector_config(), sink, salts)
-        .with_fallback(Arc::new(ProcessorHandler(http)));
+    );
+    let collector = Collector::new(opts.ingest.collector_config(), sink, salts);
+    let statics = assets::service(
+        files.clone(),
+        vec![Mount::tracker(), Mount::demo(), Mount::dashboard()],
+    );
+    let owner = statics.clone();
+    let router = Router::new()
+        .route(Collector::owns, collector.clone())
+        .route(ProcessorHttp::owns, http)
+        .route(move |p| owner.owns(p), statics);
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr().context("listener has no address")?;
-    print_banner(&addr.to_string(), &token, generated, &opts, store.path());
+    print_banner(&addr.to_string(), &token, generated, &files, store.path());
     tracing::info!(%addr, data = %store.path().display(), "footfall standalone started");
 
-    collector::server::serve(
+    footfall_http::serve(
         listener,
-        Arc::new(collector.clone()),
+        Arc::new(router),
         opts.ingest.server_limits(),
         shutdown::signal(),
     )
@@ -73,15 +83,14 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
 }
 
 /// The start-up banner goes to stdout (logs go to stderr) so it stays readable.
-fn print_banner(addr: &str, token: &AdminToken, generated: bool, opts: &StandaloneOpts, db: &Path) {
+fn print_banner(addr: &str, token: &AdminToken, generated: bool, files: &StaticFiles, db: &Path) {
     let base = format!("http://{addr}");
-    let assets = &opts.ingest.assets_dir;
-    let built = |rel: &str| assets.join(rel).is_file();
+    let built = |rel: &str| files.contains(rel);
     let hint = |ok: bool| {
         if ok {
             ""
         } else {
-            "   (not built: run `cargo xtask dist`)"
+            "   (not in this build: run `cargo xtask dist`, then rebuild, or pass --assets-dir)"
         }
     };
     println!();
@@ -96,9 +105,10 @@ fn print_banner(addr: &str, token: &AdminToken, generated: bool, opts: &Standalo
         "  demo        {base}/demo/{}",
         hint(built("demo/index.html"))
     );
-    if built("dashboard/index.html") {
-        println!("  dashboard   {base}/dashboard/");
-    }
+    println!(
+        "  dashboard   {base}/dashboard/{}",
+        hint(built("dashboard/index.html"))
+    );
     println!("  stats API   {base}/api/stats/summary?site=default");
     println!("  live feed   ws://{addr}/ws?site=default   (Bearer token, or a ticket from POST /api/ws-ticket)");
     println!("  health      {base}/api/health   {base}/metrics");

@@ -226,6 +226,47 @@ fn wait_stored(processor: &Service, site: &str, expected: usize) {
     );
 }
 
+/// Health answers and security headers are the same on the collector and the processor:
+/// both run on `footfall-http` (issue 11, item 8).
+fn same_http_surface(collector: &Service, processor: &Service) {
+    for path in ["/api/health", "/livez", "/readyz", "/metrics", "/nope"] {
+        let answers: Vec<_> = [collector, processor]
+            .iter()
+            .map(|s| {
+                let resp = match ureq::get(&s.url(path)).call() {
+                    Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+                    Err(e) => panic!("{path}: {e}"),
+                };
+                let header = |h| resp.header(h).unwrap_or("").to_string();
+                let shape = (
+                    resp.status(),
+                    header("content-type"),
+                    header("cache-control"),
+                    header("x-content-type-options"),
+                    header("x-frame-options"),
+                    header("referrer-policy"),
+                );
+                let body: serde_json::Value =
+                    serde_json::from_str(&resp.into_string().unwrap_or_default())
+                        .unwrap_or(serde_json::Value::Null);
+                // The timestamp differs by design; the rest of the body must not.
+                let keys: Vec<String> = body
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default();
+                (shape, body.get("status").cloned(), keys)
+            })
+            .collect();
+        assert_eq!(answers[0], answers[1], "{path}");
+        let ((status, _, cache, nosniff, frames, _), _, _) = &answers[0];
+        assert_eq!(nosniff, "nosniff", "{path}");
+        assert_eq!(frames, "DENY", "{path}");
+        if path != "/nope" {
+            assert_eq!((*status, cache.as_str()), (200, "no-store"), "{path}");
+        }
+    }
+}
+
 #[test]
 fn end_to_end_exactly_once_and_in_order_per_visitor() {
     let _serial = serial();
@@ -241,6 +282,7 @@ fn end_to_end_exactly_once_and_in_order_per_visitor() {
     assert_eq!(result.refused, 0, "no 503s expected with a healthy broker");
     wait_stored(&processor, "e2e.test", result.acked.len());
     assert!(collector.metric("footfall_kafka_produced_total") >= 1200.0);
+    same_http_surface(&collector, &processor);
     assert!(
         processor.stop(),
         "graceful stop exits 0:\n{}",

@@ -234,3 +234,91 @@ fn distributed_subcommands_explain_what_they_need() {
         assert!(help.contains(env), "{env} missing from\n{help}");
     }
 }
+
+/// `--assets-dir` overrides the embedded files: an empty folder stands for a build without
+/// assets, which must say so at start-up and at every asset path; a folder that does not
+/// exist is a start-up error naming it.
+#[test]
+fn a_build_without_assets_says_so_and_a_missing_assets_dir_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("no-assets");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let empty_arg = empty.to_str().expect("utf-8 path");
+    let ff = Footfall::start(&dir.path().join("data"), &["--assets-dir", empty_arg]);
+    for path in ["/footfall.js", "/demo/", "/dashboard/"] {
+        let resp = match ureq::get(&ff.url(path)).call() {
+            Err(ureq::Error::Status(404, resp)) => resp,
+            other => panic!("{path}: expected 404, got {other:?}"),
+        };
+        let text = resp.into_string().unwrap_or_default();
+        assert!(
+            text.contains("is not in this footfall build"),
+            "{path}: {text}"
+        );
+        assert!(text.contains("cargo xtask dist"), "{path}: {text}");
+    }
+    // Ingestion and the API work all the same.
+    let (status, _) = post(
+        &ff.url("/api/track"),
+        "application/json",
+        &track_body("evt-noassets-1"),
+    );
+    assert_eq!(status, 200);
+    let (_, _, err) = ff.stop_with_output();
+    assert!(
+        err.contains("not available")
+            && err.contains("/footfall.js")
+            && err.contains("/dashboard/"),
+        "start-up should say what is missing:\n{err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .args(["standalone", "--listen", "127.0.0.1:0", "--assets-dir"])
+        .arg(dir.path().join("does-not-exist"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data2"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read --assets-dir") && err.contains("does-not-exist"),
+        "{err}"
+    );
+}
+
+/// Stats answers over 1 KB are compressed on the fly for clients that accept it; the API is
+/// never cacheable.
+#[test]
+fn large_stats_answers_are_compressed_on_the_fly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ff = Footfall::start(dir.path(), &["--rate-limit", "0"]);
+    let events: Vec<String> = (0..60)
+        .map(|i| format!(r#"{{"event":"page_view","eventId":"evt-gz-{i:04}","page":"/a/rather/long/path/number/{i}"}}"#))
+        .collect();
+    let body = format!(r#"{{"site":"gz.test","events":[{}]}}"#, events.join(","));
+    assert_eq!(post(&ff.url("/api/batch"), "text/plain", &body).0, 202);
+    let url = ff.url("/api/stats/breakdown?site=gz.test&dimension=page&limit=100");
+    let get = |encoding: &str| {
+        ureq::get(&url)
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .set("Accept-Encoding", encoding)
+            .call()
+            .expect("stats")
+    };
+    let plain = get("identity");
+    assert_eq!(plain.header("content-encoding"), None);
+    let plain_len = plain.into_string().expect("body").len();
+    assert!(plain_len > 1024, "the answer is large: {plain_len} B");
+    let br = get("br, gzip");
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert_eq!(br.header("vary"), Some("Accept-Encoding"));
+    assert_eq!(br.header("cache-control"), Some("no-store"));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut br.into_reader(), &mut bytes).expect("read");
+    assert!(
+        bytes.len() < plain_len / 2,
+        "{} B of {plain_len} B",
+        bytes.len()
+    );
+}

@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"),
         salt: &salt,
     };
-    for wire in batch.events {
+    for wire in batch.events.into_iter().flatten() {
         if let Ok(Some(e)) = normalize(wire, &ctx) {
             assert_eq!(event::decode(&event::encode(&e).expect("encode")).as_ref(), Ok(&e));
         }

@@ -35,17 +35,30 @@ const portOpen = (port) =>
 export const CHROME_UA =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 
-export async function startFootfall({ token = 'dash-test-token', port, dataDir } = {}) {
+/**
+ * `footfall standalone` on a free port. `assetsDir`: the folder it serves the tracker, demo
+ * and dashboard from (default dist/); `null` serves the copies embedded in the binary. `cwd`:
+ * where it runs. `args`: more flags.
+ */
+export async function startFootfall({
+  token = 'dash-test-token',
+  port,
+  dataDir,
+  assetsDir = DIST,
+  cwd,
+  args = ['--rate-limit', '0'],
+} = {}) {
   port = port || (await freePort())
   dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'footfall-dash-'))
   const base = `http://127.0.0.1:${port}`
   const self = { base, port, dataDir, token, proc: null, log: '' }
   self.start = async () => {
+    const assets = assetsDir ? ['--assets-dir', assetsDir] : []
     const proc = spawn(
       footfallBin(),
       ['standalone', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--admin-token', token,
-        '--assets-dir', DIST, '--rate-limit', '0'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+        ...assets, ...args],
+      { stdio: ['ignore', 'pipe', 'pipe'], cwd },
     )
     proc.stdout.on('data', (d) => (self.log += d))
     proc.stderr.on('data', (d) => (self.log += d))

@@ -7,11 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use footfall_http::answer::{self, error};
+use footfall_http::ResponseBody;
+use http::header::{
+    HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use protocol::api::{to_json, ErrorBody};
+use http_body_util::BodyExt;
 use protocol::stats::{Access, Goals, NewGoal, NewShareLink, Role, ShareLinks, Sites};
 use serde::Serialize;
 
@@ -41,7 +43,7 @@ pub enum Credential {
 /// Largest JSON body of a `POST` (goals, share links).
 const MAX_JSON_BODY: usize = 16 * 1024;
 
-type Reply = Response<Full<Bytes>>;
+type Reply = Response<ResponseBody>;
 
 impl StatsApi {
     pub fn new(store: Arc<dyn Store>, token: AdminToken) -> Self {
@@ -51,6 +53,17 @@ impl StatsApi {
             token,
             shares,
         }
+    }
+
+    /// The paths this API answers: `/api/stats/...`, `/api/access`, `/api/goals[/ID]` and
+    /// `/api/shares[/ID]`.
+    pub fn owns(path: &str) -> bool {
+        path.starts_with("/api/stats/")
+            || path == "/api/access"
+            || ["/api/goals", "/api/shares"].iter().any(|prefix| {
+                path.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
     }
 
     /// Who the `Authorization` header is: the admin token, a live share link, or nobody.
@@ -110,7 +123,7 @@ impl StatsApi {
         }
         if let Some(endpoint) = path.strip_prefix("/api/stats/") {
             if method != Method::GET && method != Method::HEAD {
-                return not_allowed("GET, HEAD");
+                return answer::method_not_allowed("GET, HEAD");
             }
             return self
                 .stats(endpoint, &who, &params, raw_query.as_deref(), now)
@@ -179,8 +192,8 @@ impl StatsApi {
             ("shares", Some(id), Method::DELETE) => {
                 settings::delete_share(&*self.store, &id).await.map(deleted)
             }
-            (_, None, _) => return not_allowed("GET, POST"),
-            (_, Some(_), _) => return not_allowed("DELETE"),
+            (_, None, _) => return answer::method_not_allowed("GET, POST"),
+            (_, Some(_), _) => return answer::method_not_allowed("DELETE"),
         };
         result.unwrap_or_else(store_error)
     }
@@ -314,7 +327,7 @@ where
 
 fn deleted(found: bool) -> Reply {
     if found {
-        let mut resp = Response::new(Full::new(Bytes::new()));
+        let mut resp = Response::new(ResponseBody::default());
         *resp.status_mut() = StatusCode::NO_CONTENT;
         resp
     } else {
@@ -354,20 +367,8 @@ fn forbidden(message: &str) -> Reply {
     error(StatusCode::FORBIDDEN, "forbidden", message, None)
 }
 
-fn not_allowed(allow: &'static str) -> Reply {
-    let mut resp = error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        &format!("method not allowed; use {allow}"),
-        None,
-    );
-    resp.headers_mut()
-        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
-    resp
-}
-
 fn csv_reply(name: &str, body: &str) -> Reply {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut resp = Response::new(ResponseBody::from(body.to_string()));
     let h = resp.headers_mut();
     h.insert(
         CONTENT_TYPE,
@@ -385,7 +386,7 @@ fn csv_reply(name: &str, body: &str) -> Reply {
         })
         .collect();
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}.csv\"")) {
-        h.insert(http::header::CONTENT_DISPOSITION, v);
+        h.insert(CONTENT_DISPOSITION, v);
     }
     resp
 }
@@ -402,7 +403,7 @@ fn query_params(query: Option<&str>) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn bad_request(e: &QueryError) -> Response<Full<Bytes>> {
+fn bad_request(e: &QueryError) -> Response<ResponseBody> {
     error(
         StatusCode::BAD_REQUEST,
         "invalid_parameter",
@@ -411,37 +412,23 @@ fn bad_request(e: &QueryError) -> Response<Full<Bytes>> {
     )
 }
 
-fn store_error(e: StoreError) -> Response<Full<Bytes>> {
+fn store_error(e: StoreError) -> Response<ResponseBody> {
     tracing::warn!(error = %e, "stats query failed");
-    let mut resp = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "the store cannot answer right now",
-        None,
-    );
-    resp.headers_mut()
-        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
-    resp
+    answer::with_retry_after(
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the store cannot answer right now",
+            None,
+        ),
+        STORE_RETRY_AFTER,
+    )
 }
 
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(to_json(body))));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    // Stats are private and change every second.
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
+/// When to ask again after the store could not answer.
+const STORE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    field: Option<&str>,
-) -> Response<Full<Bytes>> {
-    json(status, &ErrorBody::new(code, message, field))
+/// Stats are private and change every second: `answer::json` is `no-store`.
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<ResponseBody> {
+    answer::json(status, body)
 }

@@ -1,45 +1,50 @@
-//! Everything the store-owning process serves over HTTP besides ingestion: the stats API,
-//! the live gateway and the dashboard's static files.
+//! Everything the store-owning process serves over HTTP besides ingestion and static files:
+//! the stats API and the live gateway, as one [`Handler`]. `footfall` mounts it next to the
+//! health routes and the dashboard's static files (`footfall_http`).
 
-use bytes::Bytes;
+use std::net::SocketAddr;
+
+use footfall_http::{BoxFuture, Handler, ResponseBody};
 use http::{Request, Response};
-use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::api::StatsApi;
-use crate::dashboard::Dashboard;
 use crate::live::Gateway;
 
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct ProcessorHttp {
     stats: StatsApi,
     gateway: Gateway,
-    dashboard: Dashboard,
 }
 
 impl ProcessorHttp {
-    /// Without [`with_assets_dir`](Self::with_assets_dir), `/dashboard/` answers 404.
     pub fn new(stats: StatsApi, gateway: Gateway) -> Self {
-        ProcessorHttp {
-            stats,
-            gateway,
-            dashboard: Dashboard::default(),
-        }
+        ProcessorHttp { stats, gateway }
     }
 
-    /// Serves the dashboard from `<assets_dir>/dashboard/` (as `cargo xtask dist` builds it).
-    pub fn with_assets_dir(mut self, assets_dir: &std::path::Path) -> Self {
-        self.dashboard = Dashboard::new(assets_dir);
-        self
+    /// The stats API's paths (`/api/stats/...`, `/api/access`, `/api/goals`, `/api/shares`),
+    /// `/ws` and `/api/ws-ticket`.
+    pub fn owns(path: &str) -> bool {
+        StatsApi::owns(path) || Gateway::owns(path)
     }
 
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        if Dashboard::owns(req.uri().path()) {
-            self.dashboard.handle(&req).await
-        } else if Gateway::owns(req.uri().path()) {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<ResponseBody> {
+        if Gateway::owns(req.uri().path()) {
             self.gateway.handle(req).await
         } else {
             self.stats.handle(req).await
         }
+    }
+}
+
+impl Handler for ProcessorHttp {
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+        _peer: SocketAddr,
+    ) -> BoxFuture<'static, Response<ResponseBody>> {
+        let this = self.clone();
+        Box::pin(async move { ProcessorHttp::handle(&this, req).await })
     }
 }

@@ -19,21 +19,25 @@
 //! - `export`: CSV of the panels (`format=csv`).
 //! - [`query`]: the stats API's query parameters (ranges, intervals, offsets) and their checks.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
-//! - `dashboard`: the dashboard's static files at `/dashboard/` (SPA fallback, caching).
-//! - `http`: [`ProcessorHttp`], the one handler for everything the processor serves.
+//! - `http`: [`ProcessorHttp`], the stats API and the live gateway as one handler (the
+//!   dashboard's files and the health routes are `footfall_http`'s, mounted by `footfall`).
+//! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and, with the
+//!   `kafka` feature, the Kafka consumer implementing it; the only module that knows rdkafka.
 //! - [`settings`]: goals and share links (signed, revocable) kept as store records.
-//! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and the Kafka
-//!   consumer implementing it; the only module that knows rdkafka.
 //! - [`pipeline`]: source → store with dead-lettering and commit-after-store; its metrics.
 //!
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no
 //! SQLite, MongoDB or Kafka type appears outside the module that implements it
 //! (`store/sqlite.rs`, `store/mongo/`, `source/kafka.rs`, `live/kafka.rs`).
+//!
+//! ## Features
+//! `kafka` (the Kafka source, the metrics publisher and subscriber) and `mongo` (the MongoDB
+//! store) are on by default; without them the crate is the embedded store, the stats API
+//! and live metrics in one process — all `footfall standalone` needs.
 
 pub mod api;
 pub mod auth;
-mod dashboard;
 mod export;
 pub mod history;
 mod http;
@@ -46,13 +50,10 @@ pub mod source;
 pub mod store;
 pub mod visit;
 
-use std::future::Future;
-use std::pin::Pin;
-
 pub use api::StatsApi;
 pub use auth::AdminToken;
+pub use footfall_http::BoxFuture;
 pub use http::ProcessorHttp;
-pub use store::{InsertOutcome, MongoConfig, MongoStore, SqliteStore, Store, StoreError};
-
-/// A boxed, sendable future: the object-safe shape of the async traits here.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use store::{InsertOutcome, SqliteStore, Store, StoreError};
+#[cfg(feature = "mongo")]
+pub use store::{MongoConfig, MongoStore};

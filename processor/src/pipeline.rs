@@ -14,7 +14,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use footfall_http::MetricsRegistry;
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
 use crate::source::{Source, SourceBatch};
 use crate::store::Store;
@@ -51,7 +52,7 @@ impl Default for PipelineConfig {
 
 /// The pipeline's Prometheus metrics, in their own registry (see `registry`).
 pub struct PipelineMetrics {
-    registry: Registry,
+    registry: MetricsRegistry,
     consumed: IntCounter,
     stored: IntCounter,
     duplicates: IntCounter,
@@ -64,58 +65,39 @@ pub struct PipelineMetrics {
 
 impl PipelineMetrics {
     pub fn new() -> Self {
+        let r = MetricsRegistry::new();
         let m = PipelineMetrics {
-            registry: Registry::new(),
-            consumed: IntCounter::new(CONSUMED, "Messages taken from the source")
-                .expect("static metric definition"),
-            stored: IntCounter::new(STORED, "Events stored for the first time")
-                .expect("static metric definition"),
-            duplicates: IntCounter::new(DUPLICATES, "Redelivered events the store ignored")
-                .expect("static metric definition"),
-            dead_lettered: IntCounter::new(DEAD_LETTERED, "Messages sent to the dead-letter topic")
-                .expect("static metric definition"),
+            consumed: r.counter(CONSUMED, "Messages taken from the source"),
+            stored: r.counter(STORED, "Events stored for the first time"),
+            duplicates: r.counter(DUPLICATES, "Redelivered events the store ignored"),
+            dead_lettered: r.counter(DEAD_LETTERED, "Messages sent to the dead-letter topic"),
             // Powers of four up to the largest batch.
-            batch_size: Histogram::with_opts(
-                HistogramOpts::new(BATCH_SIZE, "Messages per pipeline batch")
-                    .buckets(vec![1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0]),
-            )
-            .expect("static metric definition"),
-            errors: IntCounterVec::new(
-                Opts::new(ERRORS, "Failed pipeline steps (retried), by step"),
+            batch_size: r.histogram(
+                BATCH_SIZE,
+                "Messages per pipeline batch",
+                &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0],
+            ),
+            errors: r.counter_vec(
+                ERRORS,
+                "Failed pipeline steps (retried), by step",
                 &["step"],
-            )
-            .expect("static metric definition"),
-            uncommitted: IntGauge::new(
+            ),
+            uncommitted: r.gauge(
                 UNCOMMITTED,
                 "Messages taken from the source and not yet committed",
-            )
-            .expect("static metric definition"),
+            ),
             // Lag needs the partitions' high watermarks; some Kafka-compatible brokers report
             // them wrongly, so this is -1 (unknown) rather than a confident wrong number.
             // The uncommitted gauge and the consumed/stored rates show progress instead.
-            lag: IntGauge::new(CONSUMER_LAG, "Consumer lag in messages; -1 when unknown")
-                .expect("static metric definition"),
+            lag: r.gauge(CONSUMER_LAG, "Consumer lag in messages; -1 when unknown"),
+            registry: r,
         };
         m.lag.set(-1);
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
-            Box::new(m.consumed.clone()),
-            Box::new(m.stored.clone()),
-            Box::new(m.duplicates.clone()),
-            Box::new(m.dead_lettered.clone()),
-            Box::new(m.batch_size.clone()),
-            Box::new(m.errors.clone()),
-            Box::new(m.uncommitted.clone()),
-            Box::new(m.lag.clone()),
-        ];
-        for c in collectors {
-            m.registry
-                .register(c)
-                .expect("metric names are unique and registered once");
-        }
         m
     }
 
-    pub fn registry(&self) -> &Registry {
+    /// What `/metrics` renders for the processor.
+    pub fn registry(&self) -> &MetricsRegistry {
         &self.registry
     }
 

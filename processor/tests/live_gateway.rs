@@ -4,7 +4,6 @@
 mod common;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,7 +14,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper::Request;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use processor::live::{deltas_of, Gateway, GatewayLimits, LiveHub};
 use processor::store::SqliteConfig;
 use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi};
@@ -91,18 +90,6 @@ async fn start(limits: GatewayLimits) -> Server {
     }
 }
 
-struct SpawnExecutor;
-
-impl<Fut> hyper::rt::Executor<Fut> for SpawnExecutor
-where
-    Fut: Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    fn execute(&self, fut: Fut) {
-        tokio::spawn(fut);
-    }
-}
-
 type Client = FragmentCollector<TokioIo<Upgraded>>;
 
 async fn connect(
@@ -124,7 +111,7 @@ async fn connect(
     }
     let req = req.body(Empty::<Bytes>::new()).expect("request");
     let (ws, _): (WebSocket<TokioIo<Upgraded>>, _) =
-        handshake::client(&SpawnExecutor, req, stream).await?;
+        handshake::client(&TokioExecutor::new(), req, stream).await?;
     Ok(FragmentCollector::new(ws))
 }
 

@@ -1,5 +1,5 @@
-//! `cargo xtask dashboard` (also the last step of `cargo xtask dist`): the Yew dashboard
-//! into `dist/dashboard/`, which the processor serves at `/dashboard/`.
+//! `cargo xtask dashboard` (also the second half of `cargo xtask dist`): the Yew dashboard
+//! into `dist/dashboard/`, which the processor side serves at `/dashboard/`.
 //!
 //! ```text
 //! dashboard-yew ──cargo build (wasm-release)──▶ .wasm ──wasm-bindgen --target web──▶ glue
@@ -7,8 +7,9 @@
 //! dashboard-yew/index.html (template) ──names filled in──▶ index.html
 //! ```
 //! The two big files carry a content hash in their names, so the server may cache them for a
-//! year while `index.html` (never cached) always points at the current pair. Same tools and
-//! versions as the tracker (`crate::dist`). Fails when wasm + JS pass the gzip budget.
+//! year while `index.html` (revalidated on every load) always points at the current pair.
+//! Same tools and versions as the tracker (`crate::wasm`). Every file gets its `.br` and
+//! `.gz`; fails when what a browser downloads (page + JS + wasm, brotli) passes the budget.
 
 use std::fs;
 use std::path::Path;
@@ -16,13 +17,14 @@ use std::process::Command;
 
 use anyhow::{ensure, Context};
 
-use crate::dist::{
-    build_wasm, check_wasm_bindgen, clean, gzip_len, npm_tools, target_dir, WASM_FEATURES,
+use crate::compress::{precompress, table, Sizes};
+use crate::wasm::{
+    build_wasm, check_wasm_bindgen, clean, fingerprint, npm_tools, target_dir, WASM_FEATURES,
 };
 use crate::{root, run as sh};
 
-/// What the dashboard may download (wasm + JS glue), gzip: the issue's budget.
-const BUDGET_GZIP: usize = 250 * 1024;
+/// What a browser downloads for the dashboard (page + JS + wasm), delivered (brotli).
+const BUDGET_DELIVERED: usize = 250 * 1024;
 
 pub fn build() -> anyhow::Result<()> {
     let root = root();
@@ -78,43 +80,35 @@ pub fn build() -> anyhow::Result<()> {
         .replace("__JS__", &js_name)
         .replace("__WASM__", &wasm_name);
     fs::write(out.join("index.html"), &html)?;
+    precompress(&out)?;
 
-    report(&out, &[&js_name, &wasm_name, "index.html"])
-}
-
-/// First 10 hex digits of FNV-1a/64: enough to tell builds apart in a file name.
-fn fingerprint(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")[..10].to_string()
+    report(&out, &["index.html", &js_name, &wasm_name])
 }
 
 fn report(dir: &Path, files: &[&str]) -> anyhow::Result<()> {
-    println!(
-        "\n{:<34} {:>9} {:>9}",
-        "dashboard artefact", "bytes", "gzip"
-    );
-    let mut gz = Vec::new();
+    let mut rows = Vec::new();
+    let mut total = Sizes::default();
     for name in files {
-        let bytes = fs::read(dir.join(name))?;
-        let g = gzip_len(&bytes)?;
-        println!("{:<34} {:>9} {:>9}", name, bytes.len(), g);
-        gz.push(g);
+        let sizes = Sizes::of(&dir.join(name))?;
+        total = total.plus(sizes);
+        rows.push((format!("dashboard/{name}"), sizes));
     }
-    let app = gz[0] + gz[1];
-    println!("{:<34} {:>9} {:>9}", "dashboard: js + wasm", "", app);
-    let ok = app <= BUDGET_GZIP;
+    table(
+        "dashboard (delivered)",
+        &rows,
+        &[("dashboard: page + js + wasm", total)],
+    );
+    let ok = total.br <= BUDGET_DELIVERED;
     println!(
-        "budget {} B gzip: {}",
-        BUDGET_GZIP,
-        if ok { "ok" } else { "OVER" }
+        "budget {BUDGET_DELIVERED} B delivered (brotli): {} ({} B; gzip-only clients get {} B)",
+        if ok { "ok" } else { "OVER" },
+        total.br,
+        total.gzip
     );
     ensure!(
         ok,
-        "dashboard is {app} B gzip, over the {BUDGET_GZIP} B budget"
+        "the dashboard is {} B delivered (brotli), over the {BUDGET_DELIVERED} B budget",
+        total.br
     );
     Ok(())
 }

@@ -3,25 +3,29 @@
 //! Tasks (run with no arguments to list them):
 //! - `test`: the whole test suite — exactly what CI runs (`.ci/run` calls it).
 //! - `standalone`: build everything and run `footfall standalone` (the README's first command).
-//! - `dist`: build the tracker, npm package and demo site into `dist/`, then the dashboard.
+//! - `dist`: build the tracker, npm package, demo site and dashboard into `dist/`,
+//!   precompressed (brotli, gzip), with delivered sizes checked against their budgets.
 //! - `dashboard`: build only the Yew dashboard into `dist/dashboard/`.
 //! - `codegen`: regenerate committed generated code (time zone → country table).
 //!
 //! It is a tool, never a dependency of the product crates.
 
 mod codegen;
+mod compress;
 mod dashboard;
 mod dist;
 mod test;
+mod tracker;
+mod wasm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 const TASKS: &[(&str, &str)] = &[
     ("test", "run every test: fmt, clippy, unit + integration tests, fuzz smoke, tracker & browser tests"),
-    ("standalone", "build the tracker, demo and release binary, then run `footfall standalone`"),
-    ("dist", "build the wasm tracker, npm package and demo site into dist/ (fails over the size budget)"),
-    ("dashboard", "build only the Yew dashboard into dist/dashboard/ (fails over its 250 KB gzip budget)"),
+    ("standalone", "build the assets and the release binary (assets embedded), then run `footfall standalone`"),
+    ("dist", "build the tracker, npm package, demo and dashboard into dist/, precompressed (fails over the size budgets)"),
+    ("dashboard", "build only the Yew dashboard into dist/dashboard/ (fails over its 250 KB delivered budget)"),
     ("codegen", "regenerate protocol/src/tz_table.rs from the system's IANA tzdata"),
 ];
 

@@ -82,6 +82,16 @@ fn clippy() -> anyhow::Result<()> {
         "--",
         "-D",
         "warnings",
+    ]))?;
+    // The standalone-only build (no Kafka, no MongoDB): its `cfg`s must compile too.
+    sh(cargo().args([
+        "clippy",
+        "-p",
+        "footfall",
+        "--no-default-features",
+        "--",
+        "-D",
+        "warnings",
     ]))
 }
 

@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use footfall_http::MetricsRegistry;
 use futures_util::future::join_all;
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
 use protocol::event::{encode, SCHEMA_VERSION};
 use protocol::Event;
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
@@ -180,10 +181,10 @@ impl KafkaSink {
     }
 
     /// Adds the sink's metrics to `registry` (the collector's, so `/metrics` shows them).
-    pub fn register_metrics(&self, registry: &Registry) {
-        let _ = registry.register(Box::new(self.metrics.produced.clone()));
-        let _ = registry.register(Box::new(self.metrics.delivery_errors.clone()));
-        let _ = registry.register(Box::new(self.metrics.batch_size.clone()));
+    pub fn register_metrics(&self, registry: &MetricsRegistry) {
+        registry.register(self.metrics.produced.clone());
+        registry.register(self.metrics.delivery_errors.clone());
+        registry.register(self.metrics.batch_size.clone());
     }
 
     fn delivery_failed(&self, error: &RdKafkaError) -> SinkError {

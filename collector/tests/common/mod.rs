@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use collector::salt::EphemeralSalts;
-use collector::server::{serve, ServerLimits};
 use collector::sinks::MemorySink;
 use collector::{Collector, CollectorConfig};
+use footfall_http::{serve, ServerLimits};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;

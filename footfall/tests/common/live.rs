@@ -1,28 +1,15 @@
 //! A WebSocket client for the live feed (`/ws`), as a dashboard would use it.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fastwebsockets::{handshake, FragmentCollector, OpCode};
 use http_body_util::Empty;
 use hyper::Request;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use protocol::live::{LiveUpdate, ServerMessage};
 
 use super::TOKEN;
-
-struct SpawnExecutor;
-
-impl<Fut> hyper::rt::Executor<Fut> for SpawnExecutor
-where
-    Fut: Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    fn execute(&self, fut: Fut) {
-        tokio::spawn(fut);
-    }
-}
 
 pub struct LiveClient {
     ws: FragmentCollector<TokioIo<hyper::upgrade::Upgraded>>,
@@ -46,7 +33,7 @@ impl LiveClient {
             .header("Authorization", format!("Bearer {TOKEN}"))
             .body(Empty::<Bytes>::new())
             .expect("request");
-        let (ws, _) = handshake::client(&SpawnExecutor, req, stream)
+        let (ws, _) = handshake::client(&TokioExecutor::new(), req, stream)
             .await
             .expect("upgrade");
         let mut client = LiveClient {

@@ -75,6 +75,14 @@ impl Footfall {
         wait_exit(&mut self.child)
     }
 
+    /// SIGTERM, wait, and what it printed: (exit status, stdout, stderr).
+    pub fn stop_with_output(mut self) -> (ExitStatus, String, String) {
+        signal(&self.child, "TERM");
+        let status = wait_exit(&mut self.child);
+        let (out, err) = output_of(&mut self.child);
+        (status, out, err)
+    }
+
     /// SIGKILL: the process gets no chance to flush anything.
     pub fn kill9(mut self) {
         signal(&self.child, "KILL");

@@ -13,15 +13,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use fastwebsockets::{upgrade, Frame, OpCode, Payload, WebSocket, WebSocketError};
-use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use footfall_http::{answer, ResponseBody};
+use http::header::AUTHORIZATION;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use protocol::api::{to_json, ErrorBody};
+use protocol::api::to_json;
 use protocol::live::{ClientMessage, FeedEvent, LiveUpdate, ServerMessage, LIVE_PROTOCOL_VERSION};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -80,22 +79,10 @@ pub struct Gateway {
     slots: Arc<Semaphore>,
 }
 
-type Reply = Response<Full<Bytes>>;
-
-fn json_reply(status: StatusCode, body: Vec<u8>) -> Reply {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
+type Reply = Response<ResponseBody>;
 
 fn error(status: StatusCode, code: &str, message: &str) -> Reply {
-    json_reply(status, to_json(&ErrorBody::new(code, message, None)))
+    answer::error(status, code, message, None)
 }
 
 impl Gateway {
@@ -124,14 +111,7 @@ impl Gateway {
 
     fn ticket(&self, req: &Request<Incoming>) -> Reply {
         if req.method() != Method::POST {
-            let mut resp = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "use POST",
-            );
-            resp.headers_mut()
-                .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
-            return resp;
+            return answer::method_not_allowed("POST");
         }
         let auth = req
             .headers()
@@ -145,10 +125,7 @@ impl Gateway {
             );
         }
         match self.tickets.issue() {
-            Some(ticket) => json_reply(
-                StatusCode::OK,
-                to_json(&serde_json::json!({ "ticket": ticket })),
-            ),
+            Some(ticket) => answer::json(StatusCode::OK, &serde_json::json!({ "ticket": ticket })),
             None => error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -228,7 +205,7 @@ impl Gateway {
             }
         });
         let (parts, _) = response.into_parts();
-        Response::from_parts(parts, Full::default())
+        Response::from_parts(parts, ResponseBody::default())
     }
 }
 

@@ -16,6 +16,7 @@ mod delta;
 mod engine;
 mod gateway;
 mod hub;
+#[cfg(feature = "kafka")]
 mod kafka;
 mod tee;
 mod tickets;
@@ -24,6 +25,7 @@ pub use delta::{deltas_of, Bucket, DeltaBuilder, MetricsDelta, DELTA_VERSION};
 pub use engine::LiveEngine;
 pub use gateway::{Gateway, GatewayLimits};
 pub use hub::LiveHub;
+#[cfg(feature = "kafka")]
 pub use kafka::{run_subscriber, MetricsPublisher, MetricsTopicError};
 pub use tee::{DeltaSink, LiveStore};
 pub use tickets::TicketStore;

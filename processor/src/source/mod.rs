@@ -6,6 +6,7 @@
 //! moves its committed position by itself. Redelivery after a crash is therefore the only
 //! failure mode, and stores ignore redelivered `eventId`s.
 
+#[cfg(feature = "kafka")]
 pub mod kafka;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use protocol::Event;
 
 use crate::BoxFuture;
 
+#[cfg(feature = "kafka")]
 pub use kafka::{KafkaSource, KafkaSourceConfig};
 
 /// One position of a source: the last offset of a partition covered by a batch.

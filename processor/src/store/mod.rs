@@ -8,12 +8,14 @@
 //! **Invariant:** inserting an event whose `eventId` is already stored changes nothing, so
 //! redelivery (tracker retries, Kafka redelivery after a crash) never double counts.
 
+#[cfg(feature = "mongo")]
 mod mongo;
 mod sqlite;
 mod sqlite_facts;
 
 use protocol::Event;
 
+#[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
 pub use sqlite::{SqliteConfig, SqliteStore};
 

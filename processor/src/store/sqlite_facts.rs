@@ -10,8 +10,9 @@
 //!   own: the fact table costs no more B-tree writes than the index it replaces.
 //! - `fact_props`: one row per property of an event, keyed `(site, key, ts, seq)`, only for
 //!   events that carry properties.
-//! - `visits`: one row per `(site, session)`, merged with [`Visit::merge`]; indexed by
-//!   `(site, start)` for the visit metrics of a range.
+//! - `visits`: one row per `(site, session)`, merged with [`Visit::merge`], clustered by
+//!   `(site, start)` for the visit metrics of a range, found by `(site, session)` through a
+//!   unique index when merging.
 //!
 //! Source columns of a fact (referrer, UTM) are its visit's as known when it was stored, since
 //! only a visit's first page view has a referrer of its own.
@@ -83,9 +84,11 @@ CREATE TABLE IF NOT EXISTS visits (
     device       INTEGER,
     browser      INTEGER,
     os           INTEGER,
-    PRIMARY KEY (site, session)
+    PRIMARY KEY (site, start_ts, session)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS visits_start ON visits (site, start_ts);
+-- Clustered by start so the visits of a range are one sequential read; the writer finds a
+-- visit by session through this index, and REPLACE moves a row whose start changed.
+CREATE UNIQUE INDEX IF NOT EXISTS visits_session ON visits (site, session);
 CREATE TABLE IF NOT EXISTS records (
     kind    TEXT    NOT NULL,
     id      TEXT    NOT NULL,

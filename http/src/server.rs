@@ -1,6 +1,7 @@
 //! The accept loop every Footfall HTTP service runs on: a connection cap, header-read and
-//! keep-alive timeouts, panic isolation per request, and graceful shutdown that lets
-//! in-flight requests finish.
+//! keep-alive timeouts, panic isolation per request, the response layer (security headers,
+//! `no-store` on `/api/*`, compression), and graceful shutdown that lets in-flight requests
+//! finish.
 //!
 //! Shape borrowed from mini-redis: the caller passes the listener and a shutdown future, so
 //! tests bind `127.0.0.1:0` and stop the server when they like.
@@ -22,8 +23,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::api::error_response;
-use crate::Handler;
+use crate::layer::{self, RequestInfo};
+use crate::{answer, Handler, ResponseBody};
 
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
@@ -138,28 +139,30 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs the handler with panics caught: a bug hit by one request answers 500 and never takes
-/// the connection task, let alone the worker, down.
+/// Runs the handler with panics caught — a bug hit by one request answers 500 and never
+/// takes the connection task, let alone the worker, down — then the response layer.
 async fn guarded(
     handler: Arc<dyn Handler>,
     req: hyper::Request<hyper::body::Incoming>,
     peer: SocketAddr,
-) -> hyper::Response<crate::ResponseBody> {
-    match AssertUnwindSafe(handler.handle(req, peer))
+) -> hyper::Response<ResponseBody> {
+    let info = RequestInfo::of(&req);
+    let resp = match AssertUnwindSafe(handler.handle(req, peer))
         .catch_unwind()
         .await
     {
         Ok(resp) => resp,
         Err(_) => {
             tracing::error!(%peer, "request handler panicked");
-            error_response(
+            answer::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "internal error",
                 None,
             )
         }
-    }
+    };
+    layer::finish(resp, &info).await
 }
 
 /// Resolves once shutdown has been signalled (or the signaller is gone).
