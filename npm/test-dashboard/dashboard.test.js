@@ -3,8 +3,8 @@
 // restart → "reconnecting", then live again; history shows what /api/stats/summary says.
 // Screenshots go to artifacts/ (ignored by git).
 //
-// Needs: `cargo xtask dist` (dist/dashboard) and `cargo build -p footfall` (see
-// .ci/test-dashboard.sh, which does both).
+// Needs: `cargo xtask dist` (dist/dashboard) and `cargo build -p footfall`, as the
+// `dashboard browser` step of `cargo xtask test` (and .ci/test-dashboard.sh) does.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'

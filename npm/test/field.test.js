@@ -3,8 +3,8 @@
 // adds the documented script tag (or bundles the npm package), a desktop Chromium, and the
 // bytes on the wire.
 //
-// Needs `cargo xtask dist` and then `cargo build -p footfall` (which embeds dist/), as
-// .ci/test-tracker.sh does.
+// Needs `cargo xtask dist` and then `cargo build -p footfall` (which embeds dist/), as the
+// `tracker browser` step of `cargo xtask test` (and .ci/test-tracker.sh) does.
 import test, { before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
