@@ -10,7 +10,7 @@
 //! # Layout
 //! - `main`: [`App`], the only component that owns state; it turns UI events into actions.
 //! - `state`: `State`, `Action` and the reducer — pure, no `web_sys`, unit-tested on the host.
-//! - `url_state`: what of the state lives in the URL (bookmarks, shared views), pure.
+//! - `state::url`: what of the state lives in the URL (bookmarks, shared views), pure.
 //! - `metric`: the six top-card figures: reading, formatting, which way is good.
 //! - `shape`: formatting, percentages and changes, time buckets, chart scales, the reconnect
 //!   schedule.
@@ -29,7 +29,6 @@ mod hooks;
 mod metric;
 mod shape;
 mod state;
-mod url_state;
 
 use yew::prelude::*;
 
@@ -39,8 +38,7 @@ use crate::hooks::{
     export, location, now_ms, origin, stored_token, tz_offset_min, use_goal_editor, use_history,
     use_live_metrics, use_session_token, use_share_links, use_sites, use_url_sync, HistoryQuery,
 };
-use crate::state::{Action, State, View};
-use crate::url_state::{share_token, UrlState};
+use crate::state::{share_token, Action, State, UrlState, View};
 
 /// What the login form says when the server refuses a token.
 const WRONG_TOKEN: &str = "That token was not accepted. Use the admin token that \

@@ -17,7 +17,6 @@ use protocol::stats::{
 use crate::api::{self, ApiError, Breakdown, Dimension, Span, Summary, Timeseries};
 use crate::metric::Metric;
 use crate::shape::{bucket_start, parse_date, DAY_MS, OFFLINE_AFTER_ATTEMPTS};
-use crate::url_state::UrlState;
 
 /// Used until the server reports a site: what the collector files events without one under.
 pub const DEFAULT_SITE: &str = "default";
@@ -616,6 +615,10 @@ impl Reducible for State {
         Rc::new(next)
     }
 }
+
+mod url;
+
+pub use url::{share_token, UrlState};
 
 #[cfg(test)]
 mod tests;

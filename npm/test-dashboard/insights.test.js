@@ -13,10 +13,8 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import http from 'node:http'
 import path from 'node:path'
-import { chromium } from 'playwright-core'
-import { ROOT, DIST, until } from '../test/helpers.js'
+import { ROOT, DIST, launch, startSite, until } from '../test/helpers.js'
 import { startFootfall, CHROME_UA } from './server.js'
 
 const ARTIFACTS = path.join(ROOT, 'artifacts')
@@ -33,39 +31,16 @@ const SPAN = `site=${SITE}&from=${YESTERDAY}&to=${TODAY}`
 
 let server, browser, context, page, site
 
-/** Chromium as a desktop browser: HeadlessChrome in the UA is dropped as a bot, and a
- * per-context UA does not reach sendBeacon, so the flag it is. */
-function launchDesktop() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--user-agent=${CHROME_UA}`],
-  })
-}
-
-/** A plain web site on another origin that serves the tracker from its own origin (as a
- * self-hoster may) and points `data-api` at Footfall. */
-async function startSite(collector) {
-  const srv = http.createServer((req, res) => {
-    const name = path.basename(new URL(req.url, 'http://x').pathname)
-    const file = path.join(DIST, 'tracker', name)
-    if (name.startsWith('footfall') && fs.existsSync(file)) {
-      res.writeHead(200, { 'Content-Type': name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' })
-      fs.createReadStream(file).pipe(res)
-      return
-    }
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
-    res.end(`<!doctype html><html><head><title>thanks</title>
-<script defer src="/footfall.js" data-site="${SITE}" data-api="${collector}" data-flush-interval="250"></script>
-</head><body><h1>Thank you</h1></body></html>`)
-  })
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r))
-  return {
-    base: `http://127.0.0.1:${srv.address().port}`,
-    close: () => new Promise((r) => (srv.close(r), srv.closeAllConnections())),
-  }
-}
+/** The customer's site on another origin: one page with the tracker's script tag pointing at
+ * Footfall (flushing quickly, so the test need not wait for the default 5 s). */
+const thanksPage = () => ({
+  '/thanks/pro': {
+    type: 'text/html; charset=utf-8',
+    body: `<!doctype html><html><head><title>thanks</title>
+<script defer src="${server.base}/footfall.js" data-site="${SITE}" data-flush-interval="250"></script>
+</head><body><h1>Thank you</h1></body></html>`,
+  },
+})
 
 /** One visit: page views (and events) `gapS` seconds apart from `at`. */
 async function visit(session, user, at, steps, extra = {}) {
@@ -90,12 +65,14 @@ before(async () => {
   await visit('s3', 'carol', h(11), ['/blog', '/blog/a'], { timezone: 'America/New_York' })
   // The day before: one bounce.
   await visit('s0', 'dave', BEFORE + 9 * 3_600_000, ['/'])
-  browser = await launchDesktop()
+  // A desktop UA for the tracker page: HeadlessChrome is dropped as a bot, and a per-context
+  // UA does not reach sendBeacon, so the launch flag it is.
+  browser = await launch({ userAgent: CHROME_UA })
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'UTC', acceptDownloads: true })
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.base })
   page = await context.newPage()
   page.on('pageerror', (e) => console.error('pageerror:', e))
-  site = await startSite(server.base)
+  site = await startSite(thanksPage())
 })
 
 after(async () => {

@@ -5,7 +5,7 @@
 
 use yew::prelude::*;
 
-use crate::url_state::UrlState;
+use crate::state::UrlState;
 
 /// The query string and fragment the page was opened with.
 pub fn location() -> (String, String) {

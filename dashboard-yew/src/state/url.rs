@@ -2,13 +2,14 @@
 //! query string (`?site=shop.example&view=history&range=7d&filter=page%3A%2Fpricing&compare=previous`)
 //! and, for a share link, the fragment (`#share=<token>`, which browsers never send to a
 //! server). Pure: parsing and writing are unit-tested on the host; `hooks::use_url_sync`
-//! writes it, `main` reads it once at start.
+//! writes it, `main` reads it once at start. A child of `state` (it is made of the state's
+//! `Range` and `View`, and the state is restored from it).
 
 use protocol::stats::{Compare, Filter, MAX_FILTERS};
 
+use super::{Range, View};
 use crate::api::{decode_component, encode};
 use crate::metric::Metric;
-use crate::state::{Range, View};
 
 /// The bookmarkable part of the state.
 #[derive(Debug, Clone, PartialEq, Default)]
