@@ -17,7 +17,8 @@ use collector::kafka::{ensure_topics, KafkaSalts, KafkaSink, KafkaSinkConfig, To
 use collector::Collector;
 use footfall_http::{Health, Mount, Router};
 use processor::live::{
-    run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
+    refresh_visits, run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
+    VISIT_REFRESH,
 };
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::source::{KafkaSource, KafkaSourceConfig};
@@ -205,16 +206,19 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
         async move { publisher.run(LIVE_PUBLISH_INTERVAL, stop).await }
     });
     let store: Arc<dyn Store> = Arc::new(LiveStore::new(store, publisher));
+    // Today's visit figures of watched sites, from the store every few seconds.
+    tokio::spawn(refresh_visits(live.clone(), store.clone(), VISIT_REFRESH));
 
     // Health answers as the collector's do; ready while the store takes writes.
     let health = {
         let store = store.clone();
         Health::new(move || store.is_ready(), metrics.registry().clone())
     };
-    let http = ProcessorHttp::new(
-        StatsApi::new(store.clone(), token.clone()),
-        Gateway::new(live.clone(), token, GatewayLimits::default()),
-    );
+    let stats = StatsApi::new(store.clone(), token.clone());
+    // Share links watch the live view of their own site, as they read its stats.
+    let gateway = Gateway::new(live.clone(), token, GatewayLimits::default())
+        .with_credentials(stats.credentials().clone());
+    let http = ProcessorHttp::new(stats, gateway);
     let statics = assets::service(files, vec![Mount::dashboard()]);
     let owner = statics.clone();
     let router = Router::new()

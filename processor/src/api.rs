@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use footfall_http::answer::{self, error};
 use footfall_http::ResponseBody;
+use futures_util::stream::{self, StreamExt};
 use http::header::{
     HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, WWW_AUTHENTICATE,
 };
@@ -17,7 +19,9 @@ use http_body_util::BodyExt;
 use protocol::stats::{Access, Goals, NewGoal, NewShareLink, Role, ShareLinks, Sites};
 use serde::Serialize;
 
-use crate::auth::{AdminToken, Signer, SHARE_LINK_PURPOSE};
+pub use crate::auth::Credential;
+use crate::auth::{AdminToken, Credentials};
+use crate::export::EventsFormat;
 use crate::query::{BreakdownQuery, QueryError, RangeQuery, TimeseriesQuery};
 use crate::settings::{self, SettingsError};
 use crate::store::{RecordKind, Store, StoreError};
@@ -27,18 +31,11 @@ use crate::{export, history};
 #[derive(Clone)]
 pub struct StatsApi {
     store: Arc<dyn Store>,
-    token: AdminToken,
-    shares: Signer,
+    credentials: Credentials,
 }
 
-/// Who sent a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credential {
-    /// The admin token: everything.
-    Admin,
-    /// A share link: read-only stats of one site.
-    Share { site: String },
-}
+/// The raw-event export.
+const EXPORT_EVENTS: &str = "/api/export/events";
 
 /// Largest JSON body of a `POST` (goals, share links).
 const MAX_JSON_BODY: usize = 16 * 1024;
@@ -47,19 +44,16 @@ type Reply = Response<ResponseBody>;
 
 impl StatsApi {
     pub fn new(store: Arc<dyn Store>, token: AdminToken) -> Self {
-        let shares = token.signer(SHARE_LINK_PURPOSE);
-        StatsApi {
-            store,
-            token,
-            shares,
-        }
+        let credentials = Credentials::new(token, store.clone());
+        StatsApi { store, credentials }
     }
 
-    /// The paths this API answers: `/api/stats/...`, `/api/access`, `/api/goals[/ID]` and
-    /// `/api/shares[/ID]`.
+    /// The paths this API answers: `/api/stats/...`, `/api/access`, `/api/export/events`,
+    /// `/api/goals[/ID]` and `/api/shares[/ID]`.
     pub fn owns(path: &str) -> bool {
         path.starts_with("/api/stats/")
             || path == "/api/access"
+            || path == EXPORT_EVENTS
             || ["/api/goals", "/api/shares"].iter().any(|prefix| {
                 path.strip_prefix(prefix)
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -71,18 +65,12 @@ impl StatsApi {
     /// # Errors
     /// When the store cannot tell whether a share link exists.
     pub async fn credential(&self, header: Option<&str>) -> Result<Option<Credential>, StoreError> {
-        if self.token.verify_header(header) {
-            return Ok(Some(Credential::Admin));
-        }
-        let Some(presented) = header.and_then(|h| {
-            let (scheme, rest) = h.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        }) else {
-            return Ok(None);
-        };
-        Ok(settings::share_site(&*self.store, &self.shares, presented)
-            .await?
-            .map(|site| Credential::Share { site }))
+        self.credentials.resolve(header).await
+    }
+
+    /// The credentials this API accepts, for the live gateway to accept the same.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// Answers one request under `/api/` (stats, access, goals, share links); other paths get
@@ -128,6 +116,15 @@ impl StatsApi {
             return self
                 .stats(endpoint, &who, &params, raw_query.as_deref(), now)
                 .await;
+        }
+        if path == EXPORT_EVENTS {
+            if who != Credential::Admin {
+                return forbidden("a share link reads stats only");
+            }
+            if method != Method::GET && method != Method::HEAD {
+                return answer::method_not_allowed("GET, HEAD");
+            }
+            return self.export_events(&params, raw_query.as_deref(), now).await;
         }
         // Everything below manages the site's settings: the admin's alone.
         let (collection, id) = match path.strip_prefix("/api/goals") {
@@ -175,16 +172,27 @@ impl StatsApi {
             },
             ("shares", None, Method::GET) => {
                 let site = params.get("site").map(|s| s.trim().to_ascii_lowercase());
-                settings::shares(&*self.store, &self.shares, site.as_deref())
-                    .await
-                    .map(|links| json(StatusCode::OK, &ShareLinks { links }))
+                settings::shares(
+                    &*self.store,
+                    self.credentials.share_signer(),
+                    site.as_deref(),
+                )
+                .await
+                .map(|links| json(StatusCode::OK, &ShareLinks { links }))
             }
             ("shares", None, Method::POST) => {
                 let new: NewShareLink = match read_json(req).await {
                     Ok(v) => v,
                     Err(resp) => return resp,
                 };
-                return match settings::add_share(&*self.store, &self.shares, new, now).await {
+                return match settings::add_share(
+                    &*self.store,
+                    self.credentials.share_signer(),
+                    new,
+                    now,
+                )
+                .await
+                {
                     Ok(link) => json(StatusCode::CREATED, &link),
                     Err(e) => settings_error(e),
                 };
@@ -196,6 +204,74 @@ impl StatsApi {
             (_, Some(_), _) => return answer::method_not_allowed("DELETE"),
         };
         result.unwrap_or_else(store_error)
+    }
+
+    /// `GET /api/export/events?site&from&to&format=ndjson|json`: the site's raw events,
+    /// streamed (see [`export::events`]). The first page is read before answering, so a store
+    /// that cannot answer is a 503, not a 200 cut short.
+    async fn export_events(
+        &self,
+        params: &BTreeMap<String, String>,
+        raw_query: Option<&str>,
+        now: i64,
+    ) -> Reply {
+        let q = match RangeQuery::from_params(params, now) {
+            Ok(q) => q,
+            Err(e) => return bad_request(&e),
+        };
+        if raw_query.is_some_and(|raw| {
+            url::form_urlencoded::parse(raw.as_bytes()).any(|(k, _)| k == "filter")
+        }) {
+            return bad_request(&QueryError {
+                field: "filter",
+                message: "the raw-event export takes no filters: it is every event of the range"
+                    .into(),
+            });
+        }
+        let format = match params.get("format").map(|f| f.trim()) {
+            None | Some("") => EventsFormat::Ndjson,
+            Some(name) => match EventsFormat::from_name(name) {
+                Some(f) => f,
+                None => {
+                    return bad_request(&QueryError {
+                        field: "format",
+                        message: "must be ndjson or json".into(),
+                    })
+                }
+            },
+        };
+        let mut chunks = Box::pin(export::events(
+            self.store.clone(),
+            q.site.clone(),
+            q.from,
+            q.to,
+            format,
+            export::EXPORT_PAGE,
+        ));
+        let first = match chunks.next().await {
+            Some(Ok(first)) => first,
+            Some(Err(e)) => return store_error(e),
+            None => Bytes::new(),
+        };
+        let body = stream::once(async { Ok(first) }).chain(chunks);
+        let mut resp = Response::new(ResponseBody::stream(body));
+        let h = resp.headers_mut();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let file = format!(
+            "events-{}-{}-{}.{}",
+            file_name(&q.site),
+            q.from,
+            q.to,
+            format.extension()
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+            h.insert(CONTENT_DISPOSITION, v);
+        }
+        resp
     }
 
     async fn stats(
@@ -375,8 +451,16 @@ fn csv_reply(name: &str, body: &str) -> Reply {
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let file: String = name
-        .chars()
+    let file = file_name(name);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}.csv\"")) {
+        h.insert(CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+/// A name safe inside a quoted `filename=`: letters, digits and `_`, the rest `_`.
+fn file_name(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {
                 c
@@ -384,11 +468,7 @@ fn csv_reply(name: &str, body: &str) -> Reply {
                 '_'
             }
         })
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}.csv\"")) {
-        h.insert(CONTENT_DISPOSITION, v);
-    }
-    resp
+        .collect()
 }
 
 fn now_ms() -> i64 {

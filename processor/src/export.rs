@@ -1,11 +1,118 @@
-//! CSV of the dashboard's panels (`format=csv`): the same answers as the JSON, flattened.
-//! Fields are quoted when they hold a comma, quote or line break (RFC 4180), and a leading
-//! `= + - @` is defused with a `'`, so a spreadsheet never runs a path or a referrer as a
-//! formula.
+//! Exports. CSV of the dashboard's panels (`format=csv`): the same answers as the JSON,
+//! flattened. Fields are quoted when they hold a comma, quote or line break (RFC 4180), and a
+//! leading `= + - @` is defused with a `'`, so a spreadsheet never runs a path or a referrer
+//! as a formula.
+//!
+//! A site's raw events ([`events`]): NDJSON or one JSON array, streamed page by page with
+//! [`Store::export_page`] (keyset paging, so every page is an index range read, never an
+//! offset), each page read only when the client has taken the one before — memory stays at
+//! one page whatever the range.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
+use bytes::Bytes;
+use futures_util::stream::{self, Stream};
 use protocol::stats::{Breakdown, GoalKind, GoalStats, Timeseries};
+
+use crate::store::{ExportCursor, Store, StoreError};
+
+/// Events per page of a raw export: a few hundred KB, so the socket stays busy without any
+/// page holding much memory or the store's reader for long.
+pub const EXPORT_PAGE: usize = 1000;
+
+/// How raw events are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventsFormat {
+    /// One JSON document per line (`application/x-ndjson`).
+    Ndjson,
+    /// One JSON array (`application/json`).
+    Json,
+}
+
+impl EventsFormat {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "ndjson" => Some(EventsFormat::Ndjson),
+            "json" => Some(EventsFormat::Json),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            EventsFormat::Ndjson => "application/x-ndjson",
+            EventsFormat::Json => "application/json; charset=utf-8",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            EventsFormat::Ndjson => "ndjson",
+            EventsFormat::Json => "json",
+        }
+    }
+}
+
+/// What an export stream still has to do.
+enum Next {
+    /// Read the page after this cursor (`None`: the first page).
+    Page(Option<ExportCursor>),
+    /// Write the closing bracket of a JSON array.
+    Close,
+    Done,
+}
+
+/// The events of `site` with `from <= ts < to`, oldest first, as chunks of `format` — one
+/// chunk per page of `page` events. A store error ends the stream with that error (the
+/// connection is then aborted, so a client never mistakes a cut export for a whole one).
+pub fn events(
+    store: Arc<dyn Store>,
+    site: String,
+    from: i64,
+    to: i64,
+    format: EventsFormat,
+    page: usize,
+) -> impl Stream<Item = Result<Bytes, StoreError>> + Send + 'static {
+    let page = page.max(1);
+    stream::unfold(Next::Page(None), move |next| {
+        let (store, site) = (store.clone(), site.clone());
+        async move {
+            let after = match next {
+                Next::Done => return None,
+                Next::Close => return Some((Ok(Bytes::from_static(b"]\n")), Next::Done)),
+                Next::Page(after) => after,
+            };
+            let first = after.is_none();
+            let docs = match store.export_page(site, from, to, after, page).await {
+                Ok(docs) => docs,
+                Err(e) => return Some((Err(e), Next::Done)),
+            };
+            let full = docs.len() >= page;
+            let mut out = String::with_capacity(docs.iter().map(|(_, d)| d.len() + 2).sum());
+            if first && format == EventsFormat::Json {
+                out.push('[');
+            }
+            let mut last = None;
+            for (i, (cursor, doc)) in docs.into_iter().enumerate() {
+                if format == EventsFormat::Json && !(first && i == 0) {
+                    out.push(',');
+                }
+                out.push_str(&doc);
+                if format == EventsFormat::Ndjson {
+                    out.push('\n');
+                }
+                last = Some(cursor);
+            }
+            let next = match (last, full) {
+                (Some(cursor), true) => Next::Page(Some(cursor)),
+                _ if format == EventsFormat::Json => Next::Close,
+                _ => Next::Done,
+            };
+            Some((Ok(Bytes::from(out)), next))
+        }
+    })
+}
 
 fn field(out: &mut String, value: &str) {
     let value = if value.starts_with(['=', '+', '-', '@']) {

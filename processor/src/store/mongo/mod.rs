@@ -446,8 +446,10 @@ impl Store for MongoStore {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>> {
         Box::pin(async move {
+            // Keyset paging on the `{site, ts, eventId}` index: the scan starts at the cursor.
+            let start = after.as_ref().map_or(from, |c| c.ts.max(from));
             let range =
-                doc! { "$gte": DateTime::from_millis(from), "$lt": DateTime::from_millis(to) };
+                doc! { "$gte": DateTime::from_millis(start), "$lt": DateTime::from_millis(to) };
             let mut filter = doc! { "site": &site, "ts": range };
             if let Some(c) = after {
                 let at = DateTime::from_millis(c.ts);

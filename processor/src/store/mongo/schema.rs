@@ -42,9 +42,23 @@ pub(super) async fn ensure_indexes(
     events
         .create_index(index(doc! { "eventId": 1 }, "eventId_unique", true))
         .await?;
+    // `{site, ts}` reads use its prefix; the raw-event export pages in `(ts, eventId)` order,
+    // which the index gives without a sort. It replaces the older `{site, ts}` index.
     events
-        .create_index(index(doc! { "site": 1, "ts": 1 }, "site_ts", false))
+        .create_index(index(
+            doc! { "site": 1, "ts": 1, "eventId": 1 },
+            "site_ts_eventId",
+            false,
+        ))
         .await?;
+    if events
+        .list_index_names()
+        .await?
+        .iter()
+        .any(|n| n == "site_ts")
+    {
+        events.drop_index("site_ts").await?;
+    }
     rollups
         .create_index(index(
             doc! { "site": 1, "res": 1, "t": 1 },
