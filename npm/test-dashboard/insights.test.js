@@ -242,6 +242,15 @@ test('a panel downloads as the CSV the API gives for the same range and filters'
   assert.match(download.suggestedFilename(), new RegExp(`^footfall-${SITE}-entry_page-${ymd(YESTERDAY)}-${ymd(YESTERDAY)}\\.csv$`))
   await page.locator('#filters li .remove').click()
   await settled()
+
+  // The admin's raw export: every stored event of the range, one JSON object per line.
+  const [raw] = await Promise.all([page.waitForEvent('download'), page.click('#export-raw')])
+  const lines = fs.readFileSync(await raw.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  const summary = await server.stats(`/api/stats/summary?${SPAN}`)
+  assert.equal(lines.length, summary.events)
+  assert.deepEqual([...new Set(lines.map((e) => e.site))], [SITE])
+  assert.ok(lines.every((e) => e.ts >= YESTERDAY && e.ts < TODAY), 'only the range')
+  assert.match(raw.suggestedFilename(), /^footfall-insights\.test-events-.*\.ndjson$/)
 })
 
 test('goals are defined in the dashboard and convert when a matching event arrives', async () => {
@@ -317,6 +326,8 @@ test('a share link opens the numbers read-only without a token, until it is revo
   await cardsEqualApi([], p)
   await panelEqualsApi('page', [], p)
   assert.equal(await p.locator('#read-only').count(), 1)
+  // The live view by ticket, for this site only.
+  await until(async () => (await attr('#status', 'data-status', p)) === 'live', 15_000, 'share link live')
   assert.equal(await p.locator('#site-name').textContent(), SITE)
   // No admin controls: no site switch, log-out, share, raw export, goal editing.
   for (const sel of ['#site', '#logout', '#share-open', '#export-raw', '#goal-form', '#goal-add', '.goal-delete']) {
@@ -343,7 +354,13 @@ test('today on the live view has the visit figures; a live row opens the filtere
   await server.track({ site: SITE, event: 'page_view', page: '/live', sessionId: 'l1', userId: 'erin' })
   await page.click('#tab-live')
   await until(async () => (await page.locator('#today-visits').count()) === 1, 15_000, 'live cards')
-  for (const [card] of METRICS) assert.equal(await page.locator(`#today-${card}`).count(), 1, card)
+  // Today (UTC) live equals the summary of today, visit figures included (refreshed every 5 s).
+  const today = async () => server.stats(`/api/stats/summary?site=${SITE}&from=${TODAY}&to=${Date.now() + 1000}`)
+  await until(async () => (await today()).visits >= 2, 10_000, 'today has the tracker visit and this one')
+  for (const [card, field] of METRICS) {
+    await until(async () => (await value(`#today-${card}`)) === (await today())[field], 15_000,
+      `live today ${card} = ${(await today())[field]} (shows ${await value(`#today-${card}`)})`)
+  }
   await until(async () => (await page.locator('#top-pages button.pick', { hasText: '/live' }).count()) === 1, 10_000, 'live row')
   await page.locator('#top-pages button.pick', { hasText: '/live' }).click()
   await until(async () => (await page.locator('#filters li[data-filter="page:/live"]').count()) === 1, 10_000, 'history filtered')
