@@ -55,7 +55,8 @@ async function visit(session, user, at, steps, extra = {}) {
 before(async () => {
   assert.ok(fs.existsSync(path.join(DIST, 'dashboard/index.html')), 'run `cargo xtask dist` first')
   fs.mkdirSync(ARTIFACTS, { recursive: true })
-  server = await startFootfall({ token: 'insights-token' })
+  // `sites`: registered up front where the server accepts events only for known sites.
+  server = await startFootfall({ token: 'insights-token', sites: [SITE] })
   // Yesterday: three visits. s1 (google) reads / then /pricing then signs up (2 views, 40 s);
   // s2 bounces on /pricing; s3 (from the US) reads two blog pages (2 views, 20 s).
   const h = (n) => YESTERDAY + n * 3_600_000
