@@ -235,10 +235,19 @@ pub struct Summary {
     /// The filters applied (as sent, normalised), empty when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
+    /// Names of the custom properties that events of the range carry (same filters), most
+    /// used first, at most [`MAX_PROP_NAMES`]: what a `prop.NAME` breakdown can be asked for,
+    /// so a client can offer them instead of making the user guess. Empty when none (or from
+    /// a server that does not list them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub props: Vec<String>,
     /// With `compare=`: the same figures for the earlier range (its own `from`/`to`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Box<Summary>>,
 }
+
+/// Most property names a [`Summary`] lists.
+pub const MAX_PROP_NAMES: usize = 100;
 
 /// One point of a time series.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -611,6 +620,17 @@ mod tests {
         )
         .expect("old answer");
         assert_eq!((old.visits, old.previous), (0, None));
+        assert!(old.props.is_empty());
+        let with_props = Summary {
+            props: vec!["plan".into(), "seats".into()],
+            ..Summary::default()
+        };
+        let v = serde_json::to_value(&with_props).expect("json");
+        assert_eq!(v["props"], serde_json::json!(["plan", "seats"]));
+        assert!(serde_json::to_value(Summary::default())
+            .expect("json")
+            .get("props")
+            .is_none());
     }
 
     #[test]
