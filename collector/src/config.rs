@@ -1,9 +1,13 @@
 //! The collector's settings. `footfall` fills them from CLI flags / `FOOTFALL_*` env vars;
 //! tests build them directly. Units are in the field names.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+
+use crate::geoip::GeoIp;
+use crate::sites::SitePolicy;
 
 /// Body cap for `/api/track` (one event).
 pub const TRACK_BODY_LIMIT_BYTES: usize = 16 * 1024;
@@ -25,6 +29,12 @@ pub struct CollectorConfig {
     pub decompressed_limit_bytes: usize,
     /// Time allowed to receive a request body and get the sink's answer.
     pub request_timeout: Duration,
+    /// Which sites events are accepted for (`footfall` sets registered sites only, unless
+    /// `--accept-any-site`).
+    pub sites: SitePolicy,
+    /// Country, region and city by client IP; without it the country comes from the
+    /// event's time zone.
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 impl Default for CollectorConfig {
@@ -37,6 +47,8 @@ impl Default for CollectorConfig {
             batch_body_limit_bytes: BATCH_BODY_LIMIT_BYTES,
             decompressed_limit_bytes: DECOMPRESSED_LIMIT_BYTES,
             request_timeout: Duration::from_secs(10),
+            sites: SitePolicy::AcceptAny,
+            geoip: None,
         }
     }
 }

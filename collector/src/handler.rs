@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::IpRateLimiter;
 use crate::salt::{SaltCache, SaltSource};
 use crate::sinks::{Sink, SinkError};
+use crate::sites::Admission;
 use crate::{body, client_ip, cors};
 
 /// The site of events that name none and come without an `Origin`.
@@ -204,6 +205,22 @@ impl Collector {
         })
     }
 
+    /// Refuses events for sites that are not registered, before anything is computed or
+    /// kept for them (see [`crate::sites`]).
+    fn admit_site(&self, site: &str) -> Result<(), ApiError> {
+        let site = protocol::validate::site(site)?;
+        match self.inner.config.sites.admit(&site) {
+            Admission::Accept => Ok(()),
+            Admission::Unknown => {
+                self.inner.metrics.report_rejected("unknown_site");
+                Err(ApiError::UnknownSite(site))
+            }
+            Admission::NotReady => Err(ApiError::Unavailable {
+                retry_after: Duration::from_secs(5),
+            }),
+        }
+    }
+
     async fn ingest(
         &self,
         req: Request<Incoming>,
@@ -265,6 +282,7 @@ impl Collector {
         {
             return Err(ApiError::OriginNotAllowed(origin.unwrap_or("").to_string()));
         }
+        self.admit_site(&site)?;
         let salt = inner.salts.get(day_of(received_at)).await.map_err(|e| {
             tracing::error!(error = %e, "no visitor salt; refusing events");
             ApiError::Unavailable {
@@ -279,7 +297,18 @@ impl Collector {
             user_agent,
             salt: &salt,
         };
-        let outcome = normalize_all(events, &ctx);
+        let mut outcome = normalize_all(events, &ctx);
+        // One lookup per request: every event of it comes from the same address. A place
+        // found by address beats the time zone's country; the address goes no further.
+        if let Some(place) = config.geoip.as_ref().and_then(|g| g.locate(ip)) {
+            for e in &mut outcome.accepted {
+                if place.country.is_some() {
+                    e.country.clone_from(&place.country);
+                }
+                e.region.clone_from(&place.region);
+                e.city.clone_from(&place.city);
+            }
+        }
         for r in &outcome.rejected {
             inner.metrics.report_rejected(r.code);
         }

@@ -12,7 +12,10 @@
 //! - `api`: the one place where errors become HTTP statuses and JSON bodies.
 //! - `body`: reading bodies under a size cap, gzip with a decompressed-size cap.
 //! - `client_ip`: the client address, believing `X-Forwarded-For` only from trusted proxies.
+//! - [`geoip`]: country, region and city of that address from MMDB databases (optional); the
+//!   address itself goes no further.
 //! - `cors`, `rate_limit`: per-origin and per-IP admission.
+//! - [`sites`]: which sites events are accepted for (only registered ones, in `footfall`).
 //! - [`salt`]: the daily visitor-hash salt, shared by all collectors of a deployment.
 //! - [`sinks`]: the [`Sink`] trait and its in-memory implementation for tests.
 //! - [`kafka`] (feature `kafka`): the Kafka sink, topic bootstrap and the Kafka-shared daily
@@ -32,6 +35,7 @@ mod body;
 mod client_ip;
 pub mod config;
 mod cors;
+pub mod geoip;
 mod handler;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -39,6 +43,7 @@ pub mod metrics;
 mod rate_limit;
 pub mod salt;
 pub mod sinks;
+pub mod sites;
 
 pub use config::CollectorConfig;
 pub use footfall_http::BoxFuture;

@@ -10,27 +10,45 @@ use hyper::body::Incoming;
 
 use crate::api::StatsApi;
 use crate::live::Gateway;
+use crate::sites::SitesApi;
 
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct ProcessorHttp {
     stats: StatsApi,
     gateway: Gateway,
+    sites: Option<SitesApi>,
 }
 
 impl ProcessorHttp {
     pub fn new(stats: StatsApi, gateway: Gateway) -> Self {
-        ProcessorHttp { stats, gateway }
+        ProcessorHttp {
+            stats,
+            gateway,
+            sites: None,
+        }
     }
 
-    /// `/api/stats/...`, `/ws` and `/api/ws-ticket`.
+    /// Serves the site registry at `/api/sites` (without it, 404).
+    pub fn with_sites(mut self, sites: SitesApi) -> Self {
+        self.sites = Some(sites);
+        self
+    }
+
+    /// The stats API's paths (`/api/stats/...`, `/api/access`, `/api/goals`, `/api/shares`,
+    /// `/api/export/events`), `/api/sites...`, `/ws` and `/api/ws-ticket`.
     pub fn owns(path: &str) -> bool {
-        path.starts_with("/api/stats/") || Gateway::owns(path)
+        StatsApi::owns(path) || SitesApi::owns(path) || Gateway::owns(path)
     }
 
     pub async fn handle(&self, req: Request<Incoming>) -> Response<ResponseBody> {
         if Gateway::owns(req.uri().path()) {
             self.gateway.handle(req).await
+        } else if SitesApi::owns(req.uri().path()) {
+            match &self.sites {
+                Some(sites) => sites.handle(req).await,
+                None => footfall_http::answer::not_found(),
+            }
         } else {
             self.stats.handle(req).await
         }

@@ -3,17 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use protocol::stats::{Dimension, Interval};
+use protocol::stats::{
+    Compare, Field, Filter, Interval, EARLIEST_MS, LATEST_MS, MAX_FILTERS, MAX_RANGE_MS,
+};
 
 /// The default window when `from` is not given.
 pub const DEFAULT_RANGE_MS: i64 = 24 * 3600 * 1000;
 
-/// `[from, to)` in epoch milliseconds for one site.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[from, to)` in epoch milliseconds for one site, with the request's filters and
+/// comparison.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RangeQuery {
     pub site: String,
     pub from: i64,
     pub to: i64,
+    /// AND-ed `filter=` parameters.
+    pub filters: Vec<Filter>,
+    /// `compare=` (summary and timeseries).
+    pub compare: Option<Compare>,
 }
 
 /// Why a query's parameters were refused.
@@ -24,21 +31,30 @@ pub struct QueryError {
     pub message: String,
 }
 
-/// A time parameter: epoch milliseconds or RFC 3339.
+/// A time parameter: epoch milliseconds or RFC 3339, from 1970 to the end of year 9999
+/// ([`EARLIEST_MS`]..=[`LATEST_MS`]).
 pub fn parse_time(field: &'static str, value: &str) -> Result<i64, QueryError> {
     let value = value.trim();
-    if let Ok(ms) = value.parse::<i64>() {
-        return Ok(ms);
+    let ms = match value.parse::<i64>() {
+        Ok(ms) => ms,
+        Err(_) => protocol::time::parse_rfc3339(value).ok_or_else(|| QueryError {
+            field,
+            message: "must be epoch milliseconds or an RFC 3339 time".into(),
+        })?,
+    };
+    if !(EARLIEST_MS..=LATEST_MS).contains(&ms) {
+        return Err(QueryError {
+            field,
+            message: "must be between 1970-01-01 and 9999-12-31".into(),
+        });
     }
-    protocol::time::parse_rfc3339(value).ok_or_else(|| QueryError {
-        field,
-        message: "must be epoch milliseconds or an RFC 3339 time".into(),
-    })
+    Ok(ms)
 }
 
 impl RangeQuery {
     /// From `site`, `from`, `to` query parameters (`site` defaults to `default`, the range
-    /// to the last 24 hours before now).
+    /// to the last 24 hours before now). A range is at most [`MAX_RANGE_MS`] long, so the work
+    /// of a query is bounded before any store is asked (see [`crate::history`]).
     pub fn from_params(params: &BTreeMap<String, String>, now_ms: i64) -> Result<Self, QueryError> {
         let site = params
             .get("site")
@@ -50,11 +66,11 @@ impl RangeQuery {
         })?;
         let to = match params.get("to") {
             Some(v) => parse_time("to", v)?,
-            None => now_ms,
+            None => now_ms.clamp(EARLIEST_MS, LATEST_MS),
         };
         let from = match params.get("from") {
             Some(v) => parse_time("from", v)?,
-            None => to.saturating_sub(DEFAULT_RANGE_MS),
+            None => to.saturating_sub(DEFAULT_RANGE_MS).max(EARLIEST_MS),
         };
         if from >= to {
             return Err(QueryError {
@@ -62,7 +78,89 @@ impl RangeQuery {
                 message: "must be before `to`".into(),
             });
         }
-        Ok(RangeQuery { site, from, to })
+        if to - from > MAX_RANGE_MS {
+            return Err(QueryError {
+                field: "from",
+                message: format!(
+                    "a range may span at most {} days",
+                    MAX_RANGE_MS / protocol::time::DAY_MS
+                ),
+            });
+        }
+        let compare = match params.get("compare").map(|s| s.trim()) {
+            None | Some("") => None,
+            Some(name) => Some(Compare::from_name(name).ok_or_else(|| QueryError {
+                field: "compare",
+                message: "must be previous or year".into(),
+            })?),
+        };
+        Ok(RangeQuery {
+            site,
+            from,
+            to,
+            filters: Vec::new(),
+            compare,
+        })
+    }
+
+    /// Adds the `filter=` parameters of a raw query string (repeatable, so they are not in
+    /// the single-valued map the other parameters come from).
+    pub fn with_filters(mut self, raw_query: Option<&str>) -> Result<Self, QueryError> {
+        self.filters = parse_filters(raw_query)?;
+        Ok(self)
+    }
+
+    /// The range this one is compared with.
+    pub fn compared(&self) -> Option<RangeQuery> {
+        let (from, to) = compare_range(self.compare?, self.from, self.to);
+        Some(RangeQuery {
+            from,
+            to,
+            compare: None,
+            ..self.clone()
+        })
+    }
+}
+
+/// Every `filter=` of a raw query string, in order, duplicates dropped.
+pub fn parse_filters(raw_query: Option<&str>) -> Result<Vec<Filter>, QueryError> {
+    let mut out: Vec<Filter> = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes()) {
+        if key != "filter" {
+            continue;
+        }
+        let f = Filter::parse(&value).map_err(|e| QueryError {
+            field: "filter",
+            message: e.0,
+        })?;
+        if !out.contains(&f) {
+            out.push(f);
+        }
+        if out.len() > MAX_FILTERS {
+            return Err(QueryError {
+                field: "filter",
+                message: format!("at most {MAX_FILTERS} filters"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `[from, to)` of the comparison range: the same length just before, or the same dates a
+/// year earlier (29 February becomes 28 February), same length.
+pub fn compare_range(compare: Compare, from: i64, to: i64) -> (i64, i64) {
+    let len = to - from;
+    match compare {
+        Compare::Previous => (from - len, from),
+        Compare::Year => {
+            let day = from.div_euclid(protocol::time::DAY_MS);
+            let time_of_day = from.rem_euclid(protocol::time::DAY_MS);
+            let (y, m, d) = protocol::time::civil_from_days(day);
+            let d = if m == 2 && d == 29 { 28 } else { d };
+            let start =
+                protocol::time::days_from_civil(y - 1, m, d) * protocol::time::DAY_MS + time_of_day;
+            (start, start + len)
+        }
     }
 }
 
@@ -125,10 +223,15 @@ impl TimeseriesQuery {
         let step = self.interval.ms();
         let off = i64::from(self.tz_offset_min) * 60_000;
         let (from, to) = (self.range.from, self.range.to);
-        let mut start = (from + off).div_euclid(step) * step - off;
+        // Saturating and checked: a range from `from_params` is far from i64's limits, but
+        // this must not overflow for any value whatever its caller checked.
+        let mut start = from.saturating_add(off).div_euclid(step) * step - off;
         let mut out = Vec::new();
         while start < to && (out.len() as i64) <= MAX_POINTS {
-            let end = start + step;
+            let Some(end) = start.checked_add(step) else {
+                out.push((start, start.max(from), to));
+                break;
+            };
             out.push((start, start.max(from), end.min(to)));
             start = end;
         }
@@ -140,7 +243,8 @@ impl TimeseriesQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakdownQuery {
     pub range: RangeQuery,
-    pub dimension: Dimension,
+    /// A dimension or `prop.NAME`.
+    pub dimension: Field,
     pub limit: usize,
 }
 
@@ -149,12 +253,14 @@ impl BreakdownQuery {
         let range = RangeQuery::from_params(params, now_ms)?;
         let dimension = params
             .get("dimension")
-            .and_then(|d| Dimension::from_name(d.trim()))
+            .and_then(|d| Field::parse(d.trim()))
             .ok_or_else(|| QueryError {
                 field: "dimension",
                 message: format!(
-                    "must be one of {}",
-                    Dimension::ALL.map(Dimension::name).join(", ")
+                    "must be prop.NAME or one of {}",
+                    protocol::stats::Dimension::ALL
+                        .map(protocol::stats::Dimension::name)
+                        .join(", ")
                 ),
             })?;
         let limit = match params.get("limit") {
@@ -211,7 +317,8 @@ mod tests {
             RangeQuery {
                 site: "example.com".into(),
                 from: 1_701_216_000_000,
-                to: 1_701_302_400_000
+                to: 1_701_302_400_000,
+                ..Default::default()
             }
         );
     }
@@ -226,7 +333,71 @@ mod tests {
         assert_eq!(err(&[("from", "yesterday")]), "from");
         assert_eq!(err(&[("from", "5000"), ("to", "5000")]), "from");
         assert_eq!(err(&[("site", "a b")]), "site");
+        // The review's attacks: huge spans, times past the year 9999, before 1970.
+        assert_eq!(err(&[("from", "0"), ("to", "86400000000000000")]), "to");
+        assert_eq!(
+            err(&[
+                ("from", "-9000000000000000000"),
+                ("to", "9000000000000000000")
+            ]),
+            "to"
+        );
+        assert_eq!(
+            err(&[
+                ("from", "9223372036854775806"),
+                ("to", "9223372036854775807")
+            ]),
+            "to"
+        );
+        assert_eq!(err(&[("from", "-1"), ("to", "1000")]), "from");
+        let at_max = params(&[("from", "0"), ("to", &MAX_RANGE_MS.to_string())]);
+        assert!(RangeQuery::from_params(&at_max, 0).is_ok());
+        assert_eq!(
+            err(&[("from", "0"), ("to", &(MAX_RANGE_MS + 1).to_string())]),
+            "from"
+        );
+        assert_eq!(err(&[("to", &(LATEST_MS + 1).to_string())]), "to");
+        // Without `from`, a `to` early in 1970 gives a range clipped at the epoch.
+        let q = RangeQuery::from_params(&params(&[("to", "1000")]), 0).expect("ok");
+        assert_eq!((q.from, q.to), (0, 1000));
     }
+    #[test]
+    fn filters_and_comparison() {
+        let raw = "site=s&filter=page%3A%2Fblog%2F*&filter=country!%3ADE&filter=page%3A%2Fblog%2F*";
+        let f = parse_filters(Some(raw)).expect("ok");
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[1].to_param(), "country!:DE");
+        assert_eq!(
+            parse_filters(Some("filter=nope%3A1"))
+                .expect_err("bad")
+                .field,
+            "filter"
+        );
+        let day = protocol::time::DAY_MS;
+        assert_eq!(
+            compare_range(Compare::Previous, 10 * day, 17 * day),
+            (3 * day, 10 * day)
+        );
+        // 2024-03-01 → 2023-03-01; 2024-02-29 → 2023-02-28.
+        let mar1 = protocol::time::days_from_civil(2024, 3, 1) * day;
+        let (a, b) = compare_range(Compare::Year, mar1, mar1 + day);
+        assert_eq!(a, protocol::time::days_from_civil(2023, 3, 1) * day);
+        assert_eq!(b - a, day);
+        let feb29 = protocol::time::days_from_civil(2024, 2, 29) * day + 3_600_000;
+        let (a, _) = compare_range(Compare::Year, feb29, feb29 + day);
+        assert_eq!(
+            a,
+            protocol::time::days_from_civil(2023, 2, 28) * day + 3_600_000
+        );
+        let p = params(&[("compare", "week")]);
+        assert_eq!(
+            RangeQuery::from_params(&p, 10_000_000)
+                .expect_err("bad")
+                .field,
+            "compare"
+        );
+    }
+
     #[test]
     fn tz_offsets() {
         assert_eq!(parse_tz("+05:30"), Ok(330));
@@ -276,7 +447,10 @@ mod tests {
             .expect("ok");
         assert_eq!(
             (q.dimension, q.limit),
-            (Dimension::UtmSource, DEFAULT_LIMIT)
+            (
+                Field::Dim(protocol::stats::Dimension::UtmSource),
+                DEFAULT_LIMIT
+            )
         );
         assert!(BreakdownQuery::from_params(&params(&[("dimension", "nope")]), 0).is_err());
         assert!(BreakdownQuery::from_params(

@@ -7,15 +7,18 @@
 //!   leaves existing ones alone (used by `footfall collector` and `footfall processor`).
 //! - `salts`: [`KafkaSalts`], the daily visitor salt shared by every collector of a
 //!   deployment through a single-partition topic.
+//! - `sites`: [`KafkaSites`], the site registry followed from the compacted sites topic.
 
 mod salts;
 mod sink;
+mod sites;
 mod topics;
 
 use std::time::Duration;
 
 pub use salts::KafkaSalts;
 pub use sink::{KafkaSink, KafkaSinkConfig};
+pub use sites::KafkaSites;
 pub use topics::{ensure_topics, validate_topic_name, TopicSpec};
 
 /// Why a Kafka client could not be set up. Start-up errors: `footfall` prints them and exits.

@@ -2,7 +2,9 @@
 //! `POST /api/ws-ticket`.
 //!
 //! A connection is authenticated *before* the upgrade — a Bearer header (non-browser
-//! clients) or a one-time ticket (browsers) — and refused with a JSON 401 otherwise. It then
+//! clients) or a one-time ticket (browsers) — and refused with a JSON 401 otherwise. The
+//! admin token watches every site; a share link (with [`Gateway::with_credentials`]) only
+//! its own, and so does a ticket it asked for (403 for any other site). It then
 //! gets a snapshot, and ticks whenever the hub publishes a change for its site, at most every
 //! `min_tick`. A writer task owns the socket's write half; a reader task handles pings,
 //! pongs, close and `resync`. A client that stops reading stalls only its own writer, which
@@ -27,7 +29,7 @@ use tokio::time::Instant;
 
 use super::hub::{LiveHub, SiteView};
 use super::tickets::TicketStore;
-use crate::auth::AdminToken;
+use crate::auth::{AdminToken, Credential, Credentials};
 
 /// Close codes, so a client can tell why it was closed.
 mod close_code {
@@ -74,6 +76,8 @@ impl Default for GatewayLimits {
 pub struct Gateway {
     hub: LiveHub,
     token: AdminToken,
+    /// Share links too, when set; the admin token alone otherwise.
+    credentials: Option<Credentials>,
     tickets: Arc<TicketStore>,
     limits: GatewayLimits,
     slots: Arc<Semaphore>,
@@ -91,9 +95,33 @@ impl Gateway {
         Gateway {
             hub,
             token,
+            credentials: None,
             tickets: Arc::new(TicketStore::default()),
             limits,
             slots,
+        }
+    }
+
+    /// Accepts share links as well as the admin token (each for its own site), as the stats
+    /// API does.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Who the `Authorization` header is. A store that cannot answer about a share link
+    /// counts as nobody here: the client retries the live view, which is harmless.
+    async fn credential(&self, header: Option<&str>) -> Option<Credential> {
+        if self.token.verify_header(header) {
+            return Some(Credential::Admin);
+        }
+        let credentials = self.credentials.as_ref()?;
+        match credentials.resolve(header).await {
+            Ok(who) => who,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a share link");
+                None
+            }
         }
     }
 
@@ -104,12 +132,14 @@ impl Gateway {
 
     pub async fn handle(&self, req: Request<Incoming>) -> Reply {
         match req.uri().path() {
-            "/api/ws-ticket" => self.ticket(&req),
-            _ => self.upgrade(req),
+            "/api/ws-ticket" => self.ticket(&req).await,
+            _ => self.upgrade(req).await,
         }
     }
 
-    fn ticket(&self, req: &Request<Incoming>) -> Reply {
+    /// `POST /api/ws-ticket[?site=S]`: a one-time ticket for whoever the Bearer token is. With
+    /// `site`, the ticket opens that site only (a share link's always opens its own).
+    async fn ticket(&self, req: &Request<Incoming>) -> Reply {
         if req.method() != Method::POST {
             return answer::method_not_allowed("POST");
         }
@@ -117,14 +147,25 @@ impl Gateway {
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !self.token.verify_header(auth) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>",
-            );
-        }
-        match self.tickets.issue() {
+        let Some(who) = self.credential(auth).await else {
+            return unauthorized();
+        };
+        let params = query_params(req);
+        let holder = match (who, params.get("site").map(|s| s.trim())) {
+            (who, None | Some("")) => who,
+            (who, Some(site)) => match protocol::validate::site(site) {
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_parameter",
+                        &format!("site: {}", e.message),
+                    )
+                }
+                Ok(site) if !who.reads(&site) => return other_site(),
+                Ok(site) => Credential::Share { site },
+            },
+        };
+        match self.tickets.issue(holder) {
             Some(ticket) => answer::json(StatusCode::OK, &serde_json::json!({ "ticket": ticket })),
             None => error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -134,24 +175,19 @@ impl Gateway {
         }
     }
 
-    fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
-        let params: BTreeMap<String, String> =
-            url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
+    async fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
+        let params = query_params(&req);
         let auth = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let authorised = self.token.verify_header(auth)
-            || params.get("ticket").is_some_and(|t| self.tickets.redeem(t));
-        if !authorised {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>, or a ticket from POST /api/ws-ticket",
-            );
-        }
+        let who = match self.credential(auth).await {
+            Some(who) => Some(who),
+            None => params.get("ticket").and_then(|t| self.tickets.redeem(t)),
+        };
+        let Some(who) = who else {
+            return unauthorized();
+        };
         let site = match params
             .get("site")
             .map(|s| protocol::validate::site(s.trim()))
@@ -172,6 +208,9 @@ impl Gateway {
                 )
             }
         };
+        if !who.reads(&site) {
+            return other_site();
+        }
         if !upgrade::is_upgrade_request(&req) {
             return error(
                 StatusCode::UPGRADE_REQUIRED,
@@ -207,6 +246,28 @@ impl Gateway {
         let (parts, _) = response.into_parts();
         Response::from_parts(parts, ResponseBody::default())
     }
+}
+
+fn query_params<B>(req: &Request<B>) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn unauthorized() -> Reply {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send Authorization: Bearer <admin token or share token>, or a ticket from POST /api/ws-ticket",
+    )
+}
+
+fn other_site() -> Reply {
+    error(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "this credential watches another site",
+    )
 }
 
 /// What the reader tells the writer.

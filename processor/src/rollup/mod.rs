@@ -86,6 +86,14 @@ impl DimensionCode for Dimension {
             Dimension::Browser => "b",
             Dimension::Os => "o",
             Dimension::Country => "c",
+            // Never in rollups (visits and filters are answered from the visit and fact
+            // tables), but codes are unique all the same.
+            Dimension::EntryPage => "N",
+            Dimension::ExitPage => "X",
+            Dimension::UtmMedium => "M",
+            Dimension::UtmCampaign => "C",
+            Dimension::Region => "R",
+            Dimension::City => "Y",
         }
     }
 
@@ -94,8 +102,27 @@ impl DimensionCode for Dimension {
     }
 }
 
+/// The dimensions rollups keep (what [`contributions`] writes).
+pub const ROLLUP_DIMENSIONS: [Dimension; 9] = [
+    Dimension::Event,
+    Dimension::Page,
+    Dimension::Entry,
+    Dimension::Referrer,
+    Dimension::UtmSource,
+    Dimension::Device,
+    Dimension::Browser,
+    Dimension::Os,
+    Dimension::Country,
+];
+
 pub const PAGE_VIEW: &str = "page_view";
 pub const SESSION_START: &str = "session_start";
+
+/// Bytes of a path as a rollup and live-view key. A stored event keeps up to
+/// `protocol::validate::MAX_PATH_BYTES`; aggregates, which copy the key into a row per bucket
+/// and resolution, keep the first 128 bytes (whole escapes and characters), so distinct long
+/// paths cannot multiply the store's size (security review, issue 12).
+pub const MAX_PATH_KEY_BYTES: usize = 128;
 
 /// The most counters one event adds to (see [`contributions`]).
 const MAX_CONTRIBUTIONS: usize = 9;
@@ -104,16 +131,17 @@ const MAX_CONTRIBUTIONS: usize = 9;
 /// An iterator over a fixed array: the write path calls it for every new event, so it
 /// allocates nothing.
 pub fn contributions(e: &Event) -> impl Iterator<Item = (Dimension, &str)> + '_ {
+    let path = protocol::validate::cut_escaped(&e.path, MAX_PATH_KEY_BYTES);
     let mut out = [(Dimension::Event, ""); MAX_CONTRIBUTIONS];
     out[0] = (Dimension::Event, e.name.as_str());
     let mut n = 1;
     if e.name == SESSION_START {
-        out[n] = (Dimension::Entry, e.path.as_str());
+        out[n] = (Dimension::Entry, path);
         n += 1;
     }
     if e.name == PAGE_VIEW {
         let referrer = e.referrer_host.as_deref().unwrap_or(DIRECT);
-        out[n] = (Dimension::Page, e.path.as_str());
+        out[n] = (Dimension::Page, path);
         out[n + 1] = (Dimension::Referrer, referrer);
         n += 2;
         if let Some(source) = e.utm_source.as_deref() {

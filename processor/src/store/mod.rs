@@ -11,6 +11,7 @@
 #[cfg(feature = "mongo")]
 mod mongo;
 mod sqlite;
+mod sqlite_facts;
 
 use std::sync::Arc;
 
@@ -18,14 +19,50 @@ use protocol::Event;
 
 #[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
-pub use sqlite::{SqliteConfig, SqliteStore};
+pub use sqlite::{SqliteConfig, SqliteSites, SqliteStore};
 
 use crate::rollup::{Res, Rollup, Run};
+use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
 
 /// A batch of events as stores take it: shared, so the store's writer, live metrics and a
 /// retrying caller all read the same events without copying them.
 pub type EventBatch = Arc<[Event]>;
+
+/// Small per-site settings kept by the store (goals, share links).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Goal,
+    Share,
+}
+
+impl RecordKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            RecordKind::Goal => "goal",
+            RecordKind::Share => "share",
+        }
+    }
+}
+
+/// One setting: an id unique per kind, its site, and a JSON body the store does not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: RecordKind,
+    pub id: String,
+    pub site: String,
+    /// Epoch ms; lists are oldest first.
+    pub created: i64,
+    pub body: String,
+}
+
+/// Where a page of [`Store::export_page`] ended: the next page starts after it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExportCursor {
+    pub ts: i64,
+    /// The store's tie-breaker among events of the same `ts` (opaque to callers).
+    pub key: String,
+}
 
 /// One stored rollup bucket (see [`crate::rollup`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +81,15 @@ pub struct SiteActivity {
     pub events: u64,
     /// Newest `received_at`, epoch milliseconds.
     pub last_seen: i64,
+}
+
+/// A site of the registry: events are accepted only for registered sites (see
+/// `crate::sites`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredSite {
+    pub site: String,
+    /// Epoch milliseconds.
+    pub added_at: i64,
 }
 
 /// What an insert did.
@@ -76,6 +122,8 @@ pub enum StoreError {
     InvalidUri(String),
     #[error("the database is unreachable: {0}")]
     Unavailable(String),
+    #[error("the query did not finish within {0:?}")]
+    TimedOut(std::time::Duration),
     #[error("store error: {0}")]
     Backend(String),
 }
@@ -106,6 +154,69 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sites that have data, most recently active first (at most 1000).
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>>;
+
+    /// The site registry, sorted by name. A store that had data before the registry existed
+    /// starts with every site it has data for (so an upgrade keeps accepting them).
+    fn registered_sites(&self) -> BoxFuture<'_, Result<Vec<RegisteredSite>, StoreError>>;
+
+    /// Registers a site (a name already checked by `protocol::validate::site`); `Ok(false)`
+    /// when it was registered already (its `added_at` is kept).
+    fn register_site(&self, site: RegisteredSite) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Removes a site from the registry (its data stays); `Ok(false)` when it was not there.
+    fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// Events in the scope (range and filters), aggregated by `grouping`, with the meaning
+    /// [`crate::visit::event_stats_of`] defines. Groups without events are absent.
+    fn event_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, EventAgg)>, StoreError>>;
+
+    /// Visits that started in the scope, aggregated by `grouping` (`Total`, `Step`, or a
+    /// visit-level field), as [`crate::visit::visit_stats_of`] defines.
+    fn visit_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, VisitAgg)>, StoreError>>;
+
+    /// Up to `limit` stored event documents (the JSON of [`protocol::event::encode`]) of
+    /// `site` with `from <= ts < to`, ordered by time, starting after `after`: the
+    /// pages of a streamed export, each read on its own so memory stays flat.
+    fn export_page(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+        after: Option<ExportCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>>;
+
+    /// The records of a kind, of one site or of every site, oldest first.
+    fn records(
+        &self,
+        kind: RecordKind,
+        site: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>>;
+
+    /// One record by id.
+    fn record(
+        &self,
+        kind: RecordKind,
+        id: String,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>>;
+
+    /// Stores a record (its id must be new; an existing id is replaced).
+    fn put_record(&self, record: Record) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Deletes a record of `site`; `false` when there was none.
+    fn delete_record(
+        &self,
+        kind: RecordKind,
+        site: String,
+        id: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
 
     /// Whether inserts are expected to succeed right now.
     fn is_ready(&self) -> bool;

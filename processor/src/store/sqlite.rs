@@ -16,25 +16,38 @@ use std::thread;
 
 use protocol::visitor::Salt;
 use protocol::Event;
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, ErrorCode, InterruptHandle, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use std::collections::{BTreeMap, HashMap};
 
 use protocol::stats::Dimension;
 
-use super::{Bucket, EventBatch, InsertOutcome, SiteActivity, Store, StoreError};
+use super::sqlite_facts::{self as facts, Dict};
+use super::{
+    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
+    StoreError,
+};
 use crate::rollup::{self, DimensionCode, Increments, RegisterKey, Res, Rollup, Run, Sketch};
+use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
 
 const DB_FILE: &str = "footfall.db";
+/// Longest time one read may take on the shared read connection; past it the read is
+/// interrupted, so a heavy query cannot hold the connection (and every query queued behind
+/// it) for longer.
+const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 const LOCK_FILE: &str = "footfall.lock";
 /// 2: rollup tables (built from the stored events when a version-1 file is opened).
-const SCHEMA_VERSION: i64 = 2;
+/// 3: the site registry, `known_sites` (started with the built-in sites and every site the
+/// file has data for).
+/// 4: visits, facts (which replace the `{site, ts}` index of events), settings records
+///    (built from the stored events when an older file is opened).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
--- The event itself is `doc` (protocol::event::encode); the other columns are what is looked up:
--- the id (duplicates) and (site, ts) (the sub-minute edges of a range).
+-- The event itself is `doc` (protocol::event::encode); `event_id` finds duplicates, `seq` is
+-- what facts and visits point at; reads go through the facts table.
 CREATE TABLE IF NOT EXISTS events (
     seq           INTEGER PRIMARY KEY,
     event_id      TEXT    NOT NULL UNIQUE,
@@ -42,7 +55,6 @@ CREATE TABLE IF NOT EXISTS events (
     ts            INTEGER NOT NULL,
     doc           TEXT    NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, ts);
 CREATE TABLE IF NOT EXISTS sites (
     site      TEXT PRIMARY KEY,
     events    INTEGER NOT NULL,
@@ -71,6 +83,11 @@ CREATE TABLE IF NOT EXISTS salts (
     day  INTEGER PRIMARY KEY,
     salt BLOB    NOT NULL
 );
+-- The site registry (see crate::sites): events are accepted only for these.
+CREATE TABLE IF NOT EXISTS known_sites (
+    site     TEXT    PRIMARY KEY,
+    added_at INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 #[derive(Debug, Clone)]
@@ -102,12 +119,17 @@ enum WriteJob {
         day: i64,
         reply: oneshot::Sender<Result<Salt, StoreError>>,
     },
+    /// A small write outside the event path (settings records); answers through its own
+    /// channel.
+    Run(Box<dyn FnOnce(&Connection) + Send>),
 }
 
 /// See the module docs.
 pub struct SqliteStore {
     jobs: mpsc::Sender<WriteJob>,
     reader: Arc<Mutex<Connection>>,
+    /// Interrupts whatever the read connection is running (see [`READ_DEADLINE`]).
+    interrupt: Arc<InterruptHandle>,
     healthy: Arc<AtomicBool>,
     path: PathBuf,
     /// Held for the store's lifetime: a second process on the same folder is refused.
@@ -172,8 +194,10 @@ impl SqliteStore {
             .spawn(move || run_writer(writer, rx, writer_healthy, max_group))
             .map_err(|e| open_err(e.to_string()))?;
 
+        let interrupt = Arc::new(reader.get_interrupt_handle());
         Ok(SqliteStore {
             jobs,
+            interrupt,
             reader: Arc::new(Mutex::new(reader)),
             healthy,
             path,
@@ -189,9 +213,33 @@ impl SqliteStore {
     /// The visitor-hash salt of a UTC day: created on first use, and every older salt is
     /// deleted at that moment, so it cannot be recovered afterwards.
     pub async fn daily_salt(&self, day: i64) -> Result<Salt, StoreError> {
+        self.send_job(|reply| WriteJob::Salt { day, reply }).await
+    }
+
+    /// Hands a job to the writer thread and waits for its answer.
+    async fn send_job<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> WriteJob,
+    ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(WriteJob::Salt { day, reply })
+            .send(job(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a small write on the writer thread (the one connection that writes).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(move |conn: &Connection| {
+            let _ = reply.send(f(conn).map_err(|e| backend(&e)));
+        });
+        self.jobs
+            .send(WriteJob::Run(job))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -202,12 +250,20 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let conn = reader.lock().unwrap_or_else(PoisonError::into_inner);
             f(&conn).map_err(|e| backend(&e))
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+        });
+        match tokio::time::timeout(READ_DEADLINE, read).await {
+            Ok(joined) => {
+                joined.map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+            }
+            Err(_) => {
+                // The blocking task stops at SQLite's next check; its answer is dropped.
+                self.interrupt.interrupt();
+                Err(StoreError::TimedOut(READ_DEADLINE))
+            }
+        }
     }
 }
 
@@ -263,11 +319,20 @@ fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Con
         )));
     }
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(facts::SCHEMA)?;
     narrow_events(&mut conn)?;
     if version < 2 {
         backfill_rollups(&mut conn)?;
     }
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    if version < 3 {
+        start_registry(&conn)?;
+    }
+    if version < 4 {
+        backfill_facts(&mut conn)?;
+    }
+    if version < SCHEMA_VERSION {
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
     if let Some(max) = max_size_bytes {
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         let pages = (max / page_size.max(512) as u64).max(1);
@@ -301,6 +366,126 @@ fn backfill_rollups(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     tx.commit()
 }
+
+/// The registry of a new file holds the built-in sites; an older file's also every site it
+/// has data for, so an upgrade keeps accepting the sites it was collecting.
+fn start_registry(conn: &Connection) -> rusqlite::Result<()> {
+    let now = now_ms();
+    for site in protocol::sites::BUILT_IN_SITES {
+        conn.execute(
+            "INSERT OR IGNORE INTO known_sites (site, added_at) VALUES (?1, ?2)",
+            params![site, now],
+        )?;
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO known_sites (site, added_at) SELECT site, last_seen FROM sites",
+        [],
+    )?;
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn register(conn: &Connection, site: &RegisteredSite) -> rusqlite::Result<bool> {
+    conn.execute(
+        "INSERT OR IGNORE INTO known_sites (site, added_at) VALUES (?1, ?2)",
+        params![site.site, site.added_at],
+    )
+    .map(|n| n == 1)
+}
+
+fn unregister(conn: &Connection, site: &str) -> rusqlite::Result<bool> {
+    conn.execute("DELETE FROM known_sites WHERE site = ?1", params![site])
+        .map(|n| n == 1)
+}
+
+fn registered(conn: &Connection) -> rusqlite::Result<Vec<RegisteredSite>> {
+    let mut stmt = conn.prepare_cached("SELECT site, added_at FROM known_sites ORDER BY site")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(RegisteredSite {
+            site: r.get(0)?,
+            added_at: r.get(1)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The site registry of a data folder, for `footfall sites ...`: it works whether or not a
+/// `footfall standalone` is running on the folder (SQLite serialises the writes; the running
+/// process picks the change up within seconds), so it does not take the folder's lock.
+pub struct SqliteSites {
+    conn: Connection,
+}
+
+impl SqliteSites {
+    /// Opens (creating if needed) the store file in `data_dir`.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the folder or file cannot be created or is not a Footfall
+    /// database.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let open_err = |reason: String| StoreError::Open {
+            path: data_dir.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.to_string()))?;
+        let conn =
+            open_writer(&data_dir.join(DB_FILE), None).map_err(|e| open_err(e.to_string()))?;
+        Ok(SqliteSites { conn })
+    }
+
+    pub fn list(&self) -> Result<Vec<RegisteredSite>, StoreError> {
+        registered(&self.conn).map_err(|e| backend(&e))
+    }
+
+    /// `Ok(false)` when the site was registered already.
+    pub fn add(&self, site: &str) -> Result<bool, StoreError> {
+        let site = RegisteredSite {
+            site: site.to_string(),
+            added_at: now_ms(),
+        };
+        register(&self.conn, &site).map_err(|e| backend(&e))
+    }
+
+    /// `Ok(false)` when the site was not registered.
+    pub fn remove(&self, site: &str) -> Result<bool, StoreError> {
+        unregister(&self.conn, site).map_err(|e| backend(&e))
+    }
+}
+
+/// A file from before visits and facts existed: build them once from its events (in their
+/// stored order), in one transaction, and drop the index the fact table replaces.
+fn backfill_facts(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let events: Vec<(i64, Event)> = {
+        let mut stmt = tx.prepare("SELECT seq, doc FROM events ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, doc) = row?;
+            match protocol::event::decode(doc.as_bytes()) {
+                Ok(e) => out.push((seq, e)),
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
+            }
+        }
+        out
+    };
+    if !events.is_empty() {
+        tracing::info!(
+            events = events.len(),
+            "building visits and facts for an older database"
+        );
+        let fresh: Vec<(i64, &Event)> = events.iter().map(|(s, e)| (*s, e)).collect();
+        facts::write(&tx, &mut Dict::default(), &fresh)?;
+    }
+    tx.execute_batch("DROP INDEX IF EXISTS events_site_ts")?;
+    tx.commit()
+}
+
 
 /// Sketch registers this writer knows to be stored with at least a given rank, for the
 /// buckets it wrote last. Merging a register is a maximum, so an upsert whose rank is not
@@ -417,6 +602,7 @@ fn run_writer(
     max_group: usize,
 ) {
     let mut known = KnownRegisters::default();
+    let mut dict = Dict::default();
     while let Some(first) = rx.blocking_recv() {
         let mut inserts = Vec::new();
         let mut pending = Some(first);
@@ -431,6 +617,7 @@ fn run_writer(
                 WriteJob::Salt { day, reply } => {
                     let _ = reply.send(salt_for_day(&conn, day).map_err(|e| backend(&e)));
                 }
+                WriteJob::Run(job) => job(&conn),
             }
             if queued < max_group {
                 pending = rx.try_recv().ok();
@@ -439,7 +626,7 @@ fn run_writer(
         if inserts.is_empty() {
             continue;
         }
-        match write_group(&mut conn, &inserts, &mut known) {
+        match write_group(&mut conn, &mut dict, &inserts, &mut known) {
             Ok(outcomes) => {
                 healthy.store(true, Ordering::Relaxed);
                 for (job, outcome) in inserts.into_iter().zip(outcomes) {
@@ -449,6 +636,8 @@ fn run_writer(
             Err(e) => {
                 // Rolled back: what it would have taught is not stored.
                 known.forget_all();
+                // Ids the rolled-back transaction created are gone with it.
+                dict.reset();
                 healthy.store(false, Ordering::Relaxed);
                 tracing::error!(error = %e, events = queued, "group commit failed; callers will retry");
                 for job in inserts {
@@ -483,14 +672,16 @@ impl InsertJob {
 
 fn write_group(
     conn: &mut Connection,
+    dict: &mut Dict,
     jobs: &[InsertJob],
     known: &mut KnownRegisters,
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
     let tx = conn.transaction()?;
     let mut outcomes = Vec::with_capacity(jobs.len());
-    // Only events stored for the first time feed the rollups, in the same transaction, so
-    // rollups and events can never disagree and redelivery never double counts.
-    let mut fresh: Vec<&Event> = Vec::new();
+    // Only events stored for the first time feed the rollups, facts and visits, in the same
+    // transaction, so they can never disagree with the events and redelivery never double
+    // counts.
+    let mut fresh: Vec<(i64, &Event)> = Vec::new();
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (event_id, site, ts, doc) VALUES (?1, ?2, ?3, ?4)
@@ -510,7 +701,7 @@ fn write_group(
                 if changed == 1 {
                     outcome.inserted += 1;
                     outcome.fresh.push(index);
-                    fresh.push(e);
+                    fresh.push((tx.last_insert_rowid(), e));
                     let entry = per_site.entry(e.site.as_str()).or_insert((0, 0));
                     entry.0 += 1;
                     entry.1 = entry.1.max(e.received_at);
@@ -529,8 +720,9 @@ fn write_group(
             site.execute(params![name, count, last_seen])?;
         }
     }
-    let increments = Increments::of(fresh);
+    let increments = Increments::of(fresh.iter().map(|(_, e)| *e));
     write_increments(&tx, &increments, known)?;
+    facts::write(&tx, dict, &fresh)?;
     tx.commit()?;
     known.learn(&increments.registers);
     Ok(outcomes)
@@ -651,8 +843,10 @@ impl Store for SqliteStore {
         to: i64,
     ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
         Box::pin(self.read(move |conn| {
+            // Through the fact table's (site, ts) order: it replaces an index on events.
             let mut stmt = conn.prepare_cached(
-                "SELECT doc FROM events WHERE site = ?1 AND ts >= ?2 AND ts < ?3",
+                "SELECT e.doc FROM facts f JOIN events e ON e.seq = f.seq
+                 WHERE f.site = (SELECT id FROM dict WHERE value = ?1) AND f.ts >= ?2 AND f.ts < ?3",
             )?;
             let mut rows = stmt.query(params![site, from, to])?;
             let mut out = Vec::new();
@@ -685,7 +879,77 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn registered_sites(&self) -> BoxFuture<'_, Result<Vec<RegisteredSite>, StoreError>> {
+        Box::pin(self.read(registered))
+    }
+
+    fn register_site(&self, site: RegisteredSite) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.write(move |conn| register(conn, &site)))
+    }
+
+    fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.write(move |conn| unregister(conn, &site)))
+    }
+
     fn is_ready(&self) -> bool {
         self.healthy.load(Ordering::Relaxed) && !self.jobs.is_closed() && self.jobs.capacity() > 0
+    }
+
+    fn event_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, EventAgg)>, StoreError>> {
+        Box::pin(self.read(move |conn| facts::event_stats(conn, &scope, &grouping)))
+    }
+
+    fn visit_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, VisitAgg)>, StoreError>> {
+        Box::pin(self.read(move |conn| facts::visit_stats(conn, &scope, &grouping)))
+    }
+
+    fn export_page(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+        after: Option<ExportCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>> {
+        Box::pin(
+            self.read(move |conn| facts::export_page(conn, &site, from, to, after.as_ref(), limit)),
+        )
+    }
+
+    fn records(
+        &self,
+        kind: RecordKind,
+        site: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(self.read(move |conn| facts::records(conn, kind, site.as_deref())))
+    }
+
+    fn record(
+        &self,
+        kind: RecordKind,
+        id: String,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(self.read(move |conn| facts::record(conn, kind, &id)))
+    }
+
+    fn put_record(&self, record: Record) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.write(move |conn| facts::put_record(conn, &record)))
+    }
+
+    fn delete_record(
+        &self,
+        kind: RecordKind,
+        site: String,
+        id: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.write(move |conn| facts::delete_record(conn, kind, &site, &id)))
     }
 }
