@@ -52,7 +52,7 @@ async fn a_large_export_streams_with_flat_server_memory() {
                     e
                 })
                 .collect();
-            store.insert_batch(events).await.expect("insert");
+            store.insert_batch(events.into()).await.expect("insert");
         }
     }
     let ff = tokio::task::block_in_place(|| Footfall::start(dir.path(), &[]));

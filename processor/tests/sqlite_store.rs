@@ -352,7 +352,7 @@ async fn the_site_registry_starts_with_the_sites_that_have_data() {
     {
         let store = open(dir.path());
         store
-            .insert_batch(common::data::dataset(20, 3))
+            .insert_batch(common::data::dataset(20, 3).into())
             .await
             .expect("insert");
     }

@@ -661,7 +661,7 @@ async fn visits_filters_comparison_and_goals(store: &dyn Store) {
     use protocol::stats::{Compare, Goal, GoalKind};
     let (batches, a_end) = visits_dataset();
     for batch in batches {
-        store.insert_batch(batch).await.expect("insert");
+        store.insert_batch(batch.into()).await.expect("insert");
     }
     let b = base();
     let today = || range("shop.test", b, b + DAY);
@@ -676,7 +676,7 @@ async fn visits_filters_comparison_and_goals(store: &dyn Store) {
     let mut again = a_end.clone();
     again.event_id = "0190a5d2-0000-7000-8000-0000000000a7".into();
     store
-        .insert_batch(vec![a_end, again])
+        .insert_batch(vec![a_end, again].into())
         .await
         .expect("insert");
     let s = summary(today()).await;

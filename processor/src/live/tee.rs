@@ -13,8 +13,8 @@ use protocol::Event;
 use super::hub::LiveHub;
 use crate::rollup::Run;
 use crate::store::{
-    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
-    StoreError,
+    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
+    SiteActivity, Store, StoreError,
 };
 use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;

@@ -25,8 +25,8 @@ use protocol::stats::Dimension;
 
 use super::sqlite_facts::{self as facts, Dict};
 use super::{
-    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
-    StoreError,
+    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
+    SiteActivity, Store, StoreError,
 };
 use crate::rollup::{self, DimensionCode, Increments, RegisterKey, Res, Rollup, Run, Sketch};
 use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
@@ -485,7 +485,6 @@ fn backfill_facts(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.execute_batch("DROP INDEX IF EXISTS events_site_ts")?;
     tx.commit()
 }
-
 
 /// Sketch registers this writer knows to be stored with at least a given rank, for the
 /// buckets it wrote last. Merging a register is a maximum, so an upsert whose rank is not

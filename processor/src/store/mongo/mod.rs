@@ -56,8 +56,8 @@ use mongodb::{Client, Collection, Database};
 use protocol::Event;
 
 use super::{
-    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
-    StoreError,
+    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
+    SiteActivity, Store, StoreError,
 };
 use crate::rollup::Run;
 use crate::visit::{
