@@ -12,6 +12,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use crate::settings;
+pub use crate::signer::Signer;
 use crate::store::{Store, StoreError};
 
 /// A bearer token. Never printed by `Debug`.
@@ -48,9 +49,7 @@ impl AdminToken {
     /// [`SHARE_LINK_PURPOSE`]): BLAKE3 `derive_key(purpose, token)`, so keys of different
     /// purposes are unrelated and none reveals the token.
     pub fn signer(&self, purpose: &'static str) -> Signer {
-        Signer {
-            key: blake3::derive_key(purpose, self.0.as_bytes()),
-        }
+        Signer::derive(purpose, self.0.as_bytes())
     }
 }
 
@@ -123,31 +122,6 @@ fn bearer(header: &str) -> Option<&str> {
 
 /// The context of share-link signatures.
 pub const SHARE_LINK_PURPOSE: &str = "footfall 2026-11 share link v1";
-
-/// Signs and checks short messages with a key derived from the admin token (see
-/// [`AdminToken::signer`]). Signatures are 128-bit keyed BLAKE3 hashes, hex.
-#[derive(Clone)]
-pub struct Signer {
-    key: [u8; 32],
-}
-
-impl Signer {
-    pub fn sign(&self, message: &[u8]) -> String {
-        let hash = blake3::keyed_hash(&self.key, message);
-        hex::encode(&hash.as_bytes()[..16])
-    }
-
-    /// Whether `signature` is [`sign`](Self::sign)`(message)`, in constant time.
-    pub fn verify(&self, message: &[u8], signature: &str) -> bool {
-        bool::from(self.sign(message).as_bytes().ct_eq(signature.as_bytes()))
-    }
-}
-
-impl std::fmt::Debug for Signer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Signer(..)")
-    }
-}
 
 impl std::fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
