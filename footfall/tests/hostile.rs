@@ -371,3 +371,112 @@ fn finding_2_four_byte_paths_do_not_blow_up_memory_or_disk() {
     assert!(peak_kib < 150 * 1024, "peak RSS {peak_kib} KiB");
     assert!(per_event < 2048, "{per_event} bytes per event on disk");
 }
+
+/// Finding 5: the server capped connections in all (10,000) but not per client, so one
+/// client's 10,500 idle connections took every slot and `/api/health` waited 8 s for a
+/// header timeout to free one. Now one address holds at most `--max-connections-per-ip`
+/// (256) and its further connections are closed at once: another client is served at once.
+#[test]
+fn finding_5_one_address_cannot_take_every_connection() {
+    // 10,500 sockets here and as many in the server: raise the soft limit as the server does.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ff = Footfall::start(dir.path(), &[]);
+    let (open, probes) = connection_flood(&ff, 10_500);
+    eprintln!(
+        "flood of 10,500 from 127.0.0.1: {open} kept open; health from 127.0.0.2: {probes:?}"
+    );
+    // Acceptance criterion of the finding (the median, robust to one probe a busy machine
+    // delays); and no probe waits for the flood's connections to time out (8.8 s before).
+    assert!(median(&probes) < Duration::from_millis(100), "{probes:?}");
+    assert!(
+        probes.iter().all(|p| *p < Duration::from_secs(1)),
+        "{probes:?}"
+    );
+    assert!(open <= 256, "{open} connections of one address kept open");
+    assert!(ff.stop().success());
+}
+
+/// Opens `n` idle connections from 127.0.0.1 and keeps them while another client
+/// (127.0.0.2, a loopback alias) asks for `/api/health` a few times: how many of the flood's
+/// connections the server kept open, and how long each health answer took.
+fn connection_flood(ff: &Footfall, n: usize) -> (usize, Vec<Duration>) {
+    use std::io::Read;
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], ff.port()).into();
+    // Opened from many threads at once, as an attacker would: all of them must be open
+    // within the server's 10 s header timeout, which closes idle connections.
+    let started = Instant::now();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            std::thread::spawn(move || {
+                (t..n)
+                    .step_by(16)
+                    .filter_map(|_| {
+                        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let flood: Vec<std::net::TcpStream> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("flood thread"))
+        .collect();
+    eprintln!(
+        "{} connections opened in {:?}",
+        flood.len(),
+        started.elapsed()
+    );
+    assert!(flood.len() > n * 9 / 10, "only {} connected", flood.len());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let probes: Vec<Duration> = (0..7)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            runtime.block_on(health_from([127, 0, 0, 2], addr))
+        })
+        .collect();
+    // What the server kept: a closed connection reads end-of-file (or a reset), an open one
+    // has nothing to read yet. The server closes over-cap connections right after accepting.
+    let still_open = || {
+        flood
+            .iter()
+            .filter(|s| {
+                s.set_nonblocking(true).expect("nonblocking");
+                matches!((&**s).read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut open = still_open();
+    while open > 256 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        open = still_open();
+    }
+    (open, probes)
+}
+
+/// `GET /api/health` from a chosen loopback address; how long until the status line came
+/// (15 s when it never did).
+async fn health_from(ip: [u8; 4], addr: std::net::SocketAddr) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let answered = tokio::time::timeout(Duration::from_secs(15), async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind((std::net::Ipv4Addr::from(ip), 0).into())
+            .expect("bind a loopback alias");
+        let mut stream = socket.connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.expect("status line");
+        assert_eq!(&head, b"HTTP/1.1 200");
+    })
+    .await;
+    match answered {
+        Ok(()) => started.elapsed(),
+        Err(_) => Duration::from_secs(15),
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use footfall_http::answer::{self, error};
+use footfall_http::log_limit::LogLimit;
 use footfall_http::ResponseBody;
 use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
@@ -157,7 +158,11 @@ pub(crate) fn unauthorized() -> Response<ResponseBody> {
 }
 
 pub(crate) fn store_error(e: StoreError) -> Response<ResponseBody> {
-    tracing::warn!(error = %e, "stats query failed");
+    // A slow store fails every query at once: one line a minute says it.
+    static FAILED: LogLimit = LogLimit::new(Duration::from_secs(60));
+    if let Some(suppressed) = FAILED.allow() {
+        tracing::warn!(error = %e, suppressed, "stats query failed");
+    }
     let (code, message) = match e {
         StoreError::TimedOut(_) => (
             "timeout",
