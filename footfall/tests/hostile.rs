@@ -810,3 +810,61 @@ fn finding_10_logs_hold_no_tokens_no_addresses_and_no_floods() {
     );
     let _ = stop(child);
 }
+
+/// Finding 7: what a site sent was stored as sent — a click's `href` with its
+/// `?token=SECRET&email=…`, a page title of any length, and `userId` (often an e-mail
+/// address). Now a click target loses its query and fragment, a title is cut to 256 bytes,
+/// and a user id is stored only as a hash keyed with the daily salt unless the operator
+/// passes `--store-user-ids`. Checked on the bytes of the data folder, whatever the schema.
+#[test]
+fn finding_7_personal_data_is_not_stored_as_sent() {
+    let stored = |extra: &[&str]| -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ff = Footfall::start(dir.path(), extra);
+        let title = format!("Inbox (3) {} END-OF-TITLE", "x".repeat(600));
+        let body = format!(
+            r#"{{"site":"default","events":[
+                {{"event":"page_view","page":"/account","userId":"alice@example.com","title":"{title}"}},
+                {{"event":"click","page":"/account","userId":"alice@example.com","target":{{"tag":"a","href":"https://bank.example/reset?token=SECRET123&email=bob@example.com#frag-SECRET","text":"Reset"}}}}]}}"#
+        );
+        let (status, reply) = post(&ff.url("/api/batch"), "text/plain", &body);
+        assert_eq!(
+            (status, reply["accepted"].as_u64()),
+            (202, Some(2)),
+            "{reply}"
+        );
+        assert!(ff.stop().success());
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(dir.path()).expect("dir").flatten() {
+            bytes.extend(std::fs::read(entry.path()).unwrap_or_default());
+        }
+        bytes
+    };
+    let has =
+        |bytes: &[u8], needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+
+    let private = stored(&[]);
+    assert!(
+        !has(&private, "alice@example.com"),
+        "user id stored as sent"
+    );
+    assert!(
+        !has(&private, "SECRET"),
+        "click target's query or fragment stored"
+    );
+    assert!(!has(&private, "bob@example.com"));
+    assert!(
+        has(&private, "https://bank.example/reset"),
+        "the target itself is kept"
+    );
+    assert!(
+        has(&private, "Inbox (3) xxxxxxxx"),
+        "the title is kept, cut"
+    );
+    assert!(!has(&private, "END-OF-TITLE"), "title longer than its cap");
+
+    // The operator's choice: keep user ids (the rest stays private).
+    let opted_in = stored(&["--store-user-ids"]);
+    assert!(has(&opted_in, "alice@example.com"));
+    assert!(!has(&opted_in, "SECRET"));
+}
