@@ -9,6 +9,7 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+pub use protocol::sites::{AddSite, RegisteredSite, SiteList};
 pub use protocol::stats::{Breakdown, Dimension, Interval, Sites, Summary, Timeseries};
 
 /// The breakdown tables in the order the history view shows them.
@@ -122,6 +123,14 @@ pub fn breakdown_path(site: &str, span: Span, dimension: Dimension) -> String {
 
 pub const TICKET_PATH: &str = "/api/ws-ticket";
 
+/// The site registry: `GET` lists it, `POST` `{"site":…}` adds one.
+pub const REGISTRY_PATH: &str = "/api/sites";
+
+/// `DELETE` removes `site` from the registry.
+pub fn registry_site_path(site: &str) -> String {
+    format!("{REGISTRY_PATH}/{}", encode(site))
+}
+
 /// The WebSocket URL for a page served from `origin` (`http://host:port`).
 pub fn ws_url(origin: &str, site: &str, ticket: &str) -> String {
     let origin = if let Some(rest) = origin.strip_prefix("https://") {
@@ -172,18 +181,40 @@ fn error_message(body: &str) -> String {
 
 /// `GET path` with the admin token.
 pub async fn get<T: DeserializeOwned>(token: &str, path: &str) -> Result<T, ApiError> {
-    let (status, body) = fetch("GET", token, path).await?;
+    let (status, body) = fetch("GET", token, path, None).await?;
     decode(status, &body)
 }
 
 /// `POST path` (empty body) with the admin token.
 pub async fn post<T: DeserializeOwned>(token: &str, path: &str) -> Result<T, ApiError> {
-    let (status, body) = fetch("POST", token, path).await?;
+    let (status, body) = fetch("POST", token, path, None).await?;
     decode(status, &body)
 }
 
+/// `POST path` with a JSON body and the admin token; the answer's body is not needed.
+pub async fn post_json<B: serde::Serialize>(
+    token: &str,
+    path: &str,
+    body: &B,
+) -> Result<(), ApiError> {
+    let json = serde_json::to_string(body).map_err(|e| ApiError::Decode(e.to_string()))?;
+    let (status, body) = fetch("POST", token, path, Some(json)).await?;
+    decode::<serde_json::Value>(status, &body).map(drop)
+}
+
+/// `DELETE path` with the admin token.
+pub async fn delete(token: &str, path: &str) -> Result<(), ApiError> {
+    let (status, body) = fetch("DELETE", token, path, None).await?;
+    decode::<serde_json::Value>(status, &body).map(drop)
+}
+
 /// The one place that calls the browser's `fetch`. Same origin, so relative paths work.
-async fn fetch(method: &str, token: &str, path: &str) -> Result<(u16, String), ApiError> {
+async fn fetch(
+    method: &str,
+    token: &str,
+    path: &str,
+    json: Option<String>,
+) -> Result<(u16, String), ApiError> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
@@ -194,6 +225,12 @@ async fn fetch(method: &str, token: &str, path: &str) -> Result<(u16, String), A
     headers
         .set("Authorization", &format!("Bearer {token}"))
         .map_err(|_| ApiError::Unauthorized)?;
+    if let Some(json) = json {
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(|_| ApiError::Network)?;
+        init.set_body(&wasm_bindgen::JsValue::from_str(&json));
+    }
     init.set_headers(&headers);
     let request =
         web_sys::Request::new_with_str_and_init(path, &init).map_err(|_| ApiError::Network)?;
@@ -231,6 +268,10 @@ mod tests {
         assert_eq!(
             ws_url("http://127.0.0.1:8080", "s", "t+/="),
             "ws://127.0.0.1:8080/ws?site=s&ticket=t%2B%2F%3D"
+        );
+        assert_eq!(
+            registry_site_path("shop.example:8080"),
+            "/api/sites/shop.example%3A8080"
         );
         assert_eq!(
             ws_url("https://stats.example", "s", "t"),

@@ -12,7 +12,8 @@
 //! - `shape`: formatting, percentages, time buckets, chart scales, the reconnect schedule.
 //! - `api`: every REST endpoint's URL and JSON shape, and the one `fetch` wrapper.
 //! - `hooks`: `use_live_metrics` (WebSocket with backoff), `use_history`, `use_sites`,
-//!   `use_session_token` — the browser side effects.
+//!   `use_registry` (the Sites view's registry and its changes), `use_session_token` — the
+//!   browser side effects.
 //! - `components`: presentational components, one per file, props above each.
 //!
 //! Everything compiles for the host too (so `cargo test --workspace` and clippy cover it);
@@ -27,10 +28,10 @@ mod state;
 use yew::prelude::*;
 
 use crate::api::{ApiError, Sites};
-use crate::components::{HistoryView, LiveView, Login, TopBar};
+use crate::components::{HistoryView, LiveView, Login, SitesView, TopBar};
 use crate::hooks::{
-    now_ms, origin, stored_token, tz_offset_min, use_history, use_live_metrics, use_session_token,
-    use_sites,
+    change_registry, now_ms, origin, stored_token, tz_offset_min, use_history, use_live_metrics,
+    use_registry, use_session_token, use_sites,
 };
 use crate::state::{Action, State, View};
 
@@ -82,6 +83,11 @@ fn App() -> Html {
     }
     use_session_token(state.token.clone());
     use_sites(state.token.clone(), dispatch.clone());
+    use_registry(
+        state.token.clone(),
+        state.registry.version,
+        dispatch.clone(),
+    );
     use_live_metrics(state.token.clone(), state.site.clone(), dispatch.clone());
     use_history(
         state.token.clone(),
@@ -122,6 +128,14 @@ fn App() -> Html {
         let dispatch = dispatch.clone();
         Callback::from(move |r| dispatch.dispatch(Action::SetRange(r)))
     };
+    let registry_change = |add: bool| {
+        let (dispatch, token) = (dispatch.clone(), state.token.clone());
+        Callback::from(move |site: String| {
+            if let Some(token) = token.clone() {
+                change_registry(token, site, add, dispatch.clone());
+            }
+        })
+    };
     let sites: Vec<AttrValue> = state
         .sites
         .iter()
@@ -130,8 +144,11 @@ fn App() -> Html {
     html! {
         <>
             <TopBar {sites} site={Some(AttrValue::from(site.clone()))} view={state.view} conn={state.conn}
-                on_site={make(Action::SelectSite)} {on_view} {on_logout} />
-            if state.view == View::Live {
+                manage_sites={state.can_manage_sites()} on_site={make(Action::SelectSite)} {on_view} {on_logout} />
+            if state.view == View::Sites {
+                <SitesView registry={state.registry.clone()} on_add={registry_change(true)}
+                    on_remove={registry_change(false)} />
+            } else if state.view == View::Live {
                 <LiveView site={site} live={state.live.clone()} feed={state.feed.clone()} at={state.live_at}
                     empty={state.site_is_empty()} origin={origin()} tz_offset={tz} />
             } else {

@@ -11,7 +11,7 @@ use yew::Reducible;
 
 use protocol::stats::{Interval, SiteInfo};
 
-use crate::api::{self, ApiError, Breakdown, Dimension, Span, Summary, Timeseries};
+use crate::api::{self, ApiError, Breakdown, Dimension, RegisteredSite, Span, Summary, Timeseries};
 use crate::shape::{bucket_start, parse_date, DAY_MS, OFFLINE_AFTER_ATTEMPTS};
 
 /// Used until the server reports a site: what the collector files events without one under.
@@ -22,6 +22,8 @@ pub enum View {
     #[default]
     Live,
     History,
+    /// The site registry (admins only).
+    Sites,
 }
 
 /// The live connection as the indicator shows it.
@@ -163,6 +165,20 @@ pub struct History {
     pub breakdowns: BTreeMap<Dimension, Load<Breakdown>>,
 }
 
+/// The site registry as the Sites view shows it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Registry {
+    /// `Unavailable` when the credential may not manage sites (a share link) or the server
+    /// has no registry: the view is then not offered.
+    pub sites: Load<Vec<RegisteredSite>>,
+    /// Bumped by every change made here, so the list is read again.
+    pub version: u32,
+    /// A change is on its way (the form waits for it).
+    pub busy: bool,
+    /// Why the last change was refused.
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Login {
     /// A token is being checked against the server.
@@ -189,6 +205,7 @@ pub struct State {
     pub feed: Vec<FeedEvent>,
     pub range: Range,
     pub history: History,
+    pub registry: Registry,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -217,6 +234,12 @@ pub enum Action {
     Summary(u32, Result<Summary, ApiError>),
     Series(u32, Result<Timeseries, ApiError>),
     Breakdown(u32, Dimension, Result<Breakdown, ApiError>),
+    /// The registry as the server listed it.
+    RegistryLoaded(Result<Vec<RegisteredSite>, ApiError>),
+    /// A site is being added or removed.
+    RegistryChangeStarted,
+    /// The server's answer to the change.
+    RegistryChanged(Result<(), ApiError>),
 }
 
 impl State {
@@ -297,7 +320,41 @@ impl State {
                     self.history.breakdowns.insert(dim, Load::from_result(r));
                 }
             }
+            Action::RegistryLoaded(r) => {
+                self.registry.sites = match r {
+                    // Not a credential that manages sites: no Sites view.
+                    Err(ApiError::Unauthorized) => Load::Unavailable,
+                    r => Load::from_result(r),
+                };
+                if !self.can_manage_sites() && self.view == View::Sites {
+                    self.view = View::Live;
+                }
+            }
+            Action::RegistryChangeStarted => {
+                self.registry.busy = true;
+                self.registry.error = None;
+            }
+            Action::RegistryChanged(r) => {
+                self.registry.busy = false;
+                match r {
+                    // 404 on a removal: the site was already gone (another tab, the CLI);
+                    // reading the list again shows what is there.
+                    Ok(()) | Err(ApiError::NotFound) => {
+                        self.registry.version = self.registry.version.wrapping_add(1)
+                    }
+                    // The server's own words ("may only contain letters, …") say what to change.
+                    Err(ApiError::Status(_, message)) if !message.is_empty() => {
+                        self.registry.error = Some(message)
+                    }
+                    Err(e) => self.registry.error = Some(e.to_string()),
+                }
+            }
         }
+    }
+
+    /// Is the Sites view offered? Until the registry answers, yes (an admin signed in).
+    pub fn can_manage_sites(&self) -> bool {
+        !matches!(self.registry.sites, Load::Unavailable)
     }
 
     /// Keeps the chosen site if it still exists; otherwise the busiest one; `default` when

@@ -9,12 +9,14 @@ pub struct TopBarProps {
     pub site: Option<AttrValue>,
     pub view: View,
     pub conn: Conn,
+    /// Offer the Sites view (admins).
+    pub manage_sites: bool,
     pub on_site: Callback<String>,
     pub on_view: Callback<View>,
     pub on_logout: Callback<()>,
 }
 
-/// Brand, site selector, Live/History tabs, connection status and log out.
+/// Brand, site selector, Live/History (and, for admins, Sites) tabs, connection status and log out.
 #[component]
 pub fn TopBar(props: &TopBarProps) -> Html {
     let on_site = props.on_site.reform(|e: Event| {
@@ -50,6 +52,9 @@ pub fn TopBar(props: &TopBarProps) -> Html {
             <nav role="tablist" aria-label="View">
                 { tab(View::Live, "Live", "tab-live") }
                 { tab(View::History, "History", "tab-history") }
+                if props.manage_sites {
+                    { tab(View::Sites, "Sites", "tab-sites") }
+                }
             </nav>
             <Status conn={props.conn} />
             <button id="logout" class="link" onclick={props.on_logout.reform(|_: MouseEvent| ())}>

@@ -4,11 +4,13 @@
 
 mod use_history;
 mod use_live_metrics;
+mod use_registry;
 mod use_session_token;
 mod use_sites;
 
 pub use use_history::use_history;
 pub use use_live_metrics::use_live_metrics;
+pub use use_registry::{change_registry, use_registry};
 pub use use_session_token::{stored_token, use_session_token};
 pub use use_sites::use_sites;
 

@@ -239,3 +239,69 @@ fn history_answers_for_an_old_request_are_dropped() {
         Some(Load::Failed(_))
     ));
 }
+
+fn registered(name: &str) -> api::RegisteredSite {
+    api::RegisteredSite {
+        site: name.into(),
+        added_at: "2026-11-27T10:00:00.000Z".into(),
+    }
+}
+
+#[test]
+fn the_registry_is_listed_changed_and_read_again() {
+    let mut s = State::default();
+    assert!(
+        s.can_manage_sites(),
+        "offered until the server says otherwise"
+    );
+    s.apply(Action::RegistryLoaded(Ok(vec![registered("default")])));
+    assert_eq!(
+        s.registry.sites.ready().map(Vec::len),
+        Some(1),
+        "{:?}",
+        s.registry
+    );
+    s.apply(Action::ShowView(View::Sites));
+    s.apply(Action::RegistryChangeStarted);
+    assert!(s.registry.busy);
+    let version = s.registry.version;
+    s.apply(Action::RegistryChanged(Ok(())));
+    assert!(!s.registry.busy);
+    assert_eq!(
+        s.registry.version,
+        version + 1,
+        "a change reads the list again"
+    );
+    // A refused change says why, in the server's words, and reads nothing again.
+    s.apply(Action::RegistryChangeStarted);
+    s.apply(Action::RegistryChanged(Err(ApiError::Status(
+        400,
+        "may only contain letters, digits and - . _ :".into(),
+    ))));
+    assert_eq!(
+        s.registry.error.as_deref(),
+        Some("may only contain letters, digits and - . _ :")
+    );
+    assert_eq!(s.registry.version, version + 1);
+    s.apply(Action::RegistryChangeStarted);
+    assert_eq!(s.registry.error, None, "a new attempt clears the message");
+    // Removing a site someone else removed meanwhile: no error, the list is read again.
+    s.apply(Action::RegistryChanged(Err(ApiError::NotFound)));
+    assert_eq!(s.registry.error, None);
+    assert_eq!(s.registry.version, version + 2);
+}
+
+#[test]
+fn a_credential_that_cannot_manage_sites_gets_no_sites_view() {
+    let mut s = State {
+        view: View::Sites,
+        ..State::default()
+    };
+    s.apply(Action::RegistryLoaded(Err(ApiError::Unauthorized)));
+    assert!(!s.can_manage_sites());
+    assert_eq!(s.view, View::Live);
+    // A server without a registry: the same.
+    let mut s = State::default();
+    s.apply(Action::RegistryLoaded(Err(ApiError::NotFound)));
+    assert!(!s.can_manage_sites());
+}
