@@ -1,10 +1,12 @@
 //! The collector's settings. `footfall` fills them from CLI flags / `FOOTFALL_*` env vars;
 //! tests build them directly. Units are in the field names.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::geoip::GeoIp;
 use crate::sites::SitePolicy;
 
 /// Body cap for `/api/track` (one event).
@@ -34,6 +36,9 @@ pub struct CollectorConfig {
     /// `protocol::visitor::user_id_hash` before the sink sees it: sites send e-mail
     /// addresses and account numbers as user ids.
     pub store_user_ids: bool,
+    /// Country, region and city by client IP; without it the country comes from the
+    /// event's time zone.
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 impl Default for CollectorConfig {
@@ -48,6 +53,7 @@ impl Default for CollectorConfig {
             request_timeout: Duration::from_secs(10),
             sites: SitePolicy::AcceptAny,
             store_user_ids: false,
+            geoip: None,
         }
     }
 }

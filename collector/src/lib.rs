@@ -11,6 +11,8 @@
 //!   `footfall_http`'s health routes), with per-route request metrics.
 //! - `api`: the one place where errors become HTTP statuses and JSON bodies.
 //! - `body`: reading bodies under a size cap, gzip with a decompressed-size cap.
+//! - [`geoip`]: country, region and city of the client address (`footfall_http::client_ip`)
+//!   from MMDB databases (optional); the address itself goes no further.
 //! - `cors`, `rate_limit`: per-origin and per-IP admission.
 //! - [`sites`]: which sites events are accepted for (only registered ones, in `footfall`).
 //! - [`salt`]: the daily visitor-hash salt, shared by all collectors of a deployment.
@@ -31,6 +33,7 @@ mod api;
 mod body;
 pub mod config;
 mod cors;
+pub mod geoip;
 mod handler;
 #[cfg(feature = "kafka")]
 pub mod kafka;

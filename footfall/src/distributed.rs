@@ -20,7 +20,8 @@ use collector::sites::SitePolicy;
 use collector::Collector;
 use footfall_http::{Health, Mount, Router};
 use processor::live::{
-    run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
+    refresh_visits, run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
+    VISIT_REFRESH,
 };
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::sites::{SiteRegistry, SitesApi, SitesTopic};
@@ -57,7 +58,7 @@ async fn bootstrap(opts: &KafkaOpts) -> anyhow::Result<()> {
 pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     let files = assets::load(opts.ingest.assets_dir.as_deref())?;
     bootstrap(&opts.kafka).await?;
-    let mut config = opts.ingest.collector_config();
+    let mut config = opts.ingest.collector_config()?;
     // Collectors have no store: the registry is the sites topic processors write. Kept for
     // the whole run (following stops when it is dropped).
     let _sites = if opts.ingest.accept_any_site {
@@ -237,19 +238,22 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
         .with_announcer(Arc::new(sites_topic))
         .await
         .map_err(|e| anyhow::anyhow!("cannot publish the site registry to Kafka: {e}"))?;
+    // Today's visit figures of watched sites, from the store every few seconds.
+    tokio::spawn(refresh_visits(live.clone(), store.clone(), VISIT_REFRESH));
 
     // Health answers as the collector's do; ready while the store takes writes.
     let health = {
         let store = store.clone();
         Health::new(move || store.is_ready(), metrics.registry().clone())
     };
-    let http = ProcessorHttp::new(
-        StatsApi::new(store.clone(), token.clone()),
-        Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
-            .with_allowed_origins(opts.ws_allowed_origins.clone()),
-    )
-    .with_sites(SitesApi::new(registry, token))
-    .with_trusted_proxies(opts.server.trusted_proxies.clone());
+    let stats = StatsApi::new(store.clone(), token.clone());
+    // Share links watch the live view of their own site, as they read its stats.
+    let gateway = Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
+        .with_credentials(stats.credentials().clone())
+        .with_allowed_origins(opts.ws_allowed_origins.clone());
+    let http = ProcessorHttp::new(stats, gateway)
+        .with_sites(SitesApi::new(registry, token))
+        .with_trusted_proxies(opts.server.trusted_proxies.clone());
     http.register_metrics(metrics.registry());
     let statics = assets::service(files, vec![Mount::dashboard()]);
     let owner = statics.clone();

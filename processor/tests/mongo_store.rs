@@ -167,6 +167,7 @@ async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
                 site: "example.com".into(),
                 from,
                 to,
+                ..Default::default()
             },
         )
         .await;
@@ -194,6 +195,7 @@ async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
                 site: site.into(),
                 from,
                 to,
+                ..Default::default()
             },
         )
         .await

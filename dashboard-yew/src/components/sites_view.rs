@@ -39,7 +39,7 @@ pub fn SitesView(props: &SitesViewProps) -> Html {
                             <span class="key">{ s.site.clone() }</span>
                             <span class="muted small">{ format!("added {}", s.added_at.get(..10).unwrap_or(&s.added_at)) }</span>
                             <button class="remove" aria-label={format!("Remove {}", s.site)}
-                                disabled={registry.busy} {onclick}>{ "Remove" }</button>
+                                disabled={registry.edit.busy} {onclick}>{ "Remove" }</button>
                         </li>
                     }
                 }) }
@@ -58,10 +58,10 @@ pub fn SitesView(props: &SitesViewProps) -> Html {
                 <form class="add-site" {onsubmit}>
                     <label for="new-site" class="visually-hidden">{ "Site to add" }</label>
                     <input id="new-site" ref={input} placeholder="example.com" autocomplete="off"
-                        disabled={registry.busy} />
-                    <button id="add-site" type="submit" disabled={registry.busy}>{ "Add site" }</button>
+                        disabled={registry.edit.busy} />
+                    <button id="add-site" type="submit" disabled={registry.edit.busy}>{ "Add site" }</button>
                 </form>
-                if let Some(error) = &registry.error {
+                if let Some(error) = &registry.edit.error {
                     <p id="sites-error" class="error" role="alert">{ error.clone() }</p>
                 }
                 { list }

@@ -5,7 +5,9 @@
 //! clients) or a one-time ticket (browsers) — and refused with a JSON 401 otherwise. A
 //! browser's `Origin` must be the dashboard's own (the `Host` it asked) or one configured
 //! ([`Gateway::with_allowed_origins`]): a page elsewhere holding a leaked ticket cannot read
-//! the feed (403 before the upgrade). A connection then
+//! the feed (403 before the upgrade). The admin token watches every site; a share link (with
+//! [`Gateway::with_credentials`]) only its own, and so does a ticket it asked for (403 for
+//! any other site). A connection then
 //! gets a snapshot, and ticks whenever the hub publishes a change for its site, at most every
 //! `min_tick`. A writer task owns the socket's write half; a reader task handles pings,
 //! pongs, close and `resync`. A client that stops reading stalls only its own writer, which
@@ -30,7 +32,7 @@ use tokio::time::Instant;
 
 use super::hub::{LiveHub, SiteView};
 use super::tickets::TicketStore;
-use crate::auth::AdminToken;
+use crate::auth::{AdminToken, Credential, Credentials};
 
 /// Close codes, so a client can tell why it was closed.
 mod close_code {
@@ -77,6 +79,8 @@ impl Default for GatewayLimits {
 pub struct Gateway {
     hub: LiveHub,
     token: AdminToken,
+    /// Share links too, when set; the admin token alone otherwise.
+    credentials: Option<Credentials>,
     tickets: Arc<TicketStore>,
     limits: GatewayLimits,
     slots: Arc<Semaphore>,
@@ -97,6 +101,7 @@ impl Gateway {
         Gateway {
             hub,
             token,
+            credentials: None,
             tickets: Arc::new(TicketStore::default()),
             limits,
             slots,
@@ -130,7 +135,7 @@ impl Gateway {
             return false;
         };
         let origin = origin.trim().to_ascii_lowercase();
-        if self.allowed_origins.iter().any(|o| *o == origin) {
+        if self.allowed_origins.contains(&origin) {
             return true;
         }
         let host = req
@@ -141,6 +146,29 @@ impl Gateway {
         host.is_some_and(|host| same_origin(&origin, host))
     }
 
+    /// Accepts share links as well as the admin token (each for its own site), as the stats
+    /// API does.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Who the `Authorization` header is. A store that cannot answer about a share link
+    /// counts as nobody here: the client retries the live view, which is harmless.
+    async fn credential(&self, header: Option<&str>) -> Option<Credential> {
+        if self.token.verify_header(header) {
+            return Some(Credential::Admin);
+        }
+        let credentials = self.credentials.as_ref()?;
+        match credentials.resolve(header).await {
+            Ok(who) => who,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a share link");
+                None
+            }
+        }
+    }
+
     /// Does this gateway answer `path`?
     pub fn owns(path: &str) -> bool {
         path == "/ws" || path == "/api/ws-ticket"
@@ -148,12 +176,14 @@ impl Gateway {
 
     pub async fn handle(&self, req: Request<Incoming>) -> Reply {
         match req.uri().path() {
-            "/api/ws-ticket" => self.ticket(&req),
-            _ => self.upgrade(req),
+            "/api/ws-ticket" => self.ticket(&req).await,
+            _ => self.upgrade(req).await,
         }
     }
 
-    fn ticket(&self, req: &Request<Incoming>) -> Reply {
+    /// `POST /api/ws-ticket[?site=S]`: a one-time ticket for whoever the Bearer token is. With
+    /// `site`, the ticket opens that site only (a share link's always opens its own).
+    async fn ticket(&self, req: &Request<Incoming>) -> Reply {
         if req.method() != Method::POST {
             return answer::method_not_allowed("POST");
         }
@@ -161,14 +191,25 @@ impl Gateway {
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !self.token.verify_header(auth) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>",
-            );
-        }
-        match self.tickets.issue() {
+        let Some(who) = self.credential(auth).await else {
+            return unauthorized();
+        };
+        let params = query_params(req);
+        let holder = match (who, params.get("site").map(|s| s.trim())) {
+            (who, None | Some("")) => who,
+            (who, Some(site)) => match protocol::validate::site(site) {
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_parameter",
+                        &format!("site: {}", e.message),
+                    )
+                }
+                Ok(site) if !who.reads(&site) => return other_site(),
+                Ok(site) => Credential::Share { site },
+            },
+        };
+        match self.tickets.issue(holder) {
             Some(ticket) => answer::json(StatusCode::OK, &serde_json::json!({ "ticket": ticket })),
             None => error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -178,7 +219,7 @@ impl Gateway {
         }
     }
 
-    fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
+    async fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
         // Before the credentials: a foreign page learns nothing, and burns no ticket.
         if !self.origin_allowed(&req) {
             return error(
@@ -188,23 +229,18 @@ impl Gateway {
                  --ws-allowed-origins lists the ones that may",
             );
         }
-        let params: BTreeMap<String, String> =
-            url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
+        let params = query_params(&req);
         let auth = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let authorised = self.token.verify_header(auth)
-            || params.get("ticket").is_some_and(|t| self.tickets.redeem(t));
-        if !authorised {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>, or a ticket from POST /api/ws-ticket",
-            );
-        }
+        let who = match self.credential(auth).await {
+            Some(who) => Some(who),
+            None => params.get("ticket").and_then(|t| self.tickets.redeem(t)),
+        };
+        let Some(who) = who else {
+            return unauthorized();
+        };
         let site = match params
             .get("site")
             .map(|s| protocol::validate::site(s.trim()))
@@ -225,6 +261,9 @@ impl Gateway {
                 )
             }
         };
+        if !who.reads(&site) {
+            return other_site();
+        }
         if !upgrade::is_upgrade_request(&req) {
             return error(
                 StatusCode::UPGRADE_REQUIRED,
@@ -289,6 +328,28 @@ fn same_origin(origin: &str, host: &str) -> bool {
     let (host_name, host_port) = split(&host.trim().to_ascii_lowercase());
     let origin_port = origin_port.unwrap_or_else(|| default_port.to_owned());
     origin_name == host_name && host_port.is_none_or(|p| p == origin_port)
+}
+
+fn query_params<B>(req: &Request<B>) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn unauthorized() -> Reply {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send Authorization: Bearer <admin token or share token>, or a ticket from POST /api/ws-ticket",
+    )
+}
+
+fn other_site() -> Reply {
+    error(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "this credential watches another site",
+    )
 }
 
 /// What the reader tells the writer.

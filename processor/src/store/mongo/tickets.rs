@@ -8,10 +8,10 @@ use std::sync::PoisonError;
 
 use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use mongodb::error::{Error as MongoError, ErrorKind};
-use mongodb::ClientSession;
+use mongodb::{ClientSession, Collection};
 use protocol::Event;
 
-use super::codec::{doc_to_event, rollup_update, site_updates};
+use super::codec::{doc_to_event, rollup_update, site_updates, visit_update};
 use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
 use super::schema::BATCH_FIELD;
 use super::Inner;
@@ -210,12 +210,24 @@ impl Inner {
         let buckets = rollup::bucketize(events.iter().copied());
         let rollup_updates: Vec<(Document, Document)> = buckets.iter().map(rollup_update).collect();
         let site_updates = site_updates(events.iter().copied());
+        // Every upsert of this claim, in order: rollups, site counters, visit merges — all in
+        // the same transaction as the ticket's delete, so all happen exactly once.
+        let writes: Vec<(&Collection<Document>, Document, Document)> = rollup_updates
+            .into_iter()
+            .map(|(f, u)| (&self.rollups, f, u))
+            .chain(site_updates.into_iter().map(|(f, u)| (&self.sites, f, u)))
+            .chain(
+                crate::visit::fold(events.iter().copied(), str::to_string)
+                    .iter()
+                    .map(|((site, session), v)| {
+                        let (f, u) = visit_update(site, session, v);
+                        (&self.visits, f, u)
+                    }),
+            )
+            .collect();
 
         if self.transactions.load(Ordering::Relaxed) {
-            match self
-                .apply_in_transaction(batch, &rollup_updates, &site_updates)
-                .await
-            {
+            match self.apply_in_transaction(batch, &writes).await {
                 Err(e) if code_of(&e) == Some(ILLEGAL_OPERATION) => {
                     tracing::warn!(
                         "MongoDB refuses transactions (not a replica set): rollups are applied \
@@ -234,15 +246,8 @@ impl Inner {
         {
             return Ok(false);
         }
-        for (filter, update) in &rollup_updates {
-            self.rollups
-                .update_one(filter.clone(), update.clone())
-                .upsert(true)
-                .await?;
-        }
-        for (filter, update) in &site_updates {
-            self.sites
-                .update_one(filter.clone(), update.clone())
+        for (coll, filter, update) in &writes {
+            coll.update_one(filter.clone(), update.clone())
                 .upsert(true)
                 .await?;
         }
@@ -253,15 +258,11 @@ impl Inner {
     async fn apply_in_transaction(
         &self,
         batch: ObjectId,
-        rollup_updates: &[(Document, Document)],
-        site_updates: &[(Document, Document)],
+        writes: &[(&Collection<Document>, Document, Document)],
     ) -> Result<bool, MongoError> {
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
-        match self
-            .transaction_body(&mut session, batch, rollup_updates, site_updates)
-            .await
-        {
+        match self.transaction_body(&mut session, batch, writes).await {
             Ok(true) => session.commit_transaction().await.map(|()| true),
             Ok(false) => {
                 session.abort_transaction().await?;
@@ -280,8 +281,7 @@ impl Inner {
         &self,
         session: &mut ClientSession,
         batch: ObjectId,
-        rollup_updates: &[(Document, Document)],
-        site_updates: &[(Document, Document)],
+        writes: &[(&Collection<Document>, Document, Document)],
     ) -> Result<bool, MongoError> {
         let claimed = self
             .batches
@@ -291,16 +291,8 @@ impl Inner {
         if claimed.deleted_count != 1 {
             return Ok(false);
         }
-        for (filter, update) in rollup_updates {
-            self.rollups
-                .update_one(filter.clone(), update.clone())
-                .upsert(true)
-                .session(&mut *session)
-                .await?;
-        }
-        for (filter, update) in site_updates {
-            self.sites
-                .update_one(filter.clone(), update.clone())
+        for (coll, filter, update) in writes {
+            coll.update_one(filter.clone(), update.clone())
                 .upsert(true)
                 .session(&mut *session)
                 .await?;
