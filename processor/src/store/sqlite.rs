@@ -215,8 +215,9 @@ impl SqliteStore {
         &self.path
     }
 
-    /// The visitor-hash salt of a UTC day: created on first use, and every older salt is
-    /// deleted at that moment, so it cannot be recovered afterwards.
+    /// The visitor-hash salt of a UTC day: created on first use, and the salt of every day
+    /// that is over is deleted at that moment, so it cannot be recovered afterwards. (Asking
+    /// for tomorrow's ahead of midnight keeps today's.)
     pub async fn daily_salt(&self, day: i64) -> Result<Salt, StoreError> {
         self.send_job(|reply| WriteJob::Salt { day, reply }).await
     }
@@ -615,8 +616,14 @@ fn write_group(
 }
 
 fn salt_for_day(conn: &Connection, day: i64) -> rusqlite::Result<Salt> {
-    // Older salts go first: once a day has passed, its salt is gone for good.
-    conn.execute("DELETE FROM salts WHERE day < ?1", params![day])?;
+    // Salts of days that are over go first: once a day has passed, its salt is gone for good.
+    // Today's stays when tomorrow's is made ahead of midnight.
+    let today = protocol::visitor::day_of(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    );
+    conn.execute("DELETE FROM salts WHERE day < ?1", params![day.min(today)])?;
     let existing: Option<Vec<u8>> = conn
         .query_row("SELECT salt FROM salts WHERE day = ?1", params![day], |r| {
             r.get(0)
