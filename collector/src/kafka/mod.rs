@@ -17,7 +17,7 @@ mod topics;
 use std::time::Duration;
 
 pub use salts::KafkaSalts;
-pub use sink::{KafkaSink, KafkaSinkConfig};
+pub use sink::{message_key, KafkaSink, KafkaSinkConfig, SCHEMA_HEADER};
 pub use sites::KafkaSites;
 pub use topics::{ensure_topics, validate_topic_name, TopicSpec};
 

@@ -70,6 +70,26 @@ impl KafkaSinkConfig {
             probe_interval: Duration::from_secs(1),
         }
     }
+
+    /// The librdkafka settings of the sink's producer. Public so that `bench/` can measure a
+    /// raw producer with exactly these settings against the collector.
+    pub fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut client_config = base_config(&self.brokers);
+        client_config
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("compression.type", "lz4")
+            .set("linger.ms", self.linger.as_millis().to_string())
+            .set(
+                "queue.buffering.max.messages",
+                self.queue_max_messages.max(1).to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                self.delivery_timeout.as_millis().max(1).to_string(),
+            );
+        client_config
+    }
 }
 
 struct Metrics {
@@ -144,20 +164,7 @@ impl KafkaSink {
     /// # Errors
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
     pub fn new(config: KafkaSinkConfig) -> Result<Self, KafkaError> {
-        let mut client_config = base_config(&config.brokers);
-        client_config
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("compression.type", "lz4")
-            .set("linger.ms", config.linger.as_millis().to_string())
-            .set(
-                "queue.buffering.max.messages",
-                config.queue_max_messages.max(1).to_string(),
-            )
-            .set(
-                "message.timeout.ms",
-                config.delivery_timeout.as_millis().max(1).to_string(),
-            );
+        let client_config = config.client_config();
         let producer: FutureProducer = client_config
             .create()
             .map_err(|e| KafkaError::InvalidSetting(format!("producer: {e}")))?;
@@ -215,7 +222,8 @@ impl Drop for KafkaSink {
 }
 
 /// The message key: site + visitor, so one visitor's events land on one partition in order.
-fn key_of(event: &Event) -> String {
+/// Public for `bench/`'s raw producer, which must send the collector's exact messages.
+pub fn message_key(event: &Event) -> String {
     format!("{}\u{1f}{}", event.site, event.visitor_id)
 }
 
@@ -238,7 +246,7 @@ impl Sink for KafkaSink {
             let mut deliveries = Vec::with_capacity(events.len());
             let mut enqueue_error = None;
             for (event, payload) in events.iter().zip(&payloads) {
-                let key = key_of(event);
+                let key = message_key(event);
                 let headers = OwnedHeaders::new().insert(Header {
                     key: SCHEMA_HEADER,
                     value: Some(version.as_str()),
