@@ -1,6 +1,6 @@
 //! The baseline of the Kafka-mode ingest benchmark (`bench/kafka.sh`): a raw rdkafka
 //! `FutureProducer` with the collector's own producer settings
-//! ([`KafkaSinkConfig::client_config`]: acks=all, idempotence, lz4, linger) sending the
+//! ([`KafkaSinkConfig::producer_settings`]: acks=all, idempotence, lz4, linger) sending the
 //! collector's own messages to the same broker and topic.
 //!
 //! ```text
@@ -270,7 +270,11 @@ async fn main() {
         linger: Duration::from_millis(args.linger_ms),
         ..KafkaSinkConfig::new(&args.brokers, &args.topic)
     };
-    let producer: FutureProducer = match settings.client_config().create() {
+    let mut client_config = ClientConfig::new();
+    for (name, value) in settings.producer_settings() {
+        client_config.set(name, value);
+    }
+    let producer: FutureProducer = match client_config.create() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("kafka-bench: producer: {e}");

@@ -44,11 +44,22 @@ pub enum KafkaError {
 /// Settings every client of a deployment shares.
 fn base_config(brokers: &str) -> rdkafka::ClientConfig {
     let mut config = rdkafka::ClientConfig::new();
+    for (name, value) in base_settings(brokers) {
+        config.set(name, value);
+    }
     config
-        .set("bootstrap.servers", brokers)
+}
+
+/// [`base_config`] as `(name, value)` pairs.
+fn base_settings(brokers: &str) -> Vec<(String, String)> {
+    [
+        ("bootstrap.servers", brokers),
         // Fail over quickly between brokers and notice a returning broker within a second.
-        .set("reconnect.backoff.ms", "50")
-        .set("reconnect.backoff.max.ms", "1000")
-        .set("log_level", "4");
-    config
+        ("reconnect.backoff.ms", "50"),
+        ("reconnect.backoff.max.ms", "1000"),
+        ("log_level", "4"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect()
 }

@@ -29,7 +29,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::task::JoinHandle;
 
-use super::{base_config, KafkaError};
+use super::{base_settings, KafkaError};
 use crate::sinks::{Sink, SinkError};
 use crate::BoxFuture;
 
@@ -71,24 +71,28 @@ impl KafkaSinkConfig {
         }
     }
 
-    /// The librdkafka settings of the sink's producer. Public so that `bench/` can measure a
-    /// raw producer with exactly these settings against the collector.
-    pub fn client_config(&self) -> rdkafka::ClientConfig {
-        let mut client_config = base_config(&self.brokers);
-        client_config
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("compression.type", "lz4")
-            .set("linger.ms", self.linger.as_millis().to_string())
-            .set(
+    /// The librdkafka settings of the sink's producer, as `(name, value)` pairs (no rdkafka
+    /// type leaves this module). Public so that `bench/` can measure a raw producer with
+    /// exactly these settings against the collector.
+    pub fn producer_settings(&self) -> Vec<(String, String)> {
+        let mut settings = base_settings(&self.brokers);
+        for (name, value) in [
+            ("acks", "all".to_string()),
+            ("enable.idempotence", "true".to_string()),
+            ("compression.type", "lz4".to_string()),
+            ("linger.ms", self.linger.as_millis().to_string()),
+            (
                 "queue.buffering.max.messages",
                 self.queue_max_messages.max(1).to_string(),
-            )
-            .set(
+            ),
+            (
                 "message.timeout.ms",
                 self.delivery_timeout.as_millis().max(1).to_string(),
-            );
-        client_config
+            ),
+        ] {
+            settings.push((name.to_string(), value));
+        }
+        settings
     }
 }
 
@@ -164,7 +168,10 @@ impl KafkaSink {
     /// # Errors
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
     pub fn new(config: KafkaSinkConfig) -> Result<Self, KafkaError> {
-        let client_config = config.client_config();
+        let mut client_config = rdkafka::ClientConfig::new();
+        for (name, value) in config.producer_settings() {
+            client_config.set(name, value);
+        }
         let producer: FutureProducer = client_config
             .create()
             .map_err(|e| KafkaError::InvalidSetting(format!("producer: {e}")))?;
