@@ -169,7 +169,14 @@ impl Source for KafkaSource {
                     (message.topic(), message.partition(), message.offset());
                 batch.checkpoint.advance(topic, partition, offset);
                 match read_event(message.payload()) {
-                    Ok(event) => batch.events.push(event),
+                    Ok(event) => {
+                        batch.events.push(event);
+                        batch.origins.push(super::Position {
+                            topic: topic.to_string(),
+                            partition,
+                            offset,
+                        });
+                    }
                     Err(reason) => batch.rejected.push(Rejected {
                         reason,
                         key: message.key().map(<[u8]>::to_vec),

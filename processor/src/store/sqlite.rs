@@ -451,7 +451,7 @@ impl Store for SqliteStore {
                 .into_iter()
                 .map(|e| {
                     let bytes = protocol::event::encode(&e)
-                        .map_err(|err| StoreError::Backend(err.to_string()))?;
+                        .map_err(|err| StoreError::Refused(err.to_string()))?;
                     // serde_json writes UTF-8, so this never copies.
                     let doc = String::from_utf8(bytes)
                         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());

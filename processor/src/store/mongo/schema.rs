@@ -13,6 +13,11 @@ pub const DEFAULT_DATABASE: &str = "footfall";
 pub(super) const EVENTS: &str = "events";
 pub(super) const ROLLUPS: &str = "rollups";
 pub(super) const SITES: &str = "sites";
+/// Rollup increments not yet folded into `rollups`: one document per insert attempt and
+/// bucket (see the module docs).
+pub(super) const DELTAS: &str = "rollup_deltas";
+/// Leases: which processor runs the compactor.
+pub(super) const LEASES: &str = "leases";
 /// Unapplied-rollup tickets, one per insert attempt (see the module docs).
 pub(super) const BATCHES: &str = "batches";
 /// Field of an event naming the insert attempt (ticket) that stored it.
@@ -42,6 +47,14 @@ pub(super) async fn ensure_indexes(
         .create_index(index(doc! { "site": 1, "ts": 1 }, "site_ts", false))
         .await?;
     rollups
+        .create_index(index(
+            doc! { "site": 1, "res": 1, "t": 1 },
+            "site_res_t",
+            false,
+        ))
+        .await?;
+    let deltas: Collection<Document> = db.collection(DELTAS);
+    deltas
         .create_index(index(
             doc! { "site": 1, "res": 1, "t": 1 },
             "site_res_t",

@@ -11,11 +11,10 @@ use mongodb::error::{Error as MongoError, ErrorKind};
 use mongodb::ClientSession;
 use protocol::Event;
 
-use super::codec::{doc_to_event, rollup_update, site_updates};
+use super::codec::{delta_docs, doc_to_event};
 use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
 use super::schema::BATCH_FIELD;
 use super::Inner;
-use crate::rollup;
 use crate::store::InsertOutcome;
 
 impl Inner {
@@ -202,24 +201,25 @@ impl Inner {
 
     /// Applies the rollups of `events` and retires ticket `batch`, atomically. `Ok(false)`
     /// when the ticket was already retired: someone else applied these rollups.
+    ///
+    /// The rollups are *deltas*: one small document per bucket for this attempt (the day
+    /// buckets' also carry the site counters' increments), written with one `insert_many` —
+    /// one round trip per batch, whatever its size, no read or rewrite of a growing document,
+    /// and no document that another processor writes too, so concurrent processors never
+    /// conflict here. The compactor (`compact`) folds deltas into the buckets later.
     async fn apply(&self, batch: ObjectId, events: &[&Event]) -> Result<bool, MongoError> {
         if events.is_empty() {
             let gone = self.batches.delete_one(doc! { "_id": batch }).await?;
             return Ok(gone.deleted_count == 1);
         }
-        let buckets = rollup::bucketize(events.iter().copied());
-        let rollup_updates: Vec<(Document, Document)> = buckets.iter().map(rollup_update).collect();
-        let site_updates = site_updates(events.iter().copied());
-
+        let deltas = delta_docs(batch, events);
         if self.transactions.load(Ordering::Relaxed) {
-            match self
-                .apply_in_transaction(batch, &rollup_updates, &site_updates)
-                .await
-            {
+            match self.apply_in_transaction(batch, &deltas).await {
                 Err(e) if code_of(&e) == Some(ILLEGAL_OPERATION) => {
                     tracing::warn!(
                         "MongoDB refuses transactions (not a replica set): rollups are applied \
-                         without one; a crash mid-batch may count that batch twice"
+                         without one; a crash mid-compaction may count that round's rollups \
+                         twice"
                     );
                     self.transactions.store(false, Ordering::Relaxed);
                 }
@@ -234,17 +234,15 @@ impl Inner {
         {
             return Ok(false);
         }
-        for (filter, update) in &rollup_updates {
-            self.rollups
-                .update_one(filter.clone(), update.clone())
-                .upsert(true)
-                .await?;
-        }
-        for (filter, update) in &site_updates {
-            self.sites
-                .update_one(filter.clone(), update.clone())
-                .upsert(true)
-                .await?;
+        // Without a transaction the deltas are still exactly once: their ids come from the
+        // ticket, so a second attempt at the same ticket only meets duplicates.
+        if let Err(e) = self.deltas.insert_many(&deltas).ordered(false).await {
+            let only_duplicates = matches!(e.kind.as_ref(), ErrorKind::InsertMany(f)
+                if f.write_concern_error.is_none()
+                    && f.write_errors.as_deref().unwrap_or_default().iter().all(|w| w.code == DUPLICATE_KEY));
+            if !only_duplicates {
+                return Err(e);
+            }
         }
         self.batches.delete_one(doc! { "_id": batch }).await?;
         Ok(true)
@@ -253,15 +251,11 @@ impl Inner {
     async fn apply_in_transaction(
         &self,
         batch: ObjectId,
-        rollup_updates: &[(Document, Document)],
-        site_updates: &[(Document, Document)],
+        deltas: &[Document],
     ) -> Result<bool, MongoError> {
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
-        match self
-            .transaction_body(&mut session, batch, rollup_updates, site_updates)
-            .await
-        {
+        match self.transaction_body(&mut session, batch, deltas).await {
             Ok(true) => session.commit_transaction().await.map(|()| true),
             Ok(false) => {
                 session.abort_transaction().await?;
@@ -274,14 +268,13 @@ impl Inner {
         }
     }
 
-    /// Retires the ticket (the claim: a single-document delete) and applies the increments;
-    /// `false` when the ticket was already gone.
+    /// Retires the ticket (the claim: a single-document delete) and writes the claim's
+    /// deltas; `false` when the ticket was already gone.
     async fn transaction_body(
         &self,
         session: &mut ClientSession,
         batch: ObjectId,
-        rollup_updates: &[(Document, Document)],
-        site_updates: &[(Document, Document)],
+        deltas: &[Document],
     ) -> Result<bool, MongoError> {
         let claimed = self
             .batches
@@ -291,20 +284,10 @@ impl Inner {
         if claimed.deleted_count != 1 {
             return Ok(false);
         }
-        for (filter, update) in rollup_updates {
-            self.rollups
-                .update_one(filter.clone(), update.clone())
-                .upsert(true)
-                .session(&mut *session)
-                .await?;
-        }
-        for (filter, update) in site_updates {
-            self.sites
-                .update_one(filter.clone(), update.clone())
-                .upsert(true)
-                .session(&mut *session)
-                .await?;
-        }
+        self.deltas
+            .insert_many(deltas)
+            .session(&mut *session)
+            .await?;
         Ok(true)
     }
 }
