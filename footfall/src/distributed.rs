@@ -1,6 +1,6 @@
 //! `footfall collector` and `footfall processor`: the distributed deployment.
 //!
-//! Both start by making sure the Kafka topics exist (`collector::kafka::ensure_topics`), which
+//! Both start by making sure the Kafka topics exist (`footfall_kafka::ensure_topics`), which
 //! also fails fast with a clear message when the brokers are unreachable or a topic setting
 //! is wrong. The collector produces to `footfall.events` through the Kafka sink and takes its
 //! daily visitor salt from `footfall.salts`; the processor runs the pipeline (Kafka source →
@@ -13,16 +13,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use collector::kafka::{ensure_topics, KafkaSalts, KafkaSink, KafkaSinkConfig, TopicSpec};
+use collector::kafka::{KafkaSalts, KafkaSink, KafkaSinkConfig};
 use collector::Collector;
-use footfall_http::{Health, Mount, Router};
+use footfall_http::{Mount, Router};
+use footfall_kafka::{ensure_topics, TopicSpec};
 use processor::live::{
     run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
 };
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::source::{KafkaSource, KafkaSourceConfig};
 use processor::store::SqliteConfig;
-use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
+use processor::{
+    AdminToken, ProcessorHttp, ProcessorService, SqliteStore, StatsApi, Store, StoreError,
+};
 use tokio::sync::watch;
 
 use crate::cli::{CollectorOpts, KafkaOpts, ProcessorOpts};
@@ -206,20 +209,15 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     });
     let store: Arc<dyn Store> = Arc::new(LiveStore::new(store, publisher));
 
-    // Health answers as the collector's do; ready while the store takes writes.
-    let health = {
-        let store = store.clone();
-        Health::new(move || store.is_ready(), metrics.registry().clone())
-    };
     let http = ProcessorHttp::new(
         StatsApi::new(store.clone(), token.clone()),
         Gateway::new(live.clone(), token, GatewayLimits::default()),
     );
+    let service = ProcessorService::new(http, store.clone(), &metrics);
     let statics = assets::service(files, vec![Mount::dashboard()]);
     let owner = statics.clone();
     let router = Router::new()
-        .route(Health::owns, health)
-        .route(ProcessorHttp::owns, http)
+        .route(ProcessorService::owns, service)
         .route(move |p| owner.owns(p), statics);
     let limits = footfall_http::ServerLimits {
         max_connections: opts.max_connections.max(1),

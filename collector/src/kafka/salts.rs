@@ -34,10 +34,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::topics::TopicSpec;
-use super::{base_config, KafkaError};
 use crate::salt::{random_salt, SaltError, SaltSource};
 use crate::BoxFuture;
+use footfall_kafka::{config, KafkaError, TopicSpec};
 
 /// How long one agreement round may take before the request that needs the salt gets 503.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,11 +54,7 @@ impl KafkaSalts {
     /// # Errors
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
     pub fn new(brokers: &str, topic: &str) -> Result<Self, KafkaError> {
-        let mut producer_config = base_config(brokers);
-        producer_config
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("message.timeout.ms", "5000");
+        let producer_config = config::durable_producer(brokers, Duration::from_secs(5));
         // Checked now so a bad setting fails at start-up, not on the first request of a day.
         let _: FutureProducer = producer_config
             .create()
@@ -139,11 +134,7 @@ fn read_log(
     until: i64,
     day: i64,
 ) -> Result<(Salt, Vec<String>), String> {
-    let consumer: BaseConsumer = base_config(brokers)
-        .set("group.id", "footfall-salts-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
+    let consumer: BaseConsumer = config::topic_reader(brokers, "footfall-salts-reader")
         .create()
         .map_err(|e| e.to_string())?;
     let mut assignment = TopicPartitionList::new();
