@@ -7,6 +7,8 @@
 #   bench/ingest.sh            # 10 s per target
 #   DURATION=30s CONNECTIONS=64 bench/ingest.sh
 set -euo pipefail
+# Admin tokens are at least 16 characters.
+TOKEN=bench-admin-token-0001
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -24,7 +26,9 @@ trap cleanup EXIT
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 "$BIN/bare-hyper" 127.0.0.1:18091 2>/dev/null & PIDS+=($!)
-"$BIN/footfall" standalone --listen 127.0.0.1:18092 --data-dir "$DATA" --admin-token bench \
+# Events are accepted only for registered sites.
+"$BIN/footfall" sites add bench.test --data-dir "$DATA" >/dev/null
+"$BIN/footfall" standalone --listen 127.0.0.1:18092 --data-dir "$DATA" --admin-token "$TOKEN" \
   --rate-limit 0 --log warn >/dev/null 2>&1 & PIDS+=($!)
 wait_port 18091; wait_port 18092
 
@@ -39,7 +43,7 @@ run() { # name port -> "req/s p99_ms"
 
 read -r base_rps base_p99 _ < <(run bare 18091)
 read -r ff_rps ff_p99 ff_errors < <(run footfall 18092)
-stored=$(curl -s -H 'Authorization: Bearer bench' "http://127.0.0.1:18092/api/stats/summary?site=bench.test" | sed -E 's/.*"events":([0-9]+).*/\1/')
+stored=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:18092/api/stats/summary?site=bench.test" | sed -E 's/.*"events":([0-9]+).*/\1/')
 
 printf '\n%-28s %12s %10s\n' "target (5 events/request)" "req/s" "p99 ms"
 printf '%-28s %12.0f %10.2f\n' "bare hyper (204, baseline)" "$base_rps" "$base_p99"

@@ -4,6 +4,8 @@
 # topic → WebSocket tick. p50/p95/p99 over EVENTS events (target p95 ≤ 1 s). Needs tansu
 # (.ci/install-kafka.sh). Loopback only, bounded by EVENTS × GAP.
 set -euo pipefail
+# Admin tokens are at least 16 characters.
+TOKEN=bench-admin-token-0001
 cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-1000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -26,10 +28,10 @@ wait_port 19092
 "$BIN/footfall" collector --listen 127.0.0.1:18095 --brokers 127.0.0.1:19092 --rate-limit 0 --log warn \
   >/dev/null 2>"$WORK/collector.log" &
 PIDS+=($!)
-"$BIN/footfall" processor --listen 127.0.0.1:18096 --brokers 127.0.0.1:19092 --admin-token bench \
+"$BIN/footfall" processor --listen 127.0.0.1:18096 --brokers 127.0.0.1:19092 --admin-token "$TOKEN" \
   --data-dir "$WORK/data" --log warn >/dev/null 2>"$WORK/processor.log" &
 PIDS+=($!)
 wait_port 18095; wait_port 18096
 
-"$BIN/live-latency" --base http://127.0.0.1:18096 --ingest http://127.0.0.1:18095 --token bench \
+"$BIN/live-latency" --base http://127.0.0.1:18096 --ingest http://127.0.0.1:18095 --token "$TOKEN" \
   --events "$EVENTS" --site kafka-latency.bench

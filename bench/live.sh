@@ -4,6 +4,8 @@
 # 1,000 idle + 100 active WebSocket clients connected, printed as a ratio to the first run.
 # Loopback only, bounded by EVENTS × GAP.
 set -euo pipefail
+# Admin tokens are at least 16 characters.
+TOKEN=bench-admin-token-0001
 cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-1000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -11,7 +13,7 @@ ulimit -n 8192 2>/dev/null || true
 cargo build --quiet --release -p footfall -p footfall-bench
 BIN=$CARGO_TARGET_DIR/release
 DATA=$(mktemp -d)
-"$BIN/footfall" standalone --listen 127.0.0.1:18094 --data-dir "$DATA" --admin-token bench \
+"$BIN/footfall" standalone --listen 127.0.0.1:18094 --data-dir "$DATA" --admin-token "$TOKEN" \
   --rate-limit 0 --log warn >/dev/null 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
@@ -21,7 +23,7 @@ cpu() { awk '{print $14 + $15}' /proc/"$PID"/stat; }
 run() {
   local before after out
   before=$(cpu)
-  out=$("$BIN/live-latency" --base http://127.0.0.1:18094 --token bench --events "$EVENTS" "$@")
+  out=$("$BIN/live-latency" --base http://127.0.0.1:18094 --token "$TOKEN" --events "$EVENTS" "$@")
   after=$(cpu)
   echo "$out cpu_ticks=$((after - before))"
 }

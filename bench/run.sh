@@ -36,7 +36,7 @@ PIDS+=($!)
 wait_port "$KPORT"
 
 CPORT=$(free_port)
-"$BIN/footfall" collector --listen 127.0.0.1:$CPORT --brokers 127.0.0.1:$KPORT \
+"$BIN/footfall" collector --listen 127.0.0.1:$CPORT --brokers 127.0.0.1:$KPORT --accept-any-site \
     --rate-limit 0 --log warn >"$WORK/collector.log" 2>&1 &
 PIDS+=($!)
 HPORT=$(free_port)

@@ -132,6 +132,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
+    // Events are accepted only for registered sites: register the measured one (a second
+    // registration is a harmless 200).
+    let register = Request::post(format!("{}/api/sites", args.base))
+        .header("Authorization", format!("Bearer {}", args.token))
+        .header("Content-Type", "application/json")
+        .body(Full::new(Bytes::from(format!(
+            r#"{{"site":"{}"}}"#,
+            args.site
+        ))))?;
+    let registered = client.request(register).await?.status();
+    if !registered.is_success() {
+        return Err(format!("cannot register {}: HTTP {registered}", args.site).into());
+    }
     let ingest = args.ingest.as_deref().unwrap_or(&args.base);
     let url: hyper::Uri = format!("{ingest}/api/track").parse()?;
     let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();

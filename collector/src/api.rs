@@ -31,6 +31,11 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("origin {0:?} may not send events here")]
     OriginNotAllowed(String),
+    #[error(
+        "site {0:?} is not registered here; add it with `footfall sites add {0}`, the \
+         dashboard or POST /api/sites"
+    )]
+    UnknownSite(String),
     #[error("too many requests; retry in {} s", retry_after.as_secs())]
     RateLimited { retry_after: Duration },
     #[error("events could not be stored right now; retry in {} s", retry_after.as_secs())]
@@ -70,7 +75,7 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::OriginNotAllowed(_) | ApiError::UnknownSite(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -93,6 +98,7 @@ impl ApiError {
             ApiError::UnsupportedEncoding(_) => "unsupported_encoding",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
+            ApiError::UnknownSite(_) => "unknown_site",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Timeout => "timeout",
@@ -104,6 +110,7 @@ impl ApiError {
             ApiError::Invalid(e) | ApiError::Decode(DecodeError::Invalid(e)) => {
                 (e.message.clone(), Some(e.field.clone()))
             }
+            ApiError::UnknownSite(_) => (self.to_string(), Some("site".to_string())),
             ApiError::Decode(DecodeError::TooManyEvents { .. } | DecodeError::NoEvents) => {
                 (self.to_string(), Some("events".to_string()))
             }

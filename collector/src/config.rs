@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::sites::SitePolicy;
+
 /// Body cap for `/api/track` (one event).
 pub const TRACK_BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// Body cap for `/api/batch` as sent (possibly gzip).
@@ -25,6 +27,9 @@ pub struct CollectorConfig {
     pub decompressed_limit_bytes: usize,
     /// Time allowed to receive a request body and get the sink's answer.
     pub request_timeout: Duration,
+    /// Which sites events are accepted for (`footfall` sets registered sites only, unless
+    /// `--accept-any-site`).
+    pub sites: SitePolicy,
 }
 
 impl Default for CollectorConfig {
@@ -37,6 +42,7 @@ impl Default for CollectorConfig {
             batch_body_limit_bytes: BATCH_BODY_LIMIT_BYTES,
             decompressed_limit_bytes: DECOMPRESSED_LIMIT_BYTES,
             request_timeout: Duration::from_secs(10),
+            sites: SitePolicy::AcceptAny,
         }
     }
 }

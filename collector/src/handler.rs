@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::IpRateLimiter;
 use crate::salt::{SaltCache, SaltSource};
 use crate::sinks::{Sink, SinkError};
+use crate::sites::Admission;
 use crate::{body, client_ip, cors};
 
 /// The site of events that name none and come without an `Origin`.
@@ -217,6 +218,22 @@ impl Collector {
         })
     }
 
+    /// Refuses events for sites that are not registered, before anything is computed or
+    /// kept for them (see [`crate::sites`]).
+    fn admit_site(&self, site: &str) -> Result<(), ApiError> {
+        let site = protocol::validate::site(site)?;
+        match self.inner.config.sites.admit(&site) {
+            Admission::Accept => Ok(()),
+            Admission::Unknown => {
+                self.inner.metrics.report_rejected("unknown_site");
+                Err(ApiError::UnknownSite(site))
+            }
+            Admission::NotReady => Err(ApiError::Unavailable {
+                retry_after: Duration::from_secs(5),
+            }),
+        }
+    }
+
     async fn ingest(
         &self,
         req: Request<Incoming>,
@@ -273,6 +290,7 @@ impl Collector {
         if !cors::origin_allowed_for_site(&config.allowed_origins, origin, &site_key) {
             return Err(ApiError::OriginNotAllowed(origin.unwrap_or("").to_string()));
         }
+        self.admit_site(&site)?;
         let salt = inner.salts.get(day_of(received_at)).await.map_err(|e| {
             tracing::error!(error = %e, "no visitor salt; refusing events");
             ApiError::Unavailable {

@@ -13,6 +13,7 @@
 //! - `body`: reading bodies under a size cap, gzip with a decompressed-size cap.
 //! - `client_ip`: the client address, believing `X-Forwarded-For` only from trusted proxies.
 //! - `cors`, `rate_limit`: per-origin and per-IP admission.
+//! - [`sites`]: which sites events are accepted for (only registered ones, in `footfall`).
 //! - [`salt`]: the daily visitor-hash salt, shared by all collectors of a deployment.
 //! - [`sinks`]: the [`Sink`] trait and its in-memory implementation for tests.
 //! - [`kafka`] (feature `kafka`): the Kafka sink, topic bootstrap and the Kafka-shared daily
@@ -39,6 +40,7 @@ pub mod metrics;
 mod rate_limit;
 pub mod salt;
 pub mod sinks;
+pub mod sites;
 
 pub use config::CollectorConfig;
 pub use footfall_http::BoxFuture;

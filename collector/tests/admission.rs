@@ -2,7 +2,10 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use collector::config::parse_allowed_origins;
+use collector::sites::{SitePolicy, SiteSet};
 use collector::CollectorConfig;
 use common::*;
 use http::{Method, StatusCode};
@@ -163,5 +166,72 @@ async fn over_limit_client_gets_429_while_another_is_served() {
     // Different visitors got different ids: the IP feeds the visitor hash.
     let events = server.sink.events();
     assert_ne!(events[0].visitor_id, events[events.len() - 1].visitor_id);
+    server.stop().await;
+}
+
+/// Only registered sites are accepted: an unknown site gets 403 `unknown_site` naming the
+/// field and reaches no sink; the site of the `Origin` (no `site` in the body) is checked the
+/// same way; until the registry is read, events get 503 to retry, never a 403 to drop.
+#[tokio::test]
+async fn only_registered_sites_are_accepted() {
+    let registry = Arc::new(SiteSet::of(["shop.test", "default"]));
+    let server = TestCollector::start(CollectorConfig {
+        sites: SitePolicy::Known(registry.clone()),
+        ..Default::default()
+    })
+    .await;
+    let batch = |site: &str| format!(r#"{{"site":"{site}","events":[{{"event":"page_view"}}]}}"#);
+    let url = server.url("/api/batch");
+    assert_eq!(
+        post_beacon(&url, &batch("shop.test")).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        post_beacon(&url, &batch("SHOP.test")).await.status,
+        StatusCode::ACCEPTED
+    );
+    let refused = post_beacon(&url, &batch("junk-1.test")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.json()["error"]["code"], "unknown_site");
+    assert_eq!(refused.json()["error"]["field"], "site");
+    let invalid = post_beacon(&url, &batch("not a site")).await;
+    assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+    // /api/track without a site: the Origin's host, else `default`.
+    let track = |origin: Option<&'static str>| {
+        let url = server.url("/api/track");
+        async move {
+            let mut headers = vec![("content-type", "application/json"), ("user-agent", CHROME)];
+            if let Some(o) = origin {
+                headers.push(("origin", o));
+            }
+            send(Method::POST, &url, &headers, r#"{"event":"page_view"}"#).await
+        }
+    };
+    assert_eq!(track(None).await.status, StatusCode::OK);
+    assert_eq!(
+        track(Some("https://shop.test")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        track(Some("https://junk.test")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let sites: Vec<String> = server.sink.events().into_iter().map(|e| e.site).collect();
+    assert_eq!(sites, ["shop.test", "shop.test", "default", "shop.test"]);
+    server.stop().await;
+
+    let unread = Arc::new(SiteSet::default());
+    let server = TestCollector::start(CollectorConfig {
+        sites: SitePolicy::Known(unread.clone()),
+        ..Default::default()
+    })
+    .await;
+    let reply = post_beacon(&server.url("/api/batch"), &batch("shop.test")).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.header("retry-after").is_some());
+    unread.insert("shop.test".into());
+    unread.mark_loaded();
+    let reply = post_beacon(&server.url("/api/batch"), &batch("shop.test")).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED);
     server.stop().await;
 }

@@ -60,6 +60,48 @@ pub enum Command {
     /// feed, the dashboard, health and metrics. The store is MongoDB (--mongo-uri), or the
     /// embedded one in --data-dir without it.
     Processor(ProcessorOpts),
+    /// The site registry: events are accepted only for registered sites.
+    ///
+    /// Works on the data folder of `footfall standalone` (running or not: a running server
+    /// picks the change up within seconds), or on any running server's API with --server
+    /// (a distributed deployment: a processor's address).
+    Sites(SitesOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct SitesOpts {
+    #[command(subcommand)]
+    pub action: SitesAction,
+    /// The data folder of `footfall standalone` whose registry to change.
+    #[arg(
+        long,
+        global = true,
+        env = "FOOTFALL_DATA_DIR",
+        default_value = "footfall-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Change the registry of a running server through its API instead, e.g.
+    /// `http://127.0.0.1:8081` (a processor) or `http://127.0.0.1:8080` (standalone).
+    #[arg(long, global = true, env = "FOOTFALL_SERVER")]
+    pub server: Option<String>,
+    /// The server's admin token (with --server).
+    #[arg(
+        long,
+        global = true,
+        env = "FOOTFALL_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SitesAction {
+    /// Register a site (a host name such as `example.com`, or a short name).
+    Add { site: String },
+    /// Remove a site from the registry; its data stays.
+    Remove { site: String },
+    /// List the registered sites.
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -76,9 +118,10 @@ pub struct StandaloneOpts {
     /// Insert requests that may queue for the store before ingestion answers 503.
     #[arg(long, env = "FOOTFALL_STORE_QUEUE", default_value_t = 4096)]
     pub store_queue: usize,
-    /// Cap on the store's size in MiB; past it ingestion answers 503 as on a full disk.
-    #[arg(long, env = "FOOTFALL_STORE_MAX_MB")]
-    pub store_max_mb: Option<u64>,
+    /// Cap on the store's size in MiB; past it ingestion answers 503 as on a full disk, so a
+    /// flood of events cannot fill the disk the machine needs. 0 = no cap.
+    #[arg(long, env = "FOOTFALL_STORE_MAX_MB", default_value_t = 10_240)]
+    pub store_max_mb: u64,
     #[command(flatten)]
     pub ingest: IngestOpts,
 }
@@ -109,6 +152,10 @@ pub struct IngestOpts {
     /// Read once at start-up.
     #[arg(long, env = "FOOTFALL_ASSETS_DIR")]
     pub assets_dir: Option<PathBuf>,
+    /// Accept events for any site name, registered or not (how Footfall behaved before the
+    /// site registry). Without it, events for unregistered sites get 403 `unknown_site`.
+    #[arg(long, env = "FOOTFALL_ACCEPT_ANY_SITE")]
+    pub accept_any_site: bool,
 }
 
 impl IngestOpts {
@@ -157,6 +204,9 @@ pub struct KafkaOpts {
     /// Single-partition topic through which collectors agree on the daily visitor salt.
     #[arg(long, env = "FOOTFALL_SALTS_TOPIC", default_value = "footfall.salts")]
     pub salts_topic: String,
+    /// Compacted topic through which processors tell collectors the registered sites.
+    #[arg(long, env = "FOOTFALL_SITES_TOPIC", default_value = "footfall.sites")]
+    pub sites_topic: String,
     /// Partitions of the events topic when it is created (the most processors that can
     /// share the work).
     #[arg(long, env = "FOOTFALL_PARTITIONS", default_value_t = 6)]
@@ -276,6 +326,7 @@ mod tests {
             panic!("standalone")
         };
         assert_eq!(opts.ingest.rate_limit, 200);
+        assert!(!opts.ingest.accept_any_site);
         assert_eq!(opts.ingest.allowed_origins, AllowedOrigins::Any);
         assert_eq!(opts.listen.to_string(), "127.0.0.1:8080");
     }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use collector::kafka::{KafkaSalts, KafkaSink, KafkaSinkConfig};
+use collector::kafka::{KafkaSalts, KafkaSink, KafkaSinkConfig, KafkaSites};
+use collector::sites::SitePolicy;
 use collector::Collector;
 use footfall_http::{Mount, Router};
 use footfall_kafka::{ensure_topics, TopicSpec};
@@ -21,6 +22,7 @@ use processor::live::{
     run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
 };
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
+use processor::sites::{SiteRegistry, SitesApi, SitesTopic};
 use processor::source::{KafkaSource, KafkaSourceConfig};
 use processor::store::SqliteConfig;
 use processor::{
@@ -42,6 +44,7 @@ fn topic_specs(opts: &KafkaOpts) -> Vec<TopicSpec> {
         // Metric deltas are only useful live: one ordered stream, a day of history.
         TopicSpec::new(&opts.metrics_topic, 1, rf).retention_hours(24),
         KafkaSalts::topic_spec(&opts.salts_topic, rf),
+        KafkaSites::topic_spec(&opts.sites_topic, rf),
     ]
 }
 
@@ -55,7 +58,26 @@ async fn bootstrap(opts: &KafkaOpts) -> anyhow::Result<()> {
 pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     let files = assets::load(opts.ingest.assets_dir.as_deref())?;
     bootstrap(&opts.kafka).await?;
-    let config = opts.ingest.collector_config();
+    let mut config = opts.ingest.collector_config();
+    // Collectors have no store: the registry is the sites topic processors write. Kept for
+    // the whole run (following stops when it is dropped).
+    let _sites = if opts.ingest.accept_any_site {
+        None
+    } else {
+        let sites = KafkaSites::start(&opts.kafka.brokers, &opts.kafka.sites_topic)
+            .context("cannot follow the sites topic")?;
+        // Read the registry before taking events (they would get 503 until then).
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_secs(opts.kafka.kafka_startup_timeout_secs.max(1));
+        while !sites.is_loaded() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if !sites.is_loaded() {
+            tracing::warn!("the site registry is not read yet; events get 503 until it is");
+        }
+        config.sites = SitePolicy::Known(sites.directory());
+        Some(sites)
+    };
     let delivery_timeout = Duration::from_millis(opts.delivery_timeout_ms.max(1));
     if delivery_timeout >= config.request_timeout {
         tracing::warn!(
@@ -208,11 +230,22 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
         async move { publisher.run(LIVE_PUBLISH_INTERVAL, stop).await }
     });
     let store: Arc<dyn Store> = Arc::new(LiveStore::new(store, publisher));
+    // The registry lives in the store; collectors learn it from the sites topic, which is
+    // filled again from the store on every start-up.
+    let sites_topic = SitesTopic::new(&opts.kafka.brokers, &opts.kafka.sites_topic)
+        .map_err(anyhow::Error::msg)?;
+    let registry = SiteRegistry::open(store.clone())
+        .await
+        .context("cannot read the site registry")?
+        .with_announcer(Arc::new(sites_topic))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot publish the site registry to Kafka: {e}"))?;
 
     let http = ProcessorHttp::new(
         StatsApi::new(store.clone(), token.clone()),
-        Gateway::new(live.clone(), token, GatewayLimits::default()),
-    );
+        Gateway::new(live.clone(), token.clone(), GatewayLimits::default()),
+    )
+    .with_sites(SitesApi::new(registry, token));
     let service = ProcessorService::new(http, store.clone(), &metrics);
     let statics = assets::service(files, vec![Mount::dashboard()]);
     let owner = statics.clone();

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use collector::salt::{SaltError, SaltSource};
+use collector::sites::SiteDirectory;
 use collector::{Sink, SinkError};
 use footfall_http::BoxFuture;
+use processor::sites::SiteRegistry;
 use processor::{SqliteStore, Store, StoreError};
 use protocol::visitor::Salt;
 use protocol::Event;
@@ -44,5 +46,14 @@ impl SaltSource for StoreSalts {
                 .await
                 .map_err(|e| SaltError(e.to_string()))
         })
+    }
+}
+
+/// Standalone's site check: the registry the embedded store keeps, asked from memory.
+pub struct RegistrySites(pub SiteRegistry);
+
+impl SiteDirectory for RegistrySites {
+    fn contains(&self, site: &str) -> bool {
+        self.0.contains(site)
     }
 }

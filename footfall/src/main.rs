@@ -11,14 +11,15 @@
 //!   the store choice.
 //! - `glue`: adapters that let the collector write to a processor store (the only place the
 //!   two libraries meet).
+//! - `sites`: `footfall sites add|remove|list`, on a data folder or a server's API.
 //! - `assets`: the tracker, demo and dashboard files, embedded at build time (`build.rs`) or
 //!   read from `--assets-dir`.
+//! - `logging`, `shutdown`: tracing setup and the signal future.
 //!
 //! ## Features
 //! `kafka` (`footfall collector`, `footfall processor`; builds librdkafka with cmake) and
 //! `mongo` (the MongoDB store) are on by default. `cargo build --no-default-features -p
 //! footfall` gives the standalone server alone, with no cmake and no librdkafka.
-//! - `logging`, `shutdown`: tracing setup and the signal future.
 
 mod assets;
 mod cli;
@@ -27,6 +28,7 @@ mod distributed;
 mod glue;
 mod logging;
 mod shutdown;
+mod sites;
 mod standalone;
 
 use std::process::ExitCode;
@@ -35,9 +37,22 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// How long the runtime waits for leftover blocking work once the service has stopped.
+const SHUTDOWN_LEFTOVERS: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.root);
+    // A tool command: no runtime, no server.
+    if let Command::Sites(opts) = cli.command {
+        return match sites::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,6 +70,7 @@ fn main() -> ExitCode {
             Command::Collector(opts) => distributed::collector(opts).await,
             #[cfg(feature = "kafka")]
             Command::Processor(opts) => distributed::processor(opts).await,
+            Command::Sites(_) => Ok(()),
             #[cfg(not(feature = "kafka"))]
             Command::Collector(_) | Command::Processor(_) => Err(anyhow::anyhow!(
                 "this footfall was built without the `kafka` feature, which `footfall collector` \
@@ -63,6 +79,9 @@ fn main() -> ExitCode {
             )),
         }
     });
+    // Work still on the blocking pool (a stats query past its deadline, say) must not hold the
+    // exit: everything that had to finish (draining, flushing) has finished by now.
+    runtime.shutdown_timeout(SHUTDOWN_LEFTOVERS);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -6,21 +6,27 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use collector::salt::SaltSource;
+use collector::sites::SitePolicy;
 use collector::{Collector, Sink};
 use footfall_http::{Mount, Router, StaticFiles};
 use processor::live::{Gateway, GatewayLimits, LiveHub, LiveStore};
+use processor::sites::{SiteRegistry, SitesApi};
 use processor::store::SqliteConfig;
 use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
 
 use crate::cli::StandaloneOpts;
-use crate::glue::{StoreSalts, StoreSink};
+use crate::glue::{RegistrySites, StoreSalts, StoreSink};
 use crate::{assets, shutdown};
+
+/// How soon a site added with `footfall sites add` from another shell is accepted.
+const REGISTRY_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let files = assets::load(opts.ingest.assets_dir.as_deref())?;
     let mut store_config = SqliteConfig::new(&opts.data_dir);
     store_config.queue_capacity = opts.store_queue;
-    store_config.max_size_bytes = opts.store_max_mb.map(|mb| mb * 1024 * 1024);
+    store_config.max_size_bytes =
+        (opts.store_max_mb > 0).then(|| opts.store_max_mb.saturating_mul(1024 * 1024));
     let store = match SqliteStore::open(store_config) {
         Ok(store) => Arc::new(store),
         Err(StoreError::Locked { path }) => anyhow::bail!(
@@ -35,6 +41,15 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
         _ => (AdminToken::generate(), true),
     };
 
+    let registry = SiteRegistry::open(store.clone())
+        .await
+        .context("cannot read the site registry")?;
+    tokio::spawn(
+        registry
+            .clone()
+            .run_refresh(REGISTRY_REFRESH, std::future::pending()),
+    );
+
     let live = LiveHub::default();
     tokio::spawn(live.clone().run_publisher());
     // Everything stored through this also feeds live metrics (only events that were new).
@@ -45,8 +60,13 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let http = ProcessorHttp::new(
         StatsApi::new(live_store, token.clone()),
         Gateway::new(live.clone(), token.clone(), GatewayLimits::default()),
-    );
-    let collector = Collector::new(opts.ingest.collector_config(), sink, salts);
+    )
+    .with_sites(SitesApi::new(registry.clone(), token.clone()));
+    let mut config = opts.ingest.collector_config();
+    if !opts.ingest.accept_any_site {
+        config.sites = SitePolicy::Known(Arc::new(RegistrySites(registry)));
+    }
+    let collector = Collector::new(config, sink, salts);
     let statics = assets::service(
         files.clone(),
         vec![Mount::tracker(), Mount::demo(), Mount::dashboard()],

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::kafka::{eventually, run_to_exit, Moto, Service, Tansu};
+use common::kafka::{eventually, register_site, run_to_exit, Moto, Service, Tansu};
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
@@ -330,6 +330,7 @@ fn end_to_end_exactly_once_and_in_order_per_visitor() {
     let collector = Service::collector(&broker.brokers(), dir.path(), &[]);
     let data = dir.path().join("proc");
     let mut processor = Service::processor(&broker.brokers(), &data, &[]);
+    register_site(&processor, &[&collector], "e2e.test");
 
     let load = Load::start(&[collector.url("")], "e2e.test", 6, 20, 10, Duration::ZERO);
     let result = load.finish(&[&collector, &processor]);
@@ -378,6 +379,7 @@ fn kill_9_the_processor_mid_stream_and_restart_it() {
     let collector = Service::collector(&broker.brokers(), dir.path(), &[]);
     let data = dir.path().join("proc");
     let mut processor = Service::processor(&broker.brokers(), &data, &["--batch-max", "50"]);
+    register_site(&processor, &[&collector], "kill.test");
 
     let load = Load::start(
         &[collector.url("")],
@@ -413,6 +415,7 @@ fn broker_outage_gives_503_and_loses_nothing() {
     );
     let data = dir.path().join("proc");
     let mut processor = Service::processor(&broker.brokers(), &data, &[]);
+    register_site(&processor, &[&collector], "outage.test");
 
     let load = Load::start(
         &[collector.url("")],
@@ -471,6 +474,7 @@ fn two_processors_share_the_group_and_survive_losing_one() {
     let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
     let mut a = Service::processor(&broker.brokers(), &data_a, &["--batch-max", "50"]);
     let mut b = Service::processor(&broker.brokers(), &data_b, &["--batch-max", "50"]);
+    register_site(&a, &[&collector], "group.test");
 
     let load = Load::start(
         &[collector.url("")],
@@ -662,6 +666,7 @@ fn collectors_of_one_deployment_agree_on_the_daily_salt() {
     let two = Service::collector(&broker.brokers(), dir.path(), &[]);
     let data = dir.path().join("proc");
     let processor = Service::processor(&broker.brokers(), &data, &[]);
+    register_site(&processor, &[&one, &two], "salt.test");
     // The same browser (same IP, same user agent, no user id) through both collectors.
     for (i, c) in [&one, &two, &one, &two].iter().enumerate() {
         let body = format!(
@@ -771,4 +776,49 @@ fn bad_kafka_settings_fail_at_start_with_a_clear_message() {
     assert!(ok, "{}", second.log_text());
     drop((first, second));
     let _ = AtomicBool::new(false);
+}
+
+/// The site registry in a distributed deployment: a site added on a processor is accepted by
+/// every collector (they follow the compacted sites topic), removed is refused again, and a
+/// collector that starts later reads the whole registry before it takes events.
+#[test]
+fn collectors_follow_the_site_registry_of_the_processors() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Tansu::start();
+    let early = Service::collector(&broker.brokers(), dir.path(), &[]);
+    let data = dir.path().join("proc");
+    let processor = Service::processor(&broker.brokers(), &data, &[]);
+    let event = |c: &Service, site: &str| {
+        post(
+            &c.url("/api/batch"),
+            "text/plain",
+            &format!(r#"{{"site":"{site}","events":[{{"event":"page_view"}}]}}"#),
+        )
+    };
+    let (status, body) = event(&early, "reg.test");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_site");
+
+    register_site(&processor, &[&early], "reg.test");
+    assert_eq!(event(&early, "reg.test").0, 202);
+    let late = Service::collector(&broker.brokers(), dir.path(), &[]);
+    assert_eq!(event(&late, "reg.test").0, 202, "{}", late.log_text());
+
+    let removed = ureq::delete(&processor.url("/api/sites/reg.test"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .map(|r| r.status());
+    assert_eq!(removed.ok(), Some(200));
+    for c in [&early, &late] {
+        assert!(
+            eventually(Duration::from_secs(15), || event(c, "reg.test").0 == 403),
+            "{}",
+            c.log_text()
+        );
+    }
+    wait_stored(&processor, "reg.test", 2);
+    // The opt-out restores accept-everything.
+    let open = Service::collector(&broker.brokers(), dir.path(), &["--accept-any-site"]);
+    assert_eq!(event(&open, "anything.test").0, 202);
 }

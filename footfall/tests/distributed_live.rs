@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::kafka::{eventually, Service, Tansu};
+use common::kafka::{eventually, register_site, Service, Tansu};
 use common::live::LiveClient;
 use common::*;
 
@@ -47,6 +47,7 @@ fn two_processors_and_a_gateway_match_standalone() {
 
     // Standalone, fed the events.
     let standalone = Footfall::start(&dir.path().join("standalone"), &["--rate-limit", "0"]);
+    standalone.add_site(SITE);
     send_all(&standalone.url("/api/batch"));
 
     // Distributed: one collector, two processors sharing the partitions.
@@ -62,6 +63,7 @@ fn two_processors_and_a_gateway_match_standalone() {
         &dir.path().join("b"),
         &["--batch-max", "20"],
     );
+    register_site(&a, &[&collector], SITE);
     // Both members must own partitions before the load, or one would see everything.
     std::thread::sleep(Duration::from_secs(3));
     send_all(&collector.url("/api/batch"));

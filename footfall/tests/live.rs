@@ -11,7 +11,11 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_sees_the_event_it_caused_within_a_second() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ff = tokio::task::block_in_place(|| Footfall::start(dir.path(), &[]));
+    let ff = tokio::task::block_in_place(|| {
+        let ff = Footfall::start(dir.path(), &[]);
+        ff.add_site("live.test");
+        ff
+    });
     let (mut live, snapshot) = LiveClient::connect(&ff.base, "live.test").await;
     assert_eq!(snapshot.metrics.active_visitors, 0);
 

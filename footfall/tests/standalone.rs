@@ -47,6 +47,7 @@ fn same_event_id_ten_times_is_stored_once_and_survives_restart() {
 fn every_acknowledged_event_survives_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ff = Footfall::start(dir.path(), &["--rate-limit", "0"]);
+    ff.add_site("load.test");
     let url = ff.url("/api/batch");
     let threads: Vec<_> = (0..8)
         .map(|t| {
@@ -144,6 +145,7 @@ fn second_process_on_the_same_data_dir_is_refused_clearly() {
 fn full_store_answers_503_and_keeps_what_it_acknowledged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ff = Footfall::start(dir.path(), &["--store-max-mb", "1", "--rate-limit", "0"]);
+    ff.add_site("full.test");
     let mut acknowledged = 0;
     let mut refused = None;
     for b in 0..400 {
@@ -293,6 +295,7 @@ fn a_build_without_assets_says_so_and_a_missing_assets_dir_is_an_error() {
 fn large_stats_answers_are_compressed_on_the_fly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ff = Footfall::start(dir.path(), &["--rate-limit", "0"]);
+    ff.add_site("gz.test");
     let events: Vec<String> = (0..60)
         .map(|i| format!(r#"{{"event":"page_view","eventId":"evt-gz-{i:04}","page":"/a/rather/long/path/number/{i}"}}"#))
         .collect();

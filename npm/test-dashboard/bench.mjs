@@ -30,6 +30,7 @@ for (const coding of ['br', 'gz']) {
 }
 
 const server = await startFootfall()
+await server.addSite('bench.test')
 await server.track({ site: 'bench.test', event: 'page_view', page: '/', userId: 'b1' })
 const browser = await launch()
 

@@ -3,8 +3,8 @@
 // restart → "reconnecting", then live again; history shows what /api/stats/summary says.
 // Screenshots go to artifacts/ (ignored by git).
 //
-// Needs: `cargo xtask dist` (dist/dashboard) and `cargo build -p footfall` (see
-// .ci/test-dashboard.sh, which does both).
+// Needs: `cargo xtask dist` (dist/dashboard) and `cargo build -p footfall`, as the
+// `dashboard browser` step of `cargo xtask test` (and .ci/test-dashboard.sh) does.
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -22,6 +22,7 @@ before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true })
   server = await startFootfall()
   // One event before anyone looks, so the site exists and the selector picks it.
+  await server.addSite(SITE)
   await server.track({ site: SITE, event: 'page_view', page: '/', userId: 'seed' })
   browser = await launch()
   page = await browser.newPage({ userAgent: CHROME_UA, viewport: { width: 1280, height: 900 } })
@@ -127,7 +128,7 @@ test('phone width, then log out', async () => {
 })
 
 test('a server without data explains how to install the tracker', async () => {
-  const empty = await startFootfall({ token: 'empty-token' })
+  const empty = await startFootfall({ token: 'empty-token-00000001' })
   try {
     const p = await browser.newPage({ userAgent: CHROME_UA })
     await p.goto(`${empty.base}/dashboard/`)

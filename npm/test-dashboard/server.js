@@ -38,15 +38,17 @@ export const CHROME_UA =
 /**
  * `footfall standalone` on a free port. `assetsDir`: the folder it serves the tracker, demo
  * and dashboard from (default dist/); `null` serves the copies embedded in the binary. `cwd`:
- * where it runs. `args`: more flags.
+ * where it runs. `args`: more flags. `sites`: sites to register once it runs (events are
+ * accepted only for registered sites; `default` and `demo` exist out of the box).
  */
 export async function startFootfall({
-  token = 'dash-test-token',
+  token = 'dash-test-token-0001',
   port,
   dataDir,
   assetsDir = DIST,
   cwd,
   args = ['--rate-limit', '0'],
+  sites = [],
 } = {}) {
   port = port || (await freePort())
   dataDir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'footfall-dash-'))
@@ -93,11 +95,21 @@ export async function startFootfall({
     })
     if (res.status >= 300) throw new Error(`track: ${res.status} ${await res.text()}`)
   }
+  /** Registers a site (events are accepted only for registered sites). */
+  self.addSite = async (site) => {
+    const res = await fetch(`${base}/api/sites`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ site }),
+    })
+    if (res.status >= 300) throw new Error(`addSite: ${res.status} ${await res.text()}`)
+  }
   self.stats = async (pathAndQuery) => {
     const res = await fetch(base + pathAndQuery, { headers: { Authorization: `Bearer ${token}` } })
     if (!res.ok) throw new Error(`${pathAndQuery}: ${res.status}`)
     return res.json()
   }
   await self.start()
+  for (const site of sites) await self.addSite(site)
   return self
 }

@@ -119,8 +119,9 @@ test('nginx is installed', () => {
 
 test('trusted proxy: client addresses from X-Forwarded-For; the tracker cached, /api/* never', async () => {
   const footfall = await startFootfall({
-    token: 'cdn-test-token',
+    token: 'cdn-test-token-0001',
     args: ['--trusted-proxies', PROXY, '--rate-limit', '5'],
+    sites: ['trusted.test'],
   })
   let edge
   try {
@@ -186,7 +187,11 @@ test('trusted proxy: client addresses from X-Forwarded-For; the tracker cached, 
 })
 
 test('untrusted proxy: X-Forwarded-For is ignored, everyone behind it is one client', async () => {
-  const footfall = await startFootfall({ token: 'cdn-test-token', args: ['--rate-limit', '5'] })
+  const footfall = await startFootfall({
+    token: 'cdn-test-token-0001',
+    args: ['--rate-limit', '5'],
+    sites: ['untrusted.test'],
+  })
   let edge
   try {
     edge = await startEdge(footfall.port)
@@ -204,7 +209,11 @@ test('untrusted proxy: X-Forwarded-For is ignored, everyone behind it is one cli
 })
 
 test('the script tag on a third origin, through the proxy', async () => {
-  const footfall = await startFootfall({ token: 'cdn-test-token', args: ['--trusted-proxies', PROXY] })
+  const footfall = await startFootfall({
+    token: 'cdn-test-token-0001',
+    args: ['--trusted-proxies', PROXY],
+    sites: ['cdn.test'],
+  })
   let edge, site, browser
   try {
     edge = await startEdge(footfall.port)

@@ -3,8 +3,8 @@
 // adds the documented script tag (or bundles the npm package), a desktop Chromium, and the
 // bytes on the wire.
 //
-// Needs `cargo xtask dist` and then `cargo build -p footfall` (which embeds dist/), as
-// .ci/test-tracker.sh does.
+// Needs `cargo xtask dist` and then `cargo build -p footfall` (which embeds dist/), as the
+// `tracker browser` step of `cargo xtask test` (and .ci/test-tracker.sh) does.
 import test, { before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -20,7 +20,12 @@ const DASHBOARD_BUDGET = 250 * 1024
 let server, browser
 before(async () => {
   // From the temp folder, without --assets-dir: only what is inside the binary is served.
-  server = await startFootfall({ token: 'field-test-token', assetsDir: null, cwd: os.tmpdir() })
+  server = await startFootfall({
+    token: 'field-test-token',
+    assetsDir: null,
+    cwd: os.tmpdir(),
+    sites: ['field.test', 'npm.test'],
+  })
   browser = await launch({ userAgent: DESKTOP_UA })
 })
 after(async () => {

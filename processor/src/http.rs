@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use crate::api::StatsApi;
 use crate::live::Gateway;
 use crate::pipeline::PipelineMetrics;
+use crate::sites::SitesApi;
 use crate::store::Store;
 
 /// Cheap to clone.
@@ -22,21 +23,37 @@ use crate::store::Store;
 pub struct ProcessorHttp {
     stats: StatsApi,
     gateway: Gateway,
+    sites: Option<SitesApi>,
 }
 
 impl ProcessorHttp {
     pub fn new(stats: StatsApi, gateway: Gateway) -> Self {
-        ProcessorHttp { stats, gateway }
+        ProcessorHttp {
+            stats,
+            gateway,
+            sites: None,
+        }
     }
 
-    /// `/api/stats/...`, `/ws` and `/api/ws-ticket`.
+    /// Serves the site registry at `/api/sites` (without it, 404).
+    pub fn with_sites(mut self, sites: SitesApi) -> Self {
+        self.sites = Some(sites);
+        self
+    }
+
+    /// `/api/stats/...`, `/api/sites...`, `/ws` and `/api/ws-ticket`.
     pub fn owns(path: &str) -> bool {
-        path.starts_with("/api/stats/") || Gateway::owns(path)
+        path.starts_with("/api/stats/") || SitesApi::owns(path) || Gateway::owns(path)
     }
 
     pub async fn handle(&self, req: Request<Incoming>) -> Response<ResponseBody> {
         if Gateway::owns(req.uri().path()) {
             self.gateway.handle(req).await
+        } else if SitesApi::owns(req.uri().path()) {
+            match &self.sites {
+                Some(sites) => sites.handle(req).await,
+                None => footfall_http::answer::not_found(),
+            }
         } else {
             self.stats.handle(req).await
         }

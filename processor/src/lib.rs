@@ -14,6 +14,8 @@
 //!   the store primitives and answering with the [`protocol::stats`] types.
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
 //! - [`auth`]: the admin token, compared in constant time.
+//! - [`sites`]: the site registry (events only for known sites), `/api/sites`, and the
+//!   `footfall.sites` topic that tells collectors about it.
 //! - [`query`]: the stats API's query parameters (ranges, intervals, offsets) and their checks.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
 //! - `http`: [`ProcessorHttp`], the stats API and the live gateway as one handler, and
@@ -26,12 +28,12 @@
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no
 //! SQLite, MongoDB or Kafka type appears outside the module that implements it
-//! (`store/sqlite.rs`, `store/mongo/`, `source/kafka.rs`, `live/kafka.rs`).
+//! (`store/sqlite.rs`, `store/mongo/`, `source/kafka.rs`, `live/kafka.rs`, `sites/kafka.rs`).
 //!
 //! ## Features
-//! `kafka` (the Kafka source, the metrics publisher and subscriber) and `mongo` (the MongoDB
-//! store) are on by default; without them the crate is the embedded store, the stats API
-//! and live metrics in one process — all `footfall standalone` needs.
+//! `kafka` (the Kafka source, the metrics publisher and subscriber, the sites topic) and
+//! `mongo` (the MongoDB store) are on by default; without them the crate is the embedded
+//! store, the stats API and live metrics in one process — all `footfall standalone` needs.
 
 pub mod api;
 pub mod auth;
@@ -41,6 +43,7 @@ pub mod live;
 pub mod pipeline;
 pub mod query;
 pub mod rollup;
+pub mod sites;
 pub mod source;
 pub mod store;
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use protocol::stats::{Dimension, Interval};
+use protocol::stats::{Dimension, Interval, EARLIEST_MS, LATEST_MS, MAX_RANGE_MS};
 
 /// The default window when `from` is not given.
 pub const DEFAULT_RANGE_MS: i64 = 24 * 3600 * 1000;
@@ -24,21 +24,30 @@ pub struct QueryError {
     pub message: String,
 }
 
-/// A time parameter: epoch milliseconds or RFC 3339.
+/// A time parameter: epoch milliseconds or RFC 3339, from 1970 to the end of year 9999
+/// ([`EARLIEST_MS`]..=[`LATEST_MS`]).
 pub fn parse_time(field: &'static str, value: &str) -> Result<i64, QueryError> {
     let value = value.trim();
-    if let Ok(ms) = value.parse::<i64>() {
-        return Ok(ms);
+    let ms = match value.parse::<i64>() {
+        Ok(ms) => ms,
+        Err(_) => protocol::time::parse_rfc3339(value).ok_or_else(|| QueryError {
+            field,
+            message: "must be epoch milliseconds or an RFC 3339 time".into(),
+        })?,
+    };
+    if !(EARLIEST_MS..=LATEST_MS).contains(&ms) {
+        return Err(QueryError {
+            field,
+            message: "must be between 1970-01-01 and 9999-12-31".into(),
+        });
     }
-    protocol::time::parse_rfc3339(value).ok_or_else(|| QueryError {
-        field,
-        message: "must be epoch milliseconds or an RFC 3339 time".into(),
-    })
+    Ok(ms)
 }
 
 impl RangeQuery {
     /// From `site`, `from`, `to` query parameters (`site` defaults to `default`, the range
-    /// to the last 24 hours before now).
+    /// to the last 24 hours before now). A range is at most [`MAX_RANGE_MS`] long, so the work
+    /// of a query is bounded before any store is asked (see [`crate::history`]).
     pub fn from_params(params: &BTreeMap<String, String>, now_ms: i64) -> Result<Self, QueryError> {
         let site = params
             .get("site")
@@ -50,16 +59,25 @@ impl RangeQuery {
         })?;
         let to = match params.get("to") {
             Some(v) => parse_time("to", v)?,
-            None => now_ms,
+            None => now_ms.clamp(EARLIEST_MS, LATEST_MS),
         };
         let from = match params.get("from") {
             Some(v) => parse_time("from", v)?,
-            None => to.saturating_sub(DEFAULT_RANGE_MS),
+            None => to.saturating_sub(DEFAULT_RANGE_MS).max(EARLIEST_MS),
         };
         if from >= to {
             return Err(QueryError {
                 field: "from",
                 message: "must be before `to`".into(),
+            });
+        }
+        if to - from > MAX_RANGE_MS {
+            return Err(QueryError {
+                field: "from",
+                message: format!(
+                    "a range may span at most {} days",
+                    MAX_RANGE_MS / protocol::time::DAY_MS
+                ),
             });
         }
         Ok(RangeQuery { site, from, to })
@@ -125,10 +143,15 @@ impl TimeseriesQuery {
         let step = self.interval.ms();
         let off = i64::from(self.tz_offset_min) * 60_000;
         let (from, to) = (self.range.from, self.range.to);
-        let mut start = (from + off).div_euclid(step) * step - off;
+        // Saturating and checked: a range from `from_params` is far from i64's limits, but
+        // this must not overflow for any value whatever its caller checked.
+        let mut start = from.saturating_add(off).div_euclid(step) * step - off;
         let mut out = Vec::new();
         while start < to && (out.len() as i64) <= MAX_POINTS {
-            let end = start + step;
+            let Some(end) = start.checked_add(step) else {
+                out.push((start, start.max(from), to));
+                break;
+            };
             out.push((start, start.max(from), end.min(to)));
             start = end;
         }
@@ -226,6 +249,33 @@ mod tests {
         assert_eq!(err(&[("from", "yesterday")]), "from");
         assert_eq!(err(&[("from", "5000"), ("to", "5000")]), "from");
         assert_eq!(err(&[("site", "a b")]), "site");
+        // The review's attacks: huge spans, times past the year 9999, before 1970.
+        assert_eq!(err(&[("from", "0"), ("to", "86400000000000000")]), "to");
+        assert_eq!(
+            err(&[
+                ("from", "-9000000000000000000"),
+                ("to", "9000000000000000000")
+            ]),
+            "to"
+        );
+        assert_eq!(
+            err(&[
+                ("from", "9223372036854775806"),
+                ("to", "9223372036854775807")
+            ]),
+            "to"
+        );
+        assert_eq!(err(&[("from", "-1"), ("to", "1000")]), "from");
+        let at_max = params(&[("from", "0"), ("to", &MAX_RANGE_MS.to_string())]);
+        assert!(RangeQuery::from_params(&at_max, 0).is_ok());
+        assert_eq!(
+            err(&[("from", "0"), ("to", &(MAX_RANGE_MS + 1).to_string())]),
+            "from"
+        );
+        assert_eq!(err(&[("to", &(LATEST_MS + 1).to_string())]), "to");
+        // Without `from`, a `to` early in 1970 gives a range clipped at the epoch.
+        let q = RangeQuery::from_params(&params(&[("to", "1000")]), 0).expect("ok");
+        assert_eq!((q.from, q.to), (0, 1000));
     }
     #[test]
     fn tz_offsets() {

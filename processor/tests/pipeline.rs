@@ -13,7 +13,7 @@ use common::source::ScriptedSource;
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::rollup::Run;
 use processor::source::{Checkpoint, Position, Rejected, SourceBatch};
-use processor::store::{Bucket, SiteActivity};
+use processor::store::{Bucket, RegisteredSite, SiteActivity};
 use processor::{BoxFuture, InsertOutcome, Store, StoreError};
 use protocol::Event;
 
@@ -86,6 +86,18 @@ impl Store for FlakyStore {
 
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn registered_sites(&self) -> BoxFuture<'_, Result<Vec<RegisteredSite>, StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("not used".into())) })
+    }
+
+    fn register_site(&self, _site: RegisteredSite) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("not used".into())) })
+    }
+
+    fn unregister_site(&self, _site: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("not used".into())) })
     }
 
     fn is_ready(&self) -> bool {

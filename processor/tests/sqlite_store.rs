@@ -322,3 +322,42 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
     assert!(before.0 > 0);
     assert_eq!((s.events, s.pageviews, s.events_by_name), before);
 }
+
+/// A database from before the site registry (schema 2) keeps accepting the sites it has data
+/// for: its registry starts with them and the built-in ones. A new file has only the built-in
+/// ones. (`SqliteSites`, what `footfall sites` uses, reads the same registry.)
+#[tokio::test]
+async fn the_site_registry_starts_with_the_sites_that_have_data() {
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let names = |sites: Vec<processor::store::RegisteredSite>| -> Vec<String> {
+        sites.into_iter().map(|s| s.site).collect()
+    };
+    assert_eq!(
+        names(open(fresh.path()).registered_sites().await.expect("list")),
+        ["default", "demo"]
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path());
+        store
+            .insert_batch(common::data::dataset(20, 3))
+            .await
+            .expect("insert");
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("footfall.db")).expect("open file");
+    conn.execute_batch("DROP TABLE known_sites; PRAGMA user_version = 2;")
+        .expect("downgrade");
+    drop(conn);
+    let sites = processor::store::SqliteSites::open(dir.path()).expect("open registry");
+    let listed: Vec<String> = sites
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|s| s.site)
+        .collect();
+    assert_eq!(listed, ["default", "demo", "example.com", "other.org"]);
+    assert!(sites.add("new.example").expect("add"));
+    assert!(!sites.add("new.example").expect("add"));
+    assert!(sites.remove("new.example").expect("remove"));
+}

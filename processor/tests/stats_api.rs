@@ -82,10 +82,11 @@ async fn timeseries_and_breakdown_endpoints() {
         ("breakdown?dimension=page&limit=0", "limit"),
         ("timeseries?interval=week", "interval"),
         ("timeseries?tz=Europe/Paris", "tz"),
-        (
-            "timeseries?from=0&to=999999999999&interval=minute",
-            "interval",
-        ),
+        // 2 days of minutes: more points than a series may have.
+        ("timeseries?from=0&to=172800000&interval=minute", "interval"),
+        // Longer than the longest range (2000 days).
+        ("summary?from=0&to=999999999999", "from"),
+        ("summary?from=0&to=86400000000000000", "to"),
     ] {
         let (status, body) = get(&api, &format!("/api/stats/{query}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");

@@ -12,7 +12,7 @@ use common::data::{self, base, close, dataset, DAY, HOUR, MINUTE};
 use common::mongo::MongoServer;
 use processor::history;
 use processor::query::{BreakdownQuery, RangeQuery, TimeseriesQuery};
-use processor::store::{MongoConfig, SqliteConfig};
+use processor::store::{MongoConfig, RegisteredSite, SqliteConfig};
 use processor::{MongoStore, SqliteStore, Store};
 use protocol::stats::{Dimension, Interval};
 use protocol::Event;
@@ -295,6 +295,49 @@ async fn queries_match_the_raw_events(store: &dyn Store) {
     }
 }
 
+/// The site registry: adds are idempotent and keep the first `added_at`, removes say whether
+/// there was something to remove, and the list is sorted by name.
+async fn site_registry_adds_lists_and_removes(store: &dyn Store) {
+    let site = |name: &str, added_at| RegisteredSite {
+        site: name.into(),
+        added_at,
+    };
+    let before = store.registered_sites().await.expect("list");
+    assert!(store
+        .register_site(site("b.example", 1_000))
+        .await
+        .expect("add"));
+    assert!(store
+        .register_site(site("a.example", 2_000))
+        .await
+        .expect("add"));
+    assert!(!store
+        .register_site(site("b.example", 9_000))
+        .await
+        .expect("again"));
+    let listed = store.registered_sites().await.expect("list");
+    let ours: Vec<&RegisteredSite> = listed
+        .iter()
+        .filter(|s| s.site.ends_with(".example"))
+        .collect();
+    assert_eq!(ours, [&site("a.example", 2_000), &site("b.example", 1_000)]);
+    assert_eq!(listed.len(), before.len() + 2);
+    let names: Vec<&str> = listed.iter().map(|s| s.site.as_str()).collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted: {names:?}");
+    assert!(store
+        .unregister_site("b.example".into())
+        .await
+        .expect("remove"));
+    assert!(!store
+        .unregister_site("b.example".into())
+        .await
+        .expect("remove"));
+    assert_eq!(
+        store.registered_sites().await.expect("list").len(),
+        before.len() + 1
+    );
+}
+
 macro_rules! contract {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -322,6 +365,7 @@ contract!(
     same_batch_twice_is_stored_and_counted_once,
     mixed_batch_counts_only_new_events,
     queries_match_the_raw_events,
+    site_registry_adds_lists_and_removes,
 );
 
 /// The same data in both stores gives byte-identical JSON answers.

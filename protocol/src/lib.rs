@@ -14,6 +14,7 @@
 //! - [`geo`]: IANA time zone → country.
 //! - [`live`]: the versioned live-metrics messages of the WebSocket feed.
 //! - [`stats`]: the stats API's JSON answers, shared by the server and the dashboard.
+//! - [`sites`]: the site registry's API bodies and `footfall.sites` topic records.
 //! - [`time`]: RFC 3339 formatting and parsing (epoch milliseconds inside), UTC offsets.
 //! - `fixture` (feature `test-util`): [`fixture::EventBuilder`], a valid [`Event`] for tests
 //!   and benchmarks.
@@ -28,6 +29,7 @@ pub mod api;
 pub mod event;
 pub mod geo;
 pub mod live;
+pub mod sites;
 pub mod stats;
 pub mod time;
 pub mod validate;

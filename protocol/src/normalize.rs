@@ -174,7 +174,7 @@ fn describe(
         .and_then(geo::country_for_timezone)
         .map(str::to_string);
 
-    Ok(Some(Event {
+    let event = Event {
         event_id,
         site,
         name: wire.event,
@@ -188,7 +188,7 @@ fn describe(
         title: wire
             .title
             .as_deref()
-            .and_then(|t| validate::text(t, validate::MAX_TITLE_LEN)),
+            .and_then(|t| validate::text_in(t, validate::MAX_TITLE_LEN, validate::MAX_TITLE_BYTES)),
         referrer_host,
         utm_source: page.utm_source,
         utm_medium: page.utm_medium,
@@ -204,7 +204,20 @@ fn describe(
         os: agent.os,
         props,
         target: wire.target.map(clean_target),
-    }))
+    };
+    // Every field is capped in bytes already; this bounds the sum, whatever is added later.
+    let encoded = crate::event::encode(&event).map_or(usize::MAX, |v| v.len());
+    if encoded > validate::MAX_EVENT_BYTES {
+        return Err(ValidationError::new(
+            "too_large",
+            "event",
+            format!(
+                "is {encoded} bytes once normalised; at most {} are stored",
+                validate::MAX_EVENT_BYTES
+            ),
+        ));
+    }
+    Ok(Some(event))
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -236,19 +249,22 @@ fn split_page(page: &str) -> PageParts {
     };
     let mut parts = PageParts {
         host: if has_host {
-            url.host_str().map(|h| h.to_ascii_lowercase())
+            url.host_str()
+                .filter(|h| h.len() <= validate::MAX_HOST_BYTES)
+                .map(|h| h.to_ascii_lowercase())
         } else {
             None
         },
+        // Percent-encoded, so cut in bytes without splitting an escape or a character.
         path: if url.path().is_empty() {
             "/".into()
         } else {
-            url.path().to_string()
+            validate::cut_escaped(url.path(), validate::MAX_PATH_BYTES).to_string()
         },
         ..Default::default()
     };
     for (key, value) in url.query_pairs() {
-        let value = validate::text(&value, validate::MAX_TEXT_LEN);
+        let value = validate::text_in(&value, validate::MAX_TEXT_LEN, validate::MAX_TEXT_BYTES);
         let slot = match key.as_ref() {
             "utm_source" => &mut parts.utm_source,
             // `ref` and `source` are common short forms of utm_source.
@@ -270,7 +286,10 @@ fn split_page(page: &str) -> PageParts {
 /// navigation is not a referral).
 fn external_host(referrer: &str, page_host: Option<&str>) -> Option<String> {
     let url = Url::parse(referrer).ok()?;
-    let host = url.host_str()?.to_ascii_lowercase();
+    let host = url
+        .host_str()
+        .filter(|h| h.len() <= validate::MAX_HOST_BYTES)?
+        .to_ascii_lowercase();
     let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_string();
     let host = strip(&host);
     match page_host {
@@ -280,13 +299,45 @@ fn external_host(referrer: &str, page_host: Option<&str>) -> Option<String> {
 }
 
 fn clean_target(t: Target) -> Target {
-    let cap = |s: Option<String>, max| s.as_deref().and_then(|s| validate::text(s, max));
+    let cap = |s: Option<String>, max| {
+        s.as_deref()
+            .and_then(|s| validate::text_in(s, max, validate::MAX_TEXT_BYTES))
+    };
     Target {
         tag: cap(t.tag, 32).map(|s| s.to_ascii_lowercase()),
         text: cap(t.text, validate::MAX_TEXT_LEN),
-        href: cap(t.href, validate::MAX_URL_LEN),
+        href: t.href.as_deref().and_then(clean_href),
         id: cap(t.id, validate::MAX_TEXT_LEN),
     }
+}
+
+/// A click target's link without its query and fragment — like a page's, since they carry
+/// the same tokens and e-mail addresses (the security review found a password-reset link
+/// with its token stored) — and without user info; capped in bytes.
+fn clean_href(href: &str) -> Option<String> {
+    let href = href.trim();
+    if href.is_empty() {
+        return None;
+    }
+    let cleaned = match Url::parse(href) {
+        Ok(url) if url.cannot_be_a_base() => url.scheme().to_string() + ":",
+        Ok(url) => {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}{}",
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.path()
+            )
+        }
+        // Relative: its path only, resolved the way a page's is.
+        Err(_) => Url::parse("http://placeholder.invalid")
+            .and_then(|base| base.join(href))
+            .ok()?
+            .path()
+            .to_string(),
+    };
+    Some(validate::cut_escaped(&cleaned, validate::MAX_TEXT_BYTES).to_string())
 }
 
 #[cfg(test)]
@@ -425,6 +476,62 @@ mod tests {
         .expect("valid")
         .expect("not a bot");
         assert_eq!(e.event_id, "evt_0123456789");
+    }
+
+    #[test]
+    fn stored_strings_are_capped_in_bytes() {
+        let salt = Salt::from_bytes([1; 32]);
+        // The review's path: 2,047 characters of U+10000, 24 KB once percent-encoded.
+        let path = format!("/{}", "\u{10000}".repeat(2046));
+        let e = normalize(
+            wire(&format!(
+                r#"{{"event":"page_view","page":"{path}","title":"{}","referrer":"https://{}.example/"}}"#,
+                "\u{10000}".repeat(500),
+                "a".repeat(300)
+            )),
+            &ctx(&salt),
+        )
+        .expect("valid")
+        .expect("not a bot");
+        assert!(e.path.len() <= validate::MAX_PATH_BYTES, "{}", e.path.len());
+        assert!(e.path.ends_with("%80"), "whole characters only: {}", e.path);
+        assert!(e
+            .title
+            .as_ref()
+            .is_some_and(|t| t.len() <= validate::MAX_TITLE_BYTES));
+        assert_eq!(
+            e.referrer_host, None,
+            "a host longer than DNS allows is dropped"
+        );
+        assert!(crate::event::encode(&e).expect("encode").len() <= validate::MAX_EVENT_BYTES);
+    }
+
+    #[test]
+    fn click_targets_lose_query_and_fragment() {
+        let salt = Salt::from_bytes([1; 32]);
+        let href = |h: &str| {
+            normalize(
+                wire(&format!(r#"{{"event":"click","target":{{"href":"{h}"}}}}"#)),
+                &ctx(&salt),
+            )
+            .expect("valid")
+            .expect("not a bot")
+            .target
+            .and_then(|t| t.href)
+        };
+        assert_eq!(
+            href("https://bank.example/reset?token=SECRET&email=alice@example.com#x").as_deref(),
+            Some("https://bank.example/reset")
+        );
+        assert_eq!(
+            href("https://user:pw@shop.example:8443/a/b?x=1").as_deref(),
+            Some("https://shop.example:8443/a/b")
+        );
+        assert_eq!(
+            href("/docs/start?ref=nav#top").as_deref(),
+            Some("/docs/start")
+        );
+        assert_eq!(href("mailto:alice@example.com").as_deref(), Some("mailto:"));
     }
 
     #[test]

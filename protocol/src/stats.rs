@@ -18,6 +18,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
+/// The longest range one stats query may cover: 2000 days (about 5½ years), as many points as
+/// a daily time series may have. Longer ranges are refused with a 400 naming the field.
+pub const MAX_RANGE_MS: i64 = 2000 * DAY_MS;
+/// The earliest time a query may name: the Unix epoch (no event is older).
+pub const EARLIEST_MS: i64 = 0;
+/// The latest time a query may name: the last millisecond of year 9999, the end of what
+/// RFC 3339 can write. Together with [`MAX_RANGE_MS`] this keeps every computation on a
+/// range far from the limits of `i64`.
+pub const LATEST_MS: i64 = 253_402_300_799_999;
+
 /// Bucket size of a time series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -227,6 +237,20 @@ mod tests {
             assert_eq!(Interval::from_name(i.name()), Some(i));
         }
         assert_eq!(Interval::from_name("week"), None);
+    }
+
+    #[test]
+    fn time_limits_are_the_rfc3339_years() {
+        assert_eq!(
+            crate::time::parse_rfc3339("9999-12-31T23:59:59.999Z"),
+            Some(LATEST_MS)
+        );
+        assert_eq!(
+            crate::time::parse_rfc3339("1970-01-01T00:00:00Z"),
+            Some(EARLIEST_MS)
+        );
+        // Far from overflowing, whatever a computation on a valid range adds.
+        assert!(LATEST_MS.checked_add(MAX_RANGE_MS * 1000).is_some());
     }
 
     #[test]

@@ -25,6 +25,21 @@ pub const MAX_LANG_LEN: usize = 35;
 pub const MAX_PROPS: usize = 32;
 pub const MAX_PROP_KEY_LEN: usize = 64;
 pub const MAX_PROP_VALUE_LEN: usize = 256;
+/// Limits in **bytes** of what is stored, after normalisation. The limits above count the
+/// characters a client sends; stored text can be far longer in bytes (a path is kept
+/// percent-encoded, so one 4-byte character takes 12 bytes), and it is copied into the event
+/// row, its JSON document, rollups and the live view. The security review (issue 12) turned
+/// 2,047 characters into 24 KB per path that way. These caps bound every stored string, and
+/// [`MAX_EVENT_BYTES`] the whole encoded event.
+pub const MAX_PATH_BYTES: usize = 256;
+pub const MAX_HOST_BYTES: usize = 253;
+pub const MAX_TITLE_BYTES: usize = 256;
+/// Click text, element ids, UTM values, a click target's `href` (without query or fragment).
+pub const MAX_TEXT_BYTES: usize = 256;
+/// All props of one event, as encoded JSON.
+pub const MAX_PROPS_BYTES: usize = 2048;
+/// One encoded event (`event::encode`): nothing larger is ever queued or stored.
+pub const MAX_EVENT_BYTES: usize = 6144;
 /// How far in the past an event may be: trackers keep unsent events in localStorage and
 /// may deliver them days later.
 pub const MAX_EVENT_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -221,6 +236,72 @@ pub fn text(value: &str, max: usize) -> Option<String> {
     (!cleaned.is_empty()).then(|| cleaned.to_string())
 }
 
+/// `value` cut to at most `max` bytes, on a character boundary.
+pub fn cut_to_bytes(value: &str, max: usize) -> &str {
+    if value.len() <= max {
+        return value;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
+/// A percent-encoded `value` (a URL path) cut to at most `max` bytes, never inside a `%XX`
+/// escape or a character, so what remains decodes as the start of what was sent.
+pub fn cut_escaped(value: &str, max: usize) -> &str {
+    let cut = cut_to_bytes(value, max);
+    if cut.len() == value.len() {
+        return cut;
+    }
+    let cut = match cut
+        .get(cut.len().saturating_sub(2)..)
+        .and_then(|t| t.find('%'))
+    {
+        Some(i) => &cut[..cut.len().saturating_sub(2) + i],
+        None => cut,
+    };
+    // The escapes at the end may hold a UTF-8 sequence the cut left short: drop it too.
+    let b = cut.as_bytes();
+    let mut end = b.len();
+    let escaped_byte = |at: usize| -> Option<u8> {
+        let hex = cut.get(at + 1..at + 3)?;
+        (b[at] == b'%').then(|| u8::from_str_radix(hex, 16).ok())?
+    };
+    let mut continuation = 0;
+    while end >= 3 {
+        match escaped_byte(end - 3) {
+            Some(byte) if byte & 0xC0 == 0x80 => {
+                continuation += 1;
+                end -= 3;
+            }
+            Some(lead) => {
+                let needed = match lead {
+                    0xC0..=0xDF => 1,
+                    0xE0..=0xEF => 2,
+                    0xF0..=0xF7 => 3,
+                    _ => 0,
+                };
+                return if needed > continuation {
+                    &cut[..end - 3]
+                } else {
+                    cut
+                };
+            }
+            None => break,
+        }
+    }
+    cut
+}
+
+/// Descriptive text within both a character and a byte limit (see [`text`]).
+pub fn text_in(value: &str, max_chars: usize, max_bytes: usize) -> Option<String> {
+    let t = text(value, max_chars)?;
+    let cut = cut_to_bytes(&t, max_bytes).trim_end();
+    (!cut.is_empty()).then(|| cut.to_string())
+}
+
 /// Flat props only: string (≤ 256 chars), finite number or bool, at most 32 keys.
 pub fn props(
     raw: &BTreeMap<String, serde_json::Value>,
@@ -259,6 +340,14 @@ pub fn props(
             }
         };
         out.insert(key.clone(), value);
+    }
+    let encoded = serde_json::to_vec(&out).map_or(usize::MAX, |v| v.len());
+    if encoded > MAX_PROPS_BYTES {
+        return Err(ValidationError::new(
+            "too_long",
+            "props",
+            format!("at most {MAX_PROPS_BYTES} bytes of properties in all"),
+        ));
     }
     Ok(out)
 }
@@ -350,6 +439,23 @@ mod tests {
     }
 
     #[test]
+    fn byte_cuts_keep_characters_and_escapes_whole() {
+        assert_eq!(cut_to_bytes("héllo", 2), "h");
+        assert_eq!(cut_to_bytes("héllo", 3), "hé");
+        assert_eq!(cut_to_bytes("abc", 10), "abc");
+        let escaped = "/a%F0%90%80%80%F0%90%80%80";
+        assert_eq!(cut_escaped(escaped, 14), "/a%F0%90%80%80");
+        assert_eq!(cut_escaped(escaped, 15), "/a%F0%90%80%80");
+        assert_eq!(cut_escaped(escaped, 16), "/a%F0%90%80%80");
+        // A complete escape, but only the start of a character.
+        assert_eq!(cut_escaped(escaped, 17), "/a%F0%90%80%80");
+        assert_eq!(cut_escaped(escaped, 25), "/a%F0%90%80%80");
+        assert_eq!(cut_escaped("/%C3%A9%C3%A9", 10), "/%C3%A9");
+        assert_eq!(cut_escaped(escaped, 100), escaped);
+        assert_eq!(text_in("  ab\u{10000}cd ", 100, 5).as_deref(), Some("ab"));
+    }
+
+    #[test]
     fn props_rules() {
         let ok: BTreeMap<String, serde_json::Value> =
             serde_json::from_str(r#"{"plan":"pro","n":3,"beta":true}"#).expect("json");
@@ -371,6 +477,17 @@ mod tests {
         let long: BTreeMap<String, serde_json::Value> =
             BTreeMap::from([("k".into(), "v".repeat(MAX_PROP_VALUE_LEN + 1).into())]);
         assert_eq!(props(&long).map_err(|e| e.code), Err("too_long"));
+        // Within every per-value limit, too much in all.
+        let bulky: BTreeMap<String, serde_json::Value> = (0..MAX_PROPS)
+            .map(|i| {
+                (
+                    format!("k{i}"),
+                    "\u{10000}".repeat(MAX_PROP_VALUE_LEN).into(),
+                )
+            })
+            .collect();
+        let err = props(&bulky).expect_err("too large");
+        assert_eq!((err.code, err.field.as_str()), ("too_long", "props"));
     }
 
     #[test]

@@ -137,7 +137,7 @@ impl Props {
     /// control characters, the value is a non-finite number, or 32 props exist. Long
     /// strings are cut to 256 characters. Returns whether it was kept. (Keys come from JS
     /// objects and attributes, which cannot repeat; a repeated key would be last-wins.)
-    pub fn insert(&mut self, key: &str, value: PropValue) -> bool {
+    pub fn insert(&mut self, key: &str, value: PropValue<'_>) -> bool {
         let key_ok = !key.is_empty() && char_len(key) <= MAX_PROP_KEY_LEN && !has_control(key);
         if !key_ok
             || self.len >= MAX_PROPS
@@ -281,7 +281,7 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
-    fn encoded(e: &Event, ctx: &Context) -> Value {
+    fn encoded(e: &Event<'_>, ctx: &Context) -> Value {
         let mut out = String::new();
         e.encode(ctx, &mut out);
         serde_json::from_str(&out).unwrap()

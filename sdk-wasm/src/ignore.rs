@@ -40,7 +40,7 @@ impl Reason {
 }
 
 /// Why this page must not be tracked, if it must not.
-pub fn check(cfg: &Config, s: &Signals) -> Option<Reason> {
+pub fn check(cfg: &Config, s: &Signals<'_>) -> Option<Reason> {
     if s.opted_out {
         Some(Reason::OptedOut)
     } else if cfg.respect_dnt && (s.do_not_track || s.global_privacy_control) {

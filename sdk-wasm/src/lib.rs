@@ -72,6 +72,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 // wasm32-unknown-unknown without the atomics feature runs on one thread only.
 #[cfg(all(target_arch = "wasm32", not(test)))]
 #[global_allocator]
+#[allow(unsafe_code)]
 static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
     // SAFETY: this target has no threads (no `atomics` target feature), so the allocator
     // is never used from two threads at once.

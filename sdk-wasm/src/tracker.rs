@@ -204,7 +204,7 @@ impl<C: Clock> Tracker<C> {
 
     /// An autocaptured click (see [`autocapture::classify`]) with the element's
     /// `data-footfall-prop-*` props.
-    pub fn click(&mut self, clicked: &Clicked, props: &Props) {
+    pub fn click(&mut self, clicked: &Clicked<'_>, props: &Props) {
         if !self.active() || !self.cfg.auto_clicks {
             return;
         }
@@ -298,7 +298,7 @@ impl<C: Clock> Tracker<C> {
 
     /// Queues event `name` now, preceded by `session_start` (and the `session_end` of an
     /// expired session) when this activity starts a new session.
-    fn record(&mut self, name: &str, extra: Extra) {
+    fn record(&mut self, name: &str, extra: Extra<'_>) {
         let now = self.clock.now_ms();
         if let Touch::Started { previous } = self.touch_session(now) {
             if let Some(old) = previous.filter(|p| !p.ended) {
@@ -317,7 +317,7 @@ impl<C: Clock> Tracker<C> {
 
     /// Encodes and queues one event with a fresh id, the page, the current session (unless
     /// one is named) and the user id.
-    fn push(&mut self, name: &str, timestamp: u64, session_id: Option<&str>, x: Extra) {
+    fn push(&mut self, name: &str, timestamp: u64, session_id: Option<&str>, x: Extra<'_>) {
         let id = self.rng.id(timestamp);
         let session = session_id.or(self.session.as_ref().map(|s| s.id.as_str()));
         let mut json = String::with_capacity(256);

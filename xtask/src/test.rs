@@ -1,5 +1,11 @@
 //! `cargo xtask test`: every check and test of the project, in the order that fails fastest.
 //! It is exactly what CI runs; if it passes locally, CI is green.
+//!
+//! Each artefact is built once: `dist` builds the tracker and the dashboard (wasm) before
+//! `cargo test`, so the debug `footfall` binary the integration tests build already embeds
+//! them, and the browser steps start that same binary. Host unit tests of the tracker and
+//! the dashboard run inside `cargo test --workspace`; only what needs wasm32 or a browser runs
+//! outside it.
 
 use std::process::Command;
 
@@ -24,6 +30,10 @@ const STEPS: &[Step] = &[
         run: clippy,
     },
     Step {
+        name: "dist",
+        run: dist,
+    },
+    Step {
         name: "cargo test",
         run: cargo_test,
     },
@@ -32,12 +42,16 @@ const STEPS: &[Step] = &[
         run: fuzz_smoke,
     },
     Step {
-        name: "tracker",
-        run: tracker,
+        name: "tracker wasm",
+        run: tracker_wasm,
     },
     Step {
-        name: "dashboard",
-        run: dashboard,
+        name: "tracker browser",
+        run: tracker_browser,
+    },
+    Step {
+        name: "dashboard browser",
+        run: dashboard_browser,
     },
 ];
 
@@ -92,7 +106,28 @@ fn clippy() -> anyhow::Result<()> {
         "--",
         "-D",
         "warnings",
-    ]))
+    ]))?;
+    // The browser edges of the tracker and the dashboard only compile for wasm32.
+    for package in ["footfall-sdk-wasm", "footfall-dashboard"] {
+        sh(cargo().args([
+            "clippy",
+            "-p",
+            package,
+            "--all-targets",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    Ok(())
+}
+
+/// The tracker, npm package, demo and dashboard into `dist/`, failing over the delivered-size
+/// budgets (`cargo xtask dist`).
+fn dist() -> anyhow::Result<()> {
+    crate::dist::run(&[])
 }
 
 fn cargo_test() -> anyhow::Result<()> {
@@ -123,17 +158,46 @@ fn fuzz_smoke() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The tracker's own suite: size budget, unit tests, wasm tests and browser end-to-end tests.
-fn tracker() -> anyhow::Result<()> {
-    let script = root().join(".ci/test-tracker.sh");
-    anyhow::ensure!(script.is_file(), "{} is missing", script.display());
-    sh(Command::new("bash").arg(script).current_dir(root()))
+/// The tracker's browser edge in headless Chromium (`wasm-bindgen-test`).
+fn tracker_wasm() -> anyhow::Result<()> {
+    let chromedriver =
+        std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    sh(cargo().env("CHROMEDRIVER", chromedriver).args([
+        "test",
+        "-p",
+        "footfall-sdk-wasm",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]))
 }
 
-/// The dashboard's suite: unit tests, wasm32 clippy, size budget, browser end-to-end tests
-/// against `footfall standalone`.
-fn dashboard() -> anyhow::Result<()> {
-    let script = root().join(".ci/test-dashboard.sh");
-    anyhow::ensure!(script.is_file(), "{} is missing", script.display());
-    sh(Command::new("bash").arg(script).current_dir(root()))
+/// End to end in Chromium: the tracker against a stand-in collector and the real binary, a
+/// page on another origin, behind nginx, the npm package packed and imported.
+fn tracker_browser() -> anyhow::Result<()> {
+    node_tests("test/", root().join("npm"))
+}
+
+/// The dashboard in Chromium against the real `footfall standalone`; screenshots in
+/// `artifacts/`.
+fn dashboard_browser() -> anyhow::Result<()> {
+    node_tests("npm/test-dashboard/", root())
+}
+
+/// `node --test` on `dir` with the debug binary `cargo test` built (which embeds `dist/`). A
+/// per-test timeout makes a hung browser fail its test instead of the whole run.
+fn node_tests(dir: &str, cwd: std::path::PathBuf) -> anyhow::Result<()> {
+    // Exactly the build of the `cargo test` step (same packages, so the same unified
+    // features): a no-op after it, and the right binary when a browser step runs alone.
+    // `cargo build -p footfall` would resolve features differently and rebuild it.
+    sh(cargo().args(["test", "--workspace", "--no-run"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let bin = std::env::var_os("FOOTFALL_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| target.join("debug/footfall"));
+    sh(Command::new("node")
+        .args(["--test", "--test-timeout=120000", dir])
+        .env("FOOTFALL_BIN", bin)
+        .current_dir(cwd))
 }

@@ -7,10 +7,13 @@
 //!   event, with a health probe driving `/readyz`.
 //! - `salts`: [`KafkaSalts`], the daily visitor salt shared by every collector of a
 //!   deployment through a single-partition topic.
+//! - `sites`: [`KafkaSites`], the site registry followed from the compacted sites topic.
 
 mod salts;
 mod sink;
+mod sites;
 
 pub use footfall_kafka::KafkaError;
 pub use salts::KafkaSalts;
 pub use sink::{KafkaSink, KafkaSinkConfig};
+pub use sites::KafkaSites;

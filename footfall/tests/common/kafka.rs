@@ -416,6 +416,28 @@ impl Drop for Service {
     }
 }
 
+/// Registers `site` on `processor` (`POST /api/sites`) and waits until every collector
+/// accepts it (they follow the registry through the sites topic). The probe is an event with
+/// an empty name: 403 while the site is unknown, 400 once it is known, never stored.
+pub fn register_site(processor: &Service, collectors: &[&Service], site: &str) {
+    super::add_site(&processor.url(""), site);
+    for collector in collectors {
+        let accepted = eventually(Duration::from_secs(15), || {
+            let (status, _) = super::post(
+                &collector.url("/api/batch"),
+                "text/plain",
+                &format!(r#"{{"site":"{site}","events":[{{"event":""}}]}}"#),
+            );
+            status == 400
+        });
+        assert!(
+            accepted,
+            "collector on {} never learnt {site}",
+            collector.port
+        );
+    }
+}
+
 /// Runs `footfall <args>` to completion (for start-up errors) within `within`.
 pub fn run_to_exit(args: &[&str], within: Duration) -> (bool, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_footfall"))

@@ -93,6 +93,12 @@ impl Footfall {
         format!("{}{path}", self.base)
     }
 
+    /// Registers `site` through the API (events are accepted only for registered sites;
+    /// `default` and `demo` exist out of the box).
+    pub fn add_site(&self, site: &str) {
+        add_site(&self.base, site);
+    }
+
     pub fn summary(&self, site: &str) -> serde_json::Value {
         let (status, body) = get(
             &self.url(&format!("/api/stats/summary?site={site}")),
@@ -172,9 +178,75 @@ pub fn post(url: &str, content_type: &str, body: &str) -> (u16, serde_json::Valu
     )
 }
 
+/// Registers `site` on the server at `base` (standalone, or a processor) through
+/// `POST /api/sites` with the test token.
+pub fn add_site(base: &str, site: &str) {
+    let resp = ureq::post(&format!("{base}/api/sites"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .send_string(&format!(r#"{{"site":"{site}"}}"#));
+    let status = match resp {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, r)) => panic!("{s}: {}", r.into_string().unwrap_or_default()),
+        Err(e) => panic!("cannot register {site}: {e}"),
+    };
+    assert!(status == 200 || status == 201, "{status}");
+}
+
+/// A POST as a browser behind a trusted proxy sends it: `X-Forwarded-For: ip`.
+pub fn post_from(url: &str, ip: &str, body: &str) -> (u16, serde_json::Value) {
+    into_parts(
+        ureq::post(url)
+            .set("Content-Type", "text/plain")
+            .set("User-Agent", CHROME)
+            .set("X-Forwarded-For", ip)
+            .send_string(body),
+    )
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64
+}
+
+/// A GET with a client-side timeout: the status (`None` when no answer came in time or the
+/// connection failed) and how long it took.
+pub fn timed_get(url: &str, token: Option<&str>, timeout_secs: u64) -> (Option<u16>, Duration) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(timeout_secs))
+        .build();
+    let mut req = agent.get(url);
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    let started = Instant::now();
+    let status = match req.call() {
+        Ok(resp) | Err(ureq::Error::Status(_, resp)) => {
+            let status = resp.status();
+            let _ = resp.into_string();
+            Some(status)
+        }
+        Err(_) => None,
+    };
+    (status, started.elapsed())
+}
+
+/// The median of some durations (of probes: robust to one slow outlier on a busy machine).
+pub fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+/// Resident memory of a process in KiB (`VmRSS` in `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -21,6 +21,12 @@ pub const DELTA_VERSION: u32 = 2;
 pub const MAX_KEYS_PER_DIMENSION: usize = 1000;
 /// Where keys beyond the cap are counted.
 pub const OTHER: &str = "(other)";
+/// What one new key costs in memory besides its bytes: the map node, the `String` and the
+/// count. An estimate, used for byte budgets (the live view's, a delta's).
+pub const KEY_OVERHEAD_BYTES: usize = 64;
+/// Bytes of keys one site's delta may hold (what a processor publishes every quarter second
+/// must stay far below Kafka's message size); keys beyond it count under [`OTHER`].
+pub const MAX_DELTA_KEY_BYTES: usize = 256 * 1024;
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -39,36 +45,83 @@ pub struct Bucket {
     pub counts: BTreeMap<String, Counts>,
 }
 
-fn bump(counts: &mut Counts, key: &str, by: u64) {
+/// Counts `by` for `key`. A new key is kept only within [`MAX_KEYS_PER_DIMENSION`] and what
+/// is left of `budget` (bytes, decreased by what it costs); otherwise it counts under
+/// [`OTHER`], so totals stay exact while memory stays bounded.
+fn bump(counts: &mut Counts, key: &str, by: u64, budget: &mut usize) {
     if let Some(n) = counts.get_mut(key) {
         *n += by;
-    } else if counts.len() < MAX_KEYS_PER_DIMENSION {
-        counts.insert(key.to_string(), by);
+        return;
+    }
+    let cost = key.len() + KEY_OVERHEAD_BYTES;
+    let key = if counts.len() < MAX_KEYS_PER_DIMENSION && cost <= *budget {
+        key
     } else {
-        *counts.entry(OTHER.to_string()).or_insert(0) += by;
+        OTHER
+    };
+    match counts.get_mut(key) {
+        Some(n) => *n += by,
+        None => {
+            *budget = budget.saturating_sub(key.len() + KEY_OVERHEAD_BYTES);
+            counts.insert(key.to_string(), by);
+        }
     }
 }
 
 impl Bucket {
     pub fn add(&mut self, e: &Event) {
+        let mut unlimited = usize::MAX;
+        self.add_within(e, &mut unlimited);
+    }
+
+    /// [`Bucket::add`] keeping new keys within `budget` bytes (see `bump`). Returns the bytes
+    /// it took.
+    pub fn add_within(&mut self, e: &Event, budget: &mut usize) -> usize {
+        let (before, hll) = (*budget, self.visitors.heap_bytes());
         self.visitors.insert(&e.visitor_id);
         for (dim, value) in rollup::contributions(e) {
             bump(
                 self.counts.entry(dim.code().to_string()).or_default(),
                 value,
                 1,
+                budget,
             );
         }
+        let grown = self.visitors.heap_bytes().saturating_sub(hll);
+        *budget = budget.saturating_sub(grown);
+        before.saturating_sub(*budget)
     }
 
     pub fn merge(&mut self, other: &Bucket) {
+        let mut unlimited = usize::MAX;
+        self.merge_within(other, &mut unlimited);
+    }
+
+    /// [`Bucket::merge`] keeping new keys within `budget` bytes (see `bump`); the sketch
+    /// always merges (it is at most 4 KiB). Returns the bytes it took.
+    pub fn merge_within(&mut self, other: &Bucket, budget: &mut usize) -> usize {
+        let (before, hll) = (*budget, self.visitors.heap_bytes());
         self.visitors.merge(&other.visitors);
         for (dim, from) in &other.counts {
             let into = self.counts.entry(dim.clone()).or_default();
             for (k, n) in from {
-                bump(into, k, *n);
+                bump(into, k, *n, budget);
             }
         }
+        let grown = self.visitors.heap_bytes().saturating_sub(hll);
+        *budget = budget.saturating_sub(grown);
+        before.saturating_sub(*budget)
+    }
+
+    /// Memory this bucket takes, estimated as the budgets count it.
+    pub fn bytes(&self) -> usize {
+        self.visitors.heap_bytes()
+            + self
+                .counts
+                .values()
+                .flat_map(|c| c.keys())
+                .map(|k| k.len() + KEY_OVERHEAD_BYTES)
+                .sum::<usize>()
     }
 
     /// One dimension's counters (empty when nothing was counted).
@@ -90,7 +143,7 @@ impl Bucket {
 }
 
 /// What one emitter saw of one site since its last emission.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsDelta {
     pub v: u32,
@@ -99,6 +152,21 @@ pub struct MetricsDelta {
     pub minutes: BTreeMap<i64, Bucket>,
     /// The newest events for the live feed (without `seq`; the engine numbers them).
     pub feed: Vec<FeedEvent>,
+    /// What is left of [`MAX_DELTA_KEY_BYTES`] (not sent: a receiver has its own budget).
+    #[serde(skip, default = "full_delta_budget")]
+    budget: usize,
+}
+
+fn full_delta_budget() -> usize {
+    MAX_DELTA_KEY_BYTES
+}
+
+/// Equal when what is sent is equal (the budget left is bookkeeping).
+impl PartialEq for MetricsDelta {
+    fn eq(&self, other: &Self) -> bool {
+        (self.v, &self.site, &self.minutes, &self.feed)
+            == (other.v, &other.site, &other.minutes, &other.feed)
+    }
 }
 
 impl MetricsDelta {
@@ -108,12 +176,16 @@ impl MetricsDelta {
             site: site.into(),
             minutes: BTreeMap::new(),
             feed: Vec::new(),
+            budget: MAX_DELTA_KEY_BYTES,
         }
     }
 
     pub fn add(&mut self, e: &Event) {
         let minute = e.ts.div_euclid(MINUTE_MS) * MINUTE_MS;
-        self.minutes.entry(minute).or_default().add(e);
+        self.minutes
+            .entry(minute)
+            .or_default()
+            .add_within(e, &mut self.budget);
         self.feed.push(feed_event(e));
         // Only the newest events can ever be shown.
         let len = self.feed.len();
@@ -184,13 +256,42 @@ mod tests {
     #[test]
     fn capped_dimensions_overflow_into_other() {
         let mut counts = Counts::new();
+        let mut budget = usize::MAX;
+        let unlimited = &mut budget;
         for i in 0..MAX_KEYS_PER_DIMENSION + 10 {
-            bump(&mut counts, &format!("/p{i}"), 1);
+            bump(&mut counts, &format!("/p{i}"), 1, unlimited);
         }
         assert_eq!(counts.len(), MAX_KEYS_PER_DIMENSION + 1);
         assert_eq!(counts.get(OTHER), Some(&10));
-        bump(&mut counts, "/p0", 1);
+        bump(&mut counts, "/p0", 1, unlimited);
         assert_eq!(counts.get("/p0"), Some(&2), "existing keys still count");
+    }
+
+    #[test]
+    fn long_keys_overflow_into_other_once_the_budget_is_spent() {
+        let mut counts = Counts::new();
+        let mut budget = 3 * (500 + KEY_OVERHEAD_BYTES);
+        for i in 0..10 {
+            bump(
+                &mut counts,
+                &format!("{i}{}", "x".repeat(499)),
+                1,
+                &mut budget,
+            );
+        }
+        assert_eq!(counts.len(), 4, "three long keys and (other)");
+        assert_eq!(counts.get(OTHER), Some(&7));
+        assert_eq!(counts.values().sum::<u64>(), 10, "every count kept");
+
+        // A delta of one site stays within its budget, whatever the paths.
+        let mut d = MetricsDelta::new("s");
+        for i in 0..2000 {
+            let mut e = crate::live::test_event("s", "page_view", "/", "v", 1_800_000_000_000);
+            e.path = format!("/{i}/{}", "%F0%90%80%80".repeat(40));
+            d.add(&e);
+        }
+        let bytes: usize = d.minutes.values().map(Bucket::bytes).sum();
+        assert!(bytes <= MAX_DELTA_KEY_BYTES + 8 * 1024, "{bytes}");
     }
 
     #[test]

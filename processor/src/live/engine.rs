@@ -1,7 +1,12 @@
 //! The live state of every site, fed by [`MetricsDelta`]s and read as
 //! [`LiveMetrics`]. Pure: no IO, no clock of its own — callers pass `now`, so tests control
-//! time. Memory is bounded whatever the traffic: 60 minute buckets per site, capped
-//! dimensions in each, a 50-event feed, and at most `max_sites` sites.
+//! time. Memory is bounded whatever the traffic, in **bytes** (the security review, issue 12,
+//! grew it to half a gigabyte with long paths): 60 minute buckets per site, capped dimensions
+//! in each, a 50-event feed; new keys of a site beyond [`LiveLimits::max_site_bytes`] count
+//! under "(other)"; and beyond [`LiveLimits::max_sites`] sites or
+//! [`LiveLimits::max_total_bytes`] in all, the site with the *fewest events today* is
+//! forgotten — so a crowd of made-up sites with an event each can only push out each other,
+//! never a site with real traffic.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -18,8 +23,36 @@ use crate::rollup::Hll;
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
 
-/// Sites tracked at once; the least recently active is forgotten beyond this.
+/// Sites tracked at once; the one with the fewest events today is forgotten beyond this.
 pub const DEFAULT_MAX_SITES: usize = 10_000;
+
+/// The live view's memory bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveLimits {
+    pub max_sites: usize,
+    /// One site's buckets and feed; new keys beyond it count under "(other)".
+    pub max_site_bytes: usize,
+    /// Every site's; beyond it the lightest sites are forgotten.
+    pub max_total_bytes: usize,
+}
+
+impl Default for LiveLimits {
+    fn default() -> Self {
+        LiveLimits {
+            max_sites: DEFAULT_MAX_SITES,
+            max_site_bytes: 8 * 1024 * 1024,
+            max_total_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a feed event costs, estimated like a key (see `delta::KEY_OVERHEAD_BYTES`).
+fn feed_bytes(f: &FeedEvent) -> usize {
+    128 + f.event.len()
+        + f.path.len()
+        + f.browser.len()
+        + f.referrer.as_ref().map_or(0, String::len)
+}
 
 #[derive(Debug, Default)]
 struct SiteState {
@@ -32,17 +65,23 @@ struct SiteState {
     /// Bumped on every change, so publishers can tell whether to recompute.
     version: u64,
     last_active: i64,
+    /// Memory of the buckets and the feed, as the budgets count it.
+    bytes: usize,
+    /// Events of today: what decides which site is forgotten first.
+    events_today: u64,
 }
 
 #[derive(Debug)]
 pub struct LiveEngine {
     sites: HashMap<String, SiteState>,
-    max_sites: usize,
+    limits: LiveLimits,
+    /// Sum of every site's `bytes`.
+    total_bytes: usize,
 }
 
 impl Default for LiveEngine {
     fn default() -> Self {
-        Self::new(DEFAULT_MAX_SITES)
+        Self::with_limits(LiveLimits::default())
     }
 }
 
@@ -52,10 +91,26 @@ fn minute_of(ms: i64) -> i64 {
 
 impl LiveEngine {
     pub fn new(max_sites: usize) -> Self {
+        Self::with_limits(LiveLimits {
+            max_sites,
+            ..LiveLimits::default()
+        })
+    }
+
+    pub fn with_limits(limits: LiveLimits) -> Self {
         LiveEngine {
             sites: HashMap::new(),
-            max_sites: max_sites.max(1),
+            limits: LiveLimits {
+                max_sites: limits.max_sites.max(1),
+                ..limits
+            },
+            total_bytes: 0,
         }
+    }
+
+    /// Memory of every site's state, as the budgets count it.
+    pub fn bytes(&self) -> usize {
+        self.total_bytes
     }
 
     /// Merges a delta in. Minutes older than the series window still count for today when
@@ -64,46 +119,90 @@ impl LiveEngine {
         if delta.minutes.is_empty() && delta.feed.is_empty() {
             return;
         }
-        if !self.sites.contains_key(&delta.site) && self.sites.len() >= self.max_sites {
-            self.evict_one();
+        if !self.sites.contains_key(&delta.site) && self.sites.len() >= self.limits.max_sites {
+            self.evict_lightest(None);
         }
+        let limits = self.limits;
         let site = self.sites.entry(delta.site.clone()).or_default();
+        let bytes_before = site.bytes;
+        // Whatever is left of the site's budget; spent by new keys only.
+        let mut budget = limits.max_site_bytes.saturating_sub(site.bytes);
+        let mut grown = 0;
         let oldest_kept = minute_of(now) - (SERIES_MINUTES as i64 - 1) * MINUTE_MS;
         let today = now.div_euclid(DAY_MS);
         for (&minute, bucket) in &delta.minutes {
             if minute >= oldest_kept && minute <= now + MINUTE_MS {
-                site.minutes.entry(minute).or_default().merge(bucket);
+                grown += site
+                    .minutes
+                    .entry(minute)
+                    .or_default()
+                    .merge_within(bucket, &mut budget);
             }
             if minute.div_euclid(DAY_MS) == today {
                 match &mut site.today {
-                    Some((day, b)) if *day == today => b.merge(bucket),
-                    _ => site.today = Some((today, bucket.clone())),
+                    Some((day, b)) if *day == today => grown += b.merge_within(bucket, &mut budget),
+                    stale => {
+                        let dropped = stale.as_ref().map_or(0, |(_, b)| b.bytes());
+                        site.bytes = site.bytes.saturating_sub(dropped);
+                        let mut fresh = Bucket::default();
+                        grown += fresh.merge_within(bucket, &mut budget);
+                        *stale = Some((today, fresh));
+                    }
                 }
             }
         }
+        site.bytes += grown;
         for f in &delta.feed {
             site.next_seq += 1;
+            site.bytes += feed_bytes(f);
             site.feed.push_back(FeedEvent {
                 seq: site.next_seq,
                 ..f.clone()
             });
         }
         while site.feed.len() > FEED_LEN {
-            site.feed.pop_front();
+            if let Some(old) = site.feed.pop_front() {
+                site.bytes = site.bytes.saturating_sub(feed_bytes(&old));
+            }
         }
-        site.minutes.retain(|&m, _| m >= oldest_kept);
+        let mut dropped = 0;
+        site.minutes.retain(|&m, b| {
+            let keep = m >= oldest_kept;
+            if !keep {
+                dropped += b.bytes();
+            }
+            keep
+        });
+        site.bytes = site.bytes.saturating_sub(dropped);
+        site.events_today = match &site.today {
+            Some((day, b)) if *day == today => b.events(),
+            _ => 0,
+        };
         site.version += 1;
         site.last_active = now;
+        self.total_bytes = (self.total_bytes + site.bytes).saturating_sub(bytes_before);
+        while self.total_bytes > limits.max_total_bytes && self.sites.len() > 1 {
+            if !self.evict_lightest(Some(&delta.site)) {
+                break;
+            }
+        }
     }
 
-    fn evict_one(&mut self) {
-        if let Some(oldest) = self
+    /// Forgets the site with the fewest events today (the least recently active among
+    /// equals), never `keep`. False when there was nothing to forget.
+    fn evict_lightest(&mut self, keep: Option<&str>) -> bool {
+        let lightest = self
             .sites
             .iter()
-            .min_by_key(|(_, s)| s.last_active)
-            .map(|(k, _)| k.clone())
-        {
-            self.sites.remove(&oldest);
+            .filter(|(k, _)| Some(k.as_str()) != keep)
+            .min_by_key(|(_, s)| (s.events_today, s.last_active))
+            .map(|(k, _)| k.clone());
+        match lightest.and_then(|k| self.sites.remove(&k)) {
+            Some(gone) => {
+                self.total_bytes = self.total_bytes.saturating_sub(gone.bytes);
+                true
+            }
+            None => false,
         }
     }
 
@@ -344,6 +443,75 @@ mod tests {
         );
         assert_eq!(engine.metrics("s", midnight - 1).today.pageviews, 1);
         assert_eq!(engine.metrics("s", midnight + 1).today.pageviews, 0);
+    }
+
+    #[test]
+    fn junk_sites_cannot_push_out_a_site_with_traffic() {
+        let mut engine = LiveEngine::new(100);
+        let busy: Vec<_> = (0..500)
+            .map(|i| ev("real.test", "page_view", "/", &format!("v{i}"), T0))
+            .collect();
+        for d in deltas_of(&busy) {
+            engine.apply(&d, T0);
+        }
+        // A crowd of made-up sites with an event each, all more recent than the real one.
+        for i in 0..1000 {
+            for d in deltas_of(&[ev(&format!("junk{i}"), "page_view", "/", "v", T0)]) {
+                engine.apply(&d, T0 + 1 + i);
+            }
+        }
+        assert_eq!(engine.sites().count(), 100);
+        assert_eq!(engine.metrics("real.test", T0 + 2000).today.pageviews, 500);
+    }
+
+    #[test]
+    fn memory_is_bounded_per_site_and_in_all() {
+        let limits = LiveLimits {
+            max_sites: 1000,
+            max_site_bytes: 256 * 1024,
+            max_total_bytes: 1024 * 1024,
+        };
+        let mut engine = LiveEngine::with_limits(limits);
+        let long = "%F0%90%80%80".repeat(42);
+        for site in 0..20 {
+            let events: Vec<_> = (0..3000)
+                .map(|i| {
+                    ev(
+                        &format!("s{site}"),
+                        "page_view",
+                        &format!("/{i}/{long}"),
+                        &format!("v{i}"),
+                        T0 - (i % 50) * MINUTE_MS,
+                    )
+                })
+                .collect();
+            for d in deltas_of(&events) {
+                engine.apply(&d, T0);
+            }
+            let m = engine.metrics(&format!("s{site}"), T0);
+            assert_eq!(m.today.pageviews, 3000, "every count kept");
+        }
+        let real: usize = engine
+            .sites
+            .values()
+            .map(|s| {
+                s.minutes.values().map(Bucket::bytes).sum::<usize>()
+                    + s.today.as_ref().map_or(0, |(_, b)| b.bytes())
+            })
+            .sum();
+        assert!(
+            engine.bytes() <= limits.max_total_bytes,
+            "{}",
+            engine.bytes()
+        );
+        assert!(
+            real <= engine.bytes(),
+            "the count covers the buckets: {real}"
+        );
+        assert!(engine
+            .sites
+            .values()
+            .all(|s| s.bytes <= limits.max_site_bytes + 64 * 1024));
     }
 
     #[test]

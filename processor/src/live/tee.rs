@@ -12,7 +12,7 @@ use protocol::Event;
 
 use super::hub::LiveHub;
 use crate::rollup::Run;
-use crate::store::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
+use crate::store::{Bucket, InsertOutcome, RegisteredSite, SiteActivity, Store, StoreError};
 use crate::BoxFuture;
 
 /// Receives the events a store has just stored for the first time.
@@ -75,6 +75,18 @@ impl Store for LiveStore {
 
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
         self.inner.sites()
+    }
+
+    fn registered_sites(&self) -> BoxFuture<'_, Result<Vec<RegisteredSite>, StoreError>> {
+        self.inner.registered_sites()
+    }
+
+    fn register_site(&self, site: RegisteredSite) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.inner.register_site(site)
+    }
+
+    fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.inner.unregister_site(site)
     }
 
     fn is_ready(&self) -> bool {

@@ -13,11 +13,18 @@ pub struct Run {
 }
 
 impl Run {
+    /// Every bucket start of the run. Its length is the run's span, not what is stored: for
+    /// tests and small runs; queries walk the stored buckets instead (`history`).
     pub fn buckets(&self) -> impl Iterator<Item = i64> {
         let (step, from, to) = (self.res.ms(), self.from, self.to);
-        (0..)
-            .map(move |i| from + i * step)
+        (0i64..)
+            .map_while(move |i| i.checked_mul(step).and_then(|d| from.checked_add(d)))
             .take_while(move |t| *t < to)
+    }
+
+    /// Whether the bucket starting at `start` belongs to this run.
+    pub fn contains(&self, res: Res, start: i64) -> bool {
+        res == self.res && (self.from..self.to).contains(&start)
     }
 }
 
@@ -28,31 +35,47 @@ pub struct Cover {
     pub raw: Vec<(i64, i64)>,
 }
 
-fn ceil_to(t: i64, step: i64) -> i64 {
-    -((-t).div_euclid(step) * step)
+/// The largest multiple of `step` at or below `t`; `None` when it is not an `i64`.
+fn floor_to(t: i64, step: i64) -> Option<i64> {
+    t.div_euclid(step).checked_mul(step)
 }
 
-fn floor_to(t: i64, step: i64) -> i64 {
-    t.div_euclid(step) * step
+/// The smallest multiple of `step` at or above `t`; `None` when it is not an `i64`.
+fn ceil_to(t: i64, step: i64) -> Option<i64> {
+    let floor = floor_to(t, step)?;
+    if floor == t {
+        Some(t)
+    } else {
+        floor.checked_add(step)
+    }
 }
 
 /// The coarsest cover of `[from, to)`: whole days in the middle, hours and minutes towards
 /// the edges, raw events for the sub-minute ends. At most 2 raw ranges, 2 minute runs, 2 hour
-/// runs and 1 day run, whatever the length of the range.
+/// runs and 1 day run, whatever the length of the range. Defined for every `i64` pair: when a
+/// bucket edge would not fit an `i64` (a range at the very ends of time, which the stats API
+/// refuses anyway), the whole range is read raw, which is exact too.
 pub fn cover(from: i64, to: i64) -> Cover {
-    let mut c = Cover::default();
     if from >= to {
-        return c;
+        return Cover::default();
     }
+    aligned_cover(from, to).unwrap_or_else(|| Cover {
+        runs: Vec::new(),
+        raw: vec![(from, to)],
+    })
+}
+
+fn aligned_cover(from: i64, to: i64) -> Option<Cover> {
+    let mut c = Cover::default();
     let push_run = |c: &mut Cover, res: Res, from: i64, to: i64| {
         if from < to {
             c.runs.push(Run { res, from, to });
         }
     };
-    let (m0, m1) = (ceil_to(from, MINUTE_MS), floor_to(to, MINUTE_MS));
+    let (m0, m1) = (ceil_to(from, MINUTE_MS)?, floor_to(to, MINUTE_MS)?);
     if m0 >= m1 {
         c.raw.push((from, to));
-        return c;
+        return Some(c);
     }
     if from < m0 {
         c.raw.push((from, m0));
@@ -60,22 +83,22 @@ pub fn cover(from: i64, to: i64) -> Cover {
     if m1 < to {
         c.raw.push((m1, to));
     }
-    let (h0, h1) = (ceil_to(m0, HOUR_MS), floor_to(m1, HOUR_MS));
+    let (h0, h1) = (ceil_to(m0, HOUR_MS)?, floor_to(m1, HOUR_MS)?);
     if h0 >= h1 {
         push_run(&mut c, Res::Minute, m0, m1);
-        return c;
+        return Some(c);
     }
     push_run(&mut c, Res::Minute, m0, h0);
     push_run(&mut c, Res::Minute, h1, m1);
-    let (d0, d1) = (ceil_to(h0, DAY_MS), floor_to(h1, DAY_MS));
+    let (d0, d1) = (ceil_to(h0, DAY_MS)?, floor_to(h1, DAY_MS)?);
     if d0 >= d1 {
         push_run(&mut c, Res::Hour, h0, h1);
-        return c;
+        return Some(c);
     }
     push_run(&mut c, Res::Hour, h0, d0);
     push_run(&mut c, Res::Hour, d1, h1);
     push_run(&mut c, Res::Day, d0, d1);
-    c
+    Some(c)
 }
 
 /// Sorts runs and joins touching runs of the same resolution, so a store reads each stretch
@@ -133,6 +156,39 @@ mod tests {
             .runs
             .iter()
             .any(|r| r.res == Res::Day && r.from == -DAY_MS));
+    }
+
+    #[test]
+    fn cover_never_overflows() {
+        // The review's ranges: both ends of i64, and a millisecond next to i64::MAX.
+        for (from, to) in [
+            (i64::MIN, i64::MAX),
+            (i64::MAX - 1, i64::MAX),
+            (i64::MIN, i64::MIN + 1),
+            (-9_000_000_000_000_000_000, 9_000_000_000_000_000_000),
+            (0, 86_400_000_000_000_000),
+        ] {
+            let c = cover(from, to);
+            assert!(c.runs.len() <= 5 && c.raw.len() <= 2, "{c:?}");
+            let covered: i128 = c
+                .raw
+                .iter()
+                .map(|(a, b)| (*a, *b))
+                .chain(c.runs.iter().map(|r| (r.from, r.to)))
+                .map(|(a, b)| i128::from(b) - i128::from(a))
+                .sum();
+            assert_eq!(covered, i128::from(to) - i128::from(from));
+        }
+        assert_eq!(
+            cover(i64::MAX - 1, i64::MAX).raw,
+            vec![(i64::MAX - 1, i64::MAX)]
+        );
+        let end = Run {
+            res: Res::Day,
+            from: i64::MAX - DAY_MS,
+            to: i64::MAX,
+        };
+        assert_eq!(end.buckets().count(), 1);
     }
 
     #[test]

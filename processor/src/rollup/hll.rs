@@ -129,6 +129,14 @@ impl Hll {
         }
     }
 
+    /// Memory its registers take, for the live view's byte budget.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.registers {
+            Registers::Sparse(pairs) => pairs.capacity() * std::mem::size_of::<(u16, u8)>(),
+            Registers::Dense(regs) => regs.len(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.nonzero().next().is_none()
     }

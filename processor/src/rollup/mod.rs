@@ -97,14 +97,21 @@ impl DimensionCode for Dimension {
 pub const PAGE_VIEW: &str = "page_view";
 pub const SESSION_START: &str = "session_start";
 
+/// Bytes of a path as a rollup and live-view key. A stored event keeps up to
+/// `protocol::validate::MAX_PATH_BYTES`; aggregates, which copy the key into a row per bucket
+/// and resolution, keep the first 128 bytes (whole escapes and characters), so distinct long
+/// paths cannot multiply the store's size (security review, issue 12).
+pub const MAX_PATH_KEY_BYTES: usize = 128;
+
 /// The counters one event adds to, each by one. This is THE definition of what rollups count.
 pub fn contributions(e: &Event) -> Vec<(Dimension, &str)> {
+    let path = protocol::validate::cut_escaped(&e.path, MAX_PATH_KEY_BYTES);
     let mut out = vec![(Dimension::Event, e.name.as_str())];
     if e.name == SESSION_START {
-        out.push((Dimension::Entry, e.path.as_str()));
+        out.push((Dimension::Entry, path));
     }
     if e.name == PAGE_VIEW {
-        out.push((Dimension::Page, e.path.as_str()));
+        out.push((Dimension::Page, path));
         out.push((
             Dimension::Referrer,
             e.referrer_host.as_deref().unwrap_or(DIRECT),

@@ -16,7 +16,7 @@ use protocol::Event;
 
 #[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
-pub use sqlite::{SqliteConfig, SqliteStore};
+pub use sqlite::{SqliteConfig, SqliteSites, SqliteStore};
 
 use crate::rollup::{Res, Rollup, Run};
 use crate::BoxFuture;
@@ -38,6 +38,15 @@ pub struct SiteActivity {
     pub events: u64,
     /// Newest `received_at`, epoch milliseconds.
     pub last_seen: i64,
+}
+
+/// A site of the registry: events are accepted only for registered sites (see
+/// `crate::sites`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredSite {
+    pub site: String,
+    /// Epoch milliseconds.
+    pub added_at: i64,
 }
 
 /// What an insert did.
@@ -71,6 +80,8 @@ pub enum StoreError {
     InvalidUri(String),
     #[error("the database is unreachable: {0}")]
     Unavailable(String),
+    #[error("the query did not finish within {0:?}")]
+    TimedOut(std::time::Duration),
     #[error("store error: {0}")]
     Backend(String),
     /// The store will never take this data, however often it is retried (e.g. a document
@@ -106,6 +117,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sites that have data, most recently active first (at most 1000).
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>>;
+
+    /// The site registry, sorted by name. A store that had data before the registry existed
+    /// starts with every site it has data for (so an upgrade keeps accepting them).
+    fn registered_sites(&self) -> BoxFuture<'_, Result<Vec<RegisteredSite>, StoreError>>;
+
+    /// Registers a site (a name already checked by `protocol::validate::site`); `Ok(false)`
+    /// when it was registered already (its `added_at` is kept).
+    fn register_site(&self, site: RegisteredSite) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Removes a site from the registry (its data stays); `Ok(false)` when it was not there.
+    fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>>;
 
     /// Whether inserts are expected to succeed right now.
     fn is_ready(&self) -> bool;

@@ -16,21 +16,27 @@ use std::thread;
 
 use protocol::visitor::Salt;
 use protocol::Event;
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, ErrorCode, InterruptHandle, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use std::collections::BTreeMap;
 
 use protocol::stats::Dimension;
 
-use super::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
+use super::{Bucket, InsertOutcome, RegisteredSite, SiteActivity, Store, StoreError};
 use crate::rollup::{self, DimensionCode, Res, Rollup, Run};
 use crate::BoxFuture;
 
 const DB_FILE: &str = "footfall.db";
+/// Longest time one read may take on the shared read connection; past it the read is
+/// interrupted, so a heavy query cannot hold the connection (and every query queued behind
+/// it) for longer.
+const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 const LOCK_FILE: &str = "footfall.lock";
 /// 2: rollup tables (built from the stored events when a version-1 file is opened).
-const SCHEMA_VERSION: i64 = 2;
+/// 3: the site registry, `known_sites` (started with the built-in sites and every site the
+/// file has data for).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -79,6 +85,11 @@ CREATE TABLE IF NOT EXISTS salts (
     day  INTEGER PRIMARY KEY,
     salt BLOB    NOT NULL
 );
+-- The site registry (see crate::sites): events are accepted only for these.
+CREATE TABLE IF NOT EXISTS known_sites (
+    site     TEXT    PRIMARY KEY,
+    added_at INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 #[derive(Debug, Clone)]
@@ -115,12 +126,22 @@ enum WriteJob {
         day: i64,
         reply: oneshot::Sender<Result<Salt, StoreError>>,
     },
+    Register {
+        site: RegisteredSite,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    Unregister {
+        site: String,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
 }
 
 /// See the module docs.
 pub struct SqliteStore {
     jobs: mpsc::Sender<WriteJob>,
     reader: Arc<Mutex<Connection>>,
+    /// Interrupts whatever the read connection is running (see [`READ_DEADLINE`]).
+    interrupt: Arc<InterruptHandle>,
     healthy: Arc<AtomicBool>,
     path: PathBuf,
     /// Held for the store's lifetime: a second process on the same folder is refused.
@@ -185,8 +206,10 @@ impl SqliteStore {
             .spawn(move || run_writer(writer, rx, writer_healthy, max_group))
             .map_err(|e| open_err(e.to_string()))?;
 
+        let interrupt = Arc::new(reader.get_interrupt_handle());
         Ok(SqliteStore {
             jobs,
+            interrupt,
             reader: Arc::new(Mutex::new(reader)),
             healthy,
             path,
@@ -202,9 +225,17 @@ impl SqliteStore {
     /// The visitor-hash salt of a UTC day: created on first use, and every older salt is
     /// deleted at that moment, so it cannot be recovered afterwards.
     pub async fn daily_salt(&self, day: i64) -> Result<Salt, StoreError> {
+        self.write(|reply| WriteJob::Salt { day, reply }).await
+    }
+
+    /// Hands a job to the writer thread and waits for its answer.
+    async fn write<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> WriteJob,
+    ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(WriteJob::Salt { day, reply })
+            .send(job(reply))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -215,12 +246,20 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let conn = reader.lock().unwrap_or_else(PoisonError::into_inner);
             f(&conn).map_err(|e| backend(&e))
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+        });
+        match tokio::time::timeout(READ_DEADLINE, read).await {
+            Ok(joined) => {
+                joined.map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+            }
+            Err(_) => {
+                // The blocking task stops at SQLite's next check; its answer is dropped.
+                self.interrupt.interrupt();
+                Err(StoreError::TimedOut(READ_DEADLINE))
+            }
+        }
     }
 }
 
@@ -241,7 +280,12 @@ fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Con
     if version < 2 {
         backfill_rollups(&mut conn)?;
     }
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    if version < 3 {
+        start_registry(&conn)?;
+    }
+    if version < SCHEMA_VERSION {
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
     if let Some(max) = max_size_bytes {
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         let pages = (max / page_size.max(512) as u64).max(1);
@@ -274,6 +318,96 @@ fn backfill_rollups(conn: &mut Connection) -> rusqlite::Result<()> {
         write_rollups(&tx, &rollup::bucketize(&events))?;
     }
     tx.commit()
+}
+
+/// The registry of a new file holds the built-in sites; an older file's also every site it
+/// has data for, so an upgrade keeps accepting the sites it was collecting.
+fn start_registry(conn: &Connection) -> rusqlite::Result<()> {
+    let now = now_ms();
+    for site in protocol::sites::BUILT_IN_SITES {
+        conn.execute(
+            "INSERT OR IGNORE INTO known_sites (site, added_at) VALUES (?1, ?2)",
+            params![site, now],
+        )?;
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO known_sites (site, added_at) SELECT site, last_seen FROM sites",
+        [],
+    )?;
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn register(conn: &Connection, site: &RegisteredSite) -> rusqlite::Result<bool> {
+    conn.execute(
+        "INSERT OR IGNORE INTO known_sites (site, added_at) VALUES (?1, ?2)",
+        params![site.site, site.added_at],
+    )
+    .map(|n| n == 1)
+}
+
+fn unregister(conn: &Connection, site: &str) -> rusqlite::Result<bool> {
+    conn.execute("DELETE FROM known_sites WHERE site = ?1", params![site])
+        .map(|n| n == 1)
+}
+
+fn registered(conn: &Connection) -> rusqlite::Result<Vec<RegisteredSite>> {
+    let mut stmt = conn.prepare_cached("SELECT site, added_at FROM known_sites ORDER BY site")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(RegisteredSite {
+            site: r.get(0)?,
+            added_at: r.get(1)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The site registry of a data folder, for `footfall sites ...`: it works whether or not a
+/// `footfall standalone` is running on the folder (SQLite serialises the writes; the running
+/// process picks the change up within seconds), so it does not take the folder's lock.
+pub struct SqliteSites {
+    conn: Connection,
+}
+
+impl SqliteSites {
+    /// Opens (creating if needed) the store file in `data_dir`.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the folder or file cannot be created or is not a Footfall
+    /// database.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let open_err = |reason: String| StoreError::Open {
+            path: data_dir.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.to_string()))?;
+        let conn =
+            open_writer(&data_dir.join(DB_FILE), None).map_err(|e| open_err(e.to_string()))?;
+        Ok(SqliteSites { conn })
+    }
+
+    pub fn list(&self) -> Result<Vec<RegisteredSite>, StoreError> {
+        registered(&self.conn).map_err(|e| backend(&e))
+    }
+
+    /// `Ok(false)` when the site was registered already.
+    pub fn add(&self, site: &str) -> Result<bool, StoreError> {
+        let site = RegisteredSite {
+            site: site.to_string(),
+            added_at: now_ms(),
+        };
+        register(&self.conn, &site).map_err(|e| backend(&e))
+    }
+
+    /// `Ok(false)` when the site was not registered.
+    pub fn remove(&self, site: &str) -> Result<bool, StoreError> {
+        unregister(&self.conn, site).map_err(|e| backend(&e))
+    }
 }
 
 fn write_rollups(
@@ -327,6 +461,12 @@ fn run_writer(
                 }
                 WriteJob::Salt { day, reply } => {
                     let _ = reply.send(salt_for_day(&conn, day).map_err(|e| backend(&e)));
+                }
+                WriteJob::Register { site, reply } => {
+                    let _ = reply.send(register(&conn, &site).map_err(|e| backend(&e)));
+                }
+                WriteJob::Unregister { site, reply } => {
+                    let _ = reply.send(unregister(&conn, &site).map_err(|e| backend(&e)));
                 }
             }
             if queued < max_group {
@@ -563,6 +703,18 @@ impl Store for SqliteStore {
                 .collect();
             rows
         }))
+    }
+
+    fn registered_sites(&self) -> BoxFuture<'_, Result<Vec<RegisteredSite>, StoreError>> {
+        Box::pin(self.read(registered))
+    }
+
+    fn register_site(&self, site: RegisteredSite) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.write(|reply| WriteJob::Register { site, reply }))
+    }
+
+    fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.write(|reply| WriteJob::Unregister { site, reply }))
     }
 
     fn is_ready(&self) -> bool {

@@ -76,6 +76,7 @@ struct Global {
 // SAFETY: wasm32-unknown-unknown without the `atomics` target feature has exactly one
 // thread, so the cells are never touched concurrently. A re-entrant call (the shell never
 // calls in from inside a call) would find a RefCell borrowed and do nothing.
+#[allow(unsafe_code)]
 unsafe impl Sync for Global {}
 
 static GLOBAL: Global = Global {
@@ -302,6 +303,7 @@ pub fn start(msg: &str, bits: u32, signals: u32) -> String {
     };
     // `replace` + `forget` rather than `*slot = Some(t)`: the slot is known to be empty,
     // and this keeps the never-needed drop code of a whole tracker out of the download.
+    #[allow(clippy::mem_forget)]
     core::mem::forget(slot.replace(t));
     endpoint
 }

@@ -9,8 +9,8 @@
 //! transaction, so a reader (who reads in a snapshot) and a crash
 //! both see either the deltas or the bucket that holds them, never both or neither.
 //!
-//! **Bounded documents.** A bucket document keeps at most [`BUCKET_MAX_COUNTER_BYTES`] of
-//! counters (~10,000 ordinary paths). A value that is new to a full bucket gets an *overflow*
+//! **Bounded documents.** A bucket document keeps at most `bucket_max_counter_bytes` of
+//! counters (1 MiB by default: ~7,000 keys of the longest, 128 bytes; far more ordinary ones). A value that is new to a full bucket gets an *overflow*
 //! document of its own (`site|res|t|x|<hash of the key>`) with the same shape, so one site
 //! with millions of distinct paths makes many small documents, never one that passes
 //! MongoDB's 16 MiB limit, and every count stays exact. Sketches are at most 4 KB each.
@@ -37,8 +37,8 @@ use super::schema::{ROLLUPS, SITES};
 use super::Inner;
 use crate::rollup::{BucketKey, Hll, Res};
 
-/// Most counter bytes a bucket document keeps; values new to a full bucket overflow into
-/// documents of their own (see the module docs).
+/// Most counter bytes a bucket document keeps by default (`MongoConfig`); values new to a full
+/// bucket overflow into documents of their own (see the module docs).
 pub(super) const BUCKET_MAX_COUNTER_BYTES: usize = 1 << 20;
 /// Deltas folded per transaction, and their bytes: bounds a round's memory and time.
 const ROUND_MAX_DELTAS: i64 = 500;
@@ -48,6 +48,8 @@ const LEASE_ID: &str = "rollup-compactor";
 /// One bucket while it is being compacted.
 struct Folded {
     key: BucketKey,
+    /// The bucket document's counter budget.
+    cap: usize,
     /// Counters kept in the bucket document, and what they cost.
     counts: BTreeMap<String, i64>,
     bytes: usize,
@@ -58,9 +60,10 @@ struct Folded {
 }
 
 impl Folded {
-    fn new(key: BucketKey, base: Option<&Document>) -> Self {
+    fn new(key: BucketKey, base: Option<&Document>, cap: usize) -> Self {
         let mut f = Folded {
             key,
+            cap,
             counts: BTreeMap::new(),
             bytes: 0,
             overflow: BTreeMap::new(),
@@ -82,7 +85,7 @@ impl Folded {
         for (k, n) in doc_counts(delta) {
             if let Some(have) = self.counts.get_mut(&k) {
                 *have = have.saturating_add(n);
-            } else if self.bytes + counter_bytes(&k) <= BUCKET_MAX_COUNTER_BYTES {
+            } else if self.bytes + counter_bytes(&k) <= self.cap {
                 self.bytes += counter_bytes(&k);
                 self.counts.insert(k, n);
             } else {
@@ -279,7 +282,7 @@ impl Inner {
         }
         let mut writes = Vec::new();
         for ((key, group), id) in groups.into_iter().zip(&ids) {
-            let mut folded = Folded::new(key, bases.get(id));
+            let mut folded = Folded::new(key, bases.get(id), self.config.bucket_max_counter_bytes);
             for d in group {
                 folded.add(d);
             }

@@ -76,12 +76,19 @@ use mongodb::options::{Acknowledgment, ClientOptions, ReadConcern, WriteConcern}
 use mongodb::{Client, ClientSession, Collection, Database};
 use protocol::Event;
 
-use super::{Bucket, InsertOutcome, SiteActivity, Store, StoreError};
+use super::{Bucket, InsertOutcome, RegisteredSite, SiteActivity, Store, StoreError};
 use crate::rollup::{Res, Run};
 use crate::BoxFuture;
 use codec::{as_u64, delta_activity, doc_to_bucket, doc_to_event, event_to_doc};
 use errors::{is_connection_error, store_error, AttemptError};
-use schema::{ensure_indexes, BATCHES, DELTAS, EVENTS, LEASES, ROLLUPS, SITES};
+use schema::{
+    ensure_indexes, ensure_known_sites, BATCHES, DELTAS, EVENTS, KNOWN_SITES, LEASES, ROLLUPS,
+    SITES,
+};
+
+/// Server-side limit of one read (`maxTimeMS`): a query the stats API has given up on
+/// (`api::QUERY_DEADLINE`) must not keep working on the database either.
+const READ_DEADLINE: Duration = Duration::from_secs(10);
 
 pub use schema::DEFAULT_DATABASE;
 
@@ -113,6 +120,9 @@ pub struct MongoConfig {
     /// How long the compactor lease lasts unless renewed: after a crash, another processor
     /// takes over compacting within this.
     pub compact_lease_ms: u64,
+    /// Most counter bytes one bucket document keeps; values new to a full bucket get
+    /// overflow documents of their own (see `compact`). Far below MongoDB's 16 MiB.
+    pub bucket_max_counter_bytes: usize,
 }
 
 impl Default for MongoConfig {
@@ -128,6 +138,7 @@ impl Default for MongoConfig {
             pending_grace_ms: 60_000,
             compact_interval_ms: 1_000,
             compact_lease_ms: 10_000,
+            bucket_max_counter_bytes: compact::BUCKET_MAX_COUNTER_BYTES,
         }
     }
 }
@@ -156,6 +167,7 @@ struct Inner {
     write_concern: Document,
     /// This store's name in the compactor lease.
     instance: String,
+    known_sites: Collection<Document>,
     healthy: AtomicBool,
     /// Cleared once the server refuses transactions (standalone `mongod`).
     transactions: AtomicBool,
@@ -221,6 +233,9 @@ impl MongoStore {
         ensure_indexes(&db, config.retention_days)
             .await
             .map_err(|e| StoreError::Backend(format!("cannot create indexes: {e}")))?;
+        ensure_known_sites(&db)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot create the site registry: {e}")))?;
 
         let mut instance = [0u8; 8];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut instance);
@@ -234,6 +249,7 @@ impl MongoStore {
             write_concern,
             instance: hex::encode(instance),
             db: db.clone(),
+            known_sites: db.collection(KNOWN_SITES),
             client,
             healthy: AtomicBool::new(true),
             transactions: AtomicBool::new(true),
@@ -439,6 +455,7 @@ impl Store for MongoStore {
                 .inner
                 .events
                 .find(filter)
+                .max_time(READ_DEADLINE)
                 .await
                 .map_err(|e| store_error(&e))?;
             let mut out = Vec::new();
@@ -452,6 +469,58 @@ impl Store for MongoStore {
 
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
         Box::pin(async move { self.inner.sites().await.map_err(|e| store_error(&e)) })
+    }
+
+    fn registered_sites(&self) -> BoxFuture<'_, Result<Vec<RegisteredSite>, StoreError>> {
+        Box::pin(async move {
+            let mut cursor = self
+                .inner
+                .known_sites
+                .find(doc! {})
+                .sort(doc! { "_id": 1 })
+                .await
+                .map_err(|e| store_error(&e))?;
+            let mut out = Vec::new();
+            while cursor.advance().await.map_err(|e| store_error(&e))? {
+                let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
+                if let (Ok(site), Ok(added)) = (doc.get_str("_id"), doc.get_datetime("addedAt")) {
+                    out.push(RegisteredSite {
+                        site: site.to_string(),
+                        added_at: added.timestamp_millis(),
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn register_site(&self, site: RegisteredSite) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            // An upsert that only sets on insert: a second add keeps the first `addedAt`.
+            let result = self
+                .inner
+                .known_sites
+                .update_one(
+                    doc! { "_id": &site.site },
+                    doc! { "$setOnInsert": { "addedAt": DateTime::from_millis(site.added_at) } },
+                )
+                .upsert(true)
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(result.upserted_id.is_some())
+        })
+    }
+
+    fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let result = self
+                .inner
+                .known_sites
+                .delete_one(doc! { "_id": &site })
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(result.deleted_count == 1)
+        })
     }
 
     fn is_ready(&self) -> bool {
@@ -567,7 +636,7 @@ impl Inner {
             let buckets = doc! { "site": site, "res": run.res.code(), "t": &t };
             let deltas = doc! { "site": site, "res": Res::Minute.code(), "t": &t };
             for (coll, filter) in [(&self.rollups, buckets), (&self.deltas, deltas)] {
-                let mut find = coll.find(filter).batch_size(1000);
+                let mut find = coll.find(filter).batch_size(1000).max_time(READ_DEADLINE);
                 if !sketches {
                     find = find.projection(doc! { "v": 0, "s": 0 });
                 }

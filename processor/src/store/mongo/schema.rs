@@ -13,11 +13,13 @@ pub const DEFAULT_DATABASE: &str = "footfall";
 pub(super) const EVENTS: &str = "events";
 pub(super) const ROLLUPS: &str = "rollups";
 pub(super) const SITES: &str = "sites";
-/// Rollup increments not yet folded into `rollups`: one document per insert attempt and
-/// bucket (see the module docs).
+/// Rollup increments not yet folded into `rollups`: one document per insert attempt,
+/// site and minute (see the module docs).
 pub(super) const DELTAS: &str = "rollup_deltas";
 /// Leases: which processor runs the compactor.
 pub(super) const LEASES: &str = "leases";
+/// The site registry: `{_id: site, addedAt: date}` (see `crate::sites`).
+pub(super) const KNOWN_SITES: &str = "known_sites";
 /// Unapplied-rollup tickets, one per insert attempt (see the module docs).
 pub(super) const BATCHES: &str = "batches";
 /// Field of an event naming the insert attempt (ticket) that stored it.
@@ -65,6 +67,43 @@ pub(super) async fn ensure_indexes(
     ensure_ttl(db, EVENTS, "ts", secs).await?;
     // Rollups live a day longer, so a day bucket is not dropped while its events remain.
     ensure_ttl(db, ROLLUPS, "t", secs.map(|s| s + 86_400)).await?;
+    Ok(())
+}
+
+/// Creates the site registry the first time a deployment runs a build that has one, starting
+/// it with every site the store has data for, so an upgrade keeps accepting those sites. The
+/// collection's existence marks that this happened: a registry emptied on purpose stays empty.
+pub(super) async fn ensure_known_sites(db: &Database) -> Result<(), MongoError> {
+    if db
+        .list_collection_names()
+        .await?
+        .iter()
+        .any(|c| c == KNOWN_SITES)
+    {
+        return Ok(());
+    }
+    if let Err(e) = db.create_collection(KNOWN_SITES).await {
+        // Another processor starting at the same moment created it: it adopts the sites.
+        tracing::debug!(error = %e, "site registry created concurrently");
+        return Ok(());
+    }
+    let sites: Collection<Document> = db.collection(SITES);
+    let known: Collection<Document> = db.collection(KNOWN_SITES);
+    let mut cursor = sites.find(doc! {}).await?;
+    let mut adopted = Vec::new();
+    while cursor.advance().await? {
+        let site: Document = cursor.deserialize_current()?;
+        if let (Ok(name), Ok(last)) = (site.get_str("_id"), site.get_datetime("lastSeen")) {
+            adopted.push(doc! { "_id": name, "addedAt": *last });
+        }
+    }
+    if !adopted.is_empty() {
+        tracing::info!(
+            sites = adopted.len(),
+            "site registry started with the sites that have data"
+        );
+        let _ = known.insert_many(adopted).ordered(false).await;
+    }
     Ok(())
 }
 
