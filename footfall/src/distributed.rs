@@ -19,7 +19,8 @@ use collector::Collector;
 use footfall_http::{Mount, Router};
 use footfall_kafka::{ensure_topics, TopicSpec};
 use processor::live::{
-    run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
+    run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, LocalSpentTickets,
+    MetricsPublisher, SpentTickets,
 };
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::sites::{SiteRegistry, SitesApi, SitesTopic};
@@ -130,14 +131,18 @@ pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The processor's store, the one place that picks it: MongoDB when `--mongo-uri` is given
-/// (a distributed deployment), else the embedded SQLite store in `--data-dir`.
-async fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+/// The processor's store and where it records spent WebSocket tickets — the one place that
+/// picks them: MongoDB when `--mongo-uri` is given (a distributed deployment: every processor
+/// shares both), else the embedded SQLite store in `--data-dir` and this process's memory (one
+/// processor).
+async fn open_store(
+    opts: &ProcessorOpts,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SpentTickets>)> {
     if let Some(uri) = opts.mongo_uri.as_deref() {
         return open_mongo(uri, opts).await;
     }
     match SqliteStore::open(SqliteConfig::new(&opts.data_dir)) {
-        Ok(store) => Ok(Arc::new(store)),
+        Ok(store) => Ok((Arc::new(store), Arc::new(LocalSpentTickets::default()))),
         Err(StoreError::Locked { path }) => bail!(
             "the data folder {path} is in use by another footfall process; stop it or pass \
              a different --data-dir"
@@ -147,7 +152,10 @@ async fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 #[cfg(feature = "mongo")]
-async fn open_mongo(uri: &str, opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_mongo(
+    uri: &str,
+    opts: &ProcessorOpts,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SpentTickets>)> {
     use processor::{MongoConfig, MongoStore};
     let config = MongoConfig {
         retention_days: opts.retention_days,
@@ -156,11 +164,15 @@ async fn open_mongo(uri: &str, opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn S
     let store = MongoStore::connect(uri, config)
         .await
         .context("cannot open the MongoDB store (check --mongo-uri / FOOTFALL_MONGO_URI)")?;
-    Ok(Arc::new(store))
+    let store = Arc::new(store);
+    Ok((store.clone(), store))
 }
 
 #[cfg(not(feature = "mongo"))]
-async fn open_mongo(_uri: &str, _opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_mongo(
+    _uri: &str,
+    _opts: &ProcessorOpts,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SpentTickets>)> {
     bail!(
         "this footfall was built without the `mongo` feature, so --mongo-uri cannot be used: \
          rebuild with `cargo build --release -p footfall` (default features), or leave \
@@ -181,7 +193,7 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     };
     let files = assets::load(opts.assets_dir.as_deref())?;
     bootstrap(&opts.kafka).await?;
-    let store = open_store(&opts).await?;
+    let (store, spent_tickets) = open_store(&opts).await?;
     let source = KafkaSource::new(&KafkaSourceConfig {
         topic: opts.kafka.events_topic.clone(),
         dlq_topic: opts.kafka.dlq_topic.clone(),
@@ -243,7 +255,8 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
 
     let http = ProcessorHttp::new(
         StatsApi::new(store.clone(), token.clone()),
-        Gateway::new(live.clone(), token.clone(), GatewayLimits::default()),
+        Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
+            .with_spent_tickets(spent_tickets),
     )
     .with_sites(SitesApi::new(registry, token));
     let service = ProcessorService::new(http, store.clone(), &metrics);

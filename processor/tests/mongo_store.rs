@@ -308,3 +308,50 @@ async fn compaction_moves_counts_without_changing_an_answer() {
         assert_eq!(s.events_by_name, want.by_name, "{site}");
     }
 }
+
+/// A WebSocket ticket issued by one processor opens one socket at any processor of the
+/// deployment: two stores on one database share the record of spent tickets, so the second
+/// redemption — at either processor, or both at once — is refused, and a ticket signed with
+/// another admin token never reaches the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_is_spent_once_across_processors() {
+    use processor::live::{SpentTickets, TicketError, TicketStore};
+    use processor::AdminToken;
+
+    let server = MongoServer::start();
+    let a = Arc::new(
+        MongoStore::connect(&server.uri(), quick())
+            .await
+            .expect("connect a"),
+    );
+    let b = Arc::new(
+        MongoStore::connect(&server.uri(), quick())
+            .await
+            .expect("connect b"),
+    );
+    let token = AdminToken::new("scale-out token");
+    let (spent_a, spent_b): (Arc<dyn SpentTickets>, Arc<dyn SpentTickets>) = (a, b);
+    let (at_a, at_b) = (
+        TicketStore::new(&token, spent_a),
+        TicketStore::new(&token, spent_b.clone()),
+    );
+
+    let ticket = at_a.issue("*");
+    assert_eq!(at_b.redeem(&ticket).await, Ok("*".to_string()));
+    assert_eq!(at_a.redeem(&ticket).await, Err(TicketError::Invalid));
+    assert_eq!(at_b.redeem(&ticket).await, Err(TicketError::Invalid));
+
+    // Raced at both processors: exactly one wins.
+    for _ in 0..10 {
+        let ticket = at_b.issue("example.com");
+        let (x, y) = tokio::join!(at_a.redeem(&ticket), at_b.redeem(&ticket));
+        let wins = [x, y].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "a raced ticket opened {wins} sockets");
+    }
+
+    let foreign = TicketStore::new(&AdminToken::new("another deployment"), spent_b);
+    assert_eq!(
+        at_a.redeem(&foreign.issue("*")).await,
+        Err(TicketError::Invalid)
+    );
+}

@@ -2,7 +2,8 @@
 //! `POST /api/ws-ticket`.
 //!
 //! A connection is authenticated *before* the upgrade — a Bearer header (non-browser
-//! clients) or a one-time ticket (browsers) — and refused with a JSON 401 otherwise. It then
+//! clients) or a one-time ticket (browsers; any processor's, see [`super::tickets`]) — and
+//! refused with a JSON 401 otherwise. It then
 //! gets a snapshot, and ticks whenever the hub publishes a change for its site, at most every
 //! `min_tick`. A writer task owns the socket's write half; a reader task handles pings,
 //! pongs, close and `resync`. A client that stops reading stalls only its own writer, which
@@ -26,7 +27,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::hub::{LiveHub, SiteView};
-use super::tickets::TicketStore;
+use super::tickets::{LocalSpentTickets, SpentTickets, TicketError, TicketStore, ANY_SITE};
 use crate::auth::AdminToken;
 
 /// Close codes, so a client can tell why it was closed.
@@ -74,7 +75,7 @@ impl Default for GatewayLimits {
 pub struct Gateway {
     hub: LiveHub,
     token: AdminToken,
-    tickets: Arc<TicketStore>,
+    tickets: TicketStore,
     limits: GatewayLimits,
     slots: Arc<Semaphore>,
 }
@@ -90,11 +91,18 @@ impl Gateway {
         let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         Gateway {
             hub,
+            tickets: TicketStore::new(&token, Arc::new(LocalSpentTickets::default())),
             token,
-            tickets: Arc::new(TicketStore::default()),
             limits,
             slots,
         }
+    }
+
+    /// Records spent tickets in `spent` — shared by every processor of a deployment — instead
+    /// of this process's memory, so a ticket opens one socket deployment-wide.
+    pub fn with_spent_tickets(mut self, spent: Arc<dyn SpentTickets>) -> Self {
+        self.tickets = TicketStore::new(&self.token, spent);
+        self
     }
 
     /// Does this gateway answer `path`?
@@ -105,7 +113,7 @@ impl Gateway {
     pub async fn handle(&self, req: Request<Incoming>) -> Reply {
         match req.uri().path() {
             "/api/ws-ticket" => self.ticket(&req),
-            _ => self.upgrade(req),
+            _ => self.upgrade(req).await,
         }
     }
 
@@ -124,17 +132,11 @@ impl Gateway {
                 "send Authorization: Bearer <admin token>",
             );
         }
-        match self.tickets.issue() {
-            Some(ticket) => answer::json(StatusCode::OK, &serde_json::json!({ "ticket": ticket })),
-            None => error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "too many outstanding tickets",
-            ),
-        }
+        let ticket = self.tickets.issue(ANY_SITE);
+        answer::json(StatusCode::OK, &serde_json::json!({ "ticket": ticket }))
     }
 
-    fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
+    async fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
         let params: BTreeMap<String, String> =
             url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
                 .into_owned()
@@ -143,8 +145,24 @@ impl Gateway {
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let authorised = self.token.verify_header(auth)
-            || params.get("ticket").is_some_and(|t| self.tickets.redeem(t));
+        let authorised = if self.token.verify_header(auth) {
+            true
+        } else if let Some(ticket) = params.get("ticket") {
+            match self.tickets.redeem(ticket).await {
+                Ok(_scope) => true,
+                Err(TicketError::Invalid) => false,
+                Err(TicketError::Unavailable(e)) => {
+                    tracing::warn!(error = %e, "cannot check a WebSocket ticket");
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "cannot check the ticket now; try again",
+                    );
+                }
+            }
+        } else {
+            false
+        };
         if !authorised {
             return error(
                 StatusCode::UNAUTHORIZED,

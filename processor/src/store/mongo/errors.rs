@@ -10,6 +10,8 @@ use crate::store::StoreError;
 pub(super) const DUPLICATE_KEY: i32 = 11000;
 /// "Transaction numbers are only allowed on a replica set member or mongos".
 pub(super) const ILLEGAL_OPERATION: i32 = 20;
+/// A collection that does not exist yet (listing its indexes, on a fresh database).
+pub(super) const NAMESPACE_NOT_FOUND: i32 = 26;
 
 /// Server codes that say "this document can never be written", whatever the retry: bad
 /// values and field names, documents or index keys over the limits.

@@ -77,13 +77,14 @@ use mongodb::{Client, ClientSession, Collection, Database};
 use protocol::Event;
 
 use super::{Bucket, InsertOutcome, RegisteredSite, SiteActivity, Store, StoreError};
+use crate::live::SpentTickets;
 use crate::rollup::{Res, Run};
 use crate::BoxFuture;
 use codec::{as_u64, delta_activity, doc_to_bucket, doc_to_event, event_to_doc};
 use errors::{is_connection_error, store_error, AttemptError};
 use schema::{
     ensure_indexes, ensure_known_sites, BATCHES, DELTAS, EVENTS, KNOWN_SITES, LEASES, ROLLUPS,
-    SITES,
+    SITES, SPENT_TICKETS,
 };
 
 /// Server-side limit of one read (`maxTimeMS`): a query the stats API has given up on
@@ -302,6 +303,25 @@ impl MongoStore {
     /// another compactor is an error too (try again).
     pub async fn compact_now(&self) -> Result<usize, StoreError> {
         self.inner.compact_all().await.map_err(|e| store_error(&e))
+    }
+}
+
+/// Every processor on this database shares the record of spent WebSocket tickets: a ticket's
+/// nonce is inserted with a unique `_id` (a second insert is a duplicate-key error) and
+/// expires with the ticket through a TTL index (see `live::tickets`).
+impl SpentTickets for MongoStore {
+    fn spend<'a>(&'a self, nonce: &'a str, expires_ms: i64) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let spent = self.inner.db.collection::<Document>(SPENT_TICKETS);
+            match spent
+                .insert_one(doc! { "_id": nonce, "expires": DateTime::from_millis(expires_ms) })
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if errors::code_of(&e) == Some(errors::DUPLICATE_KEY) => Ok(false),
+                Err(e) => Err(store_error(&e).to_string()),
+            }
+        })
     }
 }
 
