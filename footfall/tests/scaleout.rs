@@ -15,7 +15,8 @@
 //! live ≤ standalone, then that a second stream after the failure reaches the dashboard whole
 //! and nothing twice, and prints the shortfall.
 //!
-//! `FOOTFALL_SCALEOUT_EVENTS` sets the stream's size: 20,000 by default (about 40 s here),
+//! `FOOTFALL_SCALEOUT_PROCESSORS` (3) and `FOOTFALL_SCALEOUT_KILL` (1; 0: nobody is killed) are
+//! for the benchmark. `FOOTFALL_SCALEOUT_EVENTS` sets the stream's size: 20,000 by default (about 40 s here),
 //! because the MongoDB-protocol server is written in Python (~1,300 events/s through the
 //! whole deployment on this machine); `bench/scaleout.sh` runs it with 100,000.
 
@@ -463,6 +464,13 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
+    // The benchmark (bench/scaleout.sh) also runs it with one processor, and without the kill.
+    let count: usize = std::env::var("FOOTFALL_SCALEOUT_PROCESSORS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let kill = count > 1 && std::env::var("FOOTFALL_SCALEOUT_KILL").as_deref() != Ok("0");
     let now = now_ms();
     let lanes = Arc::new(stream("so", events, (events / 25).max(1), 8, now));
     let requests: usize = lanes.iter().map(Vec::len).sum();
@@ -482,7 +490,7 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
     // The deployment: broker, MongoDB, three processors, two collectors, nginx.
     let broker = Tansu::start();
     let mongo = MongoServer::start();
-    let processors: Vec<Service> = (0..3)
+    let processors: Vec<Service> = (0..count)
         .map(|i| {
             Service::processor(
                 &broker.brokers(),
@@ -511,7 +519,8 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
             .enable_all()
             .build()
             .expect("runtime");
-        let [a, b, c] = [0, 1, 2].map(|i| processors[i].as_ref().expect("processor").url(""));
+        let [a, b, c] =
+            [0, 1, 2].map(|i| processors[i % count].as_ref().expect("processor").url(""));
         let t = ticket(&a).expect("ticket from processor 0");
         runtime.block_on(async {
             LiveClient::open(&b, SITE, Auth::Ticket(t.clone()))
@@ -547,9 +556,9 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
             >= requests / 2),
         "half the stream was never accepted"
     );
-    let victim = processors[1].take().expect("processor 1");
-    let mut victim = victim;
-    victim.kill9();
+    if kill {
+        processors[1].take().expect("processor 1").kill9();
+    }
     let killed_at = started.elapsed();
     join_all(senders);
     let ingest_secs = started.elapsed().as_secs_f64();
@@ -685,7 +694,7 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
     watcher.join().expect("dashboard thread");
     let s = session.lock().expect("lock");
     eprintln!(
-        "scaleout: {events} events in {requests} requests; standalone ingest {standalone_secs:.1}s; \
+        "scaleout: {count} processor(s), kill {kill}: {events} events in {requests} requests; standalone ingest {standalone_secs:.1}s; \
          through nginx: ingest {ingest_secs:.1}s (processor killed at {:.1}s), stored and \
          queryable after {pipeline_secs:.1}s ({:.0} events/s); live page views {got} of \
          {want_live} after the kill, {end} of {end_live} at the end; dashboard: {} socket(s) \
