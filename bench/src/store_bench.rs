@@ -11,8 +11,9 @@
 //!    MongoDB and for the embedded SQLite store (vs a `GROUP BY` over its events table).
 //!
 //! Usage: `store-bench <mongodb uri> [--insert-events N] [--batch N] [--rounds N]
-//! [--query-events N (0: insert only)] [--load-batch N] [--skip-sqlite] [--skip-mongo-query]`.
-//! Lines starting with `RESULT` are what `bench/run` collects. `bench/store.sh` starts a server and runs it.
+//! [--query-events N (0: insert only)] [--load-batch N] [--skip-sqlite] [--skip-mongo-query] [--skip-insert] [--sqlite-dir DIR]`
+//! (`--sqlite-dir` keeps the SQLite data set between runs and reuses it; the data set is the
+//! same for the same `--query-events` only if the folder was made with it). `bench/store.sh` starts a server and runs it.
 //! The driver is used directly here only for the baselines; the product code keeps MongoDB
 //! types inside its store module.
 
@@ -40,6 +41,9 @@ struct Args {
     rounds: usize,
     sqlite: bool,
     mongo_query: bool,
+    insert: bool,
+    /// Keep the SQLite data set here between runs (loaded once; reused when present).
+    sqlite_dir: Option<std::path::PathBuf>,
 }
 
 fn args() -> Res<Args> {
@@ -52,6 +56,8 @@ fn args() -> Res<Args> {
         rounds: 4,
         sqlite: true,
         mongo_query: true,
+        insert: true,
+        sqlite_dir: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -69,6 +75,10 @@ fn args() -> Res<Args> {
             "--load-batch" => a.load_batch = num("--load-batch")?.max(1),
             "--rounds" => a.rounds = num("--rounds")?.max(1),
             "--skip-sqlite" => a.sqlite = false,
+            "--skip-insert" => a.insert = false,
+            "--sqlite-dir" => {
+                a.sqlite_dir = Some(it.next().ok_or("--sqlite-dir needs a value")?.into())
+            }
             // SecantusDB loads ~450 events/s through the store: 1M events take ~40 min.
             "--skip-mongo-query" => a.mongo_query = false,
             _ if a.uri.is_empty() && !arg.starts_with("--") => a.uri = arg,
@@ -102,18 +112,14 @@ impl Lcg {
     }
 }
 
-/// `n` events between `from` and `to`, sorted by time, with skewed page popularity (a few
-/// pages get most views, as on real sites) and realistic dimension spreads.
+/// About `n` events between `from` and `to`, sorted by time, made visit by visit as a
+/// tracker sends them: `session_start`, one or more page views (1 + geometric, mean about
+/// 2.2, so about 45 % of visits bounce) a minute or so apart, some clicks, and a
+/// `session_end` — about 5 events per visit. A visit keeps one source, country, device,
+/// browser and OS; visitors come back (the pool is smaller than the number of visits); page
+/// popularity is skewed (a few pages get most views, as on real sites).
 fn events(n: usize, from: i64, to: i64, sites: &[&str], tag: &str, seed: u64) -> Vec<Event> {
     let mut rng = Lcg(seed);
-    let names = [
-        "page_view",
-        "page_view",
-        "page_view",
-        "page_view",
-        "click",
-        "session_start",
-    ];
     let refs = [
         "news.ycombinator.com",
         "google.com",
@@ -123,39 +129,66 @@ fn events(n: usize, from: i64, to: i64, sites: &[&str], tag: &str, seed: u64) ->
     let browsers = ["Firefox", "Chrome", "Safari", "Edge"];
     let oses = ["Linux", "Windows 10", "iOS", "Mac OS X", "Android"];
     let countries = ["IN", "US", "DE", "FR", "BR", "JP"];
-    let visitors = (n / 5).max(1) as u64;
+    let visits = (n / 5).max(1) as u64;
+    let visitors = (visits * 7 / 10).max(1);
     let span = (to - from).max(1) as u64;
-    let mut out: Vec<Event> = (0..n)
-        .map(|i| {
-            let ts = from + (rng.next() * 7919 % span) as i64;
-            let page = (300.0 * rng.unit().powi(3)) as usize;
-            let v = rng.next() % visitors;
-            let pick =
-                |r: &mut Lcg, xs: &[&str]| xs[(r.next() % xs.len() as u64) as usize].to_string();
-            let session = format!("session-{v:08x}-{}", ts / 1_800_000);
-            let mut e = EventBuilder::new(&pick(&mut rng, sites), &pick(&mut rng, &names), ts)
-                .id(format!("{tag}-{i:09}"))
+    let mut out: Vec<Event> = Vec::with_capacity(n + 16);
+    let mut visit = 0u64;
+    while out.len() < n {
+        visit += 1;
+        let pick = |r: &mut Lcg, xs: &[&str]| xs[(r.next() % xs.len() as u64) as usize].to_string();
+        let v = rng.next() % visitors;
+        let site = pick(&mut rng, sites);
+        let country = pick(&mut rng, &countries);
+        let device = [Device::Desktop, Device::Mobile, Device::Tablet][(rng.next() % 3) as usize];
+        let browser = pick(&mut rng, &browsers);
+        let os = pick(&mut rng, &oses);
+        let referrer = rng.next().is_multiple_of(3).then(|| pick(&mut rng, &refs));
+        let utm = rng
+            .next()
+            .is_multiple_of(10)
+            .then(|| "newsletter".to_string());
+        let session = format!("session-{visit:08x}");
+        let mut ts = from + (rng.next() * 7919 % span) as i64;
+        let mut seq = 0;
+        let mut push = |name: &str, ts: i64, path: &str, out: &mut Vec<Event>| {
+            let mut e = EventBuilder::new(&site, name, ts)
+                .id(format!("{tag}-{visit:09}-{seq:03}"))
                 .received_at(ts + 40)
-                .visitor(format!("visitor-{v:08x}"))
-                .session(session)
-                .path(format!("/docs/page-{page}"))
+                .visitor(format!("{v:016x}"))
+                .session(session.clone())
+                .path(path)
                 .screen("1920x1080")
                 .lang("en-US")
-                .country(pick(&mut rng, &countries))
-                .device(
-                    [Device::Desktop, Device::Mobile, Device::Tablet][(rng.next() % 3) as usize],
-                )
-                .browser(pick(&mut rng, &browsers))
-                .os(pick(&mut rng, &oses))
+                .country(country.clone())
+                .device(device)
+                .browser(browser.clone())
+                .os(os.clone())
                 .build();
-            e.referrer_host = rng.next().is_multiple_of(3).then(|| pick(&mut rng, &refs));
-            e.utm_source = rng
-                .next()
-                .is_multiple_of(10)
-                .then(|| "newsletter".to_string());
-            e
-        })
-        .collect();
+            e.referrer_host = referrer.clone();
+            e.utm_source = utm.clone();
+            seq += 1;
+            out.push(e);
+        };
+        let page = |r: &mut Lcg| format!("/docs/page-{}", (300.0 * r.unit().powi(3)) as usize);
+        let entry = page(&mut rng);
+        push("session_start", ts, &entry, &mut out);
+        let mut path = entry;
+        loop {
+            push("page_view", ts, &path, &mut out);
+            if rng.next() % 10 < 3 {
+                push("click", ts + 5_000, &path, &mut out);
+            }
+            // 45 % leave after each page.
+            if rng.unit() < 0.45 {
+                break;
+            }
+            ts += 10_000 + (rng.unit() * 110_000.0) as i64;
+            path = page(&mut rng);
+        }
+        push("session_end", ts + 10_000, &path, &mut out);
+    }
+    out.truncate(n);
     out.sort_by_key(|e| e.ts);
     out
 }
@@ -191,6 +224,89 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// p50 and max of `runs` timed calls after one warm-up.
+async fn time_it<F, Fut, T>(runs: usize, mut f: F) -> Res<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, processor::StoreError>>,
+{
+    f().await?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await?;
+        times.push(ms(t.elapsed()));
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], times[times.len() - 1]))
+}
+
+/// Issue 13's check: 30-day summary (with visit metrics) and breakdown, unfiltered (rollups +
+/// visits) and filtered (fact table), printed against the unfiltered breakdown of this run.
+async fn time_filtered(store: &dyn Store, q: &BreakdownQuery, label: &str) -> Res<()> {
+    use protocol::stats::Filter;
+    let filters = vec![
+        Filter::is(Dimension::Country, "DE"),
+        Filter::is_not(Dimension::Device, "mobile"),
+    ];
+    let filtered = RangeQuery {
+        filters: filters.clone(),
+        ..q.range.clone()
+    };
+    let (base_p50, _) = time_it(5, || processor::history::breakdown(store, q.clone())).await?;
+    if std::env::var_os("BENCH_PARTS").is_some() {
+        let scope = processor::visit::Scope {
+            site: q.range.site.clone(),
+            from: q.range.from,
+            to: q.range.to,
+            filters: vec![],
+        };
+        let (v, _) = time_it(5, || {
+            store.visit_stats(scope.clone(), processor::visit::Grouping::Total)
+        })
+        .await?;
+        let cover = processor::rollup::cover(q.range.from, q.range.to);
+        let (r, _) = time_it(5, || {
+            store.read_rollups(q.range.site.clone(), cover.runs.clone(), true)
+        })
+        .await?;
+        let (r2, _) = time_it(5, || {
+            store.read_rollups(q.range.site.clone(), cover.runs.clone(), false)
+        })
+        .await?;
+        println!("   parts: visit_stats total {v:.1} ms, read_rollups with sketches {r:.1} ms, without {r2:.1} ms");
+    }
+    let (s_p50, s_max) = time_it(5, || processor::history::summary(store, q.range.clone())).await?;
+    let (fs_p50, fs_max) =
+        time_it(5, || processor::history::summary(store, filtered.clone())).await?;
+    let fq = BreakdownQuery {
+        range: filtered.clone(),
+        ..q.clone()
+    };
+    let (fb_p50, fb_max) = time_it(5, || processor::history::breakdown(store, fq.clone())).await?;
+    let wild = BreakdownQuery {
+        range: RangeQuery {
+            filters: vec![Filter::is(Dimension::Page, "/docs/page-1*")],
+            ..q.range.clone()
+        },
+        dimension: Dimension::Referrer.into(),
+        limit: 10,
+    };
+    let (wb_p50, wb_max) =
+        time_it(5, || processor::history::breakdown(store, wild.clone())).await?;
+    println!(
+        "   {label} 30-day summary with visits, unfiltered: p50 {s_p50:.1} ms, max {s_max:.1} ms"
+    );
+    println!("   {label} 30-day summary, filter country:DE + device!:mobile: p50 {fs_p50:.1} ms, max {fs_max:.1} ms");
+    println!("   {label} 30-day top pages, same filters: p50 {fb_p50:.1} ms, max {fb_max:.1} ms");
+    println!("   {label} 30-day top referrers, filter page:/docs/page-1*: p50 {wb_p50:.1} ms, max {wb_max:.1} ms");
+    println!(
+        "   ratio filtered breakdown / unfiltered breakdown (rollups, {base_p50:.1} ms): {:.1}x",
+        fb_p50 / base_p50.max(1e-6)
+    );
+    Ok(())
+}
+
 async fn time_breakdown(
     store: &dyn Store,
     q: &BreakdownQuery,
@@ -212,6 +328,19 @@ async fn main() -> Res<()> {
     let a = args()?;
     let run = format!("{}", now_ms() % 1_000_000_000);
     let client = Client::with_uri_str(&a.uri).await?;
+
+    // ---- 1. insert throughput -------------------------------------------------------------
+    println!("store-bench: MongoDB-protocol server at {}", a.uri);
+    if a.insert {
+        insert_throughput(&a, &client, &run).await?;
+    }
+    if a.query_events == 0 {
+        return Ok(());
+    }
+    queries(&a, &client, &run).await
+}
+
+async fn insert_throughput(a: &Args, client: &Client, run: &str) -> Res<()> {
     let durable = WriteConcern::builder()
         .w(Acknowledgment::Majority)
         .journal(true)
@@ -229,7 +358,6 @@ async fn main() -> Res<()> {
         "ins",
         1,
     );
-    println!("store-bench: MongoDB-protocol server at {}", a.uri);
     println!();
     println!(
         "1. insert throughput: {} events in batches of {} (last hour, 3 sites), {} alternating rounds",
@@ -311,12 +439,22 @@ async fn main() -> Res<()> {
         .database(&format!("bench_store_{run}"))
         .drop()
         .await?;
-    if a.query_events == 0 {
-        return Ok(());
-    }
+    Ok(())
+}
 
+async fn queries(a: &Args, client: &Client, run: &str) -> Res<()> {
     // ---- 2. last 30 days, top pages -------------------------------------------------------
-    let now = now_ms();
+    // A kept SQLite data set was made for the "now" written beside it.
+    let anchor = a.sqlite_dir.as_ref().map(|d| d.join("bench-now.txt"));
+    let now = anchor
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(now_ms);
+    if let Some(f) = &anchor {
+        std::fs::create_dir_all(f.parent().unwrap_or(std::path::Path::new(".")))?;
+        std::fs::write(f, now.to_string())?;
+    }
     let from = now - 30 * 86_400_000;
     let big = events(a.query_events, from, now, &["big.example"], "q", 2);
     let q = BreakdownQuery {
@@ -324,8 +462,9 @@ async fn main() -> Res<()> {
             site: "big.example".into(),
             from,
             to: now,
+            ..Default::default()
         },
-        dimension: Dimension::Page,
+        dimension: Dimension::Page.into(),
         limit: 10,
     };
     println!();
@@ -357,6 +496,7 @@ async fn main() -> Res<()> {
         println!(
             "   MongoStore breakdown (rollups + indexed edges): p50 {p50:.1} ms, max {max:.1} ms"
         );
+        time_filtered(&store, &q, "MongoStore").await?;
         let events = client.database(&qdb_name).collection::<Document>("events");
         let pipeline = vec![
             doc! { "$match": {
@@ -388,21 +528,31 @@ async fn main() -> Res<()> {
     }
 
     if a.sqlite {
-        let dir = tempfile::tempdir()?;
-        let store = SqliteStore::open(SqliteConfig::new(dir.path()))?;
-        let t = Instant::now();
-        for chunk in big.chunks(a.load_batch) {
-            store.insert_batch(chunk.to_vec()).await?;
+        let temp = tempfile::tempdir()?;
+        let dir = a
+            .sqlite_dir
+            .clone()
+            .unwrap_or_else(|| temp.path().to_path_buf());
+        let reuse = dir.join("footfall.db").is_file();
+        let store = SqliteStore::open(SqliteConfig::new(&dir))?;
+        if reuse {
+            println!("   SQLite: reusing the data set in {}", dir.display());
+        } else {
+            let t = Instant::now();
+            for chunk in big.chunks(a.load_batch) {
+                store.insert_batch(chunk.to_vec()).await?;
+            }
+            println!(
+                "   SQLite: loaded through the store in {:.0} s ({:.0} events/s)",
+                t.elapsed().as_secs_f64(),
+                rate(big.len(), t.elapsed())
+            );
         }
-        println!(
-            "   SQLite: loaded through the store in {:.0} s ({:.0} events/s)",
-            t.elapsed().as_secs_f64(),
-            rate(big.len(), t.elapsed())
-        );
         let (p50, max, answer) = time_breakdown(&store, &q, 10).await?;
         println!(
             "   SqliteStore breakdown (rollups + indexed edges): p50 {p50:.1} ms, max {max:.1} ms"
         );
+        time_filtered(&store, &q, "SqliteStore").await?;
         let conn = rusqlite::Connection::open_with_flags(
             store.path(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

@@ -1,10 +1,12 @@
 //! The collector's settings. `footfall` fills them from CLI flags / `FOOTFALL_*` env vars;
 //! tests build them directly. Units are in the field names.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::geoip::GeoIp;
 use crate::sites::SitePolicy;
 
 /// Body cap for `/api/track` (one event).
@@ -30,6 +32,9 @@ pub struct CollectorConfig {
     /// Which sites events are accepted for (`footfall` sets registered sites only, unless
     /// `--accept-any-site`).
     pub sites: SitePolicy,
+    /// Country, region and city by client IP; without it the country comes from the
+    /// event's time zone.
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 impl Default for CollectorConfig {
@@ -43,6 +48,7 @@ impl Default for CollectorConfig {
             decompressed_limit_bytes: DECOMPRESSED_LIMIT_BYTES,
             request_timeout: Duration::from_secs(10),
             sites: SitePolicy::AcceptAny,
+            geoip: None,
         }
     }
 }

@@ -305,7 +305,18 @@ impl Collector {
             user_agent,
             salt: &salt,
         };
-        let outcome = normalize_all(events, &ctx);
+        let mut outcome = normalize_all(events, &ctx);
+        // One lookup per request: every event of it comes from the same address. A place
+        // found by address beats the time zone's country; the address goes no further.
+        if let Some(place) = config.geoip.as_ref().and_then(|g| g.locate(ip)) {
+            for e in &mut outcome.accepted {
+                if place.country.is_some() {
+                    e.country.clone_from(&place.country);
+                }
+                e.region.clone_from(&place.region);
+                e.city.clone_from(&place.city);
+            }
+        }
         for r in &outcome.rejected {
             inner.metrics.report_rejected(r.code);
         }

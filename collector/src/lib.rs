@@ -12,6 +12,8 @@
 //! - `api`: the one place where errors become HTTP statuses and JSON bodies.
 //! - `body`: reading bodies under a size cap, gzip with a decompressed-size cap.
 //! - `client_ip`: the client address, believing `X-Forwarded-For` only from trusted proxies.
+//! - [`geoip`]: country, region and city of that address from MMDB databases (optional); the
+//!   address itself goes no further.
 //! - `cors`, `rate_limit`: per-origin and per-IP admission.
 //! - [`sites`]: which sites events are accepted for (only registered ones, in `footfall`).
 //! - [`salt`]: the daily visitor-hash salt, shared by all collectors of a deployment.
@@ -33,6 +35,7 @@ mod body;
 mod client_ip;
 pub mod config;
 mod cors;
+pub mod geoip;
 mod handler;
 #[cfg(feature = "kafka")]
 pub mod kafka;

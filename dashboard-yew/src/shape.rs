@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use protocol::stats::Interval;
+use protocol::stats::{Field, Filter, Interval, Summary};
 use protocol::time::civil_from_days;
 pub use protocol::time::{DAY_MS, MINUTE_MS};
 
@@ -112,46 +112,6 @@ pub fn bucket_start(t: i64, interval: Interval, tz_offset_min: i32) -> i64 {
     local - local.rem_euclid(interval.ms()) - shift
 }
 
-/// One point of a series as the chart draws it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bucket {
-    pub start: i64,
-    pub pageviews: u64,
-    pub visitors: u64,
-}
-
-/// Every bucket between `from` and `to`, with the server's points summed into theirs and the
-/// missing ones zero: a store may leave out empty buckets, but a chart must show the gap.
-pub fn fill_buckets(
-    points: &[Bucket],
-    from_ms: i64,
-    to_ms: i64,
-    interval: Interval,
-    tz_offset_min: i32,
-) -> Vec<Bucket> {
-    let first = bucket_start(from_ms, interval, tz_offset_min);
-    let step = interval.ms();
-    // At most a few thousand buckets even for a silly range: 400 days of days, or the cap.
-    let n = ((to_ms - first).max(0) + step - 1) / step;
-    let n = n.clamp(0, 2_000) as usize;
-    let mut out: Vec<Bucket> = (0..n)
-        .map(|i| Bucket {
-            start: first + i as i64 * step,
-            pageviews: 0,
-            visitors: 0,
-        })
-        .collect();
-    for p in points {
-        let idx = (p.start - first).div_euclid(step);
-        if let Some(b) = usize::try_from(idx).ok().and_then(|i| out.get_mut(i)) {
-            b.pageviews += p.pageviews;
-            // Visitors of sub-buckets cannot be summed exactly; the larger is a lower bound.
-            b.visitors = b.visitors.max(p.visitors);
-        }
-    }
-    out
-}
-
 /// A round axis maximum ≥ `max`: 1, 2, 5 × 10ⁿ, so gridlines fall on readable numbers.
 pub fn nice_max(max: u64) -> u64 {
     if max <= 1 {
@@ -233,6 +193,113 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     Duration::from_millis((ms * spread) as u64)
 }
 
+/// "0s", "42s", "3m 05s", "1h 02m": a visit duration in whole seconds.
+pub fn format_duration(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m", secs / 3600, secs / 60 % 60),
+    }
+}
+
+/// Change from `previous` to `current` in percent of `previous`. `None` when there is no base
+/// to compare with (nothing before, something now); 0 when both are 0.
+pub fn change_percent(current: f64, previous: f64) -> Option<f64> {
+    if previous == 0.0 {
+        (current == 0.0).then_some(0.0)
+    } else {
+        Some((current - previous) * 100.0 / previous)
+    }
+}
+
+/// How a change reads: the colour of its badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Bad,
+    Neutral,
+}
+
+impl Tone {
+    /// `lower_is_better` for the bounce rate: fewer one-page visits is the good direction.
+    /// Changes that show as "0%" are neutral.
+    pub fn of(change: Option<f64>, lower_is_better: bool) -> Tone {
+        match change {
+            Some(c) if c.abs() >= 0.05 => {
+                if (c < 0.0) == lower_is_better {
+                    Tone::Good
+                } else {
+                    Tone::Bad
+                }
+            }
+            _ => Tone::Neutral,
+        }
+    }
+
+    pub fn class(self) -> &'static str {
+        match self {
+            Tone::Good => "good",
+            Tone::Bad => "bad",
+            Tone::Neutral => "neutral",
+        }
+    }
+}
+
+/// "↑ 12%", "↓ 4.3%", "0%"; "new" when there was nothing to compare with.
+pub fn format_change(change: Option<f64>) -> String {
+    match change {
+        None => "new".into(),
+        Some(c) if c.abs() < 0.05 => "0%".into(),
+        Some(c) if c > 0.0 => format!("↑ {}", format_percent(c)),
+        Some(c) => format!("↓ {}", format_percent(-c)),
+    }
+}
+
+/// `footfall-shop.example-pages-2026-11-01-2026-11-07.csv`: what a download is saved as.
+/// Only letters, digits, `.`, `-` and `_` survive from the site and panel names.
+pub fn export_filename(
+    site: &str,
+    panel: &str,
+    from_ms: i64,
+    to_ms: i64,
+    tz: i32,
+    ext: &str,
+) -> String {
+    let clean = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+    };
+    // The end is exclusive: a range ending at midnight ends on the day before.
+    let last = format_date((to_ms - 1).max(from_ms), tz);
+    format!(
+        "footfall-{}-{}-{}-{last}.{ext}",
+        clean(site),
+        clean(panel),
+        format_date(from_ms, tz)
+    )
+}
+
+/// Property names to offer for a breakdown: those the summary says the range has (most used
+/// first), then any a filter names that it does not list (an older server lists none).
+pub fn prop_names(summary: Option<&Summary>, filters: &[Filter]) -> Vec<String> {
+    let mut names: Vec<String> = summary.map(|s| s.props.clone()).unwrap_or_default();
+    for f in filters {
+        if let Field::Prop(p) = &f.field {
+            if !names.contains(p) {
+                names.push(p.clone());
+            }
+        }
+    }
+    names
+}
+
 /// Failed attempts in a row after which the indicator says "offline" instead of
 /// "reconnecting": about 15 s of 0.5 + 1 + 2 + 4 + 8 s (it keeps retrying either way).
 pub const OFFLINE_AFTER_ATTEMPTS: u32 = 5;
@@ -300,42 +367,67 @@ mod tests {
     }
 
     #[test]
-    fn missing_buckets_are_zero_and_points_land_in_theirs() {
-        let from = parse_rfc3339("2026-11-26T00:00:00Z").expect("date");
-        let to = from + 5 * HOUR_MS;
-        let points = [
-            Bucket {
-                start: from + HOUR_MS,
-                pageviews: 3,
-                visitors: 2,
-            },
-            // Two points inside one bucket (a finer server series) add up.
-            Bucket {
-                start: from + 3 * HOUR_MS,
-                pageviews: 1,
-                visitors: 1,
-            },
-            Bucket {
-                start: from + 3 * HOUR_MS + 10 * MINUTE_MS,
-                pageviews: 2,
-                visitors: 2,
-            },
-            // Outside the range: ignored, not a panic.
-            Bucket {
-                start: from - DAY_MS,
-                pageviews: 9,
-                visitors: 9,
-            },
+    fn durations() {
+        assert_eq!(format_duration(0), "0s");
+        assert_eq!(format_duration(59), "59s");
+        assert_eq!(format_duration(65), "1m 05s");
+        assert_eq!(format_duration(3_599), "59m 59s");
+        assert_eq!(format_duration(3_720), "1h 02m");
+    }
+
+    #[test]
+    fn changes_and_their_colours() {
+        assert_eq!(change_percent(150.0, 100.0), Some(50.0));
+        assert_eq!(change_percent(50.0, 100.0), Some(-50.0));
+        assert_eq!(change_percent(0.0, 0.0), Some(0.0));
+        assert_eq!(change_percent(3.0, 0.0), None);
+        assert_eq!(format_change(Some(50.0)), "↑ 50%");
+        assert_eq!(format_change(Some(-4.26)), "↓ 4.3%");
+        assert_eq!(format_change(Some(0.01)), "0%");
+        assert_eq!(format_change(None), "new");
+        // More visitors is good; a higher bounce rate is bad; no change is neither.
+        assert_eq!(Tone::of(Some(10.0), false), Tone::Good);
+        assert_eq!(Tone::of(Some(-10.0), false), Tone::Bad);
+        assert_eq!(Tone::of(Some(10.0), true), Tone::Bad);
+        assert_eq!(Tone::of(Some(-10.0), true), Tone::Good);
+        assert_eq!(Tone::of(Some(0.0), true), Tone::Neutral);
+        assert_eq!(Tone::of(None, false), Tone::Neutral);
+    }
+
+    #[test]
+    fn property_names_come_from_the_summary_then_the_filters() {
+        let s = Summary {
+            props: vec!["plan".into(), "seats".into()],
+            ..Summary::default()
+        };
+        let filters = [
+            Filter::is(Field::Prop("seats".into()), "3"),
+            Filter::is(Field::Prop("trial".into()), "true"),
+            Filter::is(protocol::stats::Dimension::Page, "/"),
         ];
-        let filled = fill_buckets(&points, from, to, Interval::Hour, 0);
-        assert_eq!(filled.len(), 5);
-        let pv: Vec<u64> = filled.iter().map(|b| b.pageviews).collect();
-        assert_eq!(pv, [0, 3, 0, 3, 0]);
-        assert_eq!(filled[3].visitors, 2);
-        assert_eq!(filled[4].start, from + 4 * HOUR_MS);
-        // A partial last bucket is still shown.
-        assert_eq!(fill_buckets(&[], from, to + 1, Interval::Hour, 0).len(), 6);
-        assert!(fill_buckets(&[], to, from, Interval::Hour, 0).is_empty());
+        assert_eq!(prop_names(Some(&s), &filters), ["plan", "seats", "trial"]);
+        assert_eq!(prop_names(None, &filters), ["seats", "trial"]);
+        assert!(prop_names(None, &[]).is_empty());
+    }
+
+    #[test]
+    fn export_filenames() {
+        let day = parse_date("2026-11-01", 0).expect("date");
+        assert_eq!(
+            export_filename(
+                "shop.example",
+                "Entry pages",
+                day,
+                day + 7 * DAY_MS,
+                0,
+                "csv"
+            ),
+            "footfall-shop.example-Entry_pages-2026-11-01-2026-11-07.csv"
+        );
+        assert_eq!(
+            export_filename("../x", "p", day, day + 1, 0, "csv"),
+            "footfall-.._x-p-2026-11-01-2026-11-01.csv"
+        );
     }
 
     #[test]

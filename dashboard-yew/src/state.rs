@@ -9,9 +9,13 @@ use std::rc::Rc;
 use protocol::live::{FeedEvent, LiveMetrics, ServerMessage, FEED_LEN, LIVE_PROTOCOL_VERSION};
 use yew::Reducible;
 
-use protocol::stats::{Interval, SiteInfo};
+use protocol::stats::{
+    Access, Compare, Field, Filter, FilterOp, GoalStats, Interval, Role, ShareLink, SiteInfo,
+    MAX_FILTERS,
+};
 
 use crate::api::{self, ApiError, Breakdown, Dimension, Span, Summary, Timeseries};
+use crate::metric::Metric;
 use crate::shape::{bucket_start, parse_date, DAY_MS, OFFLINE_AFTER_ATTEMPTS};
 
 /// Used until the server reports a site: what the collector files events without one under.
@@ -152,20 +156,65 @@ impl Range {
     }
 }
 
-/// Everything the history view shows for one (site, range) request.
+/// Everything the history view shows for one (site, range, filters, comparison) request.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct History {
     /// Which request these answers belong to; answers for an older one are dropped.
     pub request: u32,
     pub span: Option<Span>,
+    /// Answers of `request` still to come. While it is above 0 the view is busy and shows
+    /// the previous answers (no flashing "Loading…" on every filter click).
+    pub outstanding: u32,
     pub summary: Load<Summary>,
     pub series: Load<Timeseries>,
     pub breakdowns: BTreeMap<Dimension, Load<Breakdown>>,
+    /// The breakdown by the chosen custom property ([`State::prop`]).
+    pub prop: Load<Breakdown>,
+    pub goals: Load<GoalStats>,
+}
+
+impl History {
+    /// Counts an answer of `request` in; `false` if it is for an older request (drop it).
+    fn answered(&mut self, request: u32) -> bool {
+        if self.request != request {
+            return false;
+        }
+        self.outstanding = self.outstanding.saturating_sub(1);
+        true
+    }
+}
+
+/// An edit that goes to the server (a goal added or deleted, a share link created or
+/// revoked): whether one is under way and why the last one failed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Editing {
+    pub busy: bool,
+    pub error: Option<String>,
+}
+
+impl Editing {
+    fn done(&mut self, r: Result<(), ApiError>) -> bool {
+        self.busy = false;
+        self.error = r.as_ref().err().map(ToString::to_string);
+        r.is_ok()
+    }
+}
+
+/// The share-link manager (admins only).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Shares {
+    pub open: bool,
+    pub links: Load<Vec<ShareLink>>,
+    /// Bumped by every successful change, so the list is asked again.
+    pub rev: u32,
+    pub edit: Editing,
+    /// The link whose URL was just copied (its id).
+    pub copied: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Login {
-    /// A token is being checked against the server.
+    /// A token is being checked: the button is disabled.
     pub checking: bool,
     /// Why the last attempt (or the session) ended, shown on the login form.
     pub message: Option<String>,
@@ -173,11 +222,13 @@ pub struct Login {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct State {
-    /// The admin token once the server accepted it.
+    /// The credential once the server accepted it: the admin token or a share-link token.
     pub token: Option<String>,
+    /// What `token` may do (`GET /api/access`); `None` until accepted.
+    pub role: Option<Role>,
     pub login: Login,
     pub sites: Vec<SiteInfo>,
-    /// The site everything shows; `None` until logged in.
+    /// The site everything shows; `None` until logged in (or from the URL).
     pub site: Option<String>,
     pub view: View,
     pub conn: Conn,
@@ -188,15 +239,30 @@ pub struct State {
     /// Feed events, newest first, at most [`FEED_LEN`].
     pub feed: Vec<FeedEvent>,
     pub range: Range,
+    /// Active filters, at most one per field, in the order they were set.
+    pub filters: Vec<Filter>,
+    pub compare: Option<Compare>,
+    /// What the history chart draws.
+    pub metric: Metric,
+    /// The custom property broken down in its panel.
+    pub prop: Option<String>,
     pub history: History,
+    /// Bumped to ask the history again: a goal changed, or the user asked for fresh numbers.
+    pub history_rev: u32,
+    pub goal_edit: Editing,
+    pub shares: Shares,
+    /// A message about something the user started that failed (an export).
+    pub notice: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     LoginStarted,
-    /// The server accepted `token`; `sites` is its site list.
+    /// The server accepted `token` as `access`; `sites` is its site list (empty for a share
+    /// link, which reads one site only).
     LoggedIn {
         token: String,
+        access: Access,
         sites: Vec<SiteInfo>,
     },
     LoginFailed(String),
@@ -209,26 +275,82 @@ pub enum Action {
     /// A message of the live feed (boxed: it is far bigger than every other action).
     Live(Box<ServerMessage>),
     SetRange(Range),
-    /// A history request for `span` starts; its answers carry `request`.
+    /// Filter by a row: replaces a filter on the same field.
+    AddFilter(Filter),
+    /// A row of the live view: filter the history of today by it.
+    FilterFromLive(Filter),
+    RemoveFilter(Field),
+    /// "is" ↔ "is not".
+    InvertFilter(Field),
+    ClearFilters,
+    SetCompare(Option<Compare>),
+    SetMetric(Metric),
+    SetProp(Option<String>),
+    /// Ask the history again (new events arrived since).
+    Refresh,
+    /// A history request for `span` starts; its `parts` answers carry `request`.
     HistoryRequested {
         request: u32,
         span: Option<Span>,
+        parts: u32,
     },
     Summary(u32, Result<Summary, ApiError>),
     Series(u32, Result<Timeseries, ApiError>),
     Breakdown(u32, Dimension, Result<Breakdown, ApiError>),
+    PropBreakdown(u32, Result<Breakdown, ApiError>),
+    Goals(u32, Result<GoalStats, ApiError>),
+    GoalEditStarted,
+    GoalEdited(Result<(), ApiError>),
+    OpenShares(bool),
+    SharesLoaded(Result<Vec<ShareLink>, ApiError>),
+    ShareEditStarted,
+    ShareEdited(Result<(), ApiError>),
+    /// The URL of share link `id` is on the clipboard (`None`: copying failed).
+    Copied(Option<String>),
+    Notice(Option<String>),
 }
 
 impl State {
-    /// A fresh state that will check a token found in session storage.
-    pub fn restoring(token: Option<String>) -> Self {
+    /// A fresh state that will check a token found in session storage (or a share link's),
+    /// showing the view a bookmarked URL describes.
+    pub fn restoring(token: Option<String>, url: UrlState) -> Self {
         State {
             login: Login {
                 checking: token.is_some(),
                 message: None,
             },
+            site: url.site,
+            view: url.view,
+            range: url.range,
+            filters: url.filters,
+            compare: url.compare,
+            metric: url.metric,
+            prop: url.prop,
             ..State::default()
         }
+    }
+
+    /// What the URL shows of this state.
+    pub fn url_state(&self) -> UrlState {
+        UrlState {
+            site: self.site.clone(),
+            view: self.view,
+            range: self.range.clone(),
+            filters: self.filters.clone(),
+            compare: self.compare,
+            metric: self.metric,
+            prop: self.prop.clone(),
+        }
+    }
+
+    /// Signed in with the admin token (goals, share links and raw exports are managed).
+    pub fn is_admin(&self) -> bool {
+        self.role == Some(Role::Admin)
+    }
+
+    /// Opened through a share link: one site, read-only.
+    pub fn is_shared(&self) -> bool {
+        self.role == Some(Role::Share)
     }
 
     pub fn apply(&mut self, action: Action) {
@@ -239,10 +361,24 @@ impl State {
                     message: None,
                 }
             }
-            Action::LoggedIn { token, sites } => {
+            Action::LoggedIn {
+                token,
+                access,
+                sites,
+            } => {
                 self.token = Some(token);
+                self.role = Some(access.role);
                 self.login = Login::default();
-                self.set_sites(sites);
+                match (access.role, access.site) {
+                    (Role::Share, Some(site)) => {
+                        if self.site.as_deref() != Some(site.as_str()) {
+                            self.site = Some(site);
+                            self.clear_site_data();
+                        }
+                        self.sites = Vec::new();
+                    }
+                    _ => self.set_sites(sites),
+                }
             }
             Action::LoginFailed(message) => {
                 self.login = Login {
@@ -259,44 +395,116 @@ impl State {
                     ..State::default()
                 }
             }
-            Action::SitesLoaded(sites) => self.set_sites(sites),
+            Action::SitesLoaded(sites) => {
+                if !self.is_shared() {
+                    self.set_sites(sites)
+                }
+            }
             Action::SelectSite(site) => {
-                if self.site.as_deref() != Some(site.as_str()) {
+                if self.site.as_deref() != Some(site.as_str()) && !self.is_shared() {
                     self.site = Some(site);
                     self.clear_site_data();
+                    // Filters name another site's pages and properties.
+                    self.filters.clear();
+                    self.prop = None;
                 }
             }
             Action::ShowView(view) => self.view = view,
             Action::Conn(conn) => self.conn = conn,
             Action::Live(msg) => self.apply_live(*msg),
             Action::SetRange(range) => self.range = range,
-            Action::HistoryRequested { request, span } => {
-                self.history = History {
-                    request,
-                    span,
-                    summary: pending(span.is_some()),
-                    series: pending(span.is_some()),
-                    breakdowns: api::TABLES
-                        .iter()
-                        .map(|d| (*d, pending(span.is_some())))
-                        .collect(),
-                };
+            Action::AddFilter(f) => self.add_filter(f),
+            Action::FilterFromLive(f) => {
+                self.add_filter(f);
+                self.view = View::History;
+                self.range = Range::Today;
+            }
+            Action::RemoveFilter(field) => self.filters.retain(|f| f.field != field),
+            Action::InvertFilter(field) => {
+                for f in self.filters.iter_mut().filter(|f| f.field == field) {
+                    f.op = match f.op {
+                        FilterOp::Is => FilterOp::IsNot,
+                        FilterOp::IsNot => FilterOp::Is,
+                    };
+                }
+            }
+            Action::ClearFilters => self.filters.clear(),
+            Action::SetCompare(c) => self.compare = c,
+            Action::SetMetric(m) => self.metric = m,
+            Action::SetProp(p) => {
+                self.prop = p.map(|p| p.trim().to_string()).filter(|p| !p.is_empty())
+            }
+            Action::Refresh => self.history_rev = self.history_rev.wrapping_add(1),
+            Action::HistoryRequested {
+                request,
+                span,
+                parts,
+            } => {
+                let h = &mut self.history;
+                h.request = request;
+                h.span = span;
+                h.outstanding = if span.is_some() { parts } else { 0 };
+                let will_load = span.is_some();
+                refresh(&mut h.summary, will_load);
+                refresh(&mut h.series, will_load);
+                refresh(&mut h.goals, will_load);
+                refresh(&mut h.prop, will_load && self.prop.is_some());
+                for d in api::TABLES {
+                    refresh(h.breakdowns.entry(d).or_default(), will_load);
+                }
             }
             Action::Summary(request, r) => {
-                if self.history.request == request {
+                if self.history.answered(request) {
                     self.history.summary = Load::from_result(r);
                 }
             }
             Action::Series(request, r) => {
-                if self.history.request == request {
+                if self.history.answered(request) {
                     self.history.series = Load::from_result(r);
                 }
             }
             Action::Breakdown(request, dim, r) => {
-                if self.history.request == request {
+                if self.history.answered(request) {
                     self.history.breakdowns.insert(dim, Load::from_result(r));
                 }
             }
+            Action::PropBreakdown(request, r) => {
+                if self.history.answered(request) {
+                    self.history.prop = Load::from_result(r);
+                }
+            }
+            Action::Goals(request, r) => {
+                if self.history.answered(request) {
+                    self.history.goals = Load::from_result(r);
+                }
+            }
+            Action::GoalEditStarted => self.goal_edit.busy = true,
+            Action::GoalEdited(r) => {
+                if self.goal_edit.done(r) {
+                    self.history_rev = self.history_rev.wrapping_add(1);
+                }
+            }
+            Action::OpenShares(open) => {
+                self.shares.open = open;
+                self.shares.copied = None;
+            }
+            Action::SharesLoaded(r) => self.shares.links = Load::from_result(r),
+            Action::ShareEditStarted => self.shares.edit.busy = true,
+            Action::ShareEdited(r) => {
+                if self.shares.edit.done(r) {
+                    self.shares.rev = self.shares.rev.wrapping_add(1);
+                }
+            }
+            Action::Copied(id) => self.shares.copied = id,
+            Action::Notice(n) => self.notice = n,
+        }
+    }
+
+    fn add_filter(&mut self, f: Filter) {
+        if let Some(same) = self.filters.iter_mut().find(|g| g.field == f.field) {
+            *same = f;
+        } else if self.filters.len() < MAX_FILTERS {
+            self.filters.push(f);
         }
     }
 
@@ -325,6 +533,11 @@ impl State {
         self.live_at = 0;
         self.feed.clear();
         self.history = History::default();
+        self.shares = Shares {
+            open: self.shares.open,
+            ..Shares::default()
+        };
+        self.goal_edit = Editing::default();
     }
 
     fn apply_live(&mut self, msg: ServerMessage) {
@@ -352,6 +565,10 @@ impl State {
 
     /// Nothing has ever been recorded for this site: show how to install the tracker.
     pub fn site_is_empty(&self) -> bool {
+        // A share link cannot list sites; its site was shared because it has data.
+        if self.is_shared() {
+            return false;
+        }
         let known = self
             .site
             .as_ref()
@@ -361,12 +578,13 @@ impl State {
     }
 }
 
-/// `Loading` for a request that will be answered, `Idle` for one that will not.
-fn pending<T>(will_load: bool) -> Load<T> {
-    if will_load {
-        Load::Loading
-    } else {
-        Load::Idle
+/// Before a new request: a shown answer stays (until the new one replaces it); anything else
+/// becomes `Loading` if the request will be answered, `Idle` if not.
+fn refresh<T>(load: &mut Load<T>, will_load: bool) {
+    if !will_load {
+        *load = Load::Idle;
+    } else if !matches!(load, Load::Ready(_)) {
+        *load = Load::Loading;
     }
 }
 
@@ -397,6 +615,10 @@ impl Reducible for State {
         Rc::new(next)
     }
 }
+
+mod url;
+
+pub use url::{share_token, UrlState};
 
 #[cfg(test)]
 mod tests;

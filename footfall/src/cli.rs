@@ -156,17 +156,34 @@ pub struct IngestOpts {
     /// site registry). Without it, events for unregistered sites get 403 `unknown_site`.
     #[arg(long, env = "FOOTFALL_ACCEPT_ANY_SITE")]
     pub accept_any_site: bool,
+    /// MaxMind-format (MMDB) database giving country, region and city by client IP: GeoIP2 /
+    /// GeoLite2 City or Country, DB-IP, or the `@ip-location-db/*-mmdb` npm packages. Repeat
+    /// the flag (comma-separate in the env var) for databases split into IPv4 and IPv6
+    /// files; the first that knows an address answers. Read into memory at start-up. The IP
+    /// is never stored. Without one, the country comes from the browser's time zone.
+    #[arg(long = "geoip-db", env = "FOOTFALL_GEOIP_DB", value_delimiter = ',')]
+    pub geoip_db: Vec<PathBuf>,
 }
 
 impl IngestOpts {
-    pub fn collector_config(&self) -> CollectorConfig {
-        CollectorConfig {
+    /// # Errors
+    /// A GeoIP database that cannot be read.
+    pub fn collector_config(&self) -> anyhow::Result<CollectorConfig> {
+        let geoip = if self.geoip_db.is_empty() {
+            None
+        } else {
+            let geoip = collector::geoip::GeoIp::open(&self.geoip_db)?;
+            tracing::info!(databases = ?geoip, "geoip: location by client IP");
+            Some(std::sync::Arc::new(geoip))
+        };
+        Ok(CollectorConfig {
             rate_limit_per_minute: self.rate_limit,
             trusted_proxies: self.trusted_proxies.clone(),
             allowed_origins: self.allowed_origins.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            geoip,
             ..CollectorConfig::default()
-        }
+        })
     }
 
     pub fn server_limits(&self) -> footfall_http::ServerLimits {

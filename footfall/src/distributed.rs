@@ -19,8 +19,8 @@ use collector::Collector;
 use footfall_http::{Mount, Router};
 use footfall_kafka::{ensure_topics, TopicSpec};
 use processor::live::{
-    run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, LocalSpentTickets,
-    MetricsPublisher, SpentTickets,
+    refresh_visits, run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, LocalSpentTickets,
+    MetricsPublisher, SpentTickets, VISIT_REFRESH,
 };
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::sites::{SiteRegistry, SitesApi, SitesTopic};
@@ -59,7 +59,7 @@ async fn bootstrap(opts: &KafkaOpts) -> anyhow::Result<()> {
 pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     let files = assets::load(opts.ingest.assets_dir.as_deref())?;
     bootstrap(&opts.kafka).await?;
-    let mut config = opts.ingest.collector_config();
+    let mut config = opts.ingest.collector_config()?;
     // Collectors have no store: the registry is the sites topic processors write. Kept for
     // the whole run (following stops when it is dropped).
     let _sites = if opts.ingest.accept_any_site {
@@ -252,13 +252,16 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
         .with_announcer(Arc::new(sites_topic))
         .await
         .map_err(|e| anyhow::anyhow!("cannot publish the site registry to Kafka: {e}"))?;
+    // Today's visit figures of watched sites, from the store every few seconds.
+    tokio::spawn(refresh_visits(live.clone(), store.clone(), VISIT_REFRESH));
 
-    let http = ProcessorHttp::new(
-        StatsApi::new(store.clone(), token.clone()),
-        Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
-            .with_spent_tickets(spent_tickets),
-    )
-    .with_sites(SitesApi::new(registry, token));
+    let stats = StatsApi::new(store.clone(), token.clone());
+    // Share links watch the live view of their own site, as they read its stats; tickets
+    // are spent where every processor sees them.
+    let gateway = Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
+        .with_credentials(stats.credentials().clone())
+        .with_spent_tickets(spent_tickets);
+    let http = ProcessorHttp::new(stats, gateway).with_sites(SitesApi::new(registry, token));
     let service = ProcessorService::new(http, store.clone(), &metrics);
     let statics = assets::service(files, vec![Mount::dashboard()]);
     let owner = statics.clone();

@@ -9,7 +9,7 @@ use collector::salt::SaltSource;
 use collector::sites::SitePolicy;
 use collector::{Collector, Sink};
 use footfall_http::{Mount, Router, StaticFiles};
-use processor::live::{Gateway, GatewayLimits, LiveHub, LiveStore};
+use processor::live::{refresh_visits, Gateway, GatewayLimits, LiveHub, LiveStore, VISIT_REFRESH};
 use processor::sites::{SiteRegistry, SitesApi};
 use processor::store::SqliteConfig;
 use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
@@ -52,17 +52,20 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
 
     let live = LiveHub::default();
     tokio::spawn(live.clone().run_publisher());
+    // Today's visit figures of watched sites, from the store every few seconds.
+    tokio::spawn(refresh_visits(live.clone(), store.clone(), VISIT_REFRESH));
     // Everything stored through this also feeds live metrics (only events that were new).
     let live_store: Arc<dyn Store> =
         Arc::new(LiveStore::new(store.clone(), Arc::new(live.clone())));
     let sink: Arc<dyn Sink> = Arc::new(StoreSink(live_store.clone()));
     let salts: Arc<dyn SaltSource> = Arc::new(StoreSalts(store.clone()));
-    let http = ProcessorHttp::new(
-        StatsApi::new(live_store, token.clone()),
-        Gateway::new(live.clone(), token.clone(), GatewayLimits::default()),
-    )
-    .with_sites(SitesApi::new(registry.clone(), token.clone()));
-    let mut config = opts.ingest.collector_config();
+    let stats = StatsApi::new(live_store, token.clone());
+    // Share links watch the live view of their own site, as they read its stats.
+    let gateway = Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
+        .with_credentials(stats.credentials().clone());
+    let http = ProcessorHttp::new(stats, gateway)
+        .with_sites(SitesApi::new(registry.clone(), token.clone()));
+    let mut config = opts.ingest.collector_config()?;
     if !opts.ingest.accept_any_site {
         config.sites = SitePolicy::Known(Arc::new(RegistrySites(registry)));
     }

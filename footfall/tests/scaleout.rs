@@ -351,10 +351,10 @@ fn dashboard(base: String, stop: Arc<AtomicBool>, state: Arc<Mutex<Session>>) ->
                     }
                 };
                 let (mut client, snapshot, headers) =
-                    match LiveClient::open(&base, SITE, Auth::Ticket(t)).await {
+                    match LiveClient::open(&base, SITE, Auth::Ticket(&t)).await {
                         Ok(open) => open,
                         Err(e) => {
-                            state.lock().expect("lock").errors.push(e);
+                            state.lock().expect("lock").errors.push(e.to_string());
                             tokio::time::sleep(Duration::from_millis(500)).await;
                             continue;
                         }
@@ -523,10 +523,10 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
             [0, 1, 2].map(|i| processors[i % count].as_ref().expect("processor").url(""));
         let t = ticket(&a).expect("ticket from processor 0");
         runtime.block_on(async {
-            LiveClient::open(&b, SITE, Auth::Ticket(t.clone()))
+            LiveClient::open(&b, SITE, Auth::Ticket(&t))
                 .await
                 .expect("processor 0's ticket opens a socket at processor 1");
-            let again = LiveClient::open(&c, SITE, Auth::Ticket(t)).await;
+            let again = LiveClient::open(&c, SITE, Auth::Ticket(&t)).await;
             assert!(again.is_err(), "a used ticket opened a second socket");
         });
     }

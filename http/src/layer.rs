@@ -7,7 +7,8 @@
 //! - compression on the fly of compressible answers of at least [`MIN_COMPRESS_BYTES`]
 //!   (stats API JSON, metrics) when the client accepts it. Answers that carry an `ETag` are
 //!   left alone: they are static files, which negotiate their own precompressed variants,
-//!   and a validator must not be shared between encodings.
+//!   and a validator must not be shared between encodings. Streamed answers (exports) are
+//!   left alone too: compressing them here would mean holding them whole.
 
 use bytes::Bytes;
 use http::header::{
@@ -55,8 +56,12 @@ pub(crate) async fn finish(
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
-    // Our bodies are `Full`: collecting is immediate and cannot fail.
-    let bytes = match body.collect().await {
+    let full = match body.into_full() {
+        Ok(full) => full,
+        Err(stream) => return Response::from_parts(parts, stream),
+    };
+    // A complete body: collecting is immediate and cannot fail.
+    let bytes = match full.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(never) => match never {},
     };
@@ -81,9 +86,12 @@ pub(crate) async fn finish(
     }
 }
 
-/// May this answer be compressed here? Text-like, not yet encoded, not a static file, and a
-/// status that has a body.
+/// May this answer be compressed here? Complete, text-like, not yet encoded, not a static
+/// file, and a status that has a body.
 fn compressible(resp: &Response<ResponseBody>) -> bool {
+    if resp.body().is_stream() {
+        return false;
+    }
     let status = resp.status();
     if status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -185,6 +193,21 @@ mod tests {
             .insert(ETAG, HeaderValue::from_static("\"x\""));
         let resp = finish(tagged, &info("/x.json", "br")).await;
         assert!(!resp.headers().contains_key(CONTENT_ENCODING));
+    }
+
+    #[tokio::test]
+    async fn streamed_answers_pass_through_unbuffered() {
+        let chunks = futures_util::stream::iter(
+            ["[1,", "2]"].map(|s| Ok::<_, std::convert::Infallible>(Bytes::from(s.repeat(600)))),
+        );
+        let mut resp = Response::new(ResponseBody::stream(chunks));
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(crate::answer::JSON));
+        let resp = finish(resp, &info("/api/export/events", "br")).await;
+        assert!(resp.body().is_stream());
+        assert!(!resp.headers().contains_key(CONTENT_ENCODING));
+        assert_eq!(resp.headers()[CACHE_CONTROL], "no-store");
+        assert_eq!(body(resp).await.len(), 3000);
     }
 
     #[tokio::test]

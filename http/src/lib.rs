@@ -12,6 +12,8 @@
 //!   `/api/*`, on-the-fly compression of large JSON and text answers.
 //! - [`Handler`] and [`Router`]: the one service trait, and the composition of several
 //!   services on one address (each claims its paths; the rest is a JSON 404).
+//! - [`ResponseBody`]: every answer's body — one buffer, or a stream pulled as the client
+//!   reads (raw-event exports), so no answer has to be built whole in memory.
 //! - [`answer`]: JSON answers and the `{"success":false,"error":{...}}` error body.
 //! - [`encoding`]: `Accept-Encoding` negotiation and the brotli / gzip encoders.
 //! - [`static_files`]: the tracker, demo and dashboard files — embedded in the binary or read
@@ -27,6 +29,7 @@
 //! once, when a [`StaticFiles`](static_files::StaticFiles) set is made.
 
 pub mod answer;
+mod body;
 pub mod encoding;
 pub mod health;
 mod layer;
@@ -38,21 +41,17 @@ pub mod static_files;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 /// The boxed, sendable future of object-safe async traits (`Handler`, sinks, stores).
+pub use body::{BodyError, ResponseBody};
 pub use futures_util::future::BoxFuture;
 pub use health::Health;
 pub use metrics::MetricsRegistry;
 pub use router::Router;
 pub use server::{serve, ServerLimits};
 pub use static_files::{Mount, StaticFiles, StaticService};
-
-/// Every response Footfall's HTTP services produce: small, fully buffered bodies.
-pub type ResponseBody = Full<Bytes>;
 
 /// An HTTP service [`serve`] can run: the collector, the processor's API, static files, or a
 /// [`Router`] of them.

@@ -1,6 +1,6 @@
 //! The shared stack over real sockets: static files as a browser and a CDN see them
 //! (encodings, lengths, validators, cache and cross-origin headers), the response layer on
-//! every answer, routing, and panic isolation.
+//! every answer, routing, panic isolation, and streamed answers under a slow reader.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -12,6 +12,7 @@ use footfall_http::{
     answer, serve, BoxFuture, Handler, Mount, ResponseBody, Router, ServerLimits, StaticFiles,
     StaticService,
 };
+use futures_util::StreamExt;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -358,4 +359,71 @@ async fn large_api_answers_are_compressed_never_cached_and_a_panic_is_a_500() {
         StatusCode::OK,
         "the server survives"
     );
+}
+
+/// A handler streaming `CHUNKS` chunks of `CHUNK` bytes, counting how many it has produced.
+struct Streamer {
+    produced: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const CHUNK: usize = 64 * 1024;
+const CHUNKS: usize = 1024;
+
+impl Handler for Streamer {
+    fn handle(
+        &self,
+        _req: Request<Incoming>,
+        _peer: SocketAddr,
+    ) -> BoxFuture<'static, Response<ResponseBody>> {
+        let produced = self.produced.clone();
+        Box::pin(async move {
+            let chunks = futures_util::stream::iter(0..CHUNKS).map(move |_| {
+                produced.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, std::convert::Infallible>(Bytes::from(vec![b'x'; CHUNK]))
+            });
+            let mut resp = Response::new(ResponseBody::stream(chunks));
+            resp.headers_mut().insert(
+                "content-type",
+                http::HeaderValue::from_static("application/x-ndjson"),
+            );
+            resp
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_chunked_and_produced_only_as_fast_as_it_is_read() {
+    use std::sync::atomic::Ordering;
+
+    let produced = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = Server::start(Streamer {
+        produced: produced.clone(),
+    })
+    .await;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = Request::get(format!("http://{}/api/export/events", server.addr))
+        .header("accept-encoding", "br")
+        .body(Full::default())
+        .expect("request");
+    let resp = client.request(req).await.expect("response");
+    assert_eq!(resp.headers()["transfer-encoding"], "chunked");
+    assert!(!resp.headers().contains_key("content-encoding"));
+    assert!(!resp.headers().contains_key("content-length"));
+    let mut body = resp.into_body().into_data_stream();
+    let first = body.next().await.expect("a chunk").expect("data");
+    assert!(!first.is_empty());
+    // A reader that stops: the server stops producing once the socket buffers are full,
+    // far short of the 64 MiB answer — nothing is built up in memory.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ahead = produced.load(Ordering::SeqCst);
+    assert!(
+        ahead < CHUNKS / 4,
+        "{ahead} of {CHUNKS} chunks produced for a reader that took one"
+    );
+    let mut total = first.len();
+    while let Some(chunk) = body.next().await {
+        total += chunk.expect("data").len();
+    }
+    assert_eq!(total, CHUNK * CHUNKS);
+    assert_eq!(produced.load(Ordering::SeqCst), CHUNKS);
 }

@@ -2,14 +2,17 @@
 //! written once over the [`Store`] primitives, so every store answers with the same numbers and
 //! the same JSON (the [`protocol::stats`] types the dashboard reads).
 //!
-//! Each answer covers its range with [`rollup::cover`]: whole rollup buckets where they fit
-//! ([`Store::read_rollups`]), and raw events ([`Store::read_events`], by the `{site, ts}`
-//! index) only for the sub-minute edges. The cost of a query is thus bounded by the number of
-//! buckets, never by the number of events stored — and it is the number of buckets *stored*,
-//! never the span of the range: answers are assembled by walking what the store returned,
-//! not every bucket the range could hold (a range of a million empty days costs nothing).
-//! The assembly is CPU work, so it runs on tokio's blocking pool, never on an async worker
-//! that other requests (health, ingestion) are waiting for.
+//! Unfiltered answers cover their range with [`rollup::cover`]: whole rollup buckets where
+//! they fit ([`Store::read_rollups`]), and raw events ([`Store::read_events`], by the
+//! `{site, ts}` order) only for the sub-minute edges, so their cost is bounded by the number of
+//! buckets, never by the number of events stored. Filtered answers, visit metrics, goals and
+//! the dimensions rollups do not keep come from the store's filtered aggregates
+//! ([`Store::event_stats`], [`Store::visit_stats`]), whose meaning `crate::visit` defines.
+//! The cost of an unfiltered answer is the number of buckets *stored*, never the span of the
+//! range: answers are assembled by walking what the store returned, not every bucket the range
+//! could hold (a range of a million empty days costs nothing). The assembly is CPU work, so it
+//! runs on tokio's blocking pool, never on an async worker that other requests (health,
+//! ingestion) are waiting for.
 //!
 //! ## Adding a query
 //! Write it here as a function of `&S where S: Store + ?Sized` (so it takes a concrete store,
@@ -21,13 +24,17 @@
 
 use std::collections::BTreeMap;
 
-use protocol::stats::{Breakdown, Dimension, Point, Row, SiteInfo, Summary, Timeseries};
+use protocol::stats::{
+    round_to, Breakdown, Dimension, Field, Goal, GoalResult, GoalStats, Point, Row, SiteInfo,
+    Summary, Timeseries,
+};
 use protocol::time::{format_rfc3339_local, format_rfc3339_millis, format_utc_offset};
 use protocol::Event;
 
 use crate::query::{BreakdownQuery, RangeQuery, TimeseriesQuery};
 use crate::rollup::{self, Cover, Res, Rollup, PAGE_VIEW};
 use crate::store::{Store, StoreError};
+use crate::visit::{counted, Counted, EventAgg, GroupKey, Grouping, Scope};
 
 /// What the queries read: stored buckets by `(resolution, start)`, plus edge events (sorted
 /// by time).
@@ -94,90 +101,221 @@ async fn off_the_workers<T: Send + 'static>(
         .map_err(|e| StoreError::Backend(format!("query task failed: {e}")))
 }
 
-/// Page views, visitors, sessions and events of one site in a range.
+/// Page views, visitors, sessions, events and visit metrics of one site in a range, with
+/// its filters, and under `previous` the same for the compared range.
 pub async fn summary<S: Store + ?Sized>(store: &S, q: RangeQuery) -> Result<Summary, StoreError> {
-    let cover = rollup::cover(q.from, q.to);
-    let loaded = load(store, &q.site, std::slice::from_ref(&cover), true).await?;
-    let r = off_the_workers(move || assemble(&loaded, &cover)).await?;
-    Ok(Summary {
-        from: format_rfc3339_millis(q.from),
-        to: format_rfc3339_millis(q.to),
-        pageviews: r.count(Dimension::Event, PAGE_VIEW),
-        visitors: r.visitors.estimate(),
-        sessions: r.sessions.estimate(),
-        events: r.total(Dimension::Event),
-        events_by_name: r
-            .of(Dimension::Event)
-            .map(|(k, n)| (k.to_string(), n))
-            .collect(),
-        site: q.site,
-    })
+    let mut answer = summary_of(store, &q).await?;
+    if let Some(earlier) = q.compared() {
+        answer.previous = Some(Box::new(summary_of(store, &earlier).await?));
+    }
+    Ok(answer)
 }
 
-/// Page views, visitors, sessions and events per minute / hour / local day.
+fn scope(q: &RangeQuery) -> Scope {
+    Scope {
+        site: q.site.clone(),
+        from: q.from,
+        to: q.to,
+        filters: q.filters.clone(),
+    }
+}
+
+async fn summary_of<S: Store + ?Sized>(store: &S, q: &RangeQuery) -> Result<Summary, StoreError> {
+    let mut s = Summary {
+        site: q.site.clone(),
+        from: format_rfc3339_millis(q.from),
+        to: format_rfc3339_millis(q.to),
+        filters: q.filters.clone(),
+        ..Summary::default()
+    };
+    if q.filters.is_empty() {
+        // Unfiltered: the rollups (a bounded number of buckets, however many events).
+        let cover = rollup::cover(q.from, q.to);
+        let loaded = load(store, &q.site, std::slice::from_ref(&cover), true).await?;
+        let r = off_the_workers(move || assemble(&loaded, &cover)).await?;
+        s.pageviews = r.count(Dimension::Event, PAGE_VIEW);
+        s.visitors = r.visitors.estimate();
+        s.sessions = r.sessions.estimate();
+        s.events = r.total(Dimension::Event);
+        s.events_by_name = r
+            .of(Dimension::Event)
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
+    } else {
+        // Filtered: exact counts from the store's facts.
+        let total = store.event_stats(scope(q), Grouping::Total).await?;
+        if let Some((_, a)) = total.first() {
+            s.pageviews = a.pageviews;
+            s.visitors = a.visitors;
+            s.sessions = a.sessions;
+            s.events = a.events;
+        }
+        let by_name = store
+            .event_stats(scope(q), Grouping::Field(Field::Dim(Dimension::Event)))
+            .await?;
+        s.events_by_name = by_name
+            .into_iter()
+            .filter_map(|(k, a)| match k {
+                GroupKey::Value(name) => Some((name, a.events)),
+                _ => None,
+            })
+            .collect();
+    }
+    let visits = store.visit_stats(scope(q), Grouping::Total).await?;
+    let v = visits.first().map(|(_, v)| *v).unwrap_or_default();
+    s.visits = v.visits;
+    s.bounce_rate = v.bounce_rate();
+    s.visit_duration = v.visit_duration();
+    s.views_per_visit = v.views_per_visit();
+    Ok(s)
+}
+
+/// Page views, visitors, sessions, events and visit metrics per minute / hour / local day,
+/// with `previous` for the compared range.
 pub async fn timeseries<S: Store + ?Sized>(
     store: &S,
     q: TimeseriesQuery,
 ) -> Result<Timeseries, StoreError> {
+    let mut answer = timeseries_of(store, &q).await?;
+    if let Some(range) = q.range.compared() {
+        let earlier = TimeseriesQuery { range, ..q.clone() };
+        let mut previous = timeseries_of(store, &earlier).await?;
+        // Same number of points as the answer, so point i compares with point i.
+        previous
+            .points
+            .resize_with(answer.points.len(), Point::default);
+        answer.previous = Some(Box::new(previous));
+    }
+    Ok(answer)
+}
+
+async fn timeseries_of<S: Store + ?Sized>(
+    store: &S,
+    q: &TimeseriesQuery,
+) -> Result<Timeseries, StoreError> {
     let buckets = q.buckets();
-    let covers: Vec<Cover> = buckets
+    let mut points: Vec<Point> = buckets
         .iter()
-        .map(|(_, a, b)| rollup::cover(*a, *b))
+        .map(|(label, _, _)| Point {
+            time: format_rfc3339_local(*label, q.tz_offset_min),
+            ts: *label,
+            ..Point::default()
+        })
         .collect();
-    let loaded = load(store, &q.range.site, &covers, true).await?;
-    let tz_offset_min = q.tz_offset_min;
-    let points = off_the_workers(move || {
-        buckets
+    let origin = buckets.first().map_or(q.range.from, |b| b.0);
+    let step = Grouping::Step {
+        origin,
+        step: q.interval.ms(),
+    };
+    let index = |k: &GroupKey| match k {
+        GroupKey::Bucket(i) => usize::try_from(*i).ok(),
+        _ => None,
+    };
+    if q.range.filters.is_empty() {
+        let covers: Vec<Cover> = buckets
             .iter()
-            .zip(&covers)
-            .map(|((label, _, _), cover)| {
+            .map(|(_, a, b)| rollup::cover(*a, *b))
+            .collect();
+        let loaded = load(store, &q.range.site, &covers, true).await?;
+        points = off_the_workers(move || {
+            for (p, cover) in points.iter_mut().zip(&covers) {
                 let r = assemble(&loaded, cover);
-                Point {
-                    time: format_rfc3339_local(*label, tz_offset_min),
-                    ts: *label,
-                    pageviews: r.count(Dimension::Event, PAGE_VIEW),
-                    visitors: r.visitors.estimate(),
-                    sessions: r.sessions.estimate(),
-                    events: r.total(Dimension::Event),
-                }
-            })
-            .collect()
-    })
-    .await?;
+                p.pageviews = r.count(Dimension::Event, PAGE_VIEW);
+                p.visitors = r.visitors.estimate();
+                p.sessions = r.sessions.estimate();
+                p.events = r.total(Dimension::Event);
+            }
+            points
+        })
+        .await?;
+    } else {
+        for (k, a) in store.event_stats(scope(&q.range), step.clone()).await? {
+            if let Some(p) = index(&k).and_then(|i| points.get_mut(i)) {
+                p.pageviews = a.pageviews;
+                p.visitors = a.visitors;
+                p.sessions = a.sessions;
+                p.events = a.events;
+            }
+        }
+    }
+    for (k, v) in store.visit_stats(scope(&q.range), step).await? {
+        if let Some(p) = index(&k).and_then(|i| points.get_mut(i)) {
+            p.visits = v.visits;
+            p.bounce_rate = v.bounce_rate();
+            p.visit_duration = v.visit_duration();
+            p.views_per_visit = v.views_per_visit();
+        }
+    }
     Ok(Timeseries {
         from: format_rfc3339_millis(q.range.from),
         to: format_rfc3339_millis(q.range.to),
-        site: q.range.site,
+        site: q.range.site.clone(),
         interval: q.interval,
         tz: format_utc_offset(q.tz_offset_min),
         points,
+        filters: q.range.filters.clone(),
+        previous: None,
     })
 }
 
-/// Top values of one dimension (pages, referrers, devices, ...) with counts.
+/// Whether the rollups count this breakdown (unfiltered, and a dimension they keep).
+fn in_rollups(field: &Field) -> bool {
+    matches!(field, Field::Dim(d) if rollup::ROLLUP_DIMENSIONS.contains(d))
+}
+
+/// Top values of one dimension or property (pages, referrers, devices, entry pages, ...) with
+/// counts.
 pub async fn breakdown<S: Store + ?Sized>(
     store: &S,
     q: BreakdownQuery,
 ) -> Result<Breakdown, StoreError> {
-    let cover = rollup::cover(q.range.from, q.range.to);
-    let loaded = load(store, &q.range.site, std::slice::from_ref(&cover), false).await?;
-    let (dimension, limit) = (q.dimension, q.limit);
-    let (rows, distinct, total) = off_the_workers(move || {
-        let r = assemble(&loaded, &cover);
-        let mut rows: Vec<Row> = r
-            .of(dimension)
-            .map(|(value, count)| Row {
-                value: value.to_string(),
-                count,
+    let mut rows: Vec<Row> = if q.range.filters.is_empty() && in_rollups(&q.dimension) {
+        let Field::Dim(dim) = q.dimension else {
+            return Err(StoreError::Backend("not a rollup dimension".into()));
+        };
+        let cover = rollup::cover(q.range.from, q.range.to);
+        let loaded = load(store, &q.range.site, std::slice::from_ref(&cover), false).await?;
+        off_the_workers(move || {
+            assemble(&loaded, &cover)
+                .of(dim)
+                .map(|(value, count)| Row {
+                    value: value.to_string(),
+                    count,
+                })
+                .collect()
+        })
+        .await?
+    } else if counted(&q.dimension) == Counted::Visits {
+        store
+            .visit_stats(scope(&q.range), Grouping::Field(q.dimension.clone()))
+            .await?
+            .into_iter()
+            .filter_map(|(k, v)| match k {
+                GroupKey::Value(value) => Some(Row {
+                    value,
+                    count: v.visits,
+                }),
+                _ => None,
             })
-            .collect();
-        let distinct = rows.len() as u64;
-        let total = rows.iter().map(|r| r.count).sum();
-        rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-        rows.truncate(limit);
-        (rows, distinct, total)
-    })
-    .await?;
+            .collect()
+    } else {
+        store
+            .event_stats(scope(&q.range), Grouping::Field(q.dimension.clone()))
+            .await?
+            .into_iter()
+            .filter_map(|(k, a)| match k {
+                GroupKey::Value(value) => Some(Row {
+                    value,
+                    count: a.events,
+                }),
+                _ => None,
+            })
+            .collect()
+    };
+    let distinct = rows.len() as u64;
+    let total = rows.iter().map(|r| r.count).sum();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    rows.truncate(q.limit);
     Ok(Breakdown {
         from: format_rfc3339_millis(q.range.from),
         to: format_rfc3339_millis(q.range.to),
@@ -186,6 +324,56 @@ pub async fn breakdown<S: Store + ?Sized>(
         total,
         distinct,
         rows,
+        filters: q.range.filters,
+    })
+}
+
+/// Every goal of the site with its converting visitors, conversions and rate, in the range and
+/// with the filters of `q`.
+pub async fn goals<S: Store + ?Sized>(
+    store: &S,
+    q: RangeQuery,
+    goals: Vec<Goal>,
+) -> Result<GoalStats, StoreError> {
+    let visitors = store
+        .event_stats(scope(&q), Grouping::Total)
+        .await?
+        .first()
+        .map_or(0, |(_, a)| a.visitors);
+    let mut per_goal = vec![EventAgg::default(); goals.len()];
+    if !goals.is_empty() {
+        for (k, a) in store
+            .event_stats(scope(&q), Grouping::Goals(goals.clone()))
+            .await?
+        {
+            if let GroupKey::Goal(i) = k {
+                if let Some(slot) = per_goal.get_mut(i) {
+                    *slot = a;
+                }
+            }
+        }
+    }
+    let results = goals
+        .into_iter()
+        .zip(per_goal)
+        .map(|(goal, a)| GoalResult {
+            goal,
+            visitors: a.visitors,
+            conversions: a.events,
+            conversion_rate: if visitors == 0 {
+                0.0
+            } else {
+                round_to(a.visitors as f64 * 100.0 / visitors as f64, 1)
+            },
+        })
+        .collect();
+    Ok(GoalStats {
+        from: format_rfc3339_millis(q.from),
+        to: format_rfc3339_millis(q.to),
+        site: q.site,
+        visitors,
+        goals: results,
+        filters: q.filters,
     })
 }
 

@@ -41,9 +41,10 @@ impl ProcessorHttp {
         self
     }
 
-    /// `/api/stats/...`, `/api/sites...`, `/ws` and `/api/ws-ticket`.
+    /// The stats API's paths (`/api/stats/...`, `/api/access`, `/api/goals`, `/api/shares`,
+    /// `/api/export/events`), `/api/sites...`, `/ws` and `/api/ws-ticket`.
     pub fn owns(path: &str) -> bool {
-        path.starts_with("/api/stats/") || SitesApi::owns(path) || Gateway::owns(path)
+        StatsApi::owns(path) || SitesApi::owns(path) || Gateway::owns(path)
     }
 
     pub async fn handle(&self, req: Request<Incoming>) -> Response<ResponseBody> {

@@ -10,12 +10,15 @@
 //!   [`MongoStore`] for the distributed deployment).
 //! - [`rollup`]: what a rollup bucket counts, how a range maps onto buckets, and [`rollup::Hll`],
 //!   the one HyperLogLog of stored and live visitor counts (pure).
+//! - [`visit`]: what a visit is (one record per session, merged order-independently) and
+//!   what filtered aggregates mean, with their reference evaluation (pure).
 //! - [`history`]: the query layer — summary, time series, breakdowns and sites, written once over
 //!   the store primitives and answering with the [`protocol::stats`] types.
 //! - [`api`]: [`StatsApi`], `GET /api/stats/...` with `Authorization: Bearer <token>`.
-//! - [`auth`]: the admin token, compared in constant time.
 //! - [`sites`]: the site registry (events only for known sites), `/api/sites`, and the
 //!   `footfall.sites` topic that tells collectors about it.
+//! - [`auth`]: the admin token, compared in constant time, and the signer derived from it.
+//! - `export`: CSV of the panels (`format=csv`).
 //! - [`query`]: the stats API's query parameters (ranges, intervals, offsets) and their checks.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
 //! - `http`: [`ProcessorHttp`], the stats API and the live gateway as one handler, and
@@ -23,6 +26,7 @@
 //!   files are `footfall_http`'s, mounted by `footfall`).
 //! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and, with the
 //!   `kafka` feature, the Kafka consumer implementing it; the only module that knows rdkafka.
+//! - [`settings`]: goals and share links (signed, revocable) kept as store records.
 //! - [`pipeline`]: source → store with dead-lettering and commit-after-store; its metrics.
 //!
 //! ## What this crate must not do
@@ -37,15 +41,18 @@
 
 pub mod api;
 pub mod auth;
+mod export;
 pub mod history;
 mod http;
 pub mod live;
 pub mod pipeline;
 pub mod query;
 pub mod rollup;
+pub mod settings;
 pub mod sites;
 pub mod source;
 pub mod store;
+pub mod visit;
 
 pub use api::StatsApi;
 pub use auth::AdminToken;

@@ -3,17 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use protocol::stats::{Dimension, Interval, EARLIEST_MS, LATEST_MS, MAX_RANGE_MS};
+use protocol::stats::{
+    Compare, Field, Filter, Interval, EARLIEST_MS, LATEST_MS, MAX_FILTERS, MAX_RANGE_MS,
+};
 
 /// The default window when `from` is not given.
 pub const DEFAULT_RANGE_MS: i64 = 24 * 3600 * 1000;
 
-/// `[from, to)` in epoch milliseconds for one site.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[from, to)` in epoch milliseconds for one site, with the request's filters and
+/// comparison.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RangeQuery {
     pub site: String,
     pub from: i64,
     pub to: i64,
+    /// AND-ed `filter=` parameters.
+    pub filters: Vec<Filter>,
+    /// `compare=` (summary and timeseries).
+    pub compare: Option<Compare>,
 }
 
 /// Why a query's parameters were refused.
@@ -80,7 +87,80 @@ impl RangeQuery {
                 ),
             });
         }
-        Ok(RangeQuery { site, from, to })
+        let compare = match params.get("compare").map(|s| s.trim()) {
+            None | Some("") => None,
+            Some(name) => Some(Compare::from_name(name).ok_or_else(|| QueryError {
+                field: "compare",
+                message: "must be previous or year".into(),
+            })?),
+        };
+        Ok(RangeQuery {
+            site,
+            from,
+            to,
+            filters: Vec::new(),
+            compare,
+        })
+    }
+
+    /// Adds the `filter=` parameters of a raw query string (repeatable, so they are not in
+    /// the single-valued map the other parameters come from).
+    pub fn with_filters(mut self, raw_query: Option<&str>) -> Result<Self, QueryError> {
+        self.filters = parse_filters(raw_query)?;
+        Ok(self)
+    }
+
+    /// The range this one is compared with.
+    pub fn compared(&self) -> Option<RangeQuery> {
+        let (from, to) = compare_range(self.compare?, self.from, self.to);
+        Some(RangeQuery {
+            from,
+            to,
+            compare: None,
+            ..self.clone()
+        })
+    }
+}
+
+/// Every `filter=` of a raw query string, in order, duplicates dropped.
+pub fn parse_filters(raw_query: Option<&str>) -> Result<Vec<Filter>, QueryError> {
+    let mut out: Vec<Filter> = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(raw_query.unwrap_or("").as_bytes()) {
+        if key != "filter" {
+            continue;
+        }
+        let f = Filter::parse(&value).map_err(|e| QueryError {
+            field: "filter",
+            message: e.0,
+        })?;
+        if !out.contains(&f) {
+            out.push(f);
+        }
+        if out.len() > MAX_FILTERS {
+            return Err(QueryError {
+                field: "filter",
+                message: format!("at most {MAX_FILTERS} filters"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `[from, to)` of the comparison range: the same length just before, or the same dates a
+/// year earlier (29 February becomes 28 February), same length.
+pub fn compare_range(compare: Compare, from: i64, to: i64) -> (i64, i64) {
+    let len = to - from;
+    match compare {
+        Compare::Previous => (from - len, from),
+        Compare::Year => {
+            let day = from.div_euclid(protocol::time::DAY_MS);
+            let time_of_day = from.rem_euclid(protocol::time::DAY_MS);
+            let (y, m, d) = protocol::time::civil_from_days(day);
+            let d = if m == 2 && d == 29 { 28 } else { d };
+            let start =
+                protocol::time::days_from_civil(y - 1, m, d) * protocol::time::DAY_MS + time_of_day;
+            (start, start + len)
+        }
     }
 }
 
@@ -163,7 +243,8 @@ impl TimeseriesQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakdownQuery {
     pub range: RangeQuery,
-    pub dimension: Dimension,
+    /// A dimension or `prop.NAME`.
+    pub dimension: Field,
     pub limit: usize,
 }
 
@@ -172,12 +253,14 @@ impl BreakdownQuery {
         let range = RangeQuery::from_params(params, now_ms)?;
         let dimension = params
             .get("dimension")
-            .and_then(|d| Dimension::from_name(d.trim()))
+            .and_then(|d| Field::parse(d.trim()))
             .ok_or_else(|| QueryError {
                 field: "dimension",
                 message: format!(
-                    "must be one of {}",
-                    Dimension::ALL.map(Dimension::name).join(", ")
+                    "must be prop.NAME or one of {}",
+                    protocol::stats::Dimension::ALL
+                        .map(protocol::stats::Dimension::name)
+                        .join(", ")
                 ),
             })?;
         let limit = match params.get("limit") {
@@ -234,7 +317,8 @@ mod tests {
             RangeQuery {
                 site: "example.com".into(),
                 from: 1_701_216_000_000,
-                to: 1_701_302_400_000
+                to: 1_701_302_400_000,
+                ..Default::default()
             }
         );
     }
@@ -277,6 +361,43 @@ mod tests {
         let q = RangeQuery::from_params(&params(&[("to", "1000")]), 0).expect("ok");
         assert_eq!((q.from, q.to), (0, 1000));
     }
+    #[test]
+    fn filters_and_comparison() {
+        let raw = "site=s&filter=page%3A%2Fblog%2F*&filter=country!%3ADE&filter=page%3A%2Fblog%2F*";
+        let f = parse_filters(Some(raw)).expect("ok");
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[1].to_param(), "country!:DE");
+        assert_eq!(
+            parse_filters(Some("filter=nope%3A1"))
+                .expect_err("bad")
+                .field,
+            "filter"
+        );
+        let day = protocol::time::DAY_MS;
+        assert_eq!(
+            compare_range(Compare::Previous, 10 * day, 17 * day),
+            (3 * day, 10 * day)
+        );
+        // 2024-03-01 → 2023-03-01; 2024-02-29 → 2023-02-28.
+        let mar1 = protocol::time::days_from_civil(2024, 3, 1) * day;
+        let (a, b) = compare_range(Compare::Year, mar1, mar1 + day);
+        assert_eq!(a, protocol::time::days_from_civil(2023, 3, 1) * day);
+        assert_eq!(b - a, day);
+        let feb29 = protocol::time::days_from_civil(2024, 2, 29) * day + 3_600_000;
+        let (a, _) = compare_range(Compare::Year, feb29, feb29 + day);
+        assert_eq!(
+            a,
+            protocol::time::days_from_civil(2023, 2, 28) * day + 3_600_000
+        );
+        let p = params(&[("compare", "week")]);
+        assert_eq!(
+            RangeQuery::from_params(&p, 10_000_000)
+                .expect_err("bad")
+                .field,
+            "compare"
+        );
+    }
+
     #[test]
     fn tz_offsets() {
         assert_eq!(parse_tz("+05:30"), Ok(330));
@@ -326,7 +447,10 @@ mod tests {
             .expect("ok");
         assert_eq!(
             (q.dimension, q.limit),
-            (Dimension::UtmSource, DEFAULT_LIMIT)
+            (
+                Field::Dim(protocol::stats::Dimension::UtmSource),
+                DEFAULT_LIMIT
+            )
         );
         assert!(BreakdownQuery::from_params(&params(&[("dimension", "nope")]), 0).is_err());
         assert!(BreakdownQuery::from_params(

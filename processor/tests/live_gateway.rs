@@ -34,6 +34,8 @@ fn event(site: &str, path: &str, visitor: &str) -> Event {
         visitor_id: visitor.into(),
         path: path.into(),
         country: Some("DE".into()),
+        region: None,
+        city: None,
         ..common::data::event(
             format!("{visitor}-{path}-{}", now_ms()),
             site,

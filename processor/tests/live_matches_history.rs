@@ -88,6 +88,7 @@ async fn live_and_history_visitor_counts_agree() {
             site: "live.example".into(),
             from: day_start,
             to: day_start + DAY,
+            ..Default::default()
         },
     )
     .await
@@ -106,6 +107,7 @@ async fn live_and_history_visitor_counts_agree() {
                 site: "live.example".into(),
                 from: first,
                 to: last + MINUTE,
+                ..Default::default()
             },
             interval: Interval::Minute,
             tz_offset_min: 0,

@@ -167,6 +167,7 @@ async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
                 site: "example.com".into(),
                 from,
                 to,
+                ..Default::default()
             },
         )
         .await;
@@ -194,6 +195,7 @@ async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
                 site: site.into(),
                 from,
                 to,
+                ..Default::default()
             },
         )
         .await
@@ -266,6 +268,7 @@ async fn compaction_moves_counts_without_changing_an_answer() {
                 site: site.into(),
                 from,
                 to,
+                ..Default::default()
             };
             let s = history::summary(&*store, r.clone()).await.expect("summary");
             out.push(serde_json::to_string(&s).expect("json"));
@@ -275,7 +278,7 @@ async fn compaction_moves_counts_without_changing_an_answer() {
             ] {
                 let q = processor::query::BreakdownQuery {
                     range: r.clone(),
-                    dimension,
+                    dimension: protocol::stats::Field::Dim(dimension),
                     limit: 100,
                 };
                 let b = history::breakdown(&*store, q).await.expect("breakdown");
@@ -300,6 +303,7 @@ async fn compaction_moves_counts_without_changing_an_answer() {
                 site: site.into(),
                 from,
                 to,
+                ..Default::default()
             },
         )
         .await
@@ -315,6 +319,7 @@ async fn compaction_moves_counts_without_changing_an_answer() {
 /// another admin token never reaches the record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_is_spent_once_across_processors() {
+    use processor::auth::Credential;
     use processor::live::{SpentTickets, TicketError, TicketStore};
     use processor::AdminToken;
 
@@ -336,14 +341,16 @@ async fn a_ticket_is_spent_once_across_processors() {
         TicketStore::new(&token, spent_b.clone()),
     );
 
-    let ticket = at_a.issue("*");
-    assert_eq!(at_b.redeem(&ticket).await, Ok("*".to_string()));
+    let ticket = at_a.issue(&Credential::Admin);
+    assert_eq!(at_b.redeem(&ticket).await, Ok(Credential::Admin));
     assert_eq!(at_a.redeem(&ticket).await, Err(TicketError::Invalid));
     assert_eq!(at_b.redeem(&ticket).await, Err(TicketError::Invalid));
 
     // Raced at both processors: exactly one wins.
     for _ in 0..10 {
-        let ticket = at_b.issue("example.com");
+        let ticket = at_b.issue(&Credential::Share {
+            site: "example.com".into(),
+        });
         let (x, y) = tokio::join!(at_a.redeem(&ticket), at_b.redeem(&ticket));
         let wins = [x, y].iter().filter(|r| r.is_ok()).count();
         assert_eq!(wins, 1, "a raced ticket opened {wins} sockets");
@@ -351,7 +358,7 @@ async fn a_ticket_is_spent_once_across_processors() {
 
     let foreign = TicketStore::new(&AdminToken::new("another deployment"), spent_b);
     assert_eq!(
-        at_a.redeem(&foreign.issue("*")).await,
+        at_a.redeem(&foreign.issue(&Credential::Admin)).await,
         Err(TicketError::Invalid)
     );
 }

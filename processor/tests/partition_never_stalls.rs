@@ -96,6 +96,7 @@ fn range(site: &str) -> RangeQuery {
         site: site.into(),
         from: base(),
         to: base() + 86_400_000,
+        ..Default::default()
     }
 }
 
@@ -200,7 +201,7 @@ async fn check_big_site(store: &dyn Store) {
         store,
         BreakdownQuery {
             range: range("big.example"),
-            dimension: Dimension::Page,
+            dimension: protocol::stats::Field::Dim(Dimension::Page),
             limit: 1000,
         },
     )

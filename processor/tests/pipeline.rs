@@ -13,7 +13,8 @@ use common::source::ScriptedSource;
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::rollup::Run;
 use processor::source::{Checkpoint, Position, Rejected, SourceBatch};
-use processor::store::{Bucket, RegisteredSite, SiteActivity};
+use processor::store::{Bucket, ExportCursor, Record, RecordKind, RegisteredSite, SiteActivity};
+use processor::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use processor::{BoxFuture, InsertOutcome, Store, StoreError};
 use protocol::Event;
 
@@ -102,6 +103,62 @@ impl Store for FlakyStore {
 
     fn is_ready(&self) -> bool {
         true
+    }
+
+    fn event_stats(
+        &self,
+        _scope: Scope,
+        _grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, EventAgg)>, StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("not used".into())) })
+    }
+
+    fn visit_stats(
+        &self,
+        _scope: Scope,
+        _grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, VisitAgg)>, StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("not used".into())) })
+    }
+
+    fn export_page(
+        &self,
+        _site: String,
+        _from: i64,
+        _to: i64,
+        _after: Option<ExportCursor>,
+        _limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("not used".into())) })
+    }
+
+    fn records(
+        &self,
+        _kind: RecordKind,
+        _site: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn record(
+        &self,
+        _kind: RecordKind,
+        _id: String,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn put_record(&self, _record: Record) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Backend("not used".into())) })
+    }
+
+    fn delete_record(
+        &self,
+        _kind: RecordKind,
+        _site: String,
+        _id: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Ok(false) })
     }
 }
 

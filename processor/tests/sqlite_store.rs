@@ -31,6 +31,7 @@ fn range(from: i64, to: i64) -> RangeQuery {
         site: "example.com".into(),
         from,
         to,
+        ..Default::default()
     }
 }
 
@@ -286,6 +287,7 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
                 site: "example.com".into(),
                 from,
                 to,
+                ..Default::default()
             },
         )
         .await
@@ -315,6 +317,7 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
             site: "example.com".into(),
             from,
             to,
+            ..Default::default()
         },
     )
     .await

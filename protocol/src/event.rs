@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the serialised [`Event`]. Bump it on any change a reader must know about.
+///
+/// Optional fields added later (`region`, `city`) do not bump it: an older reader skips
+/// unknown fields and loses only them, a newer reader gets `None` from an older writer. A
+/// bump would instead dead-letter every new event in a processor not yet upgraded.
 pub const SCHEMA_VERSION: u16 = 1;
 
 /// A property value: the flat types the tracker may send.
@@ -99,9 +103,16 @@ pub struct Event {
     pub lang: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    /// ISO 3166-1 alpha-2, derived from `timezone`.
+    /// ISO 3166-1 alpha-2: from the geoip database when the collector has one, else derived
+    /// from `timezone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// ISO 3166-2 subdivision (`DE-BE`), from the geoip database only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// City name (English), from the geoip database only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
     pub device: Device,
     pub browser: String,
     pub os: String,

@@ -50,6 +50,8 @@ impl EventBuilder {
             lang: None,
             timezone: None,
             country: None,
+            region: None,
+            city: None,
             device: Device::Desktop,
             browser: "Firefox".into(),
             os: "Linux".into(),
@@ -122,6 +124,16 @@ impl EventBuilder {
 
     pub fn country(mut self, country: impl Into<String>) -> Self {
         self.0.country = Some(country.into());
+        self
+    }
+
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.0.region = Some(region.into());
+        self
+    }
+
+    pub fn city(mut self, city: impl Into<String>) -> Self {
+        self.0.city = Some(city.into());
         self
     }
 

@@ -79,6 +79,17 @@ pub struct Totals {
     pub visitors: u64,
     pub events: u64,
     pub breakdowns: Breakdowns,
+    /// Visits of today (UTC) and their metrics, defined as in the stats API's summary
+    /// (`docs/API.md`), read from the store's visits every few seconds. Added in version 1
+    /// without a bump: older servers omit them (read as 0).
+    #[serde(default)]
+    pub visits: u64,
+    #[serde(default)]
+    pub bounce_rate: f64,
+    #[serde(default)]
+    pub visit_duration: u64,
+    #[serde(default)]
+    pub views_per_visit: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

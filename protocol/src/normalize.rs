@@ -199,6 +199,8 @@ fn describe(
         lang: wire.lang,
         timezone: wire.timezone,
         country,
+        region: None,
+        city: None,
         device: agent.device,
         browser: agent.browser,
         os: agent.os,

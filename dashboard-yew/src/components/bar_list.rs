@@ -9,6 +9,9 @@ pub struct BarListProps {
     pub rows: Vec<ShareRow>,
     /// Shown when there are no rows.
     pub empty: AttrValue,
+    /// Makes every key a button that filters by it.
+    #[prop_or_default]
+    pub on_pick: Option<Callback<String>>,
 }
 
 /// Horizontal bars (SVG) with the key and count beside each: the top pages.
@@ -29,7 +32,7 @@ pub fn BarList(props: &BarListProps) -> Html {
                                 <svg class="bar-bg" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">
                                     <rect width={format!("{w:.2}")} height="10" rx="1" />
                                 </svg>
-                                <span class="key">{ r.key.clone() }</span>
+                                { super::pick_key(&r.key, props.on_pick.as_ref()) }
                                 <span class="count">{ format_count(r.count) }</span>
                             </li>
                         }

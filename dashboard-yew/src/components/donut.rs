@@ -8,6 +8,9 @@ pub struct DonutProps {
     pub title: AttrValue,
     pub rows: Vec<ShareRow>,
     pub empty: AttrValue,
+    /// Makes every legend key a button that filters by it.
+    #[prop_or_default]
+    pub on_pick: Option<Callback<String>>,
 }
 
 /// Circumference of the ring's circle (r = 15.915…) is 100, so a share in percent is
@@ -50,7 +53,7 @@ pub fn Donut(props: &DonutProps) -> Html {
                     <ul class="legend">
                         { for props.rows.iter().enumerate().map(|(i, r)| html! {
                             <li><span class={format!("swatch c{}", i % 6)} aria-hidden="true"></span>
-                                <span class="key">{ r.key.clone() }</span>
+                                { super::pick_key(&r.key, props.on_pick.as_ref()) }
                                 <span class="count">{ format!("{} · {}", format_count(r.count), format_percent(r.percent)) }</span></li>
                         }) }
                     </ul>

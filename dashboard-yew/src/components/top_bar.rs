@@ -9,12 +9,15 @@ pub struct TopBarProps {
     pub site: Option<AttrValue>,
     pub view: View,
     pub conn: Conn,
+    /// Opened through a share link: the site is fixed and there is no log-out.
+    pub read_only: bool,
     pub on_site: Callback<String>,
     pub on_view: Callback<View>,
     pub on_logout: Callback<()>,
 }
 
-/// Brand, site selector, Live/History tabs, connection status and log out.
+/// Brand, site selector, Live/History tabs, connection status and log out. A share link
+/// shows its one site as text and says it is read-only.
 #[component]
 pub fn TopBar(props: &TopBarProps) -> Html {
     let on_site = props.on_site.reform(|e: Event| {
@@ -39,22 +42,29 @@ pub fn TopBar(props: &TopBarProps) -> Html {
     html! {
         <header class="top">
             <strong class="brand">{ "Footfall" }</strong>
-            <label class="site">
-                <span class="visually-hidden">{ "Site" }</span>
-                <select id="site" aria-label="Site" onchange={on_site}>
-                    { for options.iter().map(|s| html! {
-                        <option value={s.clone()} selected={props.site.as_ref() == Some(s)}>{ s.clone() }</option>
-                    }) }
-                </select>
-            </label>
+            if props.read_only {
+                <span class="site" id="site-name">{ props.site.clone().unwrap_or_default() }</span>
+                <span class="badge" id="read-only">{ "Read-only" }</span>
+            } else {
+                <label class="site">
+                    <span class="visually-hidden">{ "Site" }</span>
+                    <select id="site" aria-label="Site" onchange={on_site}>
+                        { for options.iter().map(|s| html! {
+                            <option value={s.clone()} selected={props.site.as_ref() == Some(s)}>{ s.clone() }</option>
+                        }) }
+                    </select>
+                </label>
+            }
             <nav role="tablist" aria-label="View">
                 { tab(View::Live, "Live", "tab-live") }
                 { tab(View::History, "History", "tab-history") }
             </nav>
             <Status conn={props.conn} />
-            <button id="logout" class="link" onclick={props.on_logout.reform(|_: MouseEvent| ())}>
-                { "Log out" }
-            </button>
+            if !props.read_only {
+                <button id="logout" class="link" onclick={props.on_logout.reform(|_: MouseEvent| ())}>
+                    { "Log out" }
+                </button>
+            }
         </header>
     }
 }

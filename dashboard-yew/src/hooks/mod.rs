@@ -1,16 +1,20 @@
 //! Custom hooks: the only code besides `api::fetch` that talks to browser APIs (WebSocket,
-//! timers, storage). Each takes the root's reducer dispatcher and turns what happens into
+//! timers, storage, the address bar, the clipboard). Each takes the root's reducer dispatcher and turns what happens into
 //! `Action`s; none keeps state the UI reads.
 
+mod use_admin;
 mod use_history;
 mod use_live_metrics;
 mod use_session_token;
 mod use_sites;
+mod use_url_sync;
 
-pub use use_history::use_history;
+pub use use_admin::{export, use_goal_editor, use_share_links};
+pub use use_history::{use_history, HistoryQuery};
 pub use use_live_metrics::use_live_metrics;
 pub use use_session_token::{stored_token, use_session_token};
 pub use use_sites::use_sites;
+pub use use_url_sync::{location, use_url_sync};
 
 /// Milliseconds since the epoch, from the browser's clock.
 pub fn now_ms() -> i64 {

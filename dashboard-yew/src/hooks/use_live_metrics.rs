@@ -27,15 +27,21 @@ use crate::api::{self, ApiError, Ticket};
 use crate::shape::backoff;
 use crate::state::{Action, Conn, State};
 
+/// `shared`: the token is a share link's. A refused ticket then only means this server gives
+/// share links no live view (yet): keep retrying quietly instead of ending the session; the
+/// history's own requests notice a revoked link.
 #[hook]
 pub fn use_live_metrics(
     token: Option<String>,
     site: Option<String>,
+    shared: bool,
     dispatch: UseReducerDispatcher<State>,
 ) {
-    use_effect_with((token, site), move |(token, site)| {
+    use_effect_with((token, site, shared), move |(token, site, shared)| {
         let live = match (token, site) {
-            (Some(token), Some(site)) => Some(Live::start(token.clone(), site.clone(), dispatch)),
+            (Some(token), Some(site)) => {
+                Some(Live::start(token.clone(), site.clone(), *shared, dispatch))
+            }
             _ => {
                 dispatch.dispatch(Action::Conn(Conn::Idle));
                 None
@@ -57,6 +63,7 @@ struct Handlers {
 struct Inner {
     token: String,
     site: String,
+    shared: bool,
     dispatch: UseReducerDispatcher<State>,
     stopped: bool,
     /// Failed attempts since the last snapshot.
@@ -74,11 +81,17 @@ struct Inner {
 struct Live(Rc<RefCell<Inner>>);
 
 impl Live {
-    fn start(token: String, site: String, dispatch: UseReducerDispatcher<State>) -> Live {
+    fn start(
+        token: String,
+        site: String,
+        shared: bool,
+        dispatch: UseReducerDispatcher<State>,
+    ) -> Live {
         dispatch.dispatch(Action::Conn(Conn::Connecting));
         let live = Live(Rc::new(RefCell::new(Inner {
             token,
             site,
+            shared,
             dispatch,
             stopped: false,
             attempt: 0,
@@ -148,16 +161,16 @@ impl Live {
     fn connect(&self) {
         let this = self.clone();
         yew::platform::spawn_local(async move {
-            let (token, dispatch) = {
+            let (token, shared, dispatch) = {
                 let inner = this.0.borrow();
                 if inner.stopped {
                     return;
                 }
-                (inner.token.clone(), inner.dispatch.clone())
+                (inner.token.clone(), inner.shared, inner.dispatch.clone())
             };
-            match api::post::<Ticket>(&token, api::TICKET_PATH).await {
+            match api::post::<Ticket>(&token, api::TICKET_PATH, None::<&()>).await {
                 Ok(t) => this.open(&t.ticket),
-                Err(ApiError::Unauthorized) => {
+                Err(ApiError::Unauthorized) if !shared => {
                     if !this.0.borrow().stopped {
                         dispatch.dispatch(Action::LoggedOut(Some(
                             super::use_sites::TOKEN_REFUSED.into(),

@@ -33,6 +33,7 @@ pub fn use_sites(token: Option<String>, dispatch: UseReducerDispatcher<State>) {
     });
 }
 
-/// Shown when a token that used to work is refused (rotated on the server).
+/// Shown when a credential that used to work is refused (the admin token rotated on the
+/// server, or the share link revoked).
 pub const TOKEN_REFUSED: &str =
-    "The server no longer accepts this token (was it changed?). Sign in again.";
+    "The server no longer accepts this token or share link (was it changed or revoked?).";

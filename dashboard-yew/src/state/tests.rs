@@ -2,6 +2,7 @@
 
 use super::*;
 use protocol::live::{LiveUpdate, Totals};
+use protocol::stats::{Goal, GoalKind, GoalResult};
 
 fn live(msg: ServerMessage) -> Action {
     Action::Live(Box::new(msg))
@@ -45,13 +46,20 @@ fn update(site: &str, active: u64, feed: Vec<FeedEvent>) -> LiveUpdate {
     }
 }
 
+const ADMIN: Access = Access {
+    role: Role::Admin,
+    site: None,
+};
+
 fn logged_in(sites: Vec<SiteInfo>) -> State {
-    let mut s = State::restoring(Some("t".into()));
+    let mut s = State::restoring(Some("t".into()), UrlState::default());
     assert!(s.login.checking);
     s.apply(Action::LoggedIn {
         token: "t".into(),
+        access: ADMIN,
         sites,
     });
+    assert!(s.is_admin());
     s
 }
 
@@ -214,9 +222,17 @@ fn ranges() {
 fn history_answers_for_an_old_request_are_dropped() {
     let mut s = logged_in(vec![site("a", 1)]);
     let span = Some(Span { from: 0, to: 10 });
-    s.apply(Action::HistoryRequested { request: 1, span });
+    s.apply(Action::HistoryRequested {
+        request: 1,
+        span,
+        parts: 3,
+    });
     assert_eq!(s.history.summary, Load::Loading);
-    s.apply(Action::HistoryRequested { request: 2, span });
+    s.apply(Action::HistoryRequested {
+        request: 2,
+        span,
+        parts: 3,
+    });
     s.apply(Action::Summary(1, Ok(Summary::default())));
     assert_eq!(s.history.summary, Load::Loading);
     s.apply(Action::Summary(
@@ -238,4 +254,220 @@ fn history_answers_for_an_old_request_are_dropped() {
         s.history.breakdowns.get(&Dimension::Page),
         Some(Load::Failed(_))
     ));
+    // Three answers of request 2 arrived (request 1's does not count): settled.
+    assert_eq!(s.history.outstanding, 0);
+}
+
+#[test]
+fn a_new_request_keeps_what_is_shown_until_its_answers_arrive() {
+    let mut s = logged_in(vec![site("a", 1)]);
+    let span = Some(Span { from: 0, to: 10 });
+    s.apply(Action::HistoryRequested {
+        request: 1,
+        span,
+        parts: 2,
+    });
+    let shown = Summary {
+        pageviews: 4,
+        ..Summary::default()
+    };
+    s.apply(Action::Summary(1, Ok(shown.clone())));
+    s.apply(Action::Series(1, Err(ApiError::Network)));
+    assert_eq!(s.history.outstanding, 0);
+    // A filter click: the old totals stay up (busy) instead of flashing "Loading…".
+    s.apply(Action::AddFilter(Filter::is(Dimension::Page, "/a")));
+    s.apply(Action::HistoryRequested {
+        request: 2,
+        span,
+        parts: 2,
+    });
+    assert_eq!(s.history.outstanding, 2);
+    assert_eq!(s.history.summary, Load::Ready(shown));
+    assert_eq!(s.history.series, Load::Loading);
+    // The custom-property panel loads only when a property is chosen.
+    assert_eq!(s.history.prop, Load::Idle);
+    s.apply(Action::SetProp(Some("  plan ".into())));
+    assert_eq!(s.prop.as_deref(), Some("plan"));
+    s.apply(Action::HistoryRequested {
+        request: 3,
+        span,
+        parts: 3,
+    });
+    assert_eq!(s.history.prop, Load::Loading);
+    s.apply(Action::SetProp(Some(" ".into())));
+    assert_eq!(s.prop, None);
+    // An invalid range loads nothing.
+    s.apply(Action::HistoryRequested {
+        request: 4,
+        span: None,
+        parts: 3,
+    });
+    assert_eq!(
+        (s.history.summary.clone(), s.history.outstanding),
+        (Load::Idle, 0)
+    );
+}
+
+#[test]
+fn filters_one_per_field_invert_remove_and_clear() {
+    let mut s = logged_in(vec![site("a", 1)]);
+    s.apply(Action::AddFilter(Filter::is(Dimension::Page, "/a")));
+    s.apply(Action::AddFilter(Filter::is(Dimension::Country, "DE")));
+    // A second row of the same panel replaces the first filter, keeping its place.
+    s.apply(Action::AddFilter(Filter::is(Dimension::Page, "/b")));
+    assert_eq!(
+        s.filters,
+        vec![
+            Filter::is(Dimension::Page, "/b"),
+            Filter::is(Dimension::Country, "DE")
+        ]
+    );
+    s.apply(Action::InvertFilter(Dimension::Country.into()));
+    assert_eq!(s.filters[1], Filter::is_not(Dimension::Country, "DE"));
+    s.apply(Action::InvertFilter(Dimension::Country.into()));
+    assert_eq!(s.filters[1], Filter::is(Dimension::Country, "DE"));
+    s.apply(Action::RemoveFilter(Dimension::Page.into()));
+    assert_eq!(s.filters, vec![Filter::is(Dimension::Country, "DE")]);
+    s.apply(Action::ClearFilters);
+    assert!(s.filters.is_empty());
+    // No more than the API takes.
+    for i in 0..40 {
+        s.apply(Action::AddFilter(Filter::is(
+            Field::Prop(format!("k{i}")),
+            "v",
+        )));
+    }
+    assert_eq!(s.filters.len(), MAX_FILTERS);
+    // Another site's filters do not carry over.
+    s.apply(Action::SetProp(Some("plan".into())));
+    s.apply(Action::SelectSite("b".into()));
+    assert!(s.filters.is_empty());
+    assert_eq!(s.prop, None);
+}
+
+#[test]
+fn a_live_row_opens_todays_history_filtered() {
+    let mut s = logged_in(vec![site("a", 1)]);
+    s.apply(Action::SetRange(Range::Last30Days));
+    s.apply(Action::FilterFromLive(Filter::is(
+        Dimension::Browser,
+        "Firefox",
+    )));
+    assert_eq!(s.view, View::History);
+    assert_eq!(s.range, Range::Today);
+    assert_eq!(s.filters, vec![Filter::is(Dimension::Browser, "Firefox")]);
+}
+
+#[test]
+fn a_bookmarked_url_restores_the_view_and_survives_login() {
+    let url = UrlState::parse(
+        "?site=shop&view=history&range=7d&filter=page:/pricing&compare=previous&metric=visits&prop=plan",
+    );
+    let mut s = State::restoring(Some("t".into()), url.clone());
+    // The busiest site does not replace the bookmarked one.
+    s.apply(Action::LoggedIn {
+        token: "t".into(),
+        access: ADMIN,
+        sites: vec![site("big", 100), site("shop", 1)],
+    });
+    assert_eq!(s.site.as_deref(), Some("shop"));
+    assert_eq!(s.url_state(), url);
+    assert_eq!(s.view, View::History);
+    assert_eq!(s.compare, Some(Compare::Previous));
+    assert_eq!(s.metric, Metric::Visits);
+    // Without a site in the URL, the filters still survive the pick of the busiest site.
+    let mut s = State::restoring(Some("t".into()), UrlState::parse("?filter=page:/x"));
+    s.apply(Action::LoggedIn {
+        token: "t".into(),
+        access: ADMIN,
+        sites: vec![site("big", 100)],
+    });
+    assert_eq!(s.site.as_deref(), Some("big"));
+    assert_eq!(s.filters, vec![Filter::is(Dimension::Page, "/x")]);
+}
+
+#[test]
+fn a_share_link_shows_its_one_site_read_only() {
+    let mut s = State::restoring(Some("share-token".into()), UrlState::parse("?site=other"));
+    s.apply(Action::LoggedIn {
+        token: "share-token".into(),
+        access: Access {
+            role: Role::Share,
+            site: Some("shop".into()),
+        },
+        sites: vec![],
+    });
+    assert!(s.is_shared() && !s.is_admin());
+    assert_eq!(s.site.as_deref(), Some("shop"));
+    assert!(!s.site_is_empty());
+    // It cannot switch sites, and a site list (it never gets one) changes nothing.
+    s.apply(Action::SelectSite("other".into()));
+    s.apply(Action::SitesLoaded(vec![site("other", 9)]));
+    assert_eq!(s.site.as_deref(), Some("shop"));
+    assert!(s.sites.is_empty());
+    s.apply(Action::LoggedOut(Some(
+        "This share link is no longer valid.".into(),
+    )));
+    assert_eq!((s.role, s.token), (None, None));
+}
+
+#[test]
+fn goal_and_share_edits_reload_on_success_and_explain_failures() {
+    let mut s = logged_in(vec![site("a", 1)]);
+    s.apply(Action::GoalEditStarted);
+    assert!(s.goal_edit.busy);
+    s.apply(Action::GoalEdited(Err(ApiError::Status(
+        400,
+        "value is empty".into(),
+    ))));
+    assert!(!s.goal_edit.busy);
+    assert_eq!(
+        s.goal_edit.error.as_deref(),
+        Some("server answered 400: value is empty")
+    );
+    assert_eq!(s.history_rev, 0);
+    s.apply(Action::GoalEditStarted);
+    s.apply(Action::GoalEdited(Ok(())));
+    assert_eq!((s.history_rev, s.goal_edit.error.clone()), (1, None));
+    s.apply(Action::Refresh);
+    assert_eq!(s.history_rev, 2);
+
+    s.apply(Action::OpenShares(true));
+    s.apply(Action::ShareEditStarted);
+    s.apply(Action::ShareEdited(Ok(())));
+    assert_eq!(s.shares.rev, 1);
+    s.apply(Action::Copied(Some("id1".into())));
+    assert_eq!(s.shares.copied.as_deref(), Some("id1"));
+    s.apply(Action::OpenShares(false));
+    assert_eq!(s.shares.copied, None);
+
+    // Goal figures belong to the request like every other answer.
+    s.apply(Action::HistoryRequested {
+        request: 7,
+        span: Some(Span { from: 0, to: 1 }),
+        parts: 1,
+    });
+    let stats = GoalStats {
+        site: "a".into(),
+        from: String::new(),
+        to: String::new(),
+        visitors: 4,
+        goals: vec![GoalResult {
+            goal: Goal {
+                id: "1".into(),
+                site: "a".into(),
+                kind: GoalKind::Event,
+                value: "signup".into(),
+                created_at: String::new(),
+            },
+            visitors: 1,
+            conversions: 2,
+            conversion_rate: 25.0,
+        }],
+        filters: vec![],
+    };
+    s.apply(Action::Goals(6, Ok(stats.clone())));
+    assert_eq!(s.history.goals, Load::Loading);
+    s.apply(Action::Goals(7, Ok(stats.clone())));
+    assert_eq!(s.history.goals, Load::Ready(stats));
 }

@@ -11,6 +11,15 @@ use protocol::live::{LiveUpdate, ServerMessage};
 
 use super::TOKEN;
 
+/// How a live client proves who it is.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    /// `Authorization: Bearer <token>` (admin or share token).
+    Bearer(&'a str),
+    /// `&ticket=` from `POST /api/ws-ticket`.
+    Ticket(&'a str),
+}
+
 /// What [`LiveClient::poll`] saw.
 pub enum Polled {
     Message(Box<ServerMessage>),
@@ -19,15 +28,22 @@ pub enum Polled {
     Closed,
 }
 
-pub struct LiveClient {
-    ws: FragmentCollector<TokioIo<hyper::upgrade::Upgraded>>,
+/// Why [`LiveClient::open`] did not give a live client.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The server answered the upgrade with this status.
+    Refused(u16),
+    /// Anything else: connection, protocol, no snapshot.
+    Failed(String),
 }
 
-/// How a live client authenticates: the admin token in a header (non-browser clients), or a
-/// one-time ticket in the URL (what the dashboard does).
-pub enum Auth {
-    Bearer,
-    Ticket(String),
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Refused(status) => write!(f, "upgrade refused with {status}"),
+            OpenError::Failed(why) => f.write_str(why),
+        }
+    }
 }
 
 /// A ticket from `POST {base}/api/ws-ticket` with the test admin token (blocking).
@@ -43,31 +59,48 @@ pub fn ticket(base: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no ticket in {body}"))
 }
 
+pub struct LiveClient {
+    ws: FragmentCollector<TokioIo<hyper::upgrade::Upgraded>>,
+}
+
 impl LiveClient {
     /// Connects to `base` (`http://host:port`) for `site` with the test admin token, and
     /// returns the client with the snapshot it got first.
     pub async fn connect(base: &str, site: &str) -> (LiveClient, LiveUpdate) {
-        match Self::open(base, site, Auth::Bearer).await {
-            Ok((client, snapshot, _)) => (client, snapshot),
+        match Self::connect_as(base, site, Auth::Bearer(TOKEN)).await {
+            Ok(pair) => pair,
+            Err(status) => panic!("upgrade refused with {status}"),
+        }
+    }
+
+    /// Connects with `auth`; the HTTP status when the upgrade is refused.
+    pub async fn connect_as(
+        base: &str,
+        site: &str,
+        auth: Auth<'_>,
+    ) -> Result<(LiveClient, LiveUpdate), u16> {
+        match Self::open(base, site, auth).await {
+            Ok((client, snapshot, _)) => Ok((client, snapshot)),
+            Err(OpenError::Refused(status)) => Err(status),
             Err(e) => panic!("{e}"),
         }
     }
 
     /// Connects with `auth`; the client, its first snapshot and the upgrade's response
-    /// headers, or why it did not open.
+    /// headers, or why it did not open (never panics: a dashboard retries).
     pub async fn open(
         base: &str,
         site: &str,
-        auth: Auth,
-    ) -> Result<(LiveClient, LiveUpdate, hyper::HeaderMap), String> {
+        auth: Auth<'_>,
+    ) -> Result<(LiveClient, LiveUpdate, hyper::HeaderMap), OpenError> {
         let authority = base.trim_start_matches("http://").to_string();
         let stream = tokio::net::TcpStream::connect(&authority)
             .await
-            .map_err(|e| format!("connect {authority}: {e}"))?;
-        let uri = match &auth {
-            Auth::Bearer => format!("{base}/ws?site={site}"),
-            Auth::Ticket(t) => format!("{base}/ws?site={site}&ticket={t}"),
-        };
+            .map_err(|e| OpenError::Failed(format!("connect {authority}: {e}")))?;
+        let mut uri = format!("{base}/ws?site={site}");
+        if let Auth::Ticket(ticket) = auth {
+            uri.push_str(&format!("&ticket={ticket}"));
+        }
         let mut req = Request::builder()
             .uri(uri)
             .header("Host", &authority)
@@ -75,19 +108,27 @@ impl LiveClient {
             .header("Connection", "upgrade")
             .header("Sec-WebSocket-Key", handshake::generate_key())
             .header("Sec-WebSocket-Version", "13");
-        if let Auth::Bearer = auth {
-            req = req.header("Authorization", format!("Bearer {TOKEN}"));
+        if let Auth::Bearer(token) = auth {
+            req = req.header("Authorization", format!("Bearer {token}"));
         }
-        let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
-        let (ws, resp) = handshake::client(&TokioExecutor::new(), req, stream)
-            .await
-            .map_err(|e| format!("upgrade at {base}: {e}"))?;
+        let req = req
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| OpenError::Failed(e.to_string()))?;
+        let (ws, resp) = match handshake::client(&TokioExecutor::new(), req, stream).await {
+            Ok(pair) => pair,
+            Err(fastwebsockets::WebSocketError::InvalidStatusCode(status)) => {
+                return Err(OpenError::Refused(status))
+            }
+            Err(e) => return Err(OpenError::Failed(format!("upgrade at {base}: {e}"))),
+        };
         let mut client = LiveClient {
             ws: FragmentCollector::new(ws),
         };
         match client.next(Duration::from_secs(10)).await {
             Some(ServerMessage::Snapshot(s)) => Ok((client, s, resp.headers().clone())),
-            other => Err(format!("expected a snapshot first, got {other:?}")),
+            other => Err(OpenError::Failed(format!(
+                "expected a snapshot first, got {other:?}"
+            ))),
         }
     }
 

@@ -253,3 +253,51 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// A whole answer: status, headers (lower-case names) and body text.
+pub struct Answer {
+    pub status: u16,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+}
+
+/// Any request, with an optional Bearer token and JSON body; any status is an [`Answer`].
+pub fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> Answer {
+    let mut req = ureq::request(method, url);
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    let result = match body {
+        Some(b) => req.set("Content-Type", "application/json").send_string(b),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(resp) | Err(ureq::Error::Status(_, resp)) => resp,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| {
+            let v = resp.header(&n)?.to_string();
+            Some((n.to_ascii_lowercase(), v))
+        })
+        .collect();
+    let text = resp.into_string().unwrap_or_default();
+    Answer {
+        status,
+        headers,
+        text,
+    }
+}

@@ -258,6 +258,7 @@ impl LiveEngine {
                 visitors: b.visitors.estimate(),
                 events: b.events(),
                 breakdowns: breakdowns(b),
+                ..Totals::default()
             },
             _ => Totals::default(),
         };

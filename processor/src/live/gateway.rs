@@ -3,7 +3,9 @@
 //!
 //! A connection is authenticated *before* the upgrade — a Bearer header (non-browser
 //! clients) or a one-time ticket (browsers; any processor's, see [`super::tickets`]) — and
-//! refused with a JSON 401 otherwise. It then
+//! refused with a JSON 401 otherwise. The
+//! admin token watches every site; a share link (with [`Gateway::with_credentials`]) only
+//! its own, and so does a ticket it asked for (403 for any other site). It then
 //! gets a snapshot, and ticks whenever the hub publishes a change for its site, at most every
 //! `min_tick`. A writer task owns the socket's write half; a reader task handles pings,
 //! pongs, close and `resync`. A client that stops reading stalls only its own writer, which
@@ -27,8 +29,8 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::hub::{LiveHub, SiteView};
-use super::tickets::{LocalSpentTickets, SpentTickets, TicketError, TicketStore, ANY_SITE};
-use crate::auth::AdminToken;
+use super::tickets::{LocalSpentTickets, SpentTickets, TicketError, TicketStore};
+use crate::auth::{AdminToken, Credential, Credentials};
 
 /// Close codes, so a client can tell why it was closed.
 mod close_code {
@@ -75,6 +77,8 @@ impl Default for GatewayLimits {
 pub struct Gateway {
     hub: LiveHub,
     token: AdminToken,
+    /// Share links too, when set; the admin token alone otherwise.
+    credentials: Option<Credentials>,
     tickets: TicketStore,
     limits: GatewayLimits,
     slots: Arc<Semaphore>,
@@ -93,6 +97,7 @@ impl Gateway {
             hub,
             tickets: TicketStore::new(&token, Arc::new(LocalSpentTickets::default())),
             token,
+            credentials: None,
             limits,
             slots,
         }
@@ -105,6 +110,29 @@ impl Gateway {
         self
     }
 
+    /// Accepts share links as well as the admin token (each for its own site), as the stats
+    /// API does.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Who the `Authorization` header is. A store that cannot answer about a share link
+    /// counts as nobody here: the client retries the live view, which is harmless.
+    async fn credential(&self, header: Option<&str>) -> Option<Credential> {
+        if self.token.verify_header(header) {
+            return Some(Credential::Admin);
+        }
+        let credentials = self.credentials.as_ref()?;
+        match credentials.resolve(header).await {
+            Ok(who) => who,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a share link");
+                None
+            }
+        }
+    }
+
     /// Does this gateway answer `path`?
     pub fn owns(path: &str) -> bool {
         path == "/ws" || path == "/api/ws-ticket"
@@ -112,12 +140,14 @@ impl Gateway {
 
     pub async fn handle(&self, req: Request<Incoming>) -> Reply {
         match req.uri().path() {
-            "/api/ws-ticket" => self.ticket(&req),
+            "/api/ws-ticket" => self.ticket(&req).await,
             _ => self.upgrade(req).await,
         }
     }
 
-    fn ticket(&self, req: &Request<Incoming>) -> Reply {
+    /// `POST /api/ws-ticket[?site=S]`: a one-time ticket for whoever the Bearer token is. With
+    /// `site`, the ticket opens that site only (a share link's always opens its own).
+    async fn ticket(&self, req: &Request<Incoming>) -> Reply {
         if req.method() != Method::POST {
             return answer::method_not_allowed("POST");
         }
@@ -125,32 +155,40 @@ impl Gateway {
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !self.token.verify_header(auth) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>",
-            );
-        }
-        let ticket = self.tickets.issue(ANY_SITE);
+        let Some(who) = self.credential(auth).await else {
+            return unauthorized();
+        };
+        let params = query_params(req);
+        let holder = match (who, params.get("site").map(|s| s.trim())) {
+            (who, None | Some("")) => who,
+            (who, Some(site)) => match protocol::validate::site(site) {
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_parameter",
+                        &format!("site: {}", e.message),
+                    )
+                }
+                Ok(site) if !who.reads(&site) => return other_site(),
+                Ok(site) => Credential::Share { site },
+            },
+        };
+        let ticket = self.tickets.issue(&holder);
         answer::json(StatusCode::OK, &serde_json::json!({ "ticket": ticket }))
     }
 
     async fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
-        let params: BTreeMap<String, String> =
-            url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
+        let params = query_params(&req);
         let auth = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let authorised = if self.token.verify_header(auth) {
-            true
-        } else if let Some(ticket) = params.get("ticket") {
-            match self.tickets.redeem(ticket).await {
-                Ok(_scope) => true,
-                Err(TicketError::Invalid) => false,
+        let who = match (self.credential(auth).await, params.get("ticket")) {
+            (Some(who), _) => Some(who),
+            (None, None) => None,
+            (None, Some(ticket)) => match self.tickets.redeem(ticket).await {
+                Ok(who) => Some(who),
+                Err(TicketError::Invalid) => None,
                 Err(TicketError::Unavailable(e)) => {
                     tracing::warn!(error = %e, "cannot check a WebSocket ticket");
                     return error(
@@ -159,17 +197,11 @@ impl Gateway {
                         "cannot check the ticket now; try again",
                     );
                 }
-            }
-        } else {
-            false
+            },
         };
-        if !authorised {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>, or a ticket from POST /api/ws-ticket",
-            );
-        }
+        let Some(who) = who else {
+            return unauthorized();
+        };
         let site = match params
             .get("site")
             .map(|s| protocol::validate::site(s.trim()))
@@ -190,6 +222,9 @@ impl Gateway {
                 )
             }
         };
+        if !who.reads(&site) {
+            return other_site();
+        }
         if !upgrade::is_upgrade_request(&req) {
             return error(
                 StatusCode::UPGRADE_REQUIRED,
@@ -225,6 +260,28 @@ impl Gateway {
         let (parts, _) = response.into_parts();
         Response::from_parts(parts, ResponseBody::default())
     }
+}
+
+fn query_params<B>(req: &Request<B>) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn unauthorized() -> Reply {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send Authorization: Bearer <admin token or share token>, or a ticket from POST /api/ws-ticket",
+    )
+}
+
+fn other_site() -> Reply {
+    error(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "this credential watches another site",
+    )
 }
 
 /// What the reader tells the writer.

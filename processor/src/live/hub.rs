@@ -12,10 +12,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use protocol::live::{FeedEvent, LiveMetrics};
 use tokio::sync::watch;
 
+use protocol::time::DAY_MS;
 use protocol::Event;
 
 use super::delta::{DeltaBuilder, MetricsDelta};
 use super::engine::LiveEngine;
+use crate::visit::VisitAgg;
 
 /// How often the publisher looks for changes. Sites publish at most every
 /// [`MIN_PUBLISH_INTERVAL`]; windows also move with time, so an unchanged site is
@@ -42,7 +44,28 @@ struct Channel {
 struct Inner {
     engine: LiveEngine,
     channels: HashMap<String, Channel>,
+    /// Today's visit figures per site, as last read from the store (see `live::visits`):
+    /// `(start of the UTC day they are for, figures)`.
+    visits: HashMap<String, (i64, VisitAgg)>,
     closed: bool,
+}
+
+impl Inner {
+    /// The engine's metrics with today's visit figures laid over them — only figures for the
+    /// current UTC day, so yesterday's never show after midnight.
+    fn metrics(&self, site: &str, now: i64) -> LiveMetrics {
+        let mut metrics = self.engine.metrics(site, now);
+        let today = now.div_euclid(DAY_MS) * DAY_MS;
+        if let Some((day, v)) = self.visits.get(site) {
+            if *day == today {
+                metrics.today.visits = v.visits;
+                metrics.today.bounce_rate = v.bounce_rate();
+                metrics.today.visit_duration = v.visit_duration();
+                metrics.today.views_per_visit = v.views_per_visit();
+            }
+        }
+        metrics
+    }
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -72,6 +95,7 @@ impl LiveHub {
             inner: Arc::new(Mutex::new(Inner {
                 engine,
                 channels: HashMap::new(),
+                visits: HashMap::new(),
                 closed: false,
             })),
             pending: Arc::default(),
@@ -107,8 +131,33 @@ impl LiveHub {
         SiteView {
             site: site.to_string(),
             at: now,
-            metrics: inner.engine.metrics(site, now),
+            metrics: inner.metrics(site, now),
             feed: inner.engine.feed(site),
+        }
+    }
+
+    /// Sites somebody watches now; `None` once the hub is closed.
+    pub fn watched_sites(&self) -> Option<Vec<String>> {
+        let inner = self.lock();
+        if inner.closed {
+            return None;
+        }
+        Some(
+            inner
+                .channels
+                .iter()
+                .filter(|(_, c)| c.tx.receiver_count() > 0)
+                .map(|(site, _)| site.clone())
+                .collect(),
+        )
+    }
+
+    /// Sets today's visit figures of `site` (those of the UTC day starting at `day`); they
+    /// reach watchers with the next publication (within a second).
+    pub fn set_visits(&self, site: &str, day: i64, visits: VisitAgg) {
+        let mut inner = self.lock();
+        if inner.channels.contains_key(site) {
+            inner.visits.insert(site.to_string(), (day, visits));
         }
     }
 
@@ -159,36 +208,45 @@ impl LiveHub {
         if inner.closed {
             return false;
         }
-        let Inner {
-            engine, channels, ..
-        } = &mut *inner;
         // Sites nobody watches any more are forgotten; they are recreated on subscribe.
-        channels.retain(|_, c| c.tx.receiver_count() > 0);
-        for (site, channel) in channels.iter_mut() {
-            let version = engine.version(site);
-            let since = now - channel.published_at;
-            let changed = version != channel.published_version;
-            if (changed && since >= MIN_PUBLISH_INTERVAL.as_millis() as i64)
-                || since >= IDLE_REFRESH.as_millis() as i64
-            {
-                let view = SiteView {
-                    site: site.clone(),
-                    at: now,
-                    metrics: engine.metrics(site, now),
-                    feed: engine.feed(site),
-                };
-                channel.published_version = version;
-                channel.published_at = now;
-                // Only wake watchers when something they can see is different.
-                channel.tx.send_if_modified(|current| {
-                    if current.metrics == view.metrics && current.feed == view.feed {
-                        false
-                    } else {
-                        *current = Arc::new(view);
-                        true
-                    }
-                });
-            }
+        inner.channels.retain(|_, c| c.tx.receiver_count() > 0);
+        let Inner {
+            channels, visits, ..
+        } = &mut *inner;
+        visits.retain(|site, _| channels.contains_key(site));
+        let due: Vec<(String, u64)> = inner
+            .channels
+            .iter()
+            .filter_map(|(site, channel)| {
+                let version = inner.engine.version(site);
+                let since = now - channel.published_at;
+                let changed = version != channel.published_version;
+                ((changed && since >= MIN_PUBLISH_INTERVAL.as_millis() as i64)
+                    || since >= IDLE_REFRESH.as_millis() as i64)
+                    .then(|| (site.clone(), version))
+            })
+            .collect();
+        for (site, version) in due {
+            let view = SiteView {
+                at: now,
+                metrics: inner.metrics(&site, now),
+                feed: inner.engine.feed(&site),
+                site,
+            };
+            let Some(channel) = inner.channels.get_mut(&view.site) else {
+                continue;
+            };
+            channel.published_version = version;
+            channel.published_at = now;
+            // Only wake watchers when something they can see is different.
+            channel.tx.send_if_modified(|current| {
+                if current.metrics == view.metrics && current.feed == view.feed {
+                    false
+                } else {
+                    *current = Arc::new(view);
+                    true
+                }
+            });
         }
         true
     }

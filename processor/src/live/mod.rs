@@ -10,7 +10,9 @@
 //! With several processors each sees only its partitions, and because deltas merge by
 //! adding counts and uniting HyperLogLog sketches ([`crate::rollup::Hll`], the sketch the
 //! stored rollups keep), every gateway that merges the whole stream shows the global numbers,
-//! and they are the numbers history shows for the same events.
+//! and they are the numbers history shows for the same events. Today's visit figures are the
+//! exception: they need per-session state, so `visits` reads them from the store's visit
+//! records for watched sites every few seconds.
 
 mod delta;
 mod engine;
@@ -20,6 +22,7 @@ mod hub;
 mod kafka;
 mod tee;
 mod tickets;
+mod visits;
 
 pub use delta::{deltas_of, Bucket, DeltaBuilder, MetricsDelta, DELTA_VERSION};
 pub use engine::LiveEngine;
@@ -29,6 +32,7 @@ pub use hub::LiveHub;
 pub use kafka::{run_subscriber, MetricsPublisher, MetricsTopicError};
 pub use tee::{DeltaSink, LiveStore};
 pub use tickets::{LocalSpentTickets, SpentTickets, TicketError, TicketStore, TICKET_TTL};
+pub use visits::{refresh_visits, VISIT_REFRESH};
 
 /// A page view as the live tests want it: referred by `news.example`, from Berlin.
 #[cfg(test)]

@@ -12,7 +12,11 @@ use protocol::Event;
 
 use super::hub::LiveHub;
 use crate::rollup::Run;
-use crate::store::{Bucket, InsertOutcome, RegisteredSite, SiteActivity, Store, StoreError};
+use crate::store::{
+    Bucket, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
+    StoreError,
+};
+use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
 
 /// Receives the events a store has just stored for the first time.
@@ -87,6 +91,62 @@ impl Store for LiveStore {
 
     fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>> {
         self.inner.unregister_site(site)
+    }
+
+    fn event_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, EventAgg)>, StoreError>> {
+        self.inner.event_stats(scope, grouping)
+    }
+
+    fn visit_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, VisitAgg)>, StoreError>> {
+        self.inner.visit_stats(scope, grouping)
+    }
+
+    fn export_page(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+        after: Option<ExportCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>> {
+        self.inner.export_page(site, from, to, after, limit)
+    }
+
+    fn records(
+        &self,
+        kind: RecordKind,
+        site: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        self.inner.records(kind, site)
+    }
+
+    fn record(
+        &self,
+        kind: RecordKind,
+        id: String,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        self.inner.record(kind, id)
+    }
+
+    fn put_record(&self, record: Record) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.put_record(record)
+    }
+
+    fn delete_record(
+        &self,
+        kind: RecordKind,
+        site: String,
+        id: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.inner.delete_record(kind, site, id)
     }
 
     fn is_ready(&self) -> bool {

@@ -9,8 +9,9 @@
 //! - **Any processor can check it.** A ticket is `v1~<expiry ms>~<nonce>~<scope>~<signature>`,
 //!   signed with a key derived from the admin token ([`AdminToken::signer`] with
 //!   [`WS_TICKET_PURPOSE`]), which every processor of a deployment shares. It expires
-//!   [`TICKET_TTL`] after issue; changing the token voids every ticket. `scope` names what it
-//!   opens (`*`: every site, the admin's).
+//!   [`TICKET_TTL`] after issue; changing the token voids every ticket. `scope` is the
+//!   credential that asked for it: `*` for the admin (every site), else the one site of a
+//!   share link, whose ticket opens the live view of that site only.
 //! - **It opens one socket, deployment-wide.** Redeeming records the nonce as spent in
 //!   [`SpentTickets`] until the ticket expires, and only the first record wins. With MongoDB
 //!   that is an insert into a collection every processor shares, with a unique `_id` and a TTL
@@ -26,12 +27,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
 
-use crate::auth::{AdminToken, Signer, WS_TICKET_PURPOSE};
+use crate::auth::{AdminToken, Credential, Signer, WS_TICKET_PURPOSE};
 use crate::BoxFuture;
 
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
-/// The scope of an admin's ticket: every site.
-pub const ANY_SITE: &str = "*";
+/// The scope of an admin's ticket: every site (never a valid site name).
+const ANY_SITE: &str = "*";
 const VERSION: &str = "v1";
 const SEP: char = '~';
 
@@ -95,12 +96,16 @@ impl TicketStore {
         }
     }
 
-    /// A new ticket opening `scope` ([`ANY_SITE`], or one site).
-    pub fn issue(&self, scope: &str) -> String {
-        self.issue_at(scope, now_ms())
+    /// A new ticket for `holder`.
+    pub fn issue(&self, holder: &Credential) -> String {
+        self.issue_at(holder, now_ms())
     }
 
-    fn issue_at(&self, scope: &str, now: i64) -> String {
+    fn issue_at(&self, holder: &Credential, now: i64) -> String {
+        let scope = match holder {
+            Credential::Admin => ANY_SITE,
+            Credential::Share { site } => site.as_str(),
+        };
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
         let expires = now.saturating_add(TICKET_TTL.as_millis() as i64);
@@ -112,13 +117,13 @@ impl TicketStore {
         format!("{body}{SEP}{signature}")
     }
 
-    /// The scope `ticket` opens, if it is genuine, unexpired and unused — and from now on,
+    /// Who asked for `ticket`, if it is genuine, unexpired and unused — and from now on,
     /// used.
-    pub async fn redeem(&self, ticket: &str) -> Result<String, TicketError> {
+    pub async fn redeem(&self, ticket: &str) -> Result<Credential, TicketError> {
         self.redeem_at(ticket, now_ms()).await
     }
 
-    async fn redeem_at(&self, ticket: &str, now: i64) -> Result<String, TicketError> {
+    async fn redeem_at(&self, ticket: &str, now: i64) -> Result<Credential, TicketError> {
         let (body, signature) = ticket.rsplit_once(SEP).ok_or(TicketError::Invalid)?;
         if !self.signer.verify(body.as_bytes(), signature) {
             return Err(TicketError::Invalid);
@@ -140,7 +145,10 @@ impl TicketStore {
             return Err(TicketError::Invalid);
         }
         match self.spent.spend(nonce, expires).await {
-            Ok(true) => Ok(scope.to_string()),
+            Ok(true) if scope == ANY_SITE => Ok(Credential::Admin),
+            Ok(true) => Ok(Credential::Share {
+                site: scope.to_string(),
+            }),
             Ok(false) => Err(TicketError::Invalid),
             Err(e) => Err(TicketError::Unavailable(e)),
         }
@@ -166,12 +174,15 @@ mod tests {
     async fn a_ticket_from_one_processor_opens_one_socket_at_another() {
         let spent = Arc::new(LocalSpentTickets::default());
         let (a, b) = (store("shared", &spent), store("shared", &spent));
-        let t = a.issue(ANY_SITE);
-        assert_eq!(b.redeem(&t).await, Ok(ANY_SITE.to_string()));
+        let t = a.issue(&Credential::Admin);
+        assert_eq!(b.redeem(&t).await, Ok(Credential::Admin));
         assert_eq!(a.redeem(&t).await, Err(TicketError::Invalid));
         assert_eq!(b.redeem(&t).await, Err(TicketError::Invalid));
-        let site = a.issue("a.example");
-        assert_eq!(b.redeem(&site).await, Ok("a.example".to_string()));
+        let share = Credential::Share {
+            site: "a.example".into(),
+        };
+        let t = a.issue(&share);
+        assert_eq!(b.redeem(&t).await, Ok(share));
     }
 
     #[tokio::test]
@@ -182,18 +193,20 @@ mod tests {
         assert_eq!(s.redeem("made-up").await, Err(TicketError::Invalid));
         assert_eq!(s.redeem("").await, Err(TicketError::Invalid));
         assert_eq!(
-            s.redeem(&other.issue(ANY_SITE)).await,
+            s.redeem(&other.issue(&Credential::Admin)).await,
             Err(TicketError::Invalid)
         );
-        let t = s.issue("a.example");
+        let t = s.issue(&Credential::Share {
+            site: "a.example".into(),
+        });
         let widened = t.replace("~a.example~", "~*~");
         assert_eq!(s.redeem(&widened).await, Err(TicketError::Invalid));
         let now = now_ms();
-        let old = s.issue_at(ANY_SITE, now - 31_000);
+        let old = s.issue_at(&Credential::Admin, now - 31_000);
         assert_eq!(s.redeem_at(&old, now).await, Err(TicketError::Invalid));
-        let young = s.issue_at(ANY_SITE, now - 29_000);
+        let young = s.issue_at(&Credential::Admin, now - 29_000);
         assert!(s.redeem_at(&young, now).await.is_ok());
-        let future = s.issue_at(ANY_SITE, now + 60_000);
+        let future = s.issue_at(&Credential::Admin, now + 60_000);
         assert_eq!(s.redeem_at(&future, now).await, Err(TicketError::Invalid));
     }
 }

@@ -86,6 +86,14 @@ impl DimensionCode for Dimension {
             Dimension::Browser => "b",
             Dimension::Os => "o",
             Dimension::Country => "c",
+            // Never in rollups (visits and filters are answered from the visit and fact
+            // tables), but codes are unique all the same.
+            Dimension::EntryPage => "N",
+            Dimension::ExitPage => "X",
+            Dimension::UtmMedium => "M",
+            Dimension::UtmCampaign => "C",
+            Dimension::Region => "R",
+            Dimension::City => "Y",
         }
     }
 
@@ -93,6 +101,19 @@ impl DimensionCode for Dimension {
         Dimension::ALL.into_iter().find(|d| d.code() == code)
     }
 }
+
+/// The dimensions rollups keep (what [`contributions`] writes).
+pub const ROLLUP_DIMENSIONS: [Dimension; 9] = [
+    Dimension::Event,
+    Dimension::Page,
+    Dimension::Entry,
+    Dimension::Referrer,
+    Dimension::UtmSource,
+    Dimension::Device,
+    Dimension::Browser,
+    Dimension::Os,
+    Dimension::Country,
+];
 
 pub const PAGE_VIEW: &str = "page_view";
 pub const SESSION_START: &str = "session_start";

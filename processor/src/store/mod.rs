@@ -11,6 +11,7 @@
 #[cfg(feature = "mongo")]
 mod mongo;
 mod sqlite;
+mod sqlite_facts;
 
 use protocol::Event;
 
@@ -19,7 +20,43 @@ pub use mongo::{MongoConfig, MongoStore};
 pub use sqlite::{SqliteConfig, SqliteSites, SqliteStore};
 
 use crate::rollup::{Res, Rollup, Run};
+use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
+
+/// Small per-site settings kept by the store (goals, share links).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Goal,
+    Share,
+}
+
+impl RecordKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            RecordKind::Goal => "goal",
+            RecordKind::Share => "share",
+        }
+    }
+}
+
+/// One setting: an id unique per kind, its site, and a JSON body the store does not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: RecordKind,
+    pub id: String,
+    pub site: String,
+    /// Epoch ms; lists are oldest first.
+    pub created: i64,
+    pub body: String,
+}
+
+/// Where a page of [`Store::export_page`] ended: the next page starts after it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExportCursor {
+    pub ts: i64,
+    /// The store's tie-breaker among events of the same `ts` (opaque to callers).
+    pub key: String,
+}
 
 /// One stored rollup bucket (see [`crate::rollup`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +165,58 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes a site from the registry (its data stays); `Ok(false)` when it was not there.
     fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// Events in the scope (range and filters), aggregated by `grouping`, with the meaning
+    /// [`crate::visit::event_stats_of`] defines. Groups without events are absent.
+    fn event_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, EventAgg)>, StoreError>>;
+
+    /// Visits that started in the scope, aggregated by `grouping` (`Total`, `Step`, or a
+    /// visit-level field), as [`crate::visit::visit_stats_of`] defines.
+    fn visit_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, VisitAgg)>, StoreError>>;
+
+    /// Up to `limit` stored event documents (the JSON of [`protocol::event::encode`]) of
+    /// `site` with `from <= ts < to`, ordered by time, starting after `after`: the
+    /// pages of a streamed export, each read on its own so memory stays flat.
+    fn export_page(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+        after: Option<ExportCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>>;
+
+    /// The records of a kind, of one site or of every site, oldest first.
+    fn records(
+        &self,
+        kind: RecordKind,
+        site: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>>;
+
+    /// One record by id.
+    fn record(
+        &self,
+        kind: RecordKind,
+        id: String,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>>;
+
+    /// Stores a record (its id must be new; an existing id is replaced).
+    fn put_record(&self, record: Record) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Deletes a record of `site`; `false` when there was none.
+    fn delete_record(
+        &self,
+        kind: RecordKind,
+        site: String,
+        id: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
 
     /// Whether inserts are expected to succeed right now.
     fn is_ready(&self) -> bool;

@@ -23,8 +23,13 @@ use std::collections::BTreeMap;
 
 use protocol::stats::Dimension;
 
-use super::{Bucket, InsertOutcome, RegisteredSite, SiteActivity, Store, StoreError};
+use super::sqlite_facts::{self as facts, Dict};
+use super::{
+    Bucket, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
+    StoreError,
+};
 use crate::rollup::{self, DimensionCode, Res, Rollup, Run};
+use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
 
 const DB_FILE: &str = "footfall.db";
@@ -36,7 +41,9 @@ const LOCK_FILE: &str = "footfall.lock";
 /// 2: rollup tables (built from the stored events when a version-1 file is opened).
 /// 3: the site registry, `known_sites` (started with the built-in sites and every site the
 /// file has data for).
-const SCHEMA_VERSION: i64 = 3;
+/// 4: visits, facts (which replace the `{site, ts}` index of events), settings records
+///    (built from the stored events when an older file is opened).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -56,7 +63,6 @@ CREATE TABLE IF NOT EXISTS events (
     country       TEXT,
     doc           TEXT    NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, ts);
 CREATE TABLE IF NOT EXISTS sites (
     site      TEXT PRIMARY KEY,
     events    INTEGER NOT NULL,
@@ -126,14 +132,9 @@ enum WriteJob {
         day: i64,
         reply: oneshot::Sender<Result<Salt, StoreError>>,
     },
-    Register {
-        site: RegisteredSite,
-        reply: oneshot::Sender<Result<bool, StoreError>>,
-    },
-    Unregister {
-        site: String,
-        reply: oneshot::Sender<Result<bool, StoreError>>,
-    },
+    /// A small write outside the event path (settings records); answers through its own
+    /// channel.
+    Run(Box<dyn FnOnce(&Connection) + Send>),
 }
 
 /// See the module docs.
@@ -225,17 +226,33 @@ impl SqliteStore {
     /// The visitor-hash salt of a UTC day: created on first use, and every older salt is
     /// deleted at that moment, so it cannot be recovered afterwards.
     pub async fn daily_salt(&self, day: i64) -> Result<Salt, StoreError> {
-        self.write(|reply| WriteJob::Salt { day, reply }).await
+        self.send_job(|reply| WriteJob::Salt { day, reply }).await
     }
 
     /// Hands a job to the writer thread and waits for its answer.
-    async fn write<T>(
+    async fn send_job<T>(
         &self,
         job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> WriteJob,
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(job(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a small write on the writer thread (the one connection that writes).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(move |conn: &Connection| {
+            let _ = reply.send(f(conn).map_err(|e| backend(&e)));
+        });
+        self.jobs
+            .send(WriteJob::Run(job))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -277,11 +294,15 @@ fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Con
         )));
     }
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(facts::SCHEMA)?;
     if version < 2 {
         backfill_rollups(&mut conn)?;
     }
     if version < 3 {
         start_registry(&conn)?;
+    }
+    if version < 4 {
+        backfill_facts(&mut conn)?;
     }
     if version < SCHEMA_VERSION {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -410,6 +431,35 @@ impl SqliteSites {
     }
 }
 
+/// A file from before visits and facts existed: build them once from its events (in their
+/// stored order), in one transaction, and drop the index the fact table replaces.
+fn backfill_facts(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let events: Vec<(i64, Event)> = {
+        let mut stmt = tx.prepare("SELECT seq, doc FROM events ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, doc) = row?;
+            match protocol::event::decode(doc.as_bytes()) {
+                Ok(e) => out.push((seq, e)),
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
+            }
+        }
+        out
+    };
+    if !events.is_empty() {
+        tracing::info!(
+            events = events.len(),
+            "building visits and facts for an older database"
+        );
+        let fresh: Vec<(i64, &Event)> = events.iter().map(|(s, e)| (*s, e)).collect();
+        facts::write(&tx, &mut Dict::default(), &fresh)?;
+    }
+    tx.execute_batch("DROP INDEX IF EXISTS events_site_ts")?;
+    tx.commit()
+}
+
 fn write_rollups(
     tx: &rusqlite::Transaction<'_>,
     rollups: &std::collections::BTreeMap<rollup::BucketKey, Rollup>,
@@ -448,6 +498,7 @@ fn run_writer(
     healthy: Arc<AtomicBool>,
     max_group: usize,
 ) {
+    let mut dict = Dict::default();
     while let Some(first) = rx.blocking_recv() {
         let mut inserts = Vec::new();
         let mut pending = Some(first);
@@ -462,12 +513,7 @@ fn run_writer(
                 WriteJob::Salt { day, reply } => {
                     let _ = reply.send(salt_for_day(&conn, day).map_err(|e| backend(&e)));
                 }
-                WriteJob::Register { site, reply } => {
-                    let _ = reply.send(register(&conn, &site).map_err(|e| backend(&e)));
-                }
-                WriteJob::Unregister { site, reply } => {
-                    let _ = reply.send(unregister(&conn, &site).map_err(|e| backend(&e)));
-                }
+                WriteJob::Run(job) => job(&conn),
             }
             if queued < max_group {
                 pending = rx.try_recv().ok();
@@ -476,7 +522,7 @@ fn run_writer(
         if inserts.is_empty() {
             continue;
         }
-        match write_group(&mut conn, &inserts) {
+        match write_group(&mut conn, &mut dict, &inserts) {
             Ok(outcomes) => {
                 healthy.store(true, Ordering::Relaxed);
                 for ((_, reply), outcome) in inserts.into_iter().zip(outcomes) {
@@ -484,6 +530,8 @@ fn run_writer(
                 }
             }
             Err(e) => {
+                // Ids the rolled-back transaction created are gone with it.
+                dict.reset();
                 healthy.store(false, Ordering::Relaxed);
                 tracing::error!(error = %e, events = queued, "group commit failed; callers will retry");
                 for (_, reply) in inserts {
@@ -500,12 +548,17 @@ type InsertJob = (
     oneshot::Sender<Result<InsertOutcome, StoreError>>,
 );
 
-fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Vec<InsertOutcome>> {
+fn write_group(
+    conn: &mut Connection,
+    dict: &mut Dict,
+    jobs: &[InsertJob],
+) -> rusqlite::Result<Vec<InsertOutcome>> {
     let tx = conn.transaction()?;
     let mut outcomes = Vec::with_capacity(jobs.len());
-    // Only events stored for the first time feed the rollups, in the same transaction, so
-    // rollups and events can never disagree and redelivery never double counts.
-    let mut fresh: Vec<&Event> = Vec::new();
+    // Only events stored for the first time feed the rollups, facts and visits, in the same
+    // transaction, so they can never disagree with the events and redelivery never double
+    // counts.
+    let mut fresh: Vec<(i64, &Event)> = Vec::new();
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (event_id, site, name, ts, received_at, visitor_id, session_id,
@@ -537,7 +590,7 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
                 if changed == 1 {
                     outcome.inserted += 1;
                     outcome.fresh.push(index);
-                    fresh.push(e);
+                    fresh.push((tx.last_insert_rowid(), e));
                     let entry = per_site.entry(e.site.as_str()).or_insert((0, 0));
                     entry.0 += 1;
                     entry.1 = entry.1.max(e.received_at);
@@ -556,7 +609,8 @@ fn write_group(conn: &mut Connection, jobs: &[InsertJob]) -> rusqlite::Result<Ve
             site.execute(params![name, count, last_seen])?;
         }
     }
-    write_rollups(&tx, &rollup::bucketize(fresh))?;
+    write_rollups(&tx, &rollup::bucketize(fresh.iter().map(|(_, e)| *e)))?;
+    facts::write(&tx, dict, &fresh)?;
     tx.commit()?;
     Ok(outcomes)
 }
@@ -671,8 +725,10 @@ impl Store for SqliteStore {
         to: i64,
     ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
         Box::pin(self.read(move |conn| {
+            // Through the fact table's (site, ts) order: it replaces an index on events.
             let mut stmt = conn.prepare_cached(
-                "SELECT doc FROM events WHERE site = ?1 AND ts >= ?2 AND ts < ?3",
+                "SELECT e.doc FROM facts f JOIN events e ON e.seq = f.seq
+                 WHERE f.site = (SELECT id FROM dict WHERE value = ?1) AND f.ts >= ?2 AND f.ts < ?3",
             )?;
             let mut rows = stmt.query(params![site, from, to])?;
             let mut out = Vec::new();
@@ -710,14 +766,72 @@ impl Store for SqliteStore {
     }
 
     fn register_site(&self, site: RegisteredSite) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(self.write(|reply| WriteJob::Register { site, reply }))
+        Box::pin(self.write(move |conn| register(conn, &site)))
     }
 
     fn unregister_site(&self, site: String) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(self.write(|reply| WriteJob::Unregister { site, reply }))
+        Box::pin(self.write(move |conn| unregister(conn, &site)))
     }
 
     fn is_ready(&self) -> bool {
         self.healthy.load(Ordering::Relaxed) && !self.jobs.is_closed() && self.jobs.capacity() > 0
+    }
+
+    fn event_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, EventAgg)>, StoreError>> {
+        Box::pin(self.read(move |conn| facts::event_stats(conn, &scope, &grouping)))
+    }
+
+    fn visit_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, VisitAgg)>, StoreError>> {
+        Box::pin(self.read(move |conn| facts::visit_stats(conn, &scope, &grouping)))
+    }
+
+    fn export_page(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+        after: Option<ExportCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>> {
+        Box::pin(
+            self.read(move |conn| facts::export_page(conn, &site, from, to, after.as_ref(), limit)),
+        )
+    }
+
+    fn records(
+        &self,
+        kind: RecordKind,
+        site: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(self.read(move |conn| facts::records(conn, kind, site.as_deref())))
+    }
+
+    fn record(
+        &self,
+        kind: RecordKind,
+        id: String,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(self.read(move |conn| facts::record(conn, kind, &id)))
+    }
+
+    fn put_record(&self, record: Record) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.write(move |conn| facts::put_record(conn, &record)))
+    }
+
+    fn delete_record(
+        &self,
+        kind: RecordKind,
+        site: String,
+        id: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.write(move |conn| facts::delete_record(conn, kind, &site, &id)))
     }
 }

@@ -18,6 +18,7 @@ use super::bulk::Upsert;
 use super::schema::BATCH_FIELD;
 use crate::rollup::{self, parse_field_key, BucketKey, Hll, Res, Rollup};
 use crate::store::{Bucket, StoreError};
+use crate::visit::Visit;
 
 pub(super) fn event_to_doc(e: &Event) -> Result<Document, StoreError> {
     let mut doc = mongodb::bson::to_document(e)
@@ -228,4 +229,75 @@ pub(super) fn doc_to_bucket(doc: &Document) -> Option<Bucket> {
     rollup.visitors = doc_sketch(doc, "v");
     rollup.sessions = doc_sketch(doc, "s");
     Some(Bucket { res, start, rollup })
+}
+
+/// Sortable text of `(ts, value)`: zero-padded time first, so `$min`/`$max` on it pick the
+/// earliest / latest (ties by value: the same whatever the arrival order).
+fn timed(ts: i64, value: &str) -> String {
+    format!("{:020}|{value}", ts.max(0))
+}
+
+fn untimed(s: &str) -> Option<(i64, String)> {
+    let (ts, value) = s.split_once('|')?;
+    Some((ts.parse().ok()?, value.to_string()))
+}
+
+/// The upsert that merges `v` (the new events of one visit) into its document, with operators
+/// only (`$min`, `$max`, `$inc`), so it needs no read and is order-independent: `start`/`end`
+/// as epoch ms, `pv` page views, `en`/`ex` entry and exit page as [`timed`] text, `f` the
+/// visit's dimensions as timed JSON (the earliest event's win).
+pub(super) fn visit_update(site: &str, session: &str, v: &Visit<String>) -> (Document, Document) {
+    let dims = serde_json::to_string(&v.dims).unwrap_or_else(|_| "[]".into());
+    // `t`: the start as a date, for the TTL index (visits expire with their events).
+    let mut min = doc! {
+        "start": v.start,
+        "t": DateTime::from_millis(v.start),
+        "f": timed(v.start, &dims),
+    };
+    let mut max = doc! { "end": v.end };
+    if let Some((ts, path)) = &v.entry {
+        min.insert("en", timed(*ts, path));
+    }
+    if let Some((ts, path)) = &v.exit {
+        max.insert("ex", timed(*ts, path));
+    }
+    (
+        doc! { "_id": format!("{site}|{session}") },
+        doc! {
+            "$setOnInsert": { "site": site, "s": session },
+            "$min": min,
+            "$max": max,
+            "$inc": { "pv": i64::try_from(v.pageviews).unwrap_or(i64::MAX) },
+        },
+    )
+}
+
+/// A visit document back: `(session id, visit)`.
+pub(super) fn doc_to_visit(doc: &Document) -> Option<(String, Visit<String>)> {
+    let session = doc.get_str("s").ok()?.to_string();
+    let int = |k: &str| {
+        doc.get(k).and_then(|b| match b {
+            Bson::Int64(n) => Some(*n),
+            Bson::Int32(n) => Some(i64::from(*n)),
+            Bson::Double(f) => Some(*f as i64),
+            _ => None,
+        })
+    };
+    let dims: [Option<String>; 10] = doc
+        .get_str("f")
+        .ok()
+        .and_then(untimed)
+        .and_then(|(_, json)| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    Some((
+        session,
+        Visit {
+            start: int("start")?,
+            end: int("end")?,
+            pageviews: int("pv").unwrap_or(0).max(0) as u64,
+            entry: doc.get_str("en").ok().and_then(untimed),
+            exit: doc.get_str("ex").ok().and_then(untimed),
+            dims,
+        },
+    ))
 }

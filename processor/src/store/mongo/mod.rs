@@ -15,7 +15,11 @@
 //! - `sites`: event count and last activity per site, kept by the compactor from the day
 //!   deltas (a read adds the deltas not folded yet);
 //! - `batches`: tickets of insert attempts whose rollups are not applied yet;
-//! - `leases`: which processor runs the compactor.
+//! - `leases`: which processor runs the compactor;
+//! - `visits`: one document per `{site}|{session}` (see [`crate::visit`]), merged with
+//!   `$min`/`$max`/`$inc` in the same transaction as the rollup deltas, indexed `{site, start}`;
+//! - `records`: goals and share links;
+//! - `spent_tickets`: WebSocket tickets already used, until they expire (`live::tickets`).
 //!
 //! A history query reads a range's bucket documents *and* its deltas, in one snapshot (a
 //! read-only transaction), and merges them: the compactor moves increments from deltas into
@@ -65,7 +69,7 @@ mod schema;
 mod tickets;
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -76,15 +80,21 @@ use mongodb::options::{Acknowledgment, ClientOptions, ReadConcern, WriteConcern}
 use mongodb::{Client, ClientSession, Collection, Database};
 use protocol::Event;
 
-use super::{Bucket, InsertOutcome, RegisteredSite, SiteActivity, Store, StoreError};
+use super::{
+    Bucket, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
+    StoreError,
+};
 use crate::live::SpentTickets;
 use crate::rollup::{Res, Run};
+use crate::visit::{
+    event_stats_of, visit_stats_of, EventAgg, GroupKey, Grouping, Scope, Visit, VisitAgg,
+};
 use crate::BoxFuture;
-use codec::{as_u64, delta_activity, doc_to_bucket, doc_to_event, event_to_doc};
+use codec::{as_u64, delta_activity, doc_to_bucket, doc_to_event, doc_to_visit, event_to_doc};
 use errors::{is_connection_error, store_error, AttemptError};
 use schema::{
-    ensure_indexes, ensure_known_sites, BATCHES, DELTAS, EVENTS, KNOWN_SITES, LEASES, ROLLUPS,
-    SITES, SPENT_TICKETS,
+    ensure_indexes, ensure_known_sites, BATCHES, DELTAS, EVENTS, KNOWN_SITES, LEASES, RECORDS,
+    ROLLUPS, SITES, SPENT_TICKETS, VISITS,
 };
 
 /// Server-side limit of one read (`maxTimeMS`): a query the stats API has given up on
@@ -161,6 +171,8 @@ struct Inner {
     rollups: Collection<Document>,
     deltas: Collection<Document>,
     sites: Collection<Document>,
+    visits: Collection<Document>,
+    records: Collection<Document>,
     batches: Collection<Document>,
     leases: Collection<Document>,
     /// The write concern as a command field, for commands sent with `run_command` outside a
@@ -245,6 +257,8 @@ impl MongoStore {
             rollups: db.collection(ROLLUPS),
             deltas: db.collection(DELTAS),
             sites: db.collection(SITES),
+            visits: db.collection(VISITS),
+            records: db.collection(RECORDS),
             batches: db.collection(BATCHES),
             leases: db.collection(LEASES),
             write_concern,
@@ -466,25 +480,7 @@ impl Store for MongoStore {
         from: i64,
         to: i64,
     ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
-        Box::pin(async move {
-            let filter = doc! {
-                "site": &site,
-                "ts": { "$gte": DateTime::from_millis(from), "$lt": DateTime::from_millis(to) },
-            };
-            let mut cursor = self
-                .inner
-                .events
-                .find(filter)
-                .max_time(READ_DEADLINE)
-                .await
-                .map_err(|e| store_error(&e))?;
-            let mut out = Vec::new();
-            while cursor.advance().await.map_err(|e| store_error(&e))? {
-                let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
-                out.extend(doc_to_event(&doc));
-            }
-            Ok(out)
-        })
+        Box::pin(self.inner.events_in(site, from, to))
     }
 
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
@@ -545,6 +541,253 @@ impl Store for MongoStore {
 
     fn is_ready(&self) -> bool {
         self.inner.healthy.load(Ordering::Relaxed)
+    }
+
+    // Filtered aggregates: the scope's events and visits are read through the `{site, ts}`
+    // and `{site, start}` indexes and evaluated with the reference definitions of
+    // `crate::visit`, so both stores mean the same by construction.
+    fn event_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, EventAgg)>, StoreError>> {
+        Box::pin(async move {
+            let events = self
+                .inner
+                .events_in(scope.site.clone(), scope.from, scope.to)
+                .await?;
+            let needs_visits = scope.visit_filters().next().is_some()
+                || matches!(&grouping, Grouping::Field(protocol::stats::Field::Dim(d)) if d.is_visit_level());
+            let visits = if needs_visits {
+                let sessions: HashSet<&str> = events
+                    .iter()
+                    .filter_map(|e| e.session_id.as_deref())
+                    .collect();
+                self.inner.visits_of(&scope.site, sessions).await?
+            } else {
+                HashMap::new()
+            };
+            Ok(event_stats_of(&events, &visits, &scope, &grouping))
+        })
+    }
+
+    fn visit_stats(
+        &self,
+        scope: Scope,
+        grouping: Grouping,
+    ) -> BoxFuture<'_, Result<Vec<(GroupKey, VisitAgg)>, StoreError>> {
+        Box::pin(async move {
+            let filter =
+                doc! { "site": &scope.site, "start": { "$gte": scope.from, "$lt": scope.to } };
+            let visits = self.inner.visits_where(filter).await?;
+            let events = if scope.event_filters().next().is_some() {
+                self.inner
+                    .events_in(scope.site.clone(), scope.from, scope.to)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            Ok(visit_stats_of(&events, &visits, &scope, &grouping))
+        })
+    }
+
+    fn export_page(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+        after: Option<ExportCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(ExportCursor, String)>, StoreError>> {
+        Box::pin(async move {
+            // Keyset paging on the `{site, ts, eventId}` index: the scan starts at the cursor.
+            let start = after.as_ref().map_or(from, |c| c.ts.max(from));
+            let range =
+                doc! { "$gte": DateTime::from_millis(start), "$lt": DateTime::from_millis(to) };
+            let mut filter = doc! { "site": &site, "ts": range };
+            if let Some(c) = after {
+                let at = DateTime::from_millis(c.ts);
+                filter.insert(
+                    "$or",
+                    vec![
+                        doc! { "ts": { "$gt": at } },
+                        doc! { "ts": at, "eventId": { "$gt": c.key } },
+                    ],
+                );
+            }
+            let mut cursor = self
+                .inner
+                .events
+                .find(filter)
+                .sort(doc! { "ts": 1, "eventId": 1 })
+                .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                .max_time(READ_DEADLINE)
+                .await
+                .map_err(|e| store_error(&e))?;
+            let mut out = Vec::new();
+            while cursor.advance().await.map_err(|e| store_error(&e))? {
+                let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
+                let Some(e) = doc_to_event(&doc) else {
+                    continue;
+                };
+                let bytes = protocol::event::encode(&e)
+                    .map_err(|err| StoreError::Backend(err.to_string()))?;
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                out.push((
+                    ExportCursor {
+                        ts: e.ts,
+                        key: e.event_id,
+                    },
+                    text,
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    fn records(
+        &self,
+        kind: RecordKind,
+        site: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(async move {
+            let mut filter = doc! { "kind": kind.code() };
+            if let Some(site) = site {
+                filter.insert("site", site);
+            }
+            self.inner.records_where(kind, filter).await
+        })
+    }
+
+    fn record(
+        &self,
+        kind: RecordKind,
+        id: String,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(async move {
+            let filter = doc! { "_id": format!("{}|{id}", kind.code()) };
+            Ok(self.inner.records_where(kind, filter).await?.pop())
+        })
+    }
+
+    fn put_record(&self, record: Record) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let id = format!("{}|{}", record.kind.code(), record.id);
+            let doc = doc! {
+                "_id": &id, "kind": record.kind.code(), "id": &record.id, "site": &record.site,
+                "created": record.created, "body": &record.body,
+            };
+            self.inner
+                .records
+                .replace_one(doc! { "_id": &id }, doc)
+                .upsert(true)
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(())
+        })
+    }
+
+    fn delete_record(
+        &self,
+        kind: RecordKind,
+        site: String,
+        id: String,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let gone = self
+                .inner
+                .records
+                .delete_one(doc! { "_id": format!("{}|{id}", kind.code()), "site": site })
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(gone.deleted_count == 1)
+        })
+    }
+}
+
+impl Inner {
+    async fn events_in(&self, site: String, from: i64, to: i64) -> Result<Vec<Event>, StoreError> {
+        let filter = doc! {
+            "site": &site,
+            "ts": { "$gte": DateTime::from_millis(from), "$lt": DateTime::from_millis(to) },
+        };
+        let mut cursor = self
+            .events
+            .find(filter)
+            .max_time(READ_DEADLINE)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(|e| store_error(&e))? {
+            let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
+            out.extend(doc_to_event(&doc));
+        }
+        Ok(out)
+    }
+
+    async fn visits_where(
+        &self,
+        filter: Document,
+    ) -> Result<HashMap<String, Visit<String>>, StoreError> {
+        let mut cursor = self
+            .visits
+            .find(filter)
+            .batch_size(1000)
+            .max_time(READ_DEADLINE)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let mut out = HashMap::new();
+        while cursor.advance().await.map_err(|e| store_error(&e))? {
+            let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
+            if let Some((session, v)) = doc_to_visit(&doc) {
+                out.insert(session, v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The visits of these sessions, a bounded `$in` at a time.
+    async fn visits_of(
+        &self,
+        site: &str,
+        sessions: HashSet<&str>,
+    ) -> Result<HashMap<String, Visit<String>>, StoreError> {
+        let ids: Vec<String> = sessions.iter().map(|s| format!("{site}|{s}")).collect();
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(1000) {
+            out.extend(self.visits_where(doc! { "_id": { "$in": chunk } }).await?);
+        }
+        Ok(out)
+    }
+
+    async fn records_where(
+        &self,
+        kind: RecordKind,
+        filter: Document,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut cursor = self
+            .records
+            .find(filter)
+            .sort(doc! { "created": 1, "id": 1 })
+            .await
+            .map_err(|e| store_error(&e))?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(|e| store_error(&e))? {
+            let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
+            let (Ok(id), Ok(site), Ok(body)) =
+                (doc.get_str("id"), doc.get_str("site"), doc.get_str("body"))
+            else {
+                continue;
+            };
+            out.push(Record {
+                kind,
+                id: id.to_string(),
+                site: site.to_string(),
+                created: doc.get_i64("created").unwrap_or(0),
+                body: body.to_string(),
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -22,6 +22,10 @@ pub(super) const LEASES: &str = "leases";
 pub(super) const SPENT_TICKETS: &str = "spent_tickets";
 /// The site registry: `{_id: site, addedAt: date}` (see `crate::sites`).
 pub(super) const KNOWN_SITES: &str = "known_sites";
+/// One document per visit (`{site}|{session}`), merged with update operators.
+pub(super) const VISITS: &str = "visits";
+/// Settings records (goals, share links).
+pub(super) const RECORDS: &str = "records";
 /// Unapplied-rollup tickets, one per insert attempt (see the module docs).
 pub(super) const BATCHES: &str = "batches";
 /// Field of an event naming the insert attempt (ticket) that stored it.
@@ -47,9 +51,23 @@ pub(super) async fn ensure_indexes(
     events
         .create_index(index(doc! { "eventId": 1 }, "eventId_unique", true))
         .await?;
+    // `{site, ts}` reads use its prefix; the raw-event export pages in `(ts, eventId)` order,
+    // which the index gives without a sort. It replaces the older `{site, ts}` index.
     events
-        .create_index(index(doc! { "site": 1, "ts": 1 }, "site_ts", false))
+        .create_index(index(
+            doc! { "site": 1, "ts": 1, "eventId": 1 },
+            "site_ts_eventId",
+            false,
+        ))
         .await?;
+    if events
+        .list_index_names()
+        .await?
+        .iter()
+        .any(|n| n == "site_ts")
+    {
+        events.drop_index("site_ts").await?;
+    }
     rollups
         .create_index(index(
             doc! { "site": 1, "res": 1, "t": 1 },
@@ -65,8 +83,17 @@ pub(super) async fn ensure_indexes(
             false,
         ))
         .await?;
+    let visits: Collection<Document> = db.collection(VISITS);
+    visits
+        .create_index(index(doc! { "site": 1, "start": 1 }, "site_start", false))
+        .await?;
+    let records: Collection<Document> = db.collection(RECORDS);
+    records
+        .create_index(index(doc! { "kind": 1, "site": 1 }, "kind_site", false))
+        .await?;
     let secs = retention_days.map(|d| u64::from(d) * 86_400);
     ensure_ttl(db, EVENTS, "ts", secs).await?;
+    ensure_ttl(db, VISITS, "t", secs).await?;
     // Rollups live a day longer, so a day bucket is not dropped while its events remain.
     ensure_ttl(db, ROLLUPS, "t", secs.map(|s| s + 86_400)).await?;
     // A spent ticket is forgotten once it has expired (it is refused as expired anyway).

@@ -11,7 +11,7 @@ use mongodb::error::{Error as MongoError, ErrorKind};
 use mongodb::ClientSession;
 use protocol::Event;
 
-use super::codec::{delta_docs, doc_to_event};
+use super::codec::{delta_docs, doc_to_event, visit_update};
 use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
 use super::schema::BATCH_FIELD;
 use super::Inner;
@@ -213,8 +213,15 @@ impl Inner {
             return Ok(gone.deleted_count == 1);
         }
         let deltas = delta_docs(batch, events);
+        // Visit merges (`crate::visit`): one upsert per session of the batch, in the same
+        // transaction as the ticket's delete and the deltas, so they happen exactly once.
+        let visits: Vec<(Document, Document)> =
+            crate::visit::fold(events.iter().copied(), str::to_string)
+                .iter()
+                .map(|((site, session), v)| visit_update(site, session, v))
+                .collect();
         if self.transactions.load(Ordering::Relaxed) {
-            match self.apply_in_transaction(batch, &deltas).await {
+            match self.apply_in_transaction(batch, &deltas, &visits).await {
                 Err(e) if code_of(&e) == Some(ILLEGAL_OPERATION) => {
                     tracing::warn!(
                         "MongoDB refuses transactions (not a replica set): rollups are applied \
@@ -244,6 +251,14 @@ impl Inner {
                 return Err(e);
             }
         }
+        // Unlike the deltas, a visit merge (`$inc`) is not idempotent: without transactions a
+        // crash between here and the ticket's delete counts this batch's visits twice.
+        for (filter, update) in &visits {
+            self.visits
+                .update_one(filter.clone(), update.clone())
+                .upsert(true)
+                .await?;
+        }
         self.batches.delete_one(doc! { "_id": batch }).await?;
         Ok(true)
     }
@@ -252,10 +267,14 @@ impl Inner {
         &self,
         batch: ObjectId,
         deltas: &[Document],
+        visits: &[(Document, Document)],
     ) -> Result<bool, MongoError> {
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
-        match self.transaction_body(&mut session, batch, deltas).await {
+        match self
+            .transaction_body(&mut session, batch, deltas, visits)
+            .await
+        {
             Ok(true) => session.commit_transaction().await.map(|()| true),
             Ok(false) => {
                 session.abort_transaction().await?;
@@ -275,6 +294,7 @@ impl Inner {
         session: &mut ClientSession,
         batch: ObjectId,
         deltas: &[Document],
+        visits: &[(Document, Document)],
     ) -> Result<bool, MongoError> {
         let claimed = self
             .batches
@@ -288,6 +308,13 @@ impl Inner {
             .insert_many(deltas)
             .session(&mut *session)
             .await?;
+        for (filter, update) in visits {
+            self.visits
+                .update_one(filter.clone(), update.clone())
+                .upsert(true)
+                .session(&mut *session)
+                .await?;
+        }
         Ok(true)
     }
 }
