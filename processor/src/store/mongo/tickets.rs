@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
+use std::time::Duration;
 
 use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use mongodb::error::{Error as MongoError, ErrorKind};
@@ -14,8 +15,13 @@ use protocol::Event;
 use super::codec::{delta_docs, doc_to_event, visit_update};
 use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
 use super::schema::BATCH_FIELD;
+use super::compact::is_conflict;
 use super::Inner;
 use crate::store::InsertOutcome;
+
+/// How often one apply is run again after losing a write conflict before the attempt fails
+/// (and the pipeline retries the whole batch).
+const TRANSACTION_CONFLICT_RETRIES: u32 = 8;
 
 impl Inner {
     /// One attempt at storing a batch (see the module docs).
@@ -220,7 +226,13 @@ impl Inner {
                 .iter()
                 .map(|((site, session), v)| visit_update(site, session, v))
                 .collect();
-        if self.transactions.load(Ordering::Relaxed) {
+        // A visit document is shared by every batch of its session: two processors (during a
+        // rebalance) or a processor and the sweep may meet on one, and the server aborts one
+        // transaction (TransientTransactionError). Nothing of an aborted transaction stays,
+        // so it is simply run again, after a short random pause, as drivers' withTransaction
+        // does.
+        let mut conflicts = 0;
+        while self.transactions.load(Ordering::Relaxed) {
             match self.apply_in_transaction(batch, &deltas, &visits).await {
                 Err(e) if code_of(&e) == Some(ILLEGAL_OPERATION) => {
                     tracing::warn!(
@@ -229,6 +241,14 @@ impl Inner {
                          twice"
                     );
                     self.transactions.store(false, Ordering::Relaxed);
+                }
+                Err(e) if is_conflict(&e) && conflicts < TRANSACTION_CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    let pause = 5u64 << conflicts.min(6);
+                    tokio::time::sleep(Duration::from_millis(
+                        pause + rand::random_range(0..pause),
+                    ))
+                    .await;
                 }
                 other => return other,
             }
