@@ -13,9 +13,9 @@ use mongodb::ClientSession;
 use protocol::Event;
 
 use super::codec::{delta_docs, doc_to_event, visit_update};
-use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
-use super::schema::BATCH_FIELD;
 use super::compact::is_conflict;
+use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
+use super::schema::{BATCH_FIELD, VISITS};
 use super::Inner;
 use crate::store::InsertOutcome;
 
@@ -245,10 +245,8 @@ impl Inner {
                 Err(e) if is_conflict(&e) && conflicts < TRANSACTION_CONFLICT_RETRIES => {
                     conflicts += 1;
                     let pause = 5u64 << conflicts.min(6);
-                    tokio::time::sleep(Duration::from_millis(
-                        pause + rand::random_range(0..pause),
-                    ))
-                    .await;
+                    tokio::time::sleep(Duration::from_millis(pause + rand::random_range(0..pause)))
+                        .await;
                 }
                 other => return other,
             }
@@ -328,12 +326,26 @@ impl Inner {
             .insert_many(deltas)
             .session(&mut *session)
             .await?;
-        for (filter, update) in visits {
-            self.visits
-                .update_one(filter.clone(), update.clone())
-                .upsert(true)
+        if !visits.is_empty() {
+            // Every visit merge of the batch in one `update` command: one round trip however
+            // many sessions the batch touches (the transaction's commit carries the write
+            // concern).
+            let updates: Vec<Document> = visits
+                .iter()
+                .map(|(q, u)| doc! { "q": q.clone(), "u": u.clone(), "upsert": true })
+                .collect();
+            let reply = self
+                .db
+                .run_command(doc! { "update": VISITS, "updates": updates, "ordered": true })
                 .session(&mut *session)
                 .await?;
+            if let Ok(errors) = reply.get_array("writeErrors") {
+                if !errors.is_empty() {
+                    return Err(MongoError::custom(format!(
+                        "visit merges refused: {errors:?}"
+                    )));
+                }
+            }
         }
         Ok(true)
     }
