@@ -559,9 +559,10 @@ async fn queries(a: &Args, client: &Client, run: &str) -> Res<()> {
         )?;
         let t = Instant::now();
         let mut stmt = conn.prepare(
-            "SELECT path, COUNT(*) AS n FROM events
-             WHERE site = ?1 AND ts >= ?2 AND ts < ?3 AND name = 'page_view'
-             GROUP BY path ORDER BY n DESC, path LIMIT 10",
+            "SELECT d.value, COUNT(*) AS n FROM facts f JOIN dict d ON d.id = f.path
+             WHERE f.site = (SELECT id FROM dict WHERE value = ?1) AND f.ts >= ?2 AND f.ts < ?3
+               AND f.name = (SELECT id FROM dict WHERE value = 'page_view')
+             GROUP BY f.path ORDER BY n DESC, d.value LIMIT 10",
         )?;
         let scanned: Vec<(String, u64)> = stmt
             .query_map(rusqlite::params!["big.example", from, now], |r| {
@@ -569,7 +570,9 @@ async fn queries(a: &Args, client: &Client, run: &str) -> Res<()> {
             })?
             .collect::<Result<_, _>>()?;
         let scan_ms = ms(t.elapsed());
-        println!("   SQL GROUP BY over the events table ({{site, ts}} index): {scan_ms:.1} ms");
+        println!(
+            "   SQL GROUP BY over every fact of the range ({{site, ts}} order): {scan_ms:.1} ms"
+        );
         println!("   answers agree: {}", scanned == top(&answer));
         println!(
             "   ratio scan / rollups: {:.0}x faster with rollups",

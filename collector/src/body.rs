@@ -2,8 +2,10 @@
 //! client cannot make the collector buffer more than the cap, compressed or inflated.
 
 use std::io::Read;
+use std::time::Duration;
 
 use bytes::Bytes;
+use footfall_http::log_limit::LogLimit;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::HeaderMap;
 use http_body_util::{BodyExt, Limited};
@@ -94,20 +96,29 @@ pub(crate) fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, ApiErro
     decoder
         .read_to_end(&mut out)
         .map_err(|_| ApiError::BadGzip)?;
+    // Any client can send these at will: one line a minute at most (see `LogLimit`).
+    static TOO_BIG: LogLimit = LogLimit::new(Duration::from_secs(60));
+    static HIGH_RATIO: LogLimit = LogLimit::new(Duration::from_secs(60));
     if out.len() > limit {
-        tracing::warn!(
-            compressed = compressed.len(),
-            limit,
-            "gzip body inflates past the cap; refused"
-        );
+        if let Some(suppressed) = TOO_BIG.allow() {
+            tracing::warn!(
+                compressed = compressed.len(),
+                limit,
+                suppressed,
+                "gzip body inflates past the cap; refused"
+            );
+        }
         return Err(ApiError::PayloadTooLarge { limit });
     }
     if !compressed.is_empty() && out.len() / compressed.len() > GZIP_BOMB_RATIO_WARN {
-        tracing::warn!(
-            compressed = compressed.len(),
-            inflated = out.len(),
-            "unusually high gzip ratio"
-        );
+        if let Some(suppressed) = HIGH_RATIO.allow() {
+            tracing::warn!(
+                compressed = compressed.len(),
+                inflated = out.len(),
+                suppressed,
+                "unusually high gzip ratio"
+            );
+        }
     }
     Ok(out)
 }

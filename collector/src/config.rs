@@ -32,6 +32,10 @@ pub struct CollectorConfig {
     /// Which sites events are accepted for (`footfall` sets registered sites only, unless
     /// `--accept-any-site`).
     pub sites: SitePolicy,
+    /// Keep the `userId` of events as sent. When false (the default) it is replaced by
+    /// `protocol::visitor::user_id_hash` before the sink sees it: sites send e-mail
+    /// addresses and account numbers as user ids.
+    pub store_user_ids: bool,
     /// Country, region and city by client IP; without it the country comes from the
     /// event's time zone.
     pub geoip: Option<Arc<GeoIp>>,
@@ -48,6 +52,7 @@ impl Default for CollectorConfig {
             decompressed_limit_bytes: DECOMPRESSED_LIMIT_BYTES,
             request_timeout: Duration::from_secs(10),
             sites: SitePolicy::AcceptAny,
+            store_user_ids: false,
             geoip: None,
         }
     }

@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use footfall_http::{answer, BoxFuture, Handler, Health, ResponseBody};
+use footfall_http::log_limit::LogLimit;
+use footfall_http::{answer, client_ip, BoxFuture, Handler, Health, ResponseBody};
 use http::header::ORIGIN;
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use protocol::visitor::day_of;
 use protocol::wire::{decode_batch, decode_track};
 use protocol::{Event, Normalizer, RequestContext, ValidationError, WireEvent};
 
@@ -22,7 +22,7 @@ use crate::rate_limit::IpRateLimiter;
 use crate::salt::{SaltCache, SaltSource};
 use crate::sinks::{Sink, SinkError};
 use crate::sites::Admission;
-use crate::{body, client_ip, cors};
+use crate::{body, cors};
 
 /// The site of events that name none and come without an `Origin`.
 pub const DEFAULT_SITE: &str = "default";
@@ -212,10 +212,13 @@ impl Collector {
         {
             inner.limiter.purge();
         }
-        inner.limiter.check(ip).map_err(|retry_after| {
-            inner.metrics.report_rate_limited();
-            ApiError::RateLimited { retry_after }
-        })
+        inner
+            .limiter
+            .check(client_ip::limit_key(ip))
+            .map_err(|retry_after| {
+                inner.metrics.report_rate_limited();
+                ApiError::RateLimited { retry_after }
+            })
     }
 
     /// Refuses events for sites that are not registered, before anything is computed or
@@ -291,8 +294,11 @@ impl Collector {
             return Err(ApiError::OriginNotAllowed(origin.unwrap_or("").to_string()));
         }
         self.admit_site(&site)?;
-        let salt = inner.salts.get(day_of(received_at)).await.map_err(|e| {
-            tracing::error!(error = %e, "no visitor salt; refusing events");
+        let salt = inner.salts.get(received_at).await.map_err(|e| {
+            static NO_SALT: LogLimit = LogLimit::new(Duration::from_secs(60));
+            if let Some(suppressed) = NO_SALT.allow() {
+                tracing::error!(error = %e, suppressed, "no visitor salt; refusing events");
+            }
             ApiError::Unavailable {
                 retry_after: Duration::from_secs(5),
             }
@@ -306,6 +312,13 @@ impl Collector {
             salt: &salt,
         };
         let mut outcome = normalize_all(events, &ctx);
+        if !config.store_user_ids {
+            for event in &mut outcome.accepted {
+                if let Some(user) = event.user_id.as_mut() {
+                    *user = protocol::visitor::user_id_hash(&salt, &event.site, user);
+                }
+            }
+        }
         // One lookup per request: every event of it comes from the same address. A place
         // found by address beats the time zone's country; the address goes no further.
         if let Some(place) = config.geoip.as_ref().and_then(|g| g.locate(ip)) {
@@ -379,7 +392,11 @@ impl Collector {
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(error = %e, events = n, "sink refused a batch; answering 503");
+                // Once per request while the next stage is down: one line a minute says it.
+                static REFUSED: LogLimit = LogLimit::new(Duration::from_secs(60));
+                if let Some(suppressed) = REFUSED.allow() {
+                    tracing::warn!(error = %e, events = n, suppressed, "sink refused a batch; answering 503");
+                }
                 Err(e.into())
             }
         }

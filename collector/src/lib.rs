@@ -11,9 +11,8 @@
 //!   `footfall_http`'s health routes), with per-route request metrics.
 //! - `api`: the one place where errors become HTTP statuses and JSON bodies.
 //! - `body`: reading bodies under a size cap, gzip with a decompressed-size cap.
-//! - `client_ip`: the client address, believing `X-Forwarded-For` only from trusted proxies.
-//! - [`geoip`]: country, region and city of that address from MMDB databases (optional); the
-//!   address itself goes no further.
+//! - [`geoip`]: country, region and city of the client address (`footfall_http::client_ip`)
+//!   from MMDB databases (optional); the address itself goes no further.
 //! - `cors`, `rate_limit`: per-origin and per-IP admission.
 //! - [`sites`]: which sites events are accepted for (only registered ones, in `footfall`).
 //! - [`salt`]: the daily visitor-hash salt, shared by all collectors of a deployment.
@@ -22,7 +21,7 @@
 //!   salt (distributed mode); the only module that knows rdkafka.
 //! - [`metrics`]: Prometheus metric names and helpers.
 //!
-//! The accept loop, static files (`/footfall.js`, `/demo/`), security headers and JSON
+//! The accept loop, the client address (`footfall_http::client_ip`), static files (`/footfall.js`, `/demo/`), security headers and JSON
 //! answers are `footfall_http`'s, shared with the processor; `footfall` composes the
 //! collector with them.
 //!
@@ -32,7 +31,6 @@
 
 mod api;
 mod body;
-mod client_ip;
 pub mod config;
 mod cors;
 pub mod geoip;

@@ -9,6 +9,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use protocol::sites::{AddSite, RegisteredSite, SiteList};
 pub use protocol::stats::{
     Access, Breakdown, Compare, Dimension, ExportFormat, Field, Filter, Interval, Role, Sites,
     Summary, Timeseries,
@@ -309,6 +310,14 @@ impl Export {
 }
 
 pub const TICKET_PATH: &str = "/api/ws-ticket";
+
+/// The site registry: `GET` lists it, `POST` `{"site":…}` adds one.
+pub const REGISTRY_PATH: &str = "/api/sites";
+
+/// `DELETE` removes `site` from the registry.
+pub fn registry_site_path(site: &str) -> String {
+    format!("{REGISTRY_PATH}/{}", encode(site))
+}
 
 /// The WebSocket URL for a page served from `origin` (`http://host:port`).
 pub fn ws_url(origin: &str, site: &str, ticket: &str) -> String {

@@ -16,8 +16,8 @@
 //!   schedule.
 //! - `api`: every REST endpoint's URL and JSON shape, and the one `fetch` wrapper.
 //! - `hooks`: `use_live_metrics` (WebSocket with backoff), `use_history`, `use_sites`,
-//!   `use_session_token`, `use_url_sync`, the admin's edits (`use_admin`) — the browser side
-//!   effects.
+//!   `use_session_token`, `use_url_sync`, the admin's edits (`use_admin`: goals, share
+//!   links, the site registry) — the browser side effects.
 //! - `components`: presentational components, one per file, props above each.
 //!
 //! Everything compiles for the host too (so `cargo test --workspace` and clippy cover it);
@@ -33,10 +33,11 @@ mod state;
 use yew::prelude::*;
 
 use crate::api::{Access, ApiError, Export, Role, Scope, Sites};
-use crate::components::{HistoryView, LiveView, Login, SharePanel, TopBar};
+use crate::components::{HistoryView, LiveView, Login, SharePanel, SitesView, TopBar};
 use crate::hooks::{
     export, location, now_ms, origin, stored_token, tz_offset_min, use_goal_editor, use_history,
-    use_live_metrics, use_session_token, use_share_links, use_sites, use_url_sync, HistoryQuery,
+    use_live_metrics, use_session_token, use_share_links, use_site_registry, use_sites,
+    use_url_sync, HistoryQuery,
 };
 use crate::state::{share_token, Action, State, UrlState, View};
 
@@ -130,6 +131,7 @@ fn App() -> Html {
     let admin_token = state.token.clone().filter(|_| state.is_admin());
     use_session_token(state.token.clone(), state.role, state.login.checking);
     use_sites(admin_token.clone(), dispatch.clone());
+    let registry = use_site_registry(admin_token.clone(), state.registry.rev, dispatch.clone());
     use_live_metrics(
         state.token.clone(),
         state.site.clone(),
@@ -200,14 +202,18 @@ fn App() -> Html {
     html! {
         <>
             <TopBar {sites} site={Some(AttrValue::from(site.clone()))} view={state.view} conn={state.conn}
-                read_only={state.is_shared()} on_site={on(&dispatch, Action::SelectSite)} on_view={on(&dispatch, Action::ShowView)}
+                manage_sites={state.can_manage_sites()} read_only={state.is_shared()}
+                on_site={on(&dispatch, Action::SelectSite)} on_view={on(&dispatch, Action::ShowView)}
                 on_logout={on_unit(Action::LoggedOut(None))} />
             if let Some(notice) = state.notice.clone() {
                 <p class="notice error" role="alert">{ notice }
                     <button type="button" class="link" onclick={on_unit(Action::Notice(None)).reform(|_: MouseEvent| ())}>{ "Dismiss" }</button>
                 </p>
             }
-            if state.view == View::Live {
+            if state.view == View::Sites && state.can_manage_sites() {
+                <SitesView registry={state.registry.clone()} on_add={registry.add}
+                    on_remove={registry.remove} />
+            } else if state.view == View::Live {
                 <LiveView site={site} live={state.live.clone()} feed={state.feed.clone()} at={state.live_at}
                     empty={state.site_is_empty()} origin={origin()} tz_offset={tz}
                     on_pick={on(&dispatch, Action::FilterFromLive)} />

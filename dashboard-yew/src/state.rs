@@ -14,7 +14,7 @@ use protocol::stats::{
     MAX_FILTERS,
 };
 
-use crate::api::{self, ApiError, Breakdown, Dimension, Span, Summary, Timeseries};
+use crate::api::{self, ApiError, Breakdown, Dimension, RegisteredSite, Span, Summary, Timeseries};
 use crate::metric::Metric;
 use crate::shape::{bucket_start, parse_date, DAY_MS, OFFLINE_AFTER_ATTEMPTS};
 
@@ -26,6 +26,8 @@ pub enum View {
     #[default]
     Live,
     History,
+    /// The site registry (admins only).
+    Sites,
 }
 
 /// The live connection as the indicator shows it.
@@ -212,6 +214,17 @@ pub struct Shares {
     pub copied: Option<String>,
 }
 
+/// The site registry as the Sites view shows it (admins only).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Registry {
+    /// `Unavailable` when the server has no registry or refuses this credential: the view is
+    /// then not offered.
+    pub sites: Load<Vec<RegisteredSite>>,
+    /// Bumped by every successful change, so the list is read again.
+    pub rev: u32,
+    pub edit: Editing,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Login {
     /// A token is being checked: the button is disabled.
@@ -251,6 +264,7 @@ pub struct State {
     pub history_rev: u32,
     pub goal_edit: Editing,
     pub shares: Shares,
+    pub registry: Registry,
     /// A message about something the user started that failed (an export).
     pub notice: Option<String>,
 }
@@ -308,6 +322,11 @@ pub enum Action {
     /// The URL of share link `id` is on the clipboard (`None`: copying failed).
     Copied(Option<String>),
     Notice(Option<String>),
+    /// The site registry as the server listed it.
+    RegistryLoaded(Result<Vec<RegisteredSite>, ApiError>),
+    /// A site is being added or removed.
+    RegistryEditStarted,
+    RegistryEdited(Result<(), ApiError>),
 }
 
 impl State {
@@ -497,6 +516,31 @@ impl State {
             }
             Action::Copied(id) => self.shares.copied = id,
             Action::Notice(n) => self.notice = n,
+            Action::RegistryLoaded(r) => {
+                self.registry.sites = match r {
+                    // Not a credential that manages sites: no Sites view.
+                    Err(ApiError::Unauthorized | ApiError::Forbidden) => Load::Unavailable,
+                    r => Load::from_result(r),
+                };
+                if !self.can_manage_sites() && self.view == View::Sites {
+                    self.view = View::Live;
+                }
+            }
+            Action::RegistryEditStarted => self.registry.edit.busy = true,
+            Action::RegistryEdited(r) => {
+                // 404 on a removal: the site was already gone (another tab, the CLI); reading
+                // the list again shows what is there.
+                let r = r.or_else(|e| {
+                    if e == ApiError::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                });
+                if self.registry.edit.done(r) {
+                    self.registry.rev = self.registry.rev.wrapping_add(1);
+                }
+            }
         }
     }
 
@@ -506,6 +550,11 @@ impl State {
         } else if self.filters.len() < MAX_FILTERS {
             self.filters.push(f);
         }
+    }
+
+    /// Is the Sites view offered? To the admin, unless the server has no registry.
+    pub fn can_manage_sites(&self) -> bool {
+        self.is_admin() && !matches!(self.registry.sites, Load::Unavailable)
     }
 
     /// Keeps the chosen site if it still exists; otherwise the busiest one; `default` when

@@ -122,6 +122,12 @@ pub struct StandaloneOpts {
     /// flood of events cannot fill the disk the machine needs. 0 = no cap.
     #[arg(long, env = "FOOTFALL_STORE_MAX_MB", default_value_t = 10_240)]
     pub store_max_mb: u64,
+    /// Comma-separated origins whose pages may open the live feed (/ws) besides the
+    /// dashboard's own, e.g. `https://admin.example.com` (a dashboard served elsewhere, or a
+    /// proxy that does not pass Host on). Requests without Origin (not from a browser page)
+    /// need no entry.
+    #[arg(long, env = "FOOTFALL_WS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub ws_allowed_origins: Vec<String>,
     #[command(flatten)]
     pub ingest: IngestOpts,
 }
@@ -132,10 +138,6 @@ pub struct IngestOpts {
     /// Requests per minute per client IP on the ingest endpoints (0 = unlimited).
     #[arg(long, env = "FOOTFALL_RATE_LIMIT", default_value_t = 200)]
     pub rate_limit: u32,
-    /// Comma-separated CIDRs (or IPs) of proxies whose X-Forwarded-For is believed, e.g.
-    /// your CDN's ranges. Without it the TCP peer is the client.
-    #[arg(long, env = "FOOTFALL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
-    pub trusted_proxies: Vec<IpNet>,
     /// Comma-separated origins allowed to send events: `https://example.com`,
     /// `https://*.example.com`, or bound to one site as `example.com=https://example.com`.
     /// Default: any origin.
@@ -144,9 +146,8 @@ pub struct IngestOpts {
     /// Seconds allowed to receive a request body and make its events durable.
     #[arg(long, env = "FOOTFALL_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     pub request_timeout_secs: u64,
-    /// Most connections served at once.
-    #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
-    pub max_connections: usize,
+    #[command(flatten)]
+    pub server: ServerOpts,
     /// Serve the tracker (tracker/), demo site (demo/) and dashboard (dashboard/) from this
     /// folder, as `cargo xtask dist` writes it, instead of the copies embedded in the binary.
     /// Read once at start-up.
@@ -156,6 +157,11 @@ pub struct IngestOpts {
     /// site registry). Without it, events for unregistered sites get 403 `unknown_site`.
     #[arg(long, env = "FOOTFALL_ACCEPT_ANY_SITE")]
     pub accept_any_site: bool,
+    /// Store the `userId` events carry as sent. Without it, a user id is stored only as a
+    /// keyed hash (the same id gives the same hash, so it still counts one visitor), because
+    /// sites send e-mail addresses and account numbers as user ids.
+    #[arg(long, env = "FOOTFALL_STORE_USER_IDS")]
+    pub store_user_ids: bool,
     /// MaxMind-format (MMDB) database giving country, region and city by client IP: GeoIP2 /
     /// GeoLite2 City or Country, DB-IP, or the `@ip-location-db/*-mmdb` npm packages. Repeat
     /// the flag (comma-separate in the env var) for databases split into IPv4 and IPv6
@@ -178,17 +184,43 @@ impl IngestOpts {
         };
         Ok(CollectorConfig {
             rate_limit_per_minute: self.rate_limit,
-            trusted_proxies: self.trusted_proxies.clone(),
+            trusted_proxies: self.server.trusted_proxies.clone(),
             allowed_origins: self.allowed_origins.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            store_user_ids: self.store_user_ids,
             geoip,
             ..CollectorConfig::default()
         })
     }
+}
 
-    pub fn server_limits(&self) -> footfall_http::ServerLimits {
+/// Options of every HTTP server (standalone, collector, processor).
+#[derive(Debug, Clone, Args)]
+pub struct ServerOpts {
+    /// Comma-separated CIDRs (or IPs) of proxies whose X-Forwarded-For is believed, e.g.
+    /// your CDN's ranges. Without it the TCP peer is the client. Trusted proxies are also
+    /// exempt from the per-address connection cap.
+    #[arg(long, env = "FOOTFALL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Most connections served at once.
+    #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Most connections one client address (IPv4, or IPv6 /64) may hold at once; past it its
+    /// new connections are closed, so one client cannot take every slot. 0 = no cap.
+    #[arg(
+        long,
+        env = "FOOTFALL_MAX_CONNECTIONS_PER_IP",
+        default_value_t = footfall_http::server::DEFAULT_MAX_CONNECTIONS_PER_IP
+    )]
+    pub max_connections_per_ip: usize,
+}
+
+impl ServerOpts {
+    pub fn limits(&self) -> footfall_http::ServerLimits {
         footfall_http::ServerLimits {
             max_connections: self.max_connections.max(1),
+            max_connections_per_ip: self.max_connections_per_ip,
+            trusted_proxies: self.trusted_proxies.clone(),
             ..Default::default()
         }
     }
@@ -300,9 +332,14 @@ pub struct ProcessorOpts {
     /// Token for the stats API, WebSocket and dashboard (required).
     #[arg(long, env = "FOOTFALL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Most connections served at once.
-    #[arg(long, env = "FOOTFALL_MAX_CONNECTIONS", default_value_t = 10_000)]
-    pub max_connections: usize,
+    /// Comma-separated origins whose pages may open the live feed (/ws) besides the
+    /// dashboard's own, e.g. `https://admin.example.com` (a dashboard served elsewhere, or a
+    /// proxy that does not pass Host on). Requests without Origin (not from a browser page)
+    /// need no entry.
+    #[arg(long, env = "FOOTFALL_WS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub ws_allowed_origins: Vec<String>,
+    #[command(flatten)]
+    pub server: ServerOpts,
 }
 
 /// A CIDR, or a bare IP meaning just that address.

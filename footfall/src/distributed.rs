@@ -110,8 +110,7 @@ pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
         .route(Collector::owns, collector.clone())
         .route(move |p| owner.owns(p), statics);
 
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
+    let listener = footfall_http::server::bind(opts.listen)
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr().context("listener has no address")?;
     tracing::info!(%addr, brokers = %opts.kafka.brokers, topic = %opts.kafka.events_topic, "footfall collector started");
@@ -119,7 +118,7 @@ pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     footfall_http::serve(
         listener,
         Arc::new(router),
-        opts.ingest.server_limits(),
+        opts.ingest.server.limits(),
         shutdown::signal(),
     )
     .await
@@ -184,11 +183,11 @@ async fn open_mongo(
 const LIVE_PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 
 pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
-    let token = match opts.admin_token.as_deref().map(str::trim) {
-        Some(t) if !t.is_empty() => AdminToken::new(t),
-        _ => bail!(
+    let token = match opts.admin_token.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(t) => AdminToken::configured(t).context("--admin-token / FOOTFALL_ADMIN_TOKEN")?,
+        None => bail!(
             "`footfall processor` needs an admin token for its stats API: pass --admin-token \
-             or set FOOTFALL_ADMIN_TOKEN"
+             or set FOOTFALL_ADMIN_TOKEN (at least 16 characters, e.g. `openssl rand -hex 32`)"
         ),
     };
     let files = assets::load(opts.assets_dir.as_deref())?;
@@ -204,8 +203,7 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     .context("cannot create the Kafka consumer")?;
     let metrics = Arc::new(PipelineMetrics::new());
 
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
+    let listener = footfall_http::server::bind(opts.listen)
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr().context("listener has no address")?;
     tracing::info!(%addr, brokers = %opts.kafka.brokers, group = %opts.group, "footfall processor started");
@@ -260,18 +258,19 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     // are spent where every processor sees them.
     let gateway = Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
         .with_credentials(stats.credentials().clone())
+        .with_allowed_origins(opts.ws_allowed_origins.clone())
         .with_spent_tickets(spent_tickets);
-    let http = ProcessorHttp::new(stats, gateway).with_sites(SitesApi::new(registry, token));
+    let http = ProcessorHttp::new(stats, gateway)
+        .with_sites(SitesApi::new(registry, token))
+        .with_trusted_proxies(opts.server.trusted_proxies.clone());
+    http.register_metrics(metrics.registry());
     let service = ProcessorService::new(http, store.clone(), &metrics);
     let statics = assets::service(files, vec![Mount::dashboard()]);
     let owner = statics.clone();
     let router = Router::new()
         .route(ProcessorService::owns, service)
         .route(move |p| owner.owns(p), statics);
-    let limits = footfall_http::ServerLimits {
-        max_connections: opts.max_connections.max(1),
-        ..Default::default()
-    };
+    let limits = opts.server.limits();
     let server = tokio::spawn(footfall_http::serve(
         listener,
         Arc::new(router),

@@ -40,6 +40,26 @@ use crate::cli::{Cli, Command};
 /// How long the runtime waits for leftover blocking work once the service has stopped.
 const SHUTDOWN_LEFTOVERS: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Descriptors beyond the connections served: the listener, the store's files, Kafka and
+/// MongoDB connections, the blocking pool's files.
+const FD_HEADROOM: u64 = 1024;
+
+/// Raises the soft open-files limit (often 1,024) towards the hard one, so the connection cap
+/// is what bounds connections, not `EMFILE` in the accept loop, which would stall every client.
+fn raise_open_files(max_connections: usize) {
+    let wanted = (max_connections as u64).saturating_add(FD_HEADROOM);
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            wanted,
+            "the open-files limit is below what --max-connections needs: raise it (ulimit -n, \
+             systemd LimitNOFILE) or lower --max-connections"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.root);
@@ -53,6 +73,12 @@ fn main() -> ExitCode {
             }
         };
     }
+    raise_open_files(match &cli.command {
+        Command::Standalone(opts) => opts.ingest.server.max_connections,
+        Command::Collector(opts) => opts.ingest.server.max_connections,
+        Command::Processor(opts) => opts.server.max_connections,
+        Command::Sites(_) => 0,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,7 +1,8 @@
 //! `footfall standalone`: collector + embedded SQLite store + stats API + live gateway +
 //! tracker, demo and dashboard files, on one address.
 
-use std::path::Path;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -36,9 +37,11 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
         Err(e) => return Err(e).context("cannot open the embedded store"),
     };
 
-    let (token, generated) = match opts.admin_token.as_deref().map(str::trim) {
-        Some(t) if !t.is_empty() => (AdminToken::new(t), false),
-        _ => (AdminToken::generate(), true),
+    let token = match opts.admin_token.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(t) => TokenOrigin::Configured(
+            AdminToken::configured(t).context("--admin-token / FOOTFALL_ADMIN_TOKEN")?,
+        ),
+        None => token_file(&opts.data_dir)?,
     };
 
     let registry = SiteRegistry::open(store.clone())
@@ -59,17 +62,24 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
         Arc::new(LiveStore::new(store.clone(), Arc::new(live.clone())));
     let sink: Arc<dyn Sink> = Arc::new(StoreSink(live_store.clone()));
     let salts: Arc<dyn SaltSource> = Arc::new(StoreSalts(store.clone()));
-    let stats = StatsApi::new(live_store, token.clone());
+    let stats = StatsApi::new(live_store, token.token().clone());
     // Share links watch the live view of their own site, as they read its stats.
-    let gateway = Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
-        .with_credentials(stats.credentials().clone());
+    let gateway = Gateway::new(
+        live.clone(),
+        token.token().clone(),
+        GatewayLimits::default(),
+    )
+    .with_credentials(stats.credentials().clone())
+    .with_allowed_origins(opts.ws_allowed_origins.clone());
     let http = ProcessorHttp::new(stats, gateway)
-        .with_sites(SitesApi::new(registry.clone(), token.clone()));
+        .with_sites(SitesApi::new(registry.clone(), token.token().clone()))
+        .with_trusted_proxies(opts.ingest.server.trusted_proxies.clone());
     let mut config = opts.ingest.collector_config()?;
     if !opts.ingest.accept_any_site {
         config.sites = SitePolicy::Known(Arc::new(RegistrySites(registry)));
     }
     let collector = Collector::new(config, sink, salts);
+    http.register_metrics(collector.metrics().registry());
     let statics = assets::service(
         files.clone(),
         vec![Mount::tracker(), Mount::demo(), Mount::dashboard()],
@@ -80,17 +90,16 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
         .route(ProcessorHttp::owns, http)
         .route(move |p| owner.owns(p), statics);
 
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
+    let listener = footfall_http::server::bind(opts.listen)
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr().context("listener has no address")?;
-    print_banner(&addr.to_string(), &token, generated, &files, store.path());
+    print_banner(&addr.to_string(), &token, &files, store.path());
     tracing::info!(%addr, data = %store.path().display(), "footfall standalone started");
 
     footfall_http::serve(
         listener,
         Arc::new(router),
-        opts.ingest.server_limits(),
+        opts.ingest.server.limits(),
         shutdown::signal(),
     )
     .await
@@ -105,8 +114,66 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the admin token came from.
+enum TokenOrigin {
+    /// `--admin-token` / `FOOTFALL_ADMIN_TOKEN`.
+    Configured(AdminToken),
+    /// The token file in the data folder (written now, or on an earlier start).
+    File { token: AdminToken, path: PathBuf },
+}
+
+impl TokenOrigin {
+    fn token(&self) -> &AdminToken {
+        match self {
+            TokenOrigin::Configured(token) | TokenOrigin::File { token, .. } => token,
+        }
+    }
+}
+
+/// The file in the data folder that keeps a generated admin token.
+const TOKEN_FILE: &str = "admin-token";
+
+/// The token of a standalone server started without one: read from the data folder's token
+/// file, or generated into it (readable by its owner only). A file, not the log: container
+/// logs are read by many and kept long, and the same token survives restarts.
+fn token_file(data_dir: &Path) -> anyhow::Result<TokenOrigin> {
+    let path = data_dir.join(TOKEN_FILE);
+    let token = match std::fs::read_to_string(&path) {
+        Ok(text) => AdminToken::configured(&text).with_context(|| {
+            format!(
+                "{}: delete it to have a new token generated",
+                path.display()
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = AdminToken::generate();
+            write_private(&path, token.expose())
+                .with_context(|| format!("cannot write the admin token to {}", path.display()))?;
+            token
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the admin token {}", path.display()))
+        }
+    };
+    Ok(TokenOrigin::File { token, path })
+}
+
+/// Creates `path` with `contents`, readable and writable by its owner only (0600 on Unix).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
 /// The start-up banner goes to stdout (logs go to stderr) so it stays readable.
-fn print_banner(addr: &str, token: &AdminToken, generated: bool, files: &StaticFiles, db: &Path) {
+fn print_banner(addr: &str, token: &TokenOrigin, files: &StaticFiles, db: &Path) {
     let base = format!("http://{addr}");
     let built = |rel: &str| files.contains(rel);
     let hint = |ok: bool| {
@@ -136,13 +203,23 @@ fn print_banner(addr: &str, token: &AdminToken, generated: bool, files: &StaticF
     println!("  live feed   ws://{addr}/ws?site=default   (Bearer token, or a ticket from POST /api/ws-ticket)");
     println!("  health      {base}/api/health   {base}/metrics");
     println!("  data        {}", db.display());
-    if generated {
-        println!(
-            "  admin token {}   (generated; set FOOTFALL_ADMIN_TOKEN to keep one)",
-            token.expose()
-        );
-    } else {
-        println!("  admin token (from --admin-token / FOOTFALL_ADMIN_TOKEN)");
+    match token {
+        // Printed only to a person at a terminal: stdout that is a file or a pipe is a log,
+        // and logs are read by many and kept long.
+        TokenOrigin::File { token, path } if std::io::stdout().is_terminal() => println!(
+            "  admin token {}   (in {}; or set FOOTFALL_ADMIN_TOKEN)",
+            token.expose(),
+            path.display()
+        ),
+        TokenOrigin::File { path, .. } => {
+            println!(
+                "  admin token in {}   (or set FOOTFALL_ADMIN_TOKEN)",
+                path.display()
+            )
+        }
+        TokenOrigin::Configured(_) => {
+            println!("  admin token (from --admin-token / FOOTFALL_ADMIN_TOKEN)")
+        }
     }
     println!();
     println!("  Try it:");

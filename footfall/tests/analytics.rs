@@ -110,6 +110,9 @@ async fn visits_filters_goals_csv_share_links_and_export_over_http() {
         assert_eq!(all["events"], 8);
         assert_eq!(all["pageviews"], 4);
         assert_eq!(visit_figures(&all), (2, 50.0, 60, 2.0));
+        // The property names of the range, for the dashboard's prop.NAME breakdowns.
+        assert_eq!(all["props"], serde_json::json!(["plan"]));
+        assert!(summary("&filter=country!:DE").get("props").is_none());
         assert_eq!(
             visit_figures(&summary("&filter=country:DE")),
             (1, 0.0, 90, 3.0)

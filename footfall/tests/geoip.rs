@@ -99,6 +99,7 @@ fn a_city_database_places_the_client_and_the_address_is_not_stored() {
             "127.0.0.1/32,10.0.0.0/8",
         ],
     );
+    ff.add_site("geo.test");
     // Google's public resolver (IPv4 file) and a Google address in Frankfurt (IPv6 file),
     // as the CDN (10.0.0.7, trusted) and the load balancer (loopback) forward them.
     page_view(&ff, "v4", Some("8.8.8.8, 10.0.0.7"));
@@ -166,6 +167,7 @@ fn a_country_database_gives_the_country_only_and_a_bad_path_stops_start_up() {
             "127.0.0.1",
         ],
     );
+    ff.add_site("geo.test");
     page_view(&ff, "v4", Some("8.8.8.8"));
     assert_eq!(rows(&ff, "country", ""), vec![pair("US", 1)]);
     assert!(rows(&ff, "region", "").is_empty());

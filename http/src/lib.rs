@@ -6,7 +6,7 @@
 //! answers.
 //!
 //! ## Layout
-//! - [`server`]: the accept loop (connection cap, header timeout, panic isolation, graceful
+//! - [`server`]: the accept loop (connection cap in all and per address, header timeout, panic isolation, graceful
 //!   drain); it passes every response through `layer`.
 //! - `layer`: what the server adds to every response — security headers, `no-store` on
 //!   `/api/*`, on-the-fly compression of large JSON and text answers.
@@ -21,6 +21,10 @@
 //!   cross-origin headers for what other sites' pages load.
 //! - [`health`]: `/api/health`, `/livez`, `/readyz` and Prometheus `/metrics`.
 //! - [`metrics`]: [`MetricsRegistry`], one place for Prometheus registration and rendering.
+//! - [`client_ip`]: the client's address behind trusted proxies, and what per-client limits
+//!   count as one client.
+//! - [`log_limit`]: [`LogLimit`](log_limit::LogLimit), warnings a client can trigger at will
+//!   written at most once per interval.
 //!
 //! ## What this crate must not do
 //! It knows nothing about events, sinks, stores or Kafka: it depends only on `protocol` (for
@@ -30,9 +34,11 @@
 
 pub mod answer;
 mod body;
+pub mod client_ip;
 pub mod encoding;
 pub mod health;
 mod layer;
+pub mod log_limit;
 pub mod metrics;
 mod router;
 pub mod server;

@@ -46,10 +46,12 @@ pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const TRACKER_SCRIPT_CACHE: &str = "public, max-age=3600, stale-while-revalidate=86400";
 /// Pages are revalidated on every load (a 304 is cheap), so a deploy shows at once.
 pub const PAGE_CACHE: &str = "no-cache";
-/// The dashboard's page: same-origin everything; its inline bootstrap script and styles need
-/// 'unsafe-inline', the wasm needs 'wasm-unsafe-eval'.
-pub const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' \
-    'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+/// The dashboard's page: same-origin everything, and no inline script (the page loads one
+/// module that starts itself), so an injected `<script>` or event handler never runs; the
+/// wasm needs 'wasm-unsafe-eval', the page's `<style>` and Yew's style attributes
+/// 'unsafe-inline' for styles only.
+pub const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// A folder of assets larger than this is refused: it is not a Footfall build.

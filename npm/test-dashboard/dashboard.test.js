@@ -1,6 +1,7 @@
 // The dashboard in real headless Chromium against a real `footfall standalone`:
 // wrong token → message; log in; events sent over HTTP show up live (no reload); a server
-// restart → "reconnecting", then live again; history shows what /api/stats/summary says.
+// restart → "reconnecting", then live again; history shows what /api/stats/summary says;
+// the Sites view adds and removes sites (events accepted only while registered).
 // Screenshots go to artifacts/ (ignored by git).
 //
 // Needs: `cargo xtask dist` (dist/dashboard) and `cargo build -p footfall`, as the
@@ -106,6 +107,54 @@ test('history shows the numbers the REST API returns', async () => {
   // 7 days: a new request, same numbers for a fresh site.
   await page.click('#range-7d')
   await until(async () => (await number('#summary-pageviews')) === api.pageviews, 10_000, '7-day summary')
+})
+
+test('the Sites view adds a site, events for it are accepted, and removes it', async () => {
+  const NEW = 'added-from.dashboard.test'
+  // The status /api/track answers for one event of `site`.
+  const trackStatus = async (site) => {
+    const res = await fetch(`${server.base}/api/track`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'User-Agent': CHROME_UA },
+      body: JSON.stringify({ site, event: 'page_view', page: '/', userAgent: CHROME_UA }),
+    })
+    return { status: res.status, body: await res.text() }
+  }
+  const refused = await trackStatus(NEW)
+  assert.equal(refused.status, 403, 'not registered yet')
+  assert.match(refused.body, /unknown_site/)
+
+  await page.click('#tab-sites')
+  await until(async () => (await page.locator('#registry li').count()) >= 1, 10_000, 'registry list')
+  const listed = await page.locator('#registry li').evaluateAll((lis) => lis.map((li) => li.dataset.site))
+  for (const site of ['default', 'demo', SITE]) assert.ok(listed.includes(site), `${site} in ${listed}`)
+
+  // A name the server refuses: its message, nothing added.
+  await page.fill('#new-site', 'not a site!')
+  await page.click('#add-site')
+  await until(async () => (await text('#sites-error')) !== null, 10_000, 'error message')
+  assert.match(await text('#sites-error'), /letters, digits/)
+  assert.equal(await page.locator('#registry li').count(), listed.length, 'nothing added')
+
+  await page.fill('#new-site', ` ${NEW.toUpperCase()} `)
+  await page.click('#add-site')
+  const row = `#registry li[data-site="${NEW}"]`
+  await until(async () => (await page.locator(row).count()) === 1, 10_000, 'new site listed')
+  assert.equal(await page.locator('#sites-error').count(), 0, 'the error is gone')
+  const api = await server.stats('/api/sites')
+  assert.ok(api.sites.some((s) => s.site === NEW), 'the server has it')
+
+  const accepted = await trackStatus(NEW)
+  assert.ok(accepted.status >= 200 && accepted.status < 300, `accepted: ${accepted.status} ${accepted.body}`)
+  const unknown = await trackStatus('never-added.dashboard.test')
+  assert.equal(unknown.status, 403)
+  assert.match(unknown.body, /unknown_site/)
+  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-sites.png'), fullPage: true })
+
+  await page.click(`${row} button.remove`)
+  await until(async () => (await page.locator(row).count()) === 0, 10_000, 'site removed')
+  assert.ok(!(await server.stats('/api/sites')).sites.some((s) => s.site === NEW))
+  assert.equal((await trackStatus(NEW)).status, 403, 'refused again once removed')
 })
 
 test('phone width, then log out', async () => {

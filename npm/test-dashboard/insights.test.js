@@ -56,7 +56,7 @@ before(async () => {
   assert.ok(fs.existsSync(path.join(DIST, 'dashboard/index.html')), 'run `cargo xtask dist` first')
   fs.mkdirSync(ARTIFACTS, { recursive: true })
   // `sites`: registered up front where the server accepts events only for known sites.
-  server = await startFootfall({ token: 'insights-token', sites: [SITE] })
+  server = await startFootfall({ token: 'insights-test-token-01', sites: [SITE] })
   // Yesterday: three visits. s1 (google) reads / then /pricing then signs up (2 views, 40 s);
   // s2 bounces on /pricing; s3 (from the US) reads two blog pages (2 views, 20 s).
   const h = (n) => YESTERDAY + n * 3_600_000
@@ -330,8 +330,8 @@ test('a share link opens the numbers read-only without a token, until it is revo
   // The live view by ticket, for this site only.
   await until(async () => (await attr('#status', 'data-status', p)) === 'live', 15_000, 'share link live')
   assert.equal(await p.locator('#site-name').textContent(), SITE)
-  // No admin controls: no site switch, log-out, share, raw export, goal editing.
-  for (const sel of ['#site', '#logout', '#share-open', '#export-raw', '#goal-form', '#goal-add', '.goal-delete']) {
+  // No admin controls: no site switch, log-out, Sites view, share, raw export, goal editing.
+  for (const sel of ['#site', '#logout', '#tab-sites', '#share-open', '#export-raw', '#goal-form', '#goal-add', '.goal-delete']) {
     assert.equal(await p.locator(sel).count(), 0, `${sel} hidden`)
   }
   assert.equal(await p.locator('#goals tr[data-goal="signup"]').count(), 1, 'goals are readable')

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use footfall_http::answer::{self, error};
+use footfall_http::log_limit::LogLimit;
 use footfall_http::ResponseBody;
 use futures_util::stream::{self, StreamExt};
 use http::header::{
@@ -541,7 +542,11 @@ fn bad_request(e: &QueryError) -> Response<ResponseBody> {
 }
 
 pub(crate) fn store_error(e: StoreError) -> Response<ResponseBody> {
-    tracing::warn!(error = %e, "stats query failed");
+    // A slow store fails every query at once: one line a minute says it.
+    static FAILED: LogLimit = LogLimit::new(Duration::from_secs(60));
+    if let Some(suppressed) = FAILED.allow() {
+        tracing::warn!(error = %e, suppressed, "stats query failed");
+    }
     let (code, message) = match e {
         StoreError::TimedOut(_) => (
             "timeout",

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 use protocol::stats::{
     round_to, Breakdown, Dimension, Field, Goal, GoalResult, GoalStats, Point, Row, SiteInfo,
-    Summary, Timeseries,
+    Summary, Timeseries, MAX_PROP_NAMES,
 };
 use protocol::time::{format_rfc3339_local, format_rfc3339_millis, format_utc_offset};
 use protocol::Event;
@@ -161,6 +161,21 @@ async fn summary_of<S: Store + ?Sized>(store: &S, q: &RangeQuery) -> Result<Summ
             })
             .collect();
     }
+    let mut props: Vec<(String, u64)> = store
+        .event_stats(scope(q), Grouping::PropNames)
+        .await?
+        .into_iter()
+        .filter_map(|(k, a)| match k {
+            GroupKey::Value(name) => Some((name, a.events)),
+            _ => None,
+        })
+        .collect();
+    props.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    s.props = props
+        .into_iter()
+        .take(MAX_PROP_NAMES)
+        .map(|(name, _)| name)
+        .collect();
     let visits = store.visit_stats(scope(q), Grouping::Total).await?;
     let v = visits.first().map(|(_, v)| *v).unwrap_or_default();
     s.visits = v.visits;

@@ -4,15 +4,23 @@
 //! while the store takes writes, `/metrics` the pipeline's), so the processor answers health
 //! exactly as the collector and standalone do — all three on `footfall_http::Health`.
 //! `footfall` mounts them next to the dashboard's static files.
+//!
+//! Every path of [`ProcessorHttp`] needs a credential, so the failed-authentication throttle
+//! sits there, in front of all of them: a 401 from any of them counts against the client's
+//! address, and a client over its allowance gets 429 before any credential is compared.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use footfall_http::{BoxFuture, Handler, Health, ResponseBody};
-use http::{Request, Response};
+use footfall_http::client_ip::{client_ip, limit_key};
+use footfall_http::{answer, BoxFuture, Handler, Health, MetricsRegistry, ResponseBody};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use ipnet::IpNet;
 
 use crate::api::StatsApi;
+use crate::auth::AuthThrottle;
 use crate::live::Gateway;
 use crate::pipeline::PipelineMetrics;
 use crate::sites::SitesApi;
@@ -24,6 +32,8 @@ pub struct ProcessorHttp {
     stats: StatsApi,
     gateway: Gateway,
     sites: Option<SitesApi>,
+    throttle: AuthThrottle,
+    trusted_proxies: Vec<IpNet>,
 }
 
 impl ProcessorHttp {
@@ -32,7 +42,21 @@ impl ProcessorHttp {
             stats,
             gateway,
             sites: None,
+            throttle: AuthThrottle::default(),
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Proxies whose `X-Forwarded-For` names the client the throttle counts (without them,
+    /// every client behind a proxy would share the proxy's allowance).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpNet>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Adds the failed-authentication metrics to the registry `/metrics` renders.
+    pub fn register_metrics(&self, registry: &MetricsRegistry) {
+        self.throttle.register_metrics(registry);
     }
 
     /// Serves the site registry at `/api/sites` (without it, 404).
@@ -45,6 +69,23 @@ impl ProcessorHttp {
     /// `/api/export/events`), `/api/sites...`, `/ws` and `/api/ws-ticket`.
     pub fn owns(path: &str) -> bool {
         StatsApi::owns(path) || SitesApi::owns(path) || Gateway::owns(path)
+    }
+
+    /// Answers `req` from `peer`, throttling clients whose credentials keep failing.
+    pub async fn handle_from(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<ResponseBody> {
+        let client = limit_key(client_ip(peer.ip(), req.headers(), &self.trusted_proxies));
+        if let Some(wait) = self.throttle.retry_after(client) {
+            return throttled(wait);
+        }
+        let resp = self.handle(req).await;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            self.throttle.failed(client);
+        }
+        resp
     }
 
     pub async fn handle(&self, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -65,10 +106,10 @@ impl Handler for ProcessorHttp {
     fn handle(
         &self,
         req: Request<Incoming>,
-        _peer: SocketAddr,
+        peer: SocketAddr,
     ) -> BoxFuture<'static, Response<ResponseBody>> {
         let this = self.clone();
-        Box::pin(async move { ProcessorHttp::handle(&this, req).await })
+        Box::pin(async move { this.handle_from(req, peer).await })
     }
 }
 
@@ -106,4 +147,17 @@ impl Handler for ProcessorService {
             Handler::handle(&self.http, req, peer)
         }
     }
+}
+
+/// The 429 of a client that failed to authenticate too often.
+fn throttled(wait: Duration) -> Response<ResponseBody> {
+    answer::with_retry_after(
+        answer::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "too many failed attempts to authenticate from this address; try again later",
+            None,
+        ),
+        wait,
+    )
 }

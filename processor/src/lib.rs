@@ -27,6 +27,7 @@
 //! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and, with the
 //!   `kafka` feature, the Kafka consumer implementing it; the only module that knows rdkafka.
 //! - [`settings`]: goals and share links (signed, revocable) kept as store records.
+//! - [`signer`]: keyed BLAKE3 signatures, a key per purpose derived from the admin token.
 //! - [`pipeline`]: source → store with dead-lettering and commit-after-store; its metrics.
 //!
 //! ## What this crate must not do
@@ -49,6 +50,7 @@ pub mod pipeline;
 pub mod query;
 pub mod rollup;
 pub mod settings;
+pub mod signer;
 pub mod sites;
 pub mod source;
 pub mod store;

@@ -10,7 +10,7 @@ use protocol::time::format_rfc3339_millis;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Signer;
+use crate::signer::Signer;
 use crate::store::{Record, RecordKind, Store, StoreError};
 
 /// Goals one site may have.

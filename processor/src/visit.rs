@@ -247,6 +247,10 @@ pub enum Grouping {
     Field(Field),
     /// By goal (index into the list): an event counts for every goal it matches.
     Goals(Vec<Goal>),
+    /// By the name of each custom property an event carries (an event counts once for each of
+    /// its property names): which `prop.NAME` breakdowns the range has. Events only, like a
+    /// field grouping; visits have no properties.
+    PropNames,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -375,6 +379,7 @@ pub fn event_stats_of(
                 .filter(|(_, g)| g.matches(&e.name, &e.path))
                 .map(|(i, _)| GroupKey::Goal(i))
                 .collect(),
+            Grouping::PropNames => e.props.keys().cloned().map(GroupKey::Value).collect(),
         };
         for key in keys {
             let acc = groups.entry(key).or_default();
@@ -386,7 +391,7 @@ pub fn event_stats_of(
             }
         }
     }
-    let distinct = !matches!(grouping, Grouping::Field(_));
+    let distinct = !matches!(grouping, Grouping::Field(_) | Grouping::PropNames);
     groups
         .into_iter()
         .map(|(k, mut acc)| {
@@ -448,7 +453,7 @@ pub fn visit_stats_of(
                 Some(value) => GroupKey::Value(value.clone()),
                 None => continue,
             },
-            Grouping::Field(Field::Prop(_)) | Grouping::Goals(_) => continue,
+            Grouping::Field(Field::Prop(_)) | Grouping::Goals(_) | Grouping::PropNames => continue,
         };
         groups.entry(key).or_default().add(v);
     }

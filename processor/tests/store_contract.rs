@@ -403,6 +403,9 @@ async fn filtered_aggregates_equal_the_reference(store: &dyn Store) {
             e.props
                 .insert("plan".into(), PropValue::String(plan.into()));
         }
+        if i % 6 == 0 {
+            e.props.insert("seats".into(), PropValue::Number(3.into()));
+        }
     }
     insert_in_batches(store, &events, 70).await;
     let visits: HashMap<String, _> = fold(events.iter(), str::to_string)
@@ -484,6 +487,7 @@ async fn filtered_aggregates_equal_the_reference(store: &dyn Store) {
         Grouping::Field(Field::Dim(Dimension::Country)),
         Grouping::Field(Field::Prop("plan".into())),
         Grouping::Goals(goals),
+        Grouping::PropNames,
     ];
     for fs in &filters {
         let scope = Scope {

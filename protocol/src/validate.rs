@@ -33,6 +33,9 @@ pub const MAX_PROP_VALUE_LEN: usize = 256;
 /// [`MAX_EVENT_BYTES`] the whole encoded event.
 pub const MAX_PATH_BYTES: usize = 256;
 pub const MAX_HOST_BYTES: usize = 253;
+/// A page title is cut to this, deliberately short: titles carry what a page shows about
+/// its reader (an inbox subject, a customer's name, a search), and the first 256 bytes are
+/// all a dashboard needs to tell pages apart.
 pub const MAX_TITLE_BYTES: usize = 256;
 /// Click text, element ids, UTM values, a click target's `href` (without query or fragment).
 pub const MAX_TEXT_BYTES: usize = 256;

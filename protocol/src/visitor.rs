@@ -57,6 +57,20 @@ pub fn identified_visitor_id(site: &str, user_id: &str) -> String {
     format!("u{}", hex16(hasher.finalize().as_bytes()))
 }
 
+/// What is stored of a `userId` unless the operator opted in to keeping user ids: a hash
+/// keyed with the daily salt, so one user's events of a day share it (they can still be
+/// grouped) while the id itself — often an e-mail address — is never stored, and once the
+/// salt is deleted the hash can no longer be matched against a list of candidate ids.
+/// `h` + 32 hex digits (128 bits: ids of many users must not collide).
+pub fn user_id_hash(salt: &Salt, site: &str, user_id: &str) -> String {
+    let mut hasher = blake3::Hasher::new_keyed(&salt.0);
+    hasher.update(b"footfall user id v1");
+    hasher.update(&(site.len() as u64).to_le_bytes());
+    hasher.update(site.as_bytes());
+    hasher.update(user_id.as_bytes());
+    format!("h{}", hex::encode(&hasher.finalize().as_bytes()[..16]))
+}
+
 /// The first 64 bits of a hash, as 16 hex digits.
 fn hex16(bytes: &[u8; 32]) -> String {
     hex::encode(&bytes[..8])
@@ -68,6 +82,17 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    #[test]
+    fn user_ids_are_stored_keyed() {
+        let (a, b) = (Salt::from_bytes([1; 32]), Salt::from_bytes([2; 32]));
+        let h = user_id_hash(&a, "example.com", "alice@example.com");
+        assert_eq!(h, user_id_hash(&a, "example.com", "alice@example.com"));
+        assert_eq!(h.len(), 33);
+        assert!(!h.contains("alice"));
+        assert_ne!(h, user_id_hash(&b, "example.com", "alice@example.com"));
+        assert_ne!(h, user_id_hash(&a, "other.com", "alice@example.com"));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! dashboard-yew ──cargo build (wasm-release)──▶ .wasm ──wasm-bindgen --target web──▶ glue
-//!   ──wasm-opt -Oz──▶ dashboard-<hash>.wasm      glue ──esbuild --minify──▶ dashboard-<hash>.js
+//!   ──wasm-opt -Oz──▶ dashboard-<hash>.wasm
+//!   glue + bootstrap (start.js: init with the wasm's name) ──esbuild --bundle --minify──▶ dashboard-<hash>.js
 //! dashboard-yew/index.html (template) ──names filled in──▶ index.html
 //! ```
 //! The two big files carry a content hash in their names, so the server may cache them for a
@@ -53,26 +54,39 @@ pub fn build() -> anyhow::Result<()> {
         .arg(glue.join("dashboard_bg.wasm"))
         .arg("-o")
         .arg(&wasm_opt))?;
+    let out = root.join("dist/dashboard");
+    clean(&out)?;
+    let wasm = fs::read(&wasm_opt).context("reading optimised wasm")?;
+    let wasm_name = format!("dashboard-{}.wasm", fingerprint(&wasm));
+    fs::write(out.join(&wasm_name), &wasm)?;
+    // The bootstrap is bundled into the glue, not inline in index.html, so the dashboard's
+    // CSP allows no inline script. The wasm is named relative to the module, whatever page
+    // of the single-page app loaded it.
+    let start = glue.join("start.js");
+    fs::write(
+        &start,
+        format!(
+            "import init from './dashboard.js'\n\
+             init({{ module_or_path: new URL('./{wasm_name}', import.meta.url) }}).catch((e) => {{\n\
+             \x20 document.body.textContent = 'The dashboard could not start: ' + e\n\
+             }})\n"
+        ),
+    )?;
     let js_min = glue.join("dashboard.min.js");
     sh(Command::new(tools.join("esbuild"))
-        .arg(glue.join("dashboard.js"))
+        .arg(&start)
         .args([
+            "--bundle",
             "--minify",
             "--format=esm",
             "--target=es2020",
             "--log-level=warning",
         ])
-        // index.html always passes the wasm URL; the glue's import.meta.url fallback is unused.
+        // The bootstrap always passes the wasm URL; the glue's import.meta.url fallback is unused.
         .arg("--log-override:empty-import-meta=silent")
         .arg(format!("--outfile={}", js_min.display())))?;
-
-    let out = root.join("dist/dashboard");
-    clean(&out)?;
-    let wasm = fs::read(&wasm_opt).context("reading optimised wasm")?;
     let js = fs::read(&js_min).context("reading minified glue")?;
-    let wasm_name = format!("dashboard-{}.wasm", fingerprint(&wasm));
     let js_name = format!("dashboard-{}.js", fingerprint(&js));
-    fs::write(out.join(&wasm_name), &wasm)?;
     fs::write(out.join(&js_name), &js)?;
     let template = fs::read_to_string(root.join("dashboard-yew/index.html"))
         .context("reading dashboard-yew/index.html")?;

@@ -15,7 +15,7 @@
 //!    log order wins — its own candidate if nobody was earlier. Every collector sees the same
 //!    log prefix, so all pick the same winner; no watermark (unreliable on some brokers) and
 //!    no coordinator is needed.
-//! 3. It writes tombstones for every key of an earlier day it saw.
+//! 3. It writes tombstones for every key of a day that is over it saw.
 //!
 //! Keys are unique per writer so that compaction can never replace an earlier winner with a
 //! later loser. The topic is created with `cleanup.policy=compact,delete`, `retention.ms`
@@ -26,6 +26,7 @@
 //! and the collectors' memory (each collector caches only the current day's).
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use protocol::visitor::Salt;
@@ -43,11 +44,14 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// See the module docs.
 pub struct KafkaSalts {
-    brokers: String,
     topic: String,
-    /// A fresh producer per round (about once a day): an idempotent producer that a broker
-    /// restart fenced would otherwise refuse every later round.
     producer_config: rdkafka::ClientConfig,
+    consumer_config: rdkafka::ClientConfig,
+    /// One producer and one reader for every round, made on first use. A round that fails
+    /// drops them, so the next round starts with new ones: an idempotent producer that a
+    /// broker restart fenced would otherwise refuse every later round.
+    producer: Mutex<Option<FutureProducer>>,
+    reader: Arc<Mutex<Option<BaseConsumer>>>,
 }
 
 impl KafkaSalts {
@@ -59,11 +63,33 @@ impl KafkaSalts {
         let _: FutureProducer = producer_config
             .create()
             .map_err(|e| KafkaError::InvalidSetting(format!("salt producer: {e}")))?;
+        let consumer_config = config::topic_reader(brokers, "footfall-salts-reader");
         Ok(KafkaSalts {
-            brokers: brokers.to_string(),
             topic: topic.to_string(),
             producer_config,
+            consumer_config,
+            producer: Mutex::new(None),
+            reader: Arc::new(Mutex::new(None)),
         })
+    }
+
+    fn producer(&self) -> Result<FutureProducer, String> {
+        let mut slot = self.producer.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(producer) = &*slot {
+            return Ok(producer.clone());
+        }
+        let producer: FutureProducer = self
+            .producer_config
+            .create()
+            .map_err(|e| format!("salt producer: {e}"))?;
+        *slot = Some(producer.clone());
+        Ok(producer)
+    }
+
+    /// Forgets the clients after a failed round (see [`KafkaSalts::producer`]).
+    fn reset(&self) {
+        *self.producer.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.reader.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// The salts topic as it must be created (see the module docs for the settings).
@@ -81,10 +107,7 @@ impl KafkaSalts {
         let mut writer = [0u8; 8];
         rand::rng().fill_bytes(&mut writer);
         let key = format!("{day}:{}", hex::encode(writer));
-        let producer: FutureProducer = self
-            .producer_config
-            .create()
-            .map_err(|e| format!("salt producer: {e}"))?;
+        let producer = self.producer()?;
         let delivery = producer
             .send(
                 FutureRecord::to(&self.topic)
@@ -96,12 +119,23 @@ impl KafkaSalts {
             .await
             .map_err(|(e, _)| format!("cannot write a salt candidate: {e}"))?;
         let (partition, offset) = (delivery.partition, delivery.offset);
-        let brokers = self.brokers.clone();
-        let topic = self.topic.clone();
-        let (winner, stale_keys) =
-            tokio::task::spawn_blocking(move || read_log(&brokers, &topic, partition, offset, day))
-                .await
-                .map_err(|e| e.to_string())??;
+        let (reader, config, topic) = (
+            self.reader.clone(),
+            self.consumer_config.clone(),
+            self.topic.clone(),
+        );
+        let (winner, stale_keys) = tokio::task::spawn_blocking(move || {
+            let mut reader = reader.lock().unwrap_or_else(PoisonError::into_inner);
+            if reader.is_none() {
+                *reader = Some(config.create().map_err(|e| e.to_string())?);
+            }
+            match &*reader {
+                Some(consumer) => read_log(consumer, &topic, partition, offset, day),
+                None => Err("no salt reader".to_string()),
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         for stale in stale_keys {
             // Best effort: a tombstone that fails now is written by the next rotation.
             let record: FutureRecord<'_, String, [u8]> =
@@ -117,26 +151,34 @@ impl KafkaSalts {
 impl SaltSource for KafkaSalts {
     fn salt_for_day(&self, day: i64) -> BoxFuture<'_, Result<Salt, SaltError>> {
         Box::pin(async move {
-            tokio::time::timeout(ROUND_TIMEOUT, self.agree(day))
+            let round = tokio::time::timeout(ROUND_TIMEOUT, self.agree(day))
                 .await
-                .map_err(|_| SaltError("salt agreement through Kafka timed out".into()))?
-                .map_err(SaltError)
+                .map_err(|_| SaltError("salt agreement through Kafka timed out".into()))
+                .and_then(|r| r.map_err(SaltError));
+            if round.is_err() {
+                self.reset();
+            }
+            round
         })
     }
 }
 
 /// Reads `partition` of `topic` from the start up to `until` (inclusive): the first salt of
-/// `day`, and the live keys of earlier days (to tombstone).
+/// `day`, and the live keys of days that are over (to tombstone; today's stays when
+/// tomorrow's is agreed ahead of midnight).
 fn read_log(
-    brokers: &str,
+    consumer: &BaseConsumer,
     topic: &str,
     partition: i32,
     until: i64,
     day: i64,
 ) -> Result<(Salt, Vec<String>), String> {
-    let consumer: BaseConsumer = config::topic_reader(brokers, "footfall-salts-reader")
-        .create()
-        .map_err(|e| e.to_string())?;
+    let over_before = day.min(protocol::visitor::day_of(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    ));
+    // (Re-)assigning starts the reader from the beginning again.
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, partition, Offset::Beginning)
@@ -161,7 +203,7 @@ fn read_log(
                     stale.remove(key);
                 }
                 Some(bytes) => {
-                    if record_day < day {
+                    if record_day < over_before {
                         stale.insert(key.to_string());
                     } else if record_day == day && winner.is_none() {
                         if let Ok(bytes) = <[u8; 32]>::try_from(bytes) {

@@ -47,6 +47,10 @@ fn urls() {
         "ws://127.0.0.1:8080/ws?site=s&ticket=t%2B%2F%3D"
     );
     assert_eq!(
+        registry_site_path("shop.example:8080"),
+        "/api/sites/shop.example%3A8080"
+    );
+    assert_eq!(
         ws_url("https://stats.example", "s", "t"),
         "wss://stats.example/ws?site=s&ticket=t"
     );

@@ -9,6 +9,8 @@ pub struct TopBarProps {
     pub site: Option<AttrValue>,
     pub view: View,
     pub conn: Conn,
+    /// Offer the Sites view (admins).
+    pub manage_sites: bool,
     /// Opened through a share link: the site is fixed and there is no log-out.
     pub read_only: bool,
     pub on_site: Callback<String>,
@@ -16,8 +18,8 @@ pub struct TopBarProps {
     pub on_logout: Callback<()>,
 }
 
-/// Brand, site selector, Live/History tabs, connection status and log out. A share link
-/// shows its one site as text and says it is read-only.
+/// Brand, site selector, Live/History (and, for admins, Sites) tabs, connection status and
+/// log out. A share link shows its one site as text and says it is read-only.
 #[component]
 pub fn TopBar(props: &TopBarProps) -> Html {
     let on_site = props.on_site.reform(|e: Event| {
@@ -58,6 +60,9 @@ pub fn TopBar(props: &TopBarProps) -> Html {
             <nav role="tablist" aria-label="View">
                 { tab(View::Live, "Live", "tab-live") }
                 { tab(View::History, "History", "tab-history") }
+                if props.manage_sites {
+                    { tab(View::Sites, "Sites", "tab-sites") }
+                }
             </nav>
             <Status conn={props.conn} />
             if !props.read_only {

@@ -9,7 +9,7 @@ mod use_session_token;
 mod use_sites;
 mod use_url_sync;
 
-pub use use_admin::{export, use_goal_editor, use_share_links};
+pub use use_admin::{export, use_goal_editor, use_share_links, use_site_registry};
 pub use use_history::{use_history, HistoryQuery};
 pub use use_live_metrics::use_live_metrics;
 pub use use_session_token::{stored_token, use_session_token};

@@ -1,11 +1,11 @@
-//! The admin's edits that go to the server: goals (add, delete) and share links (list,
-//! create, copy, revoke), plus downloads. Each returns the callbacks the components emit;
+//! The admin's edits that go to the server: goals (add, delete), share links (list,
+//! create, copy, revoke) and the site registry (list, add, remove), plus downloads. Each returns the callbacks the components emit;
 //! the outcome comes back as actions.
 
 use protocol::stats::{Goal, GoalKind, NewGoal, NewShareLink, ShareLink, ShareLinks};
 use yew::prelude::*;
 
-use crate::api::{self, ApiError, Export, Scope};
+use crate::api::{self, AddSite, ApiError, Export, Scope, SiteList};
 use crate::shape::export_filename;
 use crate::state::{Action, State};
 
@@ -144,6 +144,63 @@ pub fn use_share_links(
         copy,
         revoke,
     }
+}
+
+/// What the Sites view calls.
+pub struct RegistryEditor {
+    pub add: Callback<String>,
+    pub remove: Callback<String>,
+}
+
+/// Reads the site registry once signed in as the admin, and again after every change.
+#[hook]
+pub fn use_site_registry(
+    token: Option<String>,
+    rev: u32,
+    dispatch: UseReducerDispatcher<State>,
+) -> RegistryEditor {
+    {
+        let dispatch = dispatch.clone();
+        use_effect_with((token.clone(), rev), move |(token, _)| {
+            if let Some(token) = token.clone() {
+                yew::platform::spawn_local(async move {
+                    let r = api::get::<SiteList>(&token, api::REGISTRY_PATH).await;
+                    dispatch.dispatch(Action::RegistryLoaded(r.map(|l| l.sites)));
+                });
+            }
+        });
+    }
+    let add = {
+        let (token, dispatch) = (token.clone(), dispatch.clone());
+        Callback::from(move |site: String| {
+            let Some(token) = token.clone() else {
+                return;
+            };
+            edit(
+                &dispatch,
+                Action::RegistryEditStarted,
+                Action::RegistryEdited,
+                async move {
+                    let body = AddSite { site };
+                    api::post::<serde_json::Value>(&token, api::REGISTRY_PATH, Some(&body))
+                        .await
+                        .map(|_| ())
+                },
+            );
+        })
+    };
+    let remove = Callback::from(move |site: String| {
+        let Some(token) = token.clone() else {
+            return;
+        };
+        edit(
+            &dispatch,
+            Action::RegistryEditStarted,
+            Action::RegistryEdited,
+            async move { api::delete(&token, &api::registry_site_path(&site)).await },
+        );
+    });
+    RegistryEditor { add, remove }
 }
 
 /// Downloads `what` for the shown range and filters; a failure becomes a notice.

@@ -471,3 +471,76 @@ fn goal_and_share_edits_reload_on_success_and_explain_failures() {
     s.apply(Action::Goals(7, Ok(stats.clone())));
     assert_eq!(s.history.goals, Load::Ready(stats));
 }
+
+fn registered(name: &str) -> api::RegisteredSite {
+    api::RegisteredSite {
+        site: name.into(),
+        added_at: "2026-11-27T10:00:00.000Z".into(),
+    }
+}
+
+#[test]
+fn the_registry_is_listed_changed_and_read_again() {
+    let mut s = logged_in(vec![site("shop", 1)]);
+    assert!(
+        s.can_manage_sites(),
+        "offered to the admin until the server says otherwise"
+    );
+    s.apply(Action::RegistryLoaded(Ok(vec![registered("default")])));
+    assert_eq!(
+        s.registry.sites.ready().map(Vec::len),
+        Some(1),
+        "{:?}",
+        s.registry
+    );
+    s.apply(Action::ShowView(View::Sites));
+    s.apply(Action::RegistryEditStarted);
+    assert!(s.registry.edit.busy);
+    let rev = s.registry.rev;
+    s.apply(Action::RegistryEdited(Ok(())));
+    assert!(!s.registry.edit.busy);
+    assert_eq!(s.registry.rev, rev + 1, "a change reads the list again");
+    // A refused change says why, in the server's words, and reads nothing again.
+    s.apply(Action::RegistryEditStarted);
+    s.apply(Action::RegistryEdited(Err(ApiError::Status(
+        400,
+        "may only contain letters, digits and - . _ :".into(),
+    ))));
+    assert!(s
+        .registry
+        .edit
+        .error
+        .as_deref()
+        .is_some_and(|e| e.ends_with("may only contain letters, digits and - . _ :")));
+    assert_eq!(s.registry.rev, rev + 1);
+    // Removing a site someone else removed meanwhile: no error, the list is read again.
+    s.apply(Action::RegistryEditStarted);
+    s.apply(Action::RegistryEdited(Err(ApiError::NotFound)));
+    assert_eq!(s.registry.edit.error, None);
+    assert_eq!(s.registry.rev, rev + 2);
+}
+
+#[test]
+fn only_the_admin_of_a_server_with_a_registry_gets_the_sites_view() {
+    // A share link: never, whatever the URL or the registry says.
+    let mut s = State::restoring(Some("share-token".into()), UrlState::default());
+    s.apply(Action::LoggedIn {
+        token: "share-token".into(),
+        access: Access {
+            role: Role::Share,
+            site: Some("shop".into()),
+        },
+        sites: vec![],
+    });
+    assert!(!s.can_manage_sites());
+    // The admin token refused by the registry (rotated meanwhile): the view closes.
+    let mut s = logged_in(vec![site("shop", 1)]);
+    s.apply(Action::ShowView(View::Sites));
+    s.apply(Action::RegistryLoaded(Err(ApiError::Unauthorized)));
+    assert!(!s.can_manage_sites());
+    assert_eq!(s.view, View::Live);
+    // A server without a registry: the same.
+    let mut s = logged_in(vec![site("shop", 1)]);
+    s.apply(Action::RegistryLoaded(Err(ApiError::NotFound)));
+    assert!(!s.can_manage_sites());
+}

@@ -3,9 +3,12 @@
 //!
 //! A connection is authenticated *before* the upgrade — a Bearer header (non-browser
 //! clients) or a one-time ticket (browsers; any processor's, see [`super::tickets`]) — and
-//! refused with a JSON 401 otherwise. The
-//! admin token watches every site; a share link (with [`Gateway::with_credentials`]) only
-//! its own, and so does a ticket it asked for (403 for any other site). It then
+//! refused with a JSON 401 otherwise. A
+//! browser's `Origin` must be the dashboard's own (the `Host` it asked) or one configured
+//! ([`Gateway::with_allowed_origins`]): a page elsewhere holding a leaked ticket cannot read
+//! the feed (403 before the upgrade). The admin token watches every site; a share link (with
+//! [`Gateway::with_credentials`]) only its own, and so does a ticket it asked for (403 for
+//! any other site). A connection then
 //! gets a snapshot, and ticks whenever the hub publishes a change for its site, at most every
 //! `min_tick`. A writer task owns the socket's write half; a reader task handles pings,
 //! pongs, close and `resync`. A client that stops reading stalls only its own writer, which
@@ -18,7 +21,7 @@ use std::time::Duration;
 
 use fastwebsockets::{upgrade, Frame, OpCode, Payload, WebSocket, WebSocketError};
 use footfall_http::{answer, ResponseBody};
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, HOST, ORIGIN};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
@@ -82,6 +85,9 @@ pub struct Gateway {
     tickets: TicketStore,
     limits: GatewayLimits,
     slots: Arc<Semaphore>,
+    /// Origins besides the dashboard's own whose pages may open `/ws`, as `scheme://host[:port]`
+    /// in lower case.
+    allowed_origins: Arc<Vec<String>>,
 }
 
 type Reply = Response<ResponseBody>;
@@ -100,6 +106,7 @@ impl Gateway {
             credentials: None,
             limits,
             slots,
+            allowed_origins: Arc::default(),
         }
     }
 
@@ -108,6 +115,43 @@ impl Gateway {
     pub fn with_spent_tickets(mut self, spent: Arc<dyn SpentTickets>) -> Self {
         self.tickets = TicketStore::new(&self.token, spent);
         self
+    }
+
+    /// Lets pages of these origins (`https://admin.example.com`) open `/ws` besides the
+    /// dashboard's own origin: a dashboard served from another host, or behind a proxy that
+    /// does not pass `Host` on.
+    pub fn with_allowed_origins(mut self, origins: Vec<String>) -> Self {
+        self.allowed_origins = Arc::new(
+            origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        );
+        self
+    }
+
+    /// A request without `Origin` comes from no browser page (a script, a server): it cannot
+    /// be a page elsewhere riding on a user's credentials, and needs its own token anyway.
+    /// With `Origin`, it is the dashboard's own origin (the host the browser asked for in
+    /// `Host`) or one configured.
+    fn origin_allowed<B>(&self, req: &Request<B>) -> bool {
+        let Some(origin) = req.headers().get(ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = origin.trim().to_ascii_lowercase();
+        if self.allowed_origins.contains(&origin) {
+            return true;
+        }
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        host.is_some_and(|host| same_origin(&origin, host))
     }
 
     /// Accepts share links as well as the admin token (each for its own site), as the stats
@@ -178,6 +222,15 @@ impl Gateway {
     }
 
     async fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
+        // Before the credentials: a foreign page learns nothing, and burns no ticket.
+        if !self.origin_allowed(&req) {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden_origin",
+                "pages of this origin may not open the live feed; the server's \
+                 --ws-allowed-origins lists the ones that may",
+            );
+        }
         let params = query_params(&req);
         let auth = req
             .headers()
@@ -260,6 +313,35 @@ impl Gateway {
         let (parts, _) = response.into_parts();
         Response::from_parts(parts, ResponseBody::default())
     }
+}
+
+/// Is `origin` (`scheme://host[:port]`, lower case) the origin of a page served by the host
+/// in `host` (a `Host` header)? A `Host` without a port (a proxy passing `$host`) matches on
+/// the name alone.
+fn same_origin(origin: &str, host: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let default_port = match scheme {
+        "http" => "80",
+        "https" => "443",
+        _ => return false,
+    };
+    let split = |a: &str| -> (String, Option<String>) {
+        // `[v6]:port`, `name:port`, or no port.
+        match a.rsplit_once(':') {
+            Some((name, port))
+                if !port.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                (name.to_owned(), Some(port.to_owned()))
+            }
+            _ => (a.to_owned(), None),
+        }
+    };
+    let (origin_name, origin_port) = split(authority);
+    let (host_name, host_port) = split(&host.trim().to_ascii_lowercase());
+    let origin_port = origin_port.unwrap_or_else(|| default_port.to_owned());
+    origin_name == host_name && host_port.is_none_or(|p| p == origin_port)
 }
 
 fn query_params<B>(req: &Request<B>) -> BTreeMap<String, String> {
@@ -457,4 +539,25 @@ async fn send_update(
         limits,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn same_origin_compares_scheme_defaults_names_and_ports() {
+        assert!(same_origin("http://127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(same_origin("https://stats.example", "stats.example"));
+        assert!(same_origin("https://stats.example", "stats.example:443"));
+        assert!(same_origin("http://stats.example", "Stats.Example:80"));
+        assert!(same_origin("http://[::1]:8080", "[::1]:8080"));
+        // A proxy passing `$host` drops the port: the name decides.
+        assert!(same_origin("https://stats.example:8443", "stats.example"));
+        assert!(!same_origin("http://127.0.0.1:9999", "127.0.0.1:8080"));
+        assert!(!same_origin("https://evil.example", "stats.example"));
+        assert!(!same_origin("https://stats.example.evil", "stats.example"));
+        assert!(!same_origin("null", "stats.example"));
+        assert!(!same_origin("file://", "stats.example"));
+    }
 }

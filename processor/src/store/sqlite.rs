@@ -41,27 +41,19 @@ const LOCK_FILE: &str = "footfall.lock";
 /// 2: rollup tables (built from the stored events when a version-1 file is opened).
 /// 3: the site registry, `known_sites` (started with the built-in sites and every site the
 /// file has data for).
-/// 4: visits, facts (which replace the `{site, ts}` index of events), settings records
+/// 4: events keep only their id and document (the facts hold the fields queries read),
+///    visits, facts (which replace the `{site, ts}` index of events), settings records
 ///    (built from the stored events when an older file is opened).
 const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
+-- The stored copy of each event, and its id for deduplication. Queries never read its fields
+-- here: they use the facts (sqlite_facts.rs), which name each event's time, site and
+-- dimensions by dictionary ids, and join back by `seq` for the documents.
 CREATE TABLE IF NOT EXISTS events (
-    seq           INTEGER PRIMARY KEY,
-    event_id      TEXT    NOT NULL UNIQUE,
-    site          TEXT    NOT NULL,
-    name          TEXT    NOT NULL,
-    ts            INTEGER NOT NULL,
-    received_at   INTEGER NOT NULL,
-    visitor_id    TEXT    NOT NULL,
-    session_id    TEXT,
-    path          TEXT    NOT NULL,
-    referrer_host TEXT,
-    device        TEXT    NOT NULL,
-    browser       TEXT    NOT NULL,
-    os            TEXT    NOT NULL,
-    country       TEXT,
-    doc           TEXT    NOT NULL
+    seq      INTEGER PRIMARY KEY,
+    event_id TEXT    NOT NULL UNIQUE,
+    doc      TEXT    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sites (
     site      TEXT PRIMARY KEY,
@@ -223,8 +215,9 @@ impl SqliteStore {
         &self.path
     }
 
-    /// The visitor-hash salt of a UTC day: created on first use, and every older salt is
-    /// deleted at that moment, so it cannot be recovered afterwards.
+    /// The visitor-hash salt of a UTC day: created on first use, and the salt of every day
+    /// that is over is deleted at that moment, so it cannot be recovered afterwards. (Asking
+    /// for tomorrow's ahead of midnight keeps today's.)
     pub async fn daily_salt(&self, day: i64) -> Result<Salt, StoreError> {
         self.send_job(|reply| WriteJob::Salt { day, reply }).await
     }
@@ -302,6 +295,7 @@ fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Con
         start_registry(&conn)?;
     }
     if version < 4 {
+        slim_events(&mut conn)?;
         backfill_facts(&mut conn)?;
     }
     if version < SCHEMA_VERSION {
@@ -429,6 +423,30 @@ impl SqliteSites {
     pub fn remove(&self, site: &str) -> Result<bool, StoreError> {
         unregister(&self.conn, site).map_err(|e| backend(&e))
     }
+}
+
+/// A file from before schema 4 has a column per event field beside the document, each a copy
+/// nobody reads (a long path was stored twice): keep the id and the document only.
+fn slim_events(conn: &mut Connection) -> rusqlite::Result<()> {
+    let wide = conn
+        .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'path'")?
+        .exists([])?;
+    if !wide {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "DROP INDEX IF EXISTS events_site_ts;
+         CREATE TABLE events_slim (
+             seq      INTEGER PRIMARY KEY,
+             event_id TEXT    NOT NULL UNIQUE,
+             doc      TEXT    NOT NULL
+         );
+         INSERT INTO events_slim (seq, event_id, doc) SELECT seq, event_id, doc FROM events;
+         DROP TABLE events;
+         ALTER TABLE events_slim RENAME TO events;",
+    )?;
+    tx.commit()
 }
 
 /// A file from before visits and facts existed: build them once from its events (in their
@@ -561,32 +579,14 @@ fn write_group(
     let mut fresh: Vec<(i64, &Event)> = Vec::new();
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO events (event_id, site, name, ts, received_at, visitor_id, session_id,
-                                 path, referrer_host, device, browser, os, country, doc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-             ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO events (event_id, doc) VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING",
         )?;
         // Per-site counters are summed in memory and written once per site per commit.
         let mut per_site: std::collections::HashMap<&str, (i64, i64)> = Default::default();
         for (events, _) in jobs {
             let mut outcome = InsertOutcome::default();
             for (index, (e, doc)) in events.iter().enumerate() {
-                let changed = insert.execute(params![
-                    e.event_id,
-                    e.site,
-                    e.name,
-                    e.ts,
-                    e.received_at,
-                    e.visitor_id,
-                    e.session_id,
-                    e.path,
-                    e.referrer_host,
-                    e.device.as_str(),
-                    e.browser,
-                    e.os,
-                    e.country,
-                    doc,
-                ])?;
+                let changed = insert.execute(params![e.event_id, doc])?;
                 if changed == 1 {
                     outcome.inserted += 1;
                     outcome.fresh.push(index);
@@ -616,8 +616,14 @@ fn write_group(
 }
 
 fn salt_for_day(conn: &Connection, day: i64) -> rusqlite::Result<Salt> {
-    // Older salts go first: once a day has passed, its salt is gone for good.
-    conn.execute("DELETE FROM salts WHERE day < ?1", params![day])?;
+    // Salts of days that are over go first: once a day has passed, its salt is gone for good.
+    // Today's stays when tomorrow's is made ahead of midnight.
+    let today = protocol::visitor::day_of(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    );
+    conn.execute("DELETE FROM salts WHERE day < ?1", params![day.min(today)])?;
     let existing: Option<Vec<u8>> = conn
         .query_row("SELECT salt FROM salts WHERE day = ?1", params![day], |r| {
             r.get(0)

@@ -542,17 +542,26 @@ pub(super) fn event_stats(
         scope.from, scope.to
     );
     // Breakdowns (field groupings) count events only.
-    let distinct = !matches!(grouping, Grouping::Field(_));
+    let distinct = !matches!(grouping, Grouping::Field(_) | Grouping::PropNames);
+    let props_join =
+        || "fact_props p JOIN facts f ON f.site = p.site AND f.ts = p.ts AND f.seq = p.seq".into();
     let (key, from, extra) = match grouping {
         Grouping::Total => ("0".to_string(), "facts f".to_string(), String::new()),
+        Grouping::PropNames => (
+            "p.key".into(),
+            props_join(),
+            format!(
+                " AND p.site = {site} AND p.ts >= {} AND p.ts < {}",
+                scope.from, scope.to
+            ),
+        ),
         Grouping::Step { .. } => ("f.ts".into(), "facts f".into(), String::new()),
         Grouping::Goals(_) => ("f.path".into(), "facts f".into(), String::new()),
         Grouping::Field(field) => match (field, counted(field)) {
             (_, Counted::Visits) => return Ok(Vec::new()),
             (Field::Prop(name), _) => (
                 "p.value".into(),
-                "fact_props p JOIN facts f ON f.site = p.site AND f.ts = p.ts AND f.seq = p.seq"
-                    .into(),
+                props_join(),
                 format!(
                     " AND p.site = {site} AND p.key = {} AND p.ts >= {} AND p.ts < {}",
                     name_id(conn, name)?,
@@ -622,7 +631,7 @@ pub(super) fn event_stats(
         }
     }
     let labels = match grouping {
-        Grouping::Field(_) => values_of(conn, groups.keys().copied())?,
+        Grouping::Field(_) | Grouping::PropNames => values_of(conn, groups.keys().copied())?,
         _ => HashMap::new(),
     };
     let mut out: Vec<(GroupKey, EventAgg)> = groups
@@ -632,7 +641,9 @@ pub(super) fn event_stats(
                 Grouping::Total => GroupKey::Total,
                 Grouping::Step { .. } => GroupKey::Bucket(k),
                 Grouping::Goals(_) => GroupKey::Goal(usize::try_from(k).ok()?),
-                Grouping::Field(_) => GroupKey::Value(labels.get(&k)?.clone()),
+                Grouping::Field(_) | Grouping::PropNames => {
+                    GroupKey::Value(labels.get(&k)?.clone())
+                }
             };
             Some((key, acc.finish()))
         })
@@ -661,7 +672,9 @@ pub(super) fn visit_stats(
             Some(i) => format!("v.{}", DIM_COLUMNS[i]),
             None => return Ok(Vec::new()),
         },
-        Grouping::Field(Field::Prop(_)) | Grouping::Goals(_) => return Ok(Vec::new()),
+        Grouping::Field(Field::Prop(_)) | Grouping::Goals(_) | Grouping::PropNames => {
+            return Ok(Vec::new())
+        }
     };
     let mut conds = format!(
         "v.site = {site} AND v.start_ts >= {} AND v.start_ts < {} AND v.pageviews > 0",

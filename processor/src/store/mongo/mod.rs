@@ -552,6 +552,10 @@ impl Store for MongoStore {
         grouping: Grouping,
     ) -> BoxFuture<'_, Result<Vec<(GroupKey, EventAgg)>, StoreError>> {
         Box::pin(async move {
+            if grouping == Grouping::PropNames && scope.filters.is_empty() {
+                // Every summary asks; only the events with properties, and only those, are read.
+                return self.inner.prop_names(&scope).await;
+            }
             let events = self
                 .inner
                 .events_in(scope.site.clone(), scope.from, scope.to)
@@ -723,6 +727,38 @@ impl Inner {
             out.extend(doc_to_event(&doc));
         }
         Ok(out)
+    }
+
+    /// How many events of the range carry each property name (see [`Grouping::PropNames`]).
+    async fn prop_names(&self, scope: &Scope) -> Result<Vec<(GroupKey, EventAgg)>, StoreError> {
+        let filter = doc! {
+            "site": &scope.site,
+            "ts": { "$gte": DateTime::from_millis(scope.from), "$lt": DateTime::from_millis(scope.to) },
+            "props": { "$exists": true },
+        };
+        let mut cursor = self
+            .events
+            .find(filter)
+            .projection(doc! { "props": 1, "name": 1 })
+            .max_time(READ_DEADLINE)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let mut counts: std::collections::BTreeMap<String, EventAgg> = Default::default();
+        while cursor.advance().await.map_err(|e| store_error(&e))? {
+            let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
+            let pageview = doc.get_str("name") == Ok(crate::rollup::PAGE_VIEW);
+            if let Ok(props) = doc.get_document("props") {
+                for name in props.keys() {
+                    let agg = counts.entry(name.clone()).or_default();
+                    agg.events += 1;
+                    agg.pageviews += u64::from(pageview);
+                }
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .map(|(name, agg)| (GroupKey::Value(name), agg))
+            .collect())
     }
 
     async fn visits_where(

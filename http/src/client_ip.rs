@@ -1,5 +1,5 @@
-//! The client's address. The collector runs behind a CDN, so the TCP peer is usually a proxy;
-//! `X-Forwarded-For` is believed only when the peer is a configured trusted proxy, and then
+//! The client's address. Footfall runs behind a CDN or a reverse proxy, so the TCP peer is
+//! usually a proxy; `X-Forwarded-For` is believed only when the peer is a configured trusted proxy, and then
 //! read right to left, skipping further trusted hops, so a client cannot forge its address
 //! by sending its own `X-Forwarded-For`.
 
@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use http::HeaderMap;
 use ipnet::IpNet;
 
-pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+/// The address of the client behind `peer`: `peer` itself unless it is a trusted proxy.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -34,6 +35,24 @@ pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) ->
         }
     }
     client
+}
+
+/// What a per-client limit counts as one client: an IPv4 address (also when written as an
+/// IPv4-mapped IPv6 address), or the /64 prefix of an IPv6 address — one subscriber is
+/// usually handed a whole /64, so counting single IPv6 addresses would make one client look
+/// like billions.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+    }
 }
 
 /// An address as proxies write it: `1.2.3.4`, `1.2.3.4:567`, `2001:db8::1`, `[2001:db8::1]:80`.
@@ -90,6 +109,18 @@ mod tests {
             client_ip(ip("127.0.0.1"), &headers("192.0.2.1:5555"), &trusted),
             ip("192.0.2.1")
         );
+    }
+
+    #[test]
+    fn limits_count_ipv6_by_prefix() {
+        assert_eq!(limit_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(limit_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            limit_key(ip("2001:db8:1:2:ffff:1:2:3")),
+            limit_key(ip("2001:db8:1:2::9"))
+        );
+        assert_ne!(limit_key(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
     }
 
     #[test]
