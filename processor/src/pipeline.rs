@@ -230,8 +230,16 @@ async fn store_events(
     let mut failures = 0u32;
     // Evidence that the store takes writes: then a part it keeps failing is its own problem.
     let mut stored_some = false;
+    // The whole batch shared once: every retry of it hands the store the same events
+    // without copying them; only a split part is copied.
+    let whole: crate::store::EventBatch = events.as_slice().into();
     while let Some(part) = parts.front().cloned() {
-        let error = match store.insert_batch(events[part.clone()].to_vec()).await {
+        let slice: crate::store::EventBatch = if part == (0..events.len()) {
+            whole.clone()
+        } else {
+            events[part.clone()].into()
+        };
+        let error = match store.insert_batch(slice).await {
             Ok(outcome) => {
                 metrics.stored.inc_by(outcome.inserted as u64);
                 metrics.duplicates.inc_by(outcome.duplicates as u64);

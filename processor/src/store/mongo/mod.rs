@@ -81,8 +81,8 @@ use mongodb::{Client, ClientSession, Collection, Database};
 use protocol::Event;
 
 use super::{
-    Bucket, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
-    StoreError,
+    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
+    SiteActivity, Store, StoreError,
 };
 use crate::live::SpentTickets;
 use crate::rollup::{Res, Run};
@@ -407,7 +407,7 @@ async fn monitor(db: Database, inner: Arc<Inner>) {
 }
 
 impl Store for MongoStore {
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
             if events.is_empty() {
                 return Ok(InsertOutcome::default());
