@@ -29,13 +29,10 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::task::JoinHandle;
 
-use super::{base_config, KafkaError};
 use crate::sinks::{Sink, SinkError};
 use crate::BoxFuture;
-
-/// Header carrying [`SCHEMA_VERSION`] of the JSON value, so consumers can route a message
-/// they cannot read without parsing it first.
-pub const SCHEMA_HEADER: &str = "footfall-schema";
+use footfall_kafka::message::{event_key, SCHEMA_HEADER};
+use footfall_kafka::{config, KafkaError};
 
 pub const PRODUCED: &str = "footfall_kafka_produced_total";
 pub const DELIVERY_ERRORS: &str = "footfall_kafka_delivery_errors_total";
@@ -144,19 +141,13 @@ impl KafkaSink {
     /// # Errors
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
     pub fn new(config: KafkaSinkConfig) -> Result<Self, KafkaError> {
-        let mut client_config = base_config(&config.brokers);
+        let mut client_config = config::durable_producer(&config.brokers, config.delivery_timeout);
         client_config
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
             .set("compression.type", "lz4")
             .set("linger.ms", config.linger.as_millis().to_string())
             .set(
                 "queue.buffering.max.messages",
                 config.queue_max_messages.max(1).to_string(),
-            )
-            .set(
-                "message.timeout.ms",
-                config.delivery_timeout.as_millis().max(1).to_string(),
             );
         let producer: FutureProducer = client_config
             .create()
@@ -214,11 +205,6 @@ impl Drop for KafkaSink {
     }
 }
 
-/// The message key: site + visitor, so one visitor's events land on one partition in order.
-fn key_of(event: &Event) -> String {
-    format!("{}\u{1f}{}", event.site, event.visitor_id)
-}
-
 impl Sink for KafkaSink {
     fn send_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
@@ -238,7 +224,7 @@ impl Sink for KafkaSink {
             let mut deliveries = Vec::with_capacity(events.len());
             let mut enqueue_error = None;
             for (event, payload) in events.iter().zip(&payloads) {
-                let key = key_of(event);
+                let key = event_key(&event.site, &event.visitor_id);
                 let headers = OwnedHeaders::new().insert(Header {
                     key: SCHEMA_HEADER,
                     value: Some(version.as_str()),
