@@ -28,6 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::RngCore;
 
 use crate::auth::{AdminToken, Credential, Signer, WS_TICKET_PURPOSE};
+pub use crate::store::SpentTickets;
 use crate::BoxFuture;
 
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
@@ -35,14 +36,6 @@ pub const TICKET_TTL: Duration = Duration::from_secs(30);
 const ANY_SITE: &str = "*";
 const VERSION: &str = "v1";
 const SEP: char = '~';
-
-/// Where redeemed tickets are remembered until they expire (see the module docs).
-pub trait SpentTickets: Send + Sync + 'static {
-    /// Marks `nonce` spent until `expires_ms` (epoch ms): `Ok(true)` for the first call with
-    /// that nonce anywhere in the deployment, `Ok(false)` after. `Err` when that cannot be
-    /// decided now.
-    fn spend<'a>(&'a self, nonce: &'a str, expires_ms: i64) -> BoxFuture<'a, Result<bool, String>>;
-}
 
 /// Spent tickets of one process, forgotten once expired.
 #[derive(Default)]

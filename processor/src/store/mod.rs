@@ -134,6 +134,17 @@ pub enum StoreError {
     Refused(String),
 }
 
+/// Where redeemed WebSocket tickets are remembered until they expire (`crate::live::tickets`):
+/// shared by every processor of a deployment when the store is (MongoDB), so a ticket opens
+/// one socket anywhere. A store capability beside [`Store`], not part of it: SQLite processes
+/// are alone and keep the record in memory.
+pub trait SpentTickets: Send + Sync + 'static {
+    /// Marks `nonce` spent until `expires_ms` (epoch ms): `Ok(true)` for the first call with
+    /// that nonce anywhere in the deployment, `Ok(false)` after. `Err` when that cannot be
+    /// decided now.
+    fn spend<'a>(&'a self, nonce: &'a str, expires_ms: i64) -> BoxFuture<'a, Result<bool, String>>;
+}
+
 /// Writes and primitive reads; see the module docs for where queries go.
 pub trait Store: Send + Sync + 'static {
     /// Stores `events` durably, ignoring ids already stored. `Ok` means durable (fsynced /

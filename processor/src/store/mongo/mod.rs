@@ -84,7 +84,6 @@ use super::{
     Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
     SiteActivity, Store, StoreError,
 };
-use crate::live::SpentTickets;
 use crate::rollup::{Res, Run};
 use crate::visit::{
     event_stats_of, visit_stats_of, EventAgg, GroupKey, Grouping, Scope, Visit, VisitAgg,
@@ -323,7 +322,7 @@ impl MongoStore {
 /// Every processor on this database shares the record of spent WebSocket tickets: a ticket's
 /// nonce is inserted with a unique `_id` (a second insert is a duplicate-key error) and
 /// expires with the ticket through a TTL index (see `live::tickets`).
-impl SpentTickets for MongoStore {
+impl super::SpentTickets for MongoStore {
     fn spend<'a>(&'a self, nonce: &'a str, expires_ms: i64) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move {
             let spent = self.inner.db.collection::<Document>(SPENT_TICKETS);
