@@ -36,11 +36,18 @@ pub extern "C" fn io(chars: usize) -> *mut u8 {
 // SAFETY: as for `io`: the name `call` is exported once.
 #[export_name = "call"]
 pub extern "C" fn call(op: u32, a: u32, b: u32) -> usize {
-    let msg = decode(&GLOBAL.input.take());
-    let result = super::call(op, &msg, a, b);
-    let len = result.len();
-    GLOBAL.output.replace(result);
-    len
+    // `try_borrow*` rather than `take`/`replace`, which could panic: a panic site brings its
+    // message and source path into the download. The buffers are never borrowed across a
+    // call (one thread, and the shell never calls in from inside a call).
+    let msg = GLOBAL.input.try_borrow().map(|i| decode(&i));
+    let result = super::call(op, &msg.unwrap_or_default(), a, b);
+    match GLOBAL.output.try_borrow_mut() {
+        Ok(mut out) => {
+            *out = result;
+            out.len()
+        }
+        Err(_) => 0,
+    }
 }
 
 /// The message: Unicode code points, 4 little-endian bytes each (`codePointAt` of each
