@@ -25,7 +25,9 @@ export const load = (url) => {
       x = instance.exports
       return (op, msg = '', a = 0, b = 0) => {
         const chars = [...msg]
-        const to = new DataView(x.memory.buffer, x.io(chars.length))
+        // `io` first: it may grow the memory, which detaches the old buffer.
+        const at = x.io(chars.length)
+        const to = new DataView(x.memory.buffer, at)
         chars.forEach((c, i) => to.setUint32(4 * i, c.codePointAt(0), true))
         const len = x.call(op, a, b)
         return text(x.out(), len)
