@@ -151,7 +151,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ))?);
     let started = Instant::now();
     for chunk in events.chunks(BATCH) {
-        raw.insert_batch(chunk.to_vec()).await?;
+        raw.insert_batch(chunk.to_vec().into()).await?;
     }
     let raw_secs = started.elapsed().as_secs_f64();
 

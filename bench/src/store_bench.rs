@@ -387,13 +387,13 @@ async fn insert_throughput(a: &Args, client: &Client, run: &str) -> Res<()> {
     .await?;
     let t = Instant::now();
     for chunk in live.chunks(a.batch) {
-        store.insert_batch(chunk.to_vec()).await?;
+        store.insert_batch(chunk.to_vec().into()).await?;
     }
     let store_rate = rate(live.len(), t.elapsed());
     println!("   MongoStore::insert_batch (+ rollups, exactly once):               {store_rate:>8.0} events/s");
     let t = Instant::now();
     for chunk in live.chunks(a.batch) {
-        store.insert_batch(chunk.to_vec()).await?;
+        store.insert_batch(chunk.to_vec().into()).await?;
     }
     let redeliver_rate = rate(live.len(), t.elapsed());
     println!("   MongoStore::insert_batch, the same events redelivered (all dups): {redeliver_rate:>8.0} events/s");
@@ -452,7 +452,7 @@ async fn queries(a: &Args, client: &Client, run: &str) -> Res<()> {
         let store = MongoStore::connect(&with_db(&a.uri, &qdb_name), loading).await?;
         let t = Instant::now();
         for chunk in big.chunks(a.load_batch) {
-            store.insert_batch(chunk.to_vec()).await?;
+            store.insert_batch(chunk.to_vec().into()).await?;
         }
         println!(
             "   MongoDB: loaded through the store in {:.0} s ({:.0} events/s, batches of {})",
@@ -508,7 +508,7 @@ async fn queries(a: &Args, client: &Client, run: &str) -> Res<()> {
         } else {
             let t = Instant::now();
             for chunk in big.chunks(a.load_batch) {
-                store.insert_batch(chunk.to_vec()).await?;
+                store.insert_batch(chunk.to_vec().into()).await?;
             }
             println!(
                 "   SQLite: loaded through the store in {:.0} s ({:.0} events/s)",

@@ -2,7 +2,6 @@
 //! health routes, each request counted in the metrics by route.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +15,7 @@ use protocol::wire::{decode_batch, decode_track};
 use protocol::{Event, Normalizer, RequestContext, ValidationError, WireEvent};
 
 use crate::api::{ApiError, BatchResponse, RejectedEvent, TrackResponse};
-use crate::config::CollectorConfig;
+use crate::config::{AllowedOrigins, CollectorConfig};
 use crate::metrics::Metrics;
 use crate::rate_limit::IpRateLimiter;
 use crate::salt::{SaltCache, SaltSource};
@@ -27,7 +26,8 @@ use crate::{body, cors};
 /// The site of events that name none and come without an `Origin`.
 pub const DEFAULT_SITE: &str = "default";
 
-const RATE_LIMIT_PURGE_INTERVAL_MS: i64 = 60_000;
+/// How often the rate limiter forgets clients whose quota has refilled.
+const RATE_LIMIT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The collector service. Cheap to clone; all state is shared.
 #[derive(Clone)]
@@ -40,7 +40,6 @@ struct Inner {
     sink: Arc<dyn Sink>,
     salts: SaltCache,
     limiter: IpRateLimiter,
-    last_purge_ms: AtomicI64,
     metrics: Metrics,
     /// `/api/health`, `/livez`, `/readyz` (the sink's readiness) and `/metrics`.
     health: Health,
@@ -122,17 +121,16 @@ impl Collector {
                 metrics.registry().clone(),
             )
         };
-        Collector {
-            inner: Arc::new(Inner {
-                config,
-                sink,
-                salts: SaltCache::new(salts),
-                limiter,
-                last_purge_ms: AtomicI64::new(now_ms()),
-                metrics,
-                health,
-            }),
-        }
+        let inner = Arc::new(Inner {
+            config,
+            sink,
+            salts: SaltCache::new(salts),
+            limiter,
+            metrics,
+            health,
+        });
+        spawn_housekeeping(&inner);
+        Collector { inner }
     }
 
     /// Whether `path` is the collector's (see [`PATHS`]).
@@ -175,43 +173,32 @@ impl Collector {
         peer: SocketAddr,
     ) -> Response<ResponseBody> {
         let allowed = &self.inner.config.allowed_origins;
-        let origin = req
-            .headers()
-            .get(ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        // A reference-counted handle on the header's bytes, not a copy: it outlives `req`,
+        // which `ingest` consumes.
+        let origin_header = req.headers().get(ORIGIN).cloned();
+        let origin = origin_header.as_ref().and_then(|v| v.to_str().ok());
         let mut resp = if !ingest_allows(req.method()) {
             ApiError::MethodNotAllowed {
                 allow: "POST, OPTIONS",
             }
             .into_response()
         } else if req.method() == Method::OPTIONS {
-            cors::preflight(allowed, origin.as_deref())
+            cors::preflight(allowed, origin)
         } else {
             let kind = match route {
                 Route::Track => Ingest::Track,
                 _ => Ingest::Batch,
             };
-            self.ingest(req, peer, origin.as_deref(), kind)
+            self.ingest(req, peer, origin, kind)
                 .await
                 .unwrap_or_else(ApiError::into_response)
         };
-        cors::decorate(allowed, origin.as_deref(), resp.headers_mut());
+        cors::decorate(allowed, origin, resp.headers_mut());
         resp
     }
 
     fn admit(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
         let inner = &self.inner;
-        let now = now_ms();
-        let last = inner.last_purge_ms.load(Ordering::Relaxed);
-        if now - last > RATE_LIMIT_PURGE_INTERVAL_MS
-            && inner
-                .last_purge_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            inner.limiter.purge();
-        }
         inner
             .limiter
             .check(client_ip::limit_key(ip))
@@ -274,7 +261,6 @@ impl Collector {
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
-        let origin_site = origin.and_then(origin_host);
         let (site, sent_at, events) = match kind {
             Ingest::Track => {
                 let event = decode_track(&bytes)?;
@@ -287,10 +273,16 @@ impl Collector {
             }
         };
         let site = site
-            .or(origin_site)
+            .or_else(|| origin.and_then(origin_host))
             .unwrap_or_else(|| DEFAULT_SITE.to_string());
-        let site_key = site.to_ascii_lowercase();
-        if !cors::origin_allowed_for_site(&config.allowed_origins, origin, &site_key) {
+        // Only an allow-list bound to sites needs the site's canonical (lower-case) form here.
+        if matches!(config.allowed_origins, AllowedOrigins::List(_))
+            && !cors::origin_allowed_for_site(
+                &config.allowed_origins,
+                origin,
+                &site.to_ascii_lowercase(),
+            )
+        {
             return Err(ApiError::OriginNotAllowed(origin.unwrap_or("").to_string()));
         }
         self.admit_site(&site)?;
@@ -444,6 +436,29 @@ fn normalize_all(
         }
     }
     out
+}
+
+/// Forgets rate-limiter clients whose quota has refilled, once a minute, on a task of its
+/// own: that housekeeping walks every client, and no request should wait for it. The task
+/// holds the collector weakly and ends with it. (Built outside a runtime, as some tests do,
+/// the collector has no housekeeping; its limiter then only grows with distinct clients.)
+fn spawn_housekeeping(inner: &Arc<Inner>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let inner = Arc::downgrade(inner);
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(RATE_LIMIT_PURGE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            inner.limiter.purge();
+        }
+    });
 }
 
 /// `https://www.example.com:8443` → `www.example.com`.

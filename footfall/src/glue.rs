@@ -19,8 +19,9 @@ pub struct StoreSink(pub Arc<dyn Store>);
 impl Sink for StoreSink {
     fn send_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
+            // Moved into a shared batch, not copied: live metrics read the same events.
             self.0
-                .insert_batch(events)
+                .insert_batch(events.into())
                 .await
                 .map(drop)
                 .map_err(|e| match e {

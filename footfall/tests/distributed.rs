@@ -174,15 +174,15 @@ fn stored_rows(data_dir: &Path) -> Vec<(String, String, i64)> {
     )
     .expect("open store");
     let mut stmt = db
-        .prepare("SELECT event_id, visitor_id, doc FROM events ORDER BY seq")
+        .prepare("SELECT event_id, doc FROM events ORDER BY seq")
         .expect("query");
     let rows = stmt
         .query_map([], |r| {
-            let doc: String = r.get(2)?;
+            let doc: String = r.get(1)?;
             let doc: serde_json::Value = serde_json::from_str(&doc).unwrap_or_default();
             Ok((
                 r.get(0)?,
-                r.get(1)?,
+                doc["visitorId"].as_str().unwrap_or_default().to_string(),
                 doc["props"]["n"].as_i64().unwrap_or(-1),
             ))
         })

@@ -38,7 +38,7 @@ async fn a_large_export_streams_with_flat_server_memory() {
         let store = SqliteStore::open(SqliteConfig::new(dir.path())).expect("open");
         let title = "A long page title that real sites have, ".repeat(12);
         for chunk in (0..EVENTS).collect::<Vec<_>>().chunks(10_000) {
-            let events = chunk
+            let events: Vec<_> = chunk
                 .iter()
                 .map(|&i| {
                     let mut e = EventBuilder::new(SITE, "page_view", from + i as i64 * 100)
@@ -52,7 +52,7 @@ async fn a_large_export_streams_with_flat_server_memory() {
                     e
                 })
                 .collect();
-            store.insert_batch(events).await.expect("insert");
+            store.insert_batch(events.into()).await.expect("insert");
         }
     }
     let ff = tokio::task::block_in_place(|| Footfall::start(dir.path(), &[]));

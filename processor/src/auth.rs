@@ -289,7 +289,7 @@ mod tests {
             Some(TokenError::TooShort(1))
         );
         assert_eq!(
-            AdminToken::configured("  fifteen-chars-  ").err(),
+            AdminToken::configured("  fifteen-chars-x  ").err(),
             Some(TokenError::TooShort(15))
         );
         let ok = AdminToken::configured(" sixteen-chars-ok\n").expect("16 characters");

@@ -59,6 +59,6 @@ pub use api::StatsApi;
 pub use auth::AdminToken;
 pub use footfall_http::BoxFuture;
 pub use http::ProcessorHttp;
-pub use store::{InsertOutcome, SqliteStore, Store, StoreError};
+pub use store::{EventBatch, InsertOutcome, SqliteStore, Store, StoreError};
 #[cfg(feature = "mongo")]
 pub use store::{MongoConfig, MongoStore};

@@ -198,8 +198,10 @@ async fn process(
     }
     backoff.reset();
     if !batch.events.is_empty() {
+        // Shared once; every retry hands the store the same events without copying them.
+        let events: crate::store::EventBatch = batch.events.into();
         loop {
-            match store.insert_batch(batch.events.clone()).await {
+            match store.insert_batch(events.clone()).await {
                 Ok(outcome) => {
                     metrics.stored.inc_by(outcome.inserted as u64);
                     metrics.duplicates.inc_by(outcome.duplicates as u64);

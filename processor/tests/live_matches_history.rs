@@ -64,13 +64,13 @@ async fn live_and_history_visitor_counts_agree() {
     ];
     for (i, chunk) in events.chunks(500).enumerate() {
         stores[i % 2]
-            .insert_batch(chunk.to_vec())
+            .insert_batch(chunk.to_vec().into())
             .await
             .expect("insert");
     }
     // A redelivery changes nothing on either side.
     stores[1]
-        .insert_batch(events[..500].to_vec())
+        .insert_batch(events[..500].to_vec().into())
         .await
         .expect("redelivery");
 

@@ -78,7 +78,10 @@ async fn database_comes_from_the_uri_and_retention_can_change() {
         .await
         .expect("remove retention");
     let events = dataset(20, 9);
-    let out = store.insert_batch(events.clone()).await.expect("insert");
+    let out = store
+        .insert_batch(events.clone().into())
+        .await
+        .expect("insert");
     assert_eq!(out.inserted, 20);
     let default_db = MongoStore::connect(
         &format!("mongodb://127.0.0.1:{}/?directConnection=true", server.port),
@@ -117,7 +120,7 @@ async fn server_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
             for batch in batches {
                 let deadline = Instant::now() + Duration::from_secs(60);
                 loop {
-                    match store.insert_batch(batch.clone()).await {
+                    match store.insert_batch(batch.clone().into()).await {
                         Ok(_) => break,
                         Err(_) => {
                             errors.fetch_add(1, Ordering::SeqCst);

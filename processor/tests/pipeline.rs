@@ -15,7 +15,7 @@ use processor::rollup::Run;
 use processor::source::{Checkpoint, Position, Rejected, Source, SourceBatch, SourceError};
 use processor::store::{Bucket, ExportCursor, Record, RecordKind, RegisteredSite, SiteActivity};
 use processor::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
-use processor::{BoxFuture, InsertOutcome, Store, StoreError};
+use processor::{BoxFuture, EventBatch, InsertOutcome, Store, StoreError};
 use protocol::Event;
 
 fn event(id: &str) -> Event {
@@ -68,7 +68,7 @@ struct FlakyStore {
 }
 
 impl Store for FlakyStore {
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
             if self
                 .failures
@@ -79,7 +79,7 @@ impl Store for FlakyStore {
             }
             let mut stored = self.stored.lock().expect("lock");
             let n = events.len();
-            stored.extend(events.into_iter().map(|e| e.event_id));
+            stored.extend(events.iter().map(|e| e.event_id.clone()));
             Ok(InsertOutcome {
                 inserted: n,
                 duplicates: 0,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use processor::history;
 use processor::query::RangeQuery;
 use processor::store::SqliteConfig;
-use processor::{SqliteStore, Store, StoreError};
+use processor::{EventBatch, SqliteStore, Store, StoreError};
 use protocol::Event;
 
 const T0: i64 = 1_800_000_000_000;
@@ -43,15 +43,18 @@ async fn same_batch_twice_is_stored_once() {
         event("evt-00000001", "page_view", "v1", T0),
         event("evt-00000002", "click", "v1", T0 + 1),
     ];
-    let first = store.insert_batch(batch.clone()).await.expect("insert");
+    let first = store
+        .insert_batch(batch.clone().into())
+        .await
+        .expect("insert");
     assert_eq!((first.inserted, first.duplicates), (2, 0));
-    let second = store.insert_batch(batch).await.expect("insert");
+    let second = store.insert_batch(batch.into()).await.expect("insert");
     assert_eq!((second.inserted, second.duplicates), (0, 2));
     let mixed = store
-        .insert_batch(vec![
+        .insert_batch(EventBatch::from(vec![
             event("evt-00000002", "click", "v1", T0 + 1),
             event("evt-00000003", "page_view", "v2", T0 + 2),
-        ])
+        ]))
         .await
         .expect("insert");
     assert_eq!((mixed.inserted, mixed.duplicates), (1, 1));
@@ -76,13 +79,13 @@ async fn summary_respects_the_half_open_range_and_site() {
     let mut other = event("evt-other-site", "page_view", "v9", T0);
     other.site = "other.com".into();
     store
-        .insert_batch(vec![
+        .insert_batch(EventBatch::from(vec![
             event("evt-before-0", "page_view", "v1", T0 - 1),
             event("evt-inside-0", "page_view", "v1", T0),
             event("evt-inside-1", "page_view", "v2", T0 + 999),
             event("evt-at-end-0", "page_view", "v3", T0 + 1000),
             other,
-        ])
+        ]))
         .await
         .expect("insert");
     let s = history::summary(&store, range(T0, T0 + 1000))
@@ -97,7 +100,12 @@ async fn data_survives_reopen() {
     {
         let store = open(dir.path());
         store
-            .insert_batch(vec![event("evt-persist-1", "page_view", "v1", T0)])
+            .insert_batch(EventBatch::from(vec![event(
+                "evt-persist-1",
+                "page_view",
+                "v1",
+                T0,
+            )]))
             .await
             .expect("insert");
     }
@@ -155,7 +163,7 @@ async fn concurrent_writers_share_group_commits_and_lose_nothing() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             for b in 0..20 {
-                let batch = (0..5)
+                let batch: Vec<_> = (0..5)
                     .map(|i| {
                         event(
                             &format!("evt-{w:03}-{b:03}-{i}"),
@@ -165,7 +173,7 @@ async fn concurrent_writers_share_group_commits_and_lose_nothing() {
                         )
                     })
                     .collect();
-                store.insert_batch(batch).await.expect("insert");
+                store.insert_batch(batch.into()).await.expect("insert");
             }
         }));
     }
@@ -190,10 +198,10 @@ async fn full_queue_is_overloaded_not_unbounded() {
     for i in 0..200 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            let batch = (0..50)
+            let batch: Vec<_> = (0..50)
                 .map(|j| event(&format!("evt-q-{i:04}-{j:03}"), "page_view", "v", T0))
                 .collect();
-            store.insert_batch(batch).await
+            store.insert_batch(batch.into()).await
         }));
     }
     let mut overloaded = 0;
@@ -246,10 +254,10 @@ async fn full_disk_is_a_clear_error_and_nothing_acknowledged_is_lost() {
     let mut acknowledged = 0usize;
     let mut full = None;
     for b in 0..200 {
-        let batch = (0..50)
+        let batch: Vec<_> = (0..50)
             .map(|i| event(&format!("evt-full-{b:04}-{i:03}"), "page_view", "v", T0))
             .collect();
-        match store.insert_batch(batch).await {
+        match store.insert_batch(batch.into()).await {
             Ok(o) => acknowledged += o.inserted,
             Err(e) => {
                 full = Some(e);
@@ -280,7 +288,7 @@ async fn a_schema_1_database_gets_its_rollups_built_on_open() {
     );
     let before = {
         let store = open(dir.path());
-        store.insert_batch(events).await.expect("insert");
+        store.insert_batch(events.into()).await.expect("insert");
         let s = history::summary(
             &store,
             RangeQuery {
@@ -344,7 +352,7 @@ async fn the_site_registry_starts_with_the_sites_that_have_data() {
     {
         let store = open(dir.path());
         store
-            .insert_batch(common::data::dataset(20, 3))
+            .insert_batch(common::data::dataset(20, 3).into())
             .await
             .expect("insert");
     }

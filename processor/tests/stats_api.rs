@@ -26,7 +26,10 @@ async fn timeseries_and_breakdown_endpoints() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(SqliteConfig::new(dir.path())).expect("open"));
     let events = dataset(200, 5);
-    store.insert_batch(events.clone()).await.expect("insert");
+    store
+        .insert_batch(events.clone().into())
+        .await
+        .expect("insert");
     let api = StatsApi::new(store, AdminToken::new("t0ken"));
     let (from, to) = (base(), base() + 3 * DAY);
 
@@ -136,7 +139,10 @@ async fn goals_filters_csv_and_share_links() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(SqliteConfig::new(dir.path())).expect("open"));
     let events = dataset(300, 6);
-    store.insert_batch(events.clone()).await.expect("insert");
+    store
+        .insert_batch(events.clone().into())
+        .await
+        .expect("insert");
     let api = StatsApi::new(store, AdminToken::new("t0ken"));
     let (from, to) = (base(), base() + 3 * DAY);
     let site = "example.com";

@@ -13,7 +13,7 @@ use common::mongo::MongoServer;
 use processor::history;
 use processor::query::{BreakdownQuery, RangeQuery, TimeseriesQuery};
 use processor::store::{MongoConfig, RegisteredSite, SqliteConfig};
-use processor::{MongoStore, SqliteStore, Store};
+use processor::{EventBatch, MongoStore, SqliteStore, Store};
 use protocol::stats::{Dimension, Interval};
 use protocol::Event;
 
@@ -56,7 +56,10 @@ fn range(site: &str, from: i64, to: i64) -> RangeQuery {
 
 async fn insert_in_batches(store: &dyn Store, events: &[Event], size: usize) {
     for chunk in events.chunks(size) {
-        store.insert_batch(chunk.to_vec()).await.expect("insert");
+        store
+            .insert_batch(chunk.to_vec().into())
+            .await
+            .expect("insert");
     }
 }
 
@@ -65,9 +68,15 @@ async fn insert_in_batches(store: &dyn Store, events: &[Event], size: usize) {
 
 async fn same_batch_twice_is_stored_and_counted_once(store: &dyn Store) {
     let events = dataset(60, 1);
-    let first = store.insert_batch(events.clone()).await.expect("insert");
+    let first = store
+        .insert_batch(events.clone().into())
+        .await
+        .expect("insert");
     assert_eq!((first.inserted, first.duplicates), (60, 0));
-    let again = store.insert_batch(events.clone()).await.expect("insert");
+    let again = store
+        .insert_batch(events.clone().into())
+        .await
+        .expect("insert");
     assert_eq!((again.inserted, again.duplicates), (0, 60));
 
     let (from, to) = (base() - DAY, base() + 4 * DAY);
@@ -109,14 +118,14 @@ async fn same_batch_twice_is_stored_and_counted_once(store: &dyn Store) {
 async fn mixed_batch_counts_only_new_events(store: &dyn Store) {
     let events = dataset(80, 2);
     let first = store
-        .insert_batch(events[..30].to_vec())
+        .insert_batch(events[..30].to_vec().into())
         .await
         .expect("insert");
     assert_eq!((first.inserted, first.duplicates), (30, 0));
     // 30 redelivered + 50 new, shuffled together.
     let mut mixed: Vec<Event> = events.iter().rev().cloned().collect();
     mixed.rotate_left(17);
-    let second = store.insert_batch(mixed).await.expect("insert");
+    let second = store.insert_batch(mixed.into()).await.expect("insert");
     assert_eq!((second.inserted, second.duplicates), (50, 30));
     // A batch that repeats an id within itself stores it once.
     let mut twice = data::event(
@@ -127,7 +136,7 @@ async fn mixed_batch_counts_only_new_events(store: &dyn Store) {
     );
     twice.visitor_id = "visitor-x".into();
     let third = store
-        .insert_batch(vec![twice.clone(), twice.clone()])
+        .insert_batch(EventBatch::from(vec![twice.clone(), twice.clone()]))
         .await
         .expect("insert");
     assert_eq!((third.inserted, third.duplicates), (1, 1));
@@ -154,7 +163,7 @@ async fn queries_match_the_raw_events(store: &dyn Store) {
     insert_in_batches(store, &events, 50).await;
     // A redelivery in the middle changes nothing.
     store
-        .insert_batch(events[40..140].to_vec())
+        .insert_batch(events[40..140].to_vec().into())
         .await
         .expect("redelivery");
 
@@ -656,7 +665,7 @@ async fn visits_filters_comparison_and_goals(store: &dyn Store) {
     use protocol::stats::{Compare, Goal, GoalKind};
     let (batches, a_end) = visits_dataset();
     for batch in batches {
-        store.insert_batch(batch).await.expect("insert");
+        store.insert_batch(batch.into()).await.expect("insert");
     }
     let b = base();
     let today = || range("shop.test", b, b + DAY);
@@ -671,7 +680,7 @@ async fn visits_filters_comparison_and_goals(store: &dyn Store) {
     let mut again = a_end.clone();
     again.event_id = "0190a5d2-0000-7000-8000-0000000000a7".into();
     store
-        .insert_batch(vec![a_end, again])
+        .insert_batch(vec![a_end, again].into())
         .await
         .expect("insert");
     let s = summary(today()).await;

@@ -159,24 +159,47 @@ pub struct EncodeEventError {
 /// # Errors
 /// [`EncodeEventError`] if serde_json refuses the event (see there).
 pub fn encode(event: &Event) -> Result<Vec<u8>, EncodeEventError> {
-    serde_json::to_vec(&Versioned {
-        v: SCHEMA_VERSION,
-        event,
-    })
+    let mut out = Vec::with_capacity(512);
+    encode_into(&mut out, event)?;
+    Ok(out)
+}
+
+/// [`encode`], appended to `out`: a store encoding a whole batch writes every document into
+/// one buffer.
+///
+/// # Errors
+/// As [`encode`]; `out` may then hold part of the document.
+pub fn encode_into(out: &mut Vec<u8>, event: &Event) -> Result<(), EncodeEventError> {
+    serde_json::to_writer(
+        out,
+        &Versioned {
+            v: SCHEMA_VERSION,
+            event,
+        },
+    )
     .map_err(|source| EncodeEventError {
         event_id: event.event_id.clone(),
         source,
     })
 }
 
+/// How every document [`encode`] writes begins (`v` is serialised first).
+const CURRENT_PREFIX: &[u8] = b"{\"v\":1,";
+
 /// Reads back what [`encode`] wrote, refusing unknown schema versions.
+///
+/// A document that begins the way [`encode`] begins its documents is of this version and is
+/// parsed once (the event ignores the `v` it does not declare). Anything else has its
+/// version read first, so that a newer version is refused as such, not as malformed.
 pub fn decode(bytes: &[u8]) -> Result<Event, DecodeEventError> {
-    let probe: VersionProbe =
-        serde_json::from_slice(bytes).map_err(|e| DecodeEventError::Malformed(e.to_string()))?;
-    match probe.v {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-        Some(found) => return Err(DecodeEventError::UnsupportedVersion { found }),
-        None => return Err(DecodeEventError::Malformed("missing field `v`".into())),
+    if !bytes.starts_with(CURRENT_PREFIX) {
+        let probe: VersionProbe = serde_json::from_slice(bytes)
+            .map_err(|e| DecodeEventError::Malformed(e.to_string()))?;
+        match probe.v {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(found) => return Err(DecodeEventError::UnsupportedVersion { found }),
+            None => return Err(DecodeEventError::Malformed("missing field `v`".into())),
+        }
     }
     serde_json::from_slice(bytes).map_err(|e| DecodeEventError::Malformed(e.to_string()))
 }
@@ -236,6 +259,21 @@ mod tests {
             e.props.insert("n".into(), PropValue::Number(n));
             assert_eq!(decode(&encode(&e).expect("encode")), Ok(e.clone()), "{raw}");
         }
+    }
+
+    #[test]
+    fn documents_begin_with_the_current_version() {
+        let bytes = encode(&sample()).expect("encode");
+        assert!(bytes.starts_with(CURRENT_PREFIX), "{:?}", &bytes[..10]);
+        assert_eq!(SCHEMA_VERSION, 1, "CURRENT_PREFIX names the version");
+        // Another key order still decodes, through the version probe.
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        let map = v.as_object_mut().expect("object");
+        let version = map.remove("v").expect("v");
+        map.insert("v".into(), version);
+        let reordered = serde_json::to_vec(&v).expect("json");
+        assert!(!reordered.starts_with(CURRENT_PREFIX));
+        assert_eq!(decode(&reordered), Ok(sample()));
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub fn normalize(
 /// (user-agent parsing and the anonymous visitor hash) between them.
 pub struct Normalizer<'a> {
     ctx: RequestContext<'a>,
+    /// The request's site, validated (and lower-cased) once for all its events.
+    site: Result<String, ValidationError>,
     header_agent: OnceCell<UserAgentInfo>,
     header_visitor: OnceCell<String>,
 }
@@ -54,6 +56,7 @@ impl<'a> Normalizer<'a> {
     pub fn new(ctx: RequestContext<'a>) -> Self {
         Normalizer {
             ctx,
+            site: validate::site(ctx.site),
             header_agent: OnceCell::new(),
             header_visitor: OnceCell::new(),
         }
@@ -63,7 +66,7 @@ impl<'a> Normalizer<'a> {
     pub fn normalize(&self, wire: WireEvent) -> Result<Option<Event>, ValidationError> {
         let ctx = &self.ctx;
         validate::event_name(&wire.event)?;
-        let site = validate::site(ctx.site)?;
+        let site = self.site.clone()?;
         let event_id = match wire.event_id {
             Some(ref id) => {
                 validate::event_id(id)?;
@@ -78,14 +81,16 @@ impl<'a> Normalizer<'a> {
         let (user_agent, agent) = match wire.user_agent.as_deref() {
             Some(own) => {
                 validate::user_agent(own)?;
-                (own, ua::parse(own))
+                (own, ua::parse_cached(own))
             }
             None => {
                 let header = ctx.user_agent.unwrap_or("");
                 validate::user_agent(header)?;
                 (
                     header,
-                    self.header_agent.get_or_init(|| ua::parse(header)).clone(),
+                    self.header_agent
+                        .get_or_init(|| ua::parse_cached(header))
+                        .clone(),
                 )
             }
         };

@@ -2,6 +2,10 @@
 //! the project-independent UA database also used by Fluentd and Norikra), plus bot detection.
 //! Only these derived fields are stored; the raw user agent never leaves the collector.
 
+use std::sync::OnceLock;
+
+use quick_cache::sync::Cache;
+
 use crate::event::Device;
 
 /// What Footfall keeps of a user agent.
@@ -39,6 +43,27 @@ const BOT_MARKERS: &[&str] = &[
 ];
 
 const UNKNOWN: &str = "Unknown";
+
+/// User agents kept parsed, process-wide. Real traffic repeats a few hundred of them, and
+/// parsing one is the most expensive step of normalising an event; the bound (and the 512-
+/// character cap on a user agent) keeps a flood of distinct ones at a few MB.
+pub const CACHED_USER_AGENTS: usize = 10_000;
+
+fn cache() -> &'static Cache<String, UserAgentInfo> {
+    static CACHE: OnceLock<Cache<String, UserAgentInfo>> = OnceLock::new();
+    CACHE.get_or_init(|| Cache::new(CACHED_USER_AGENTS))
+}
+
+/// [`parse`], answered from a bounded process-wide cache (see [`CACHED_USER_AGENTS`]).
+pub fn parse_cached(user_agent: &str) -> UserAgentInfo {
+    let cache = cache();
+    if let Some(hit) = cache.get(user_agent) {
+        return hit;
+    }
+    let info = parse(user_agent);
+    cache.insert(user_agent.to_string(), info.clone());
+    info
+}
 
 /// Parses a user agent. An empty one is not a bot (server-side `/api/track` clients may send
 /// none) but has an unknown device.
@@ -118,6 +143,13 @@ mod tests {
             "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
         ] {
             assert!(parse(ua).is_bot, "{ua}");
+        }
+    }
+
+    #[test]
+    fn cached_answers_are_the_parsers() {
+        for ua in [CHROME_WIN, SAFARI_IPHONE, "curl/8.4.0", "", CHROME_WIN] {
+            assert_eq!(parse_cached(ua), parse(ua), "{ua}");
         }
     }
 

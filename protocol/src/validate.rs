@@ -229,14 +229,15 @@ pub fn lang(value: &str) -> Result<(), ValidationError> {
 /// Descriptive text: control characters become spaces, surrounding space is trimmed and
 /// the result is cut to `max` characters on a character boundary. Empty becomes `None`.
 pub fn text(value: &str, max: usize) -> Option<String> {
-    let cleaned: String = value
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    let cleaned = cleaned.trim_end();
-    (!cleaned.is_empty()).then(|| cleaned.to_string())
+    let trimmed = value.trim();
+    // One allocation, sized for what can be kept (at most 4 bytes a character).
+    let mut out = String::with_capacity(trimmed.len().min(max.saturating_mul(4)));
+    for c in trimmed.chars().take(max) {
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    let kept = out.trim_end().len();
+    out.truncate(kept);
+    (!out.is_empty()).then_some(out)
 }
 
 /// `value` cut to at most `max` bytes, on a character boundary.

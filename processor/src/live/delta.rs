@@ -80,12 +80,13 @@ impl Bucket {
         let (before, hll) = (*budget, self.visitors.heap_bytes());
         self.visitors.insert(&e.visitor_id);
         for (dim, value) in rollup::contributions(e) {
-            bump(
-                self.counts.entry(dim.code().to_string()).or_default(),
-                value,
-                1,
-                budget,
-            );
+            // Looked up before inserted: the dimension's key is allocated once per bucket,
+            // not once per event.
+            let counts = match self.counts.get_mut(dim.code()) {
+                Some(counts) => counts,
+                None => self.counts.entry(dim.code().to_string()).or_default(),
+            };
+            bump(counts, value, 1, budget);
         }
         let grown = self.visitors.heap_bytes().saturating_sub(hll);
         *budget = budget.saturating_sub(grown);
@@ -187,7 +188,16 @@ impl MetricsDelta {
             .or_default()
             .add_within(e, &mut self.budget);
         self.feed.push(feed_event(e));
-        // Only the newest events can ever be shown.
+        // Only the newest events can ever be shown. Trimmed once it holds twice as many, so
+        // the shift is paid once per FEED_LEN events, not on every one.
+        let len = self.feed.len();
+        if len >= 2 * protocol::live::FEED_LEN {
+            self.feed.drain(..len - protocol::live::FEED_LEN);
+        }
+    }
+
+    /// The newest [`protocol::live::FEED_LEN`] feed events (see [`MetricsDelta::add`]).
+    fn trim_feed(&mut self) {
         let len = self.feed.len();
         if len > protocol::live::FEED_LEN {
             self.feed.drain(..len - protocol::live::FEED_LEN);
@@ -236,7 +246,13 @@ impl DeltaBuilder {
 
     /// Everything accumulated, one delta per site; the builder starts empty again.
     pub fn take(&mut self) -> Vec<MetricsDelta> {
-        self.sites.drain().map(|(_, d)| d).collect()
+        self.sites
+            .drain()
+            .map(|(_, mut d)| {
+                d.trim_feed();
+                d
+            })
+            .collect()
     }
 }
 

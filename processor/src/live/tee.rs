@@ -13,8 +13,8 @@ use protocol::Event;
 use super::hub::LiveHub;
 use crate::rollup::Run;
 use crate::store::{
-    Bucket, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
-    StoreError,
+    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
+    SiteActivity, Store, StoreError,
 };
 use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
@@ -43,9 +43,9 @@ impl LiveStore {
 }
 
 impl Store for LiveStore {
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
-            // The store consumes the batch; the copy is what lets us report the fresh ones.
+            // The batch is shared, not copied: the store reads it, then live metrics do.
             let outcome = self.inner.insert_batch(events.clone()).await?;
             let fresh: Vec<&Event> = outcome
                 .fresh
@@ -172,8 +172,11 @@ mod tests {
             test_event("s", "page_view", "/a", "v1", now),
             test_event("s", "page_view", "/b", "v2", now + 1),
         ];
-        store.insert_batch(batch.clone()).await.expect("insert");
-        store.insert_batch(batch).await.expect("redelivery");
+        store
+            .insert_batch(batch.clone().into())
+            .await
+            .expect("insert");
+        store.insert_batch(batch.into()).await.expect("redelivery");
         assert!(hub.publish_due());
         let view = hub.view("s");
         assert_eq!(

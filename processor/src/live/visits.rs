@@ -90,12 +90,15 @@ mod tests {
                 .build()
         };
         store
-            .insert_batch(vec![
-                pv("a1", "a", start),
-                pv("a2", "a", start + 20_000),
-                pv("b1", "b", start + 1_000),
-                pv("y1", "y", start - DAY_MS),
-            ])
+            .insert_batch(
+                vec![
+                    pv("a1", "a", start),
+                    pv("a2", "a", start + 20_000),
+                    pv("b1", "b", start + 1_000),
+                    pv("y1", "y", start - DAY_MS),
+                ]
+                .into(),
+            )
             .await
             .expect("insert");
         let hub = LiveHub::default();

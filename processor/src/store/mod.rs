@@ -13,6 +13,8 @@ mod mongo;
 mod sqlite;
 mod sqlite_facts;
 
+use std::sync::Arc;
+
 use protocol::Event;
 
 #[cfg(feature = "mongo")]
@@ -22,6 +24,10 @@ pub use sqlite::{SqliteConfig, SqliteSites, SqliteStore};
 use crate::rollup::{Res, Rollup, Run};
 use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
+
+/// A batch of events as stores take it: shared, so the store's writer, live metrics and a
+/// retrying caller all read the same events without copying them.
+pub type EventBatch = Arc<[Event]>;
 
 /// Small per-site settings kept by the store (goals, share links).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,7 +132,7 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Stores `events` durably, ignoring ids already stored. `Ok` means durable (fsynced /
     /// acknowledged by the database), and only then.
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>>;
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>>;
 
     /// The stored rollup buckets of `site` in `runs` (missing buckets are simply absent).
     /// `sketches: false` lets a store skip the visitor/session registers.

@@ -19,16 +19,16 @@ use protocol::Event;
 use rusqlite::{params, Connection, ErrorCode, InterruptHandle, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use protocol::stats::Dimension;
 
 use super::sqlite_facts::{self as facts, Dict};
 use super::{
-    Bucket, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
-    StoreError,
+    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
+    SiteActivity, Store, StoreError,
 };
-use crate::rollup::{self, DimensionCode, Res, Rollup, Run};
+use crate::rollup::{self, DimensionCode, Increments, RegisterKey, Res, Rollup, Run, Sketch};
 use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
 
@@ -114,12 +114,7 @@ impl SqliteConfig {
 }
 
 enum WriteJob {
-    Insert {
-        /// Each event with its serialised document, encoded by the caller so the single
-        /// writer thread spends its time on SQLite only.
-        events: Vec<(Event, String)>,
-        reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
-    },
+    Insert(InsertJob),
     Salt {
         day: i64,
         reply: oneshot::Sender<Result<Salt, StoreError>>,
@@ -330,7 +325,7 @@ fn backfill_rollups(conn: &mut Connection) -> rusqlite::Result<()> {
             events = events.len(),
             "building rollups for an older database"
         );
-        write_rollups(&tx, &rollup::bucketize(&events))?;
+        write_increments(&tx, &Increments::of(&events), &KnownRegisters::default())?;
     }
     tx.commit()
 }
@@ -478,9 +473,79 @@ fn backfill_facts(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-fn write_rollups(
+/// Sketch registers this writer knows to be stored with at least a given rank, for the
+/// buckets it wrote last. Merging a register is a maximum, so an upsert whose rank is not
+/// above the known one changes nothing and is skipped: after the first few commits of a
+/// bucket, most new visitors and sessions raise no register at all. Only committed ranks are
+/// learned ([`KnownRegisters::learn`] runs after the commit), so a known rank is never above
+/// the stored one; bounded to [`KNOWN_BUCKETS_MAX`] buckets (4 KB each), oldest dropped first.
+#[derive(Default)]
+struct KnownRegisters {
+    buckets: HashMap<String, SiteRegisters>,
+    len: usize,
+}
+
+const KNOWN_BUCKETS_MAX: usize = 512;
+
+/// One site's known registers: per (resolution, bucket start, sketch), all its registers.
+type SiteRegisters = HashMap<(Res, i64, Sketch), Box<[u8]>>;
+
+impl KnownRegisters {
+    fn known(&self, k: &RegisterKey<'_>) -> u8 {
+        self.buckets
+            .get(k.site)
+            .and_then(|b| b.get(&(k.res, k.bucket, k.sketch)))
+            .and_then(|regs| regs.get(usize::from(k.register)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn learn(&mut self, registers: &[(RegisterKey<'_>, u8)]) {
+        for (k, rank) in registers {
+            let site = match self.buckets.get_mut(k.site) {
+                Some(site) => site,
+                None => self.buckets.entry(k.site.to_string()).or_default(),
+            };
+            let regs = site.entry((k.res, k.bucket, k.sketch)).or_insert_with(|| {
+                self.len += 1;
+                vec![0u8; rollup::HLL_REGISTERS].into_boxed_slice()
+            });
+            if let Some(r) = regs.get_mut(usize::from(k.register)) {
+                *r = (*r).max(*rank);
+            }
+        }
+        if self.len > KNOWN_BUCKETS_MAX {
+            self.forget_oldest();
+        }
+    }
+
+    /// Keeps the newest three quarters of the buckets.
+    fn forget_oldest(&mut self) {
+        let mut starts: Vec<i64> = self
+            .buckets
+            .values()
+            .flat_map(|b| b.keys().map(|(_, start, _)| *start))
+            .collect();
+        starts.sort_unstable();
+        let cut = starts[starts.len() - KNOWN_BUCKETS_MAX * 3 / 4];
+        for site in self.buckets.values_mut() {
+            site.retain(|(_, start, _), _| *start >= cut);
+        }
+        self.buckets.retain(|_, b| !b.is_empty());
+        self.len = self.buckets.values().map(HashMap::len).sum();
+    }
+
+    fn forget_all(&mut self) {
+        self.buckets.clear();
+        self.len = 0;
+    }
+}
+
+/// One upsert per distinct counter and per register that may rise (see [`KnownRegisters`]).
+fn write_increments(
     tx: &rusqlite::Transaction<'_>,
-    rollups: &std::collections::BTreeMap<rollup::BucketKey, Rollup>,
+    inc: &Increments<'_>,
+    known: &KnownRegisters,
 ) -> rusqlite::Result<()> {
     let mut count = tx.prepare_cached(
         "INSERT INTO rollup_counts (site, res, bucket, dim, value, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -490,22 +555,28 @@ fn write_rollups(
         "INSERT INTO rollup_hll (site, res, bucket, kind, reg, rank) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (site, res, bucket, kind, reg) DO UPDATE SET rank = max(rank, excluded.rank)",
     )?;
-    for ((site, res, bucket), r) in rollups {
-        for ((dim, value), n) in &r.counts {
-            count.execute(params![
-                site,
-                res.code(),
-                bucket,
-                dim.code(),
-                value,
-                *n as i64
-            ])?;
+    for (k, n) in &inc.counts {
+        count.execute(params![
+            k.site,
+            k.res.code(),
+            k.bucket,
+            k.dim.code(),
+            k.value,
+            *n as i64
+        ])?;
+    }
+    for (k, rank) in &inc.registers {
+        if *rank <= known.known(k) {
+            continue;
         }
-        for (kind, sketch) in [(0, &r.visitors), (1, &r.sessions)] {
-            for (i, rank) in sketch.nonzero() {
-                reg.execute(params![site, res.code(), bucket, kind, i, rank])?;
-            }
-        }
+        reg.execute(params![
+            k.site,
+            k.res.code(),
+            k.bucket,
+            k.sketch as i64,
+            k.register,
+            rank
+        ])?;
     }
     Ok(())
 }
@@ -516,6 +587,7 @@ fn run_writer(
     healthy: Arc<AtomicBool>,
     max_group: usize,
 ) {
+    let mut known = KnownRegisters::default();
     let mut dict = Dict::default();
     while let Some(first) = rx.blocking_recv() {
         let mut inserts = Vec::new();
@@ -524,9 +596,9 @@ fn run_writer(
         // Gather everything already waiting (up to the cap) into one transaction.
         while let Some(job) = pending.take() {
             match job {
-                WriteJob::Insert { events, reply } => {
-                    queued += events.len();
-                    inserts.push((events, reply));
+                WriteJob::Insert(job) => {
+                    queued += job.batch.len();
+                    inserts.push(job);
                 }
                 WriteJob::Salt { day, reply } => {
                     let _ = reply.send(salt_for_day(&conn, day).map_err(|e| backend(&e)));
@@ -540,20 +612,22 @@ fn run_writer(
         if inserts.is_empty() {
             continue;
         }
-        match write_group(&mut conn, &mut dict, &inserts) {
+        match write_group(&mut conn, &mut dict, &inserts, &mut known) {
             Ok(outcomes) => {
                 healthy.store(true, Ordering::Relaxed);
-                for ((_, reply), outcome) in inserts.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+                for (job, outcome) in inserts.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
+                // Rolled back: what it would have taught is not stored.
+                known.forget_all();
                 // Ids the rolled-back transaction created are gone with it.
                 dict.reset();
                 healthy.store(false, Ordering::Relaxed);
                 tracing::error!(error = %e, events = queued, "group commit failed; callers will retry");
-                for (_, reply) in inserts {
-                    let _ = reply.send(Err(backend(&e)));
+                for job in inserts {
+                    let _ = job.reply.send(Err(backend(&e)));
                 }
             }
         }
@@ -561,15 +635,32 @@ fn run_writer(
     tracing::debug!("sqlite writer stopped");
 }
 
-type InsertJob = (
-    Vec<(Event, String)>,
-    oneshot::Sender<Result<InsertOutcome, StoreError>>,
-);
+/// One caller's insert: its events, and their documents encoded by the caller (on the
+/// async workers, in parallel) into one string so the single writer thread spends its time on
+/// SQLite only. Event `i`'s document is `docs[ends[i - 1]..ends[i]]`.
+struct InsertJob {
+    batch: EventBatch,
+    docs: String,
+    ends: Vec<usize>,
+    reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
+}
+
+impl InsertJob {
+    fn doc(&self, index: usize) -> Option<&str> {
+        let start = if index == 0 {
+            0
+        } else {
+            *self.ends.get(index - 1)?
+        };
+        self.docs.get(start..*self.ends.get(index)?)
+    }
+}
 
 fn write_group(
     conn: &mut Connection,
     dict: &mut Dict,
     jobs: &[InsertJob],
+    known: &mut KnownRegisters,
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
     let tx = conn.transaction()?;
     let mut outcomes = Vec::with_capacity(jobs.len());
@@ -582,10 +673,15 @@ fn write_group(
             "INSERT INTO events (event_id, doc) VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING",
         )?;
         // Per-site counters are summed in memory and written once per site per commit.
-        let mut per_site: std::collections::HashMap<&str, (i64, i64)> = Default::default();
-        for (events, _) in jobs {
+        let mut per_site: HashMap<&str, (i64, i64)> = HashMap::new();
+        for job in jobs {
             let mut outcome = InsertOutcome::default();
-            for (index, (e, doc)) in events.iter().enumerate() {
+            for (index, e) in job.batch.iter().enumerate() {
+                let doc = job.doc(index).ok_or_else(|| {
+                    rusqlite::Error::InvalidParameterName(format!(
+                        "no encoded document for event {index} of a batch"
+                    ))
+                })?;
                 let changed = insert.execute(params![e.event_id, doc])?;
                 if changed == 1 {
                     outcome.inserted += 1;
@@ -609,9 +705,11 @@ fn write_group(
             site.execute(params![name, count, last_seen])?;
         }
     }
-    write_rollups(&tx, &rollup::bucketize(fresh.iter().map(|(_, e)| *e)))?;
+    let increments = Increments::of(fresh.iter().map(|(_, e)| *e));
+    write_increments(&tx, &increments, known)?;
     facts::write(&tx, dict, &fresh)?;
     tx.commit()?;
+    known.learn(&increments.registers);
     Ok(outcomes)
 }
 
@@ -642,25 +740,30 @@ fn salt_for_day(conn: &Connection, day: i64) -> rusqlite::Result<Salt> {
 }
 
 impl Store for SqliteStore {
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
             if events.is_empty() {
                 return Ok(InsertOutcome::default());
             }
-            let events = events
-                .into_iter()
-                .map(|e| {
-                    let bytes = protocol::event::encode(&e)
-                        .map_err(|err| StoreError::Backend(err.to_string()))?;
-                    // serde_json writes UTF-8, so this never copies.
-                    let doc = String::from_utf8(bytes)
-                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                    Ok((e, doc))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut docs = Vec::with_capacity(events.len() * 512);
+            let mut ends = Vec::with_capacity(events.len());
+            for e in events.iter() {
+                protocol::event::encode_into(&mut docs, e)
+                    .map_err(|err| StoreError::Backend(err.to_string()))?;
+                ends.push(docs.len());
+            }
+            // serde_json writes UTF-8, so this only checks.
+            let docs = String::from_utf8(docs)
+                .map_err(|e| StoreError::Backend(format!("encoded event is not UTF-8: {e}")))?;
             let (reply, answer) = oneshot::channel();
+            let job = InsertJob {
+                batch: events,
+                docs,
+                ends,
+                reply,
+            };
             self.jobs
-                .try_send(WriteJob::Insert { events, reply })
+                .try_send(WriteJob::Insert(job))
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                     mpsc::error::TrySendError::Closed(_) => StoreError::Closed,

@@ -56,8 +56,8 @@ use mongodb::{Client, Collection, Database};
 use protocol::Event;
 
 use super::{
-    Bucket, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite, SiteActivity, Store,
-    StoreError,
+    Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
+    SiteActivity, Store, StoreError,
 };
 use crate::rollup::Run;
 use crate::visit::{
@@ -272,7 +272,7 @@ async fn monitor(db: Database, inner: Arc<Inner>) {
 }
 
 impl Store for MongoStore {
-    fn insert_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+    fn insert_batch(&self, events: EventBatch) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
             if events.is_empty() {
                 return Ok(InsertOutcome::default());
