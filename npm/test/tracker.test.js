@@ -243,6 +243,8 @@ for (const [signal, init] of [
       const page = await open(c.base + '/t/respect.html', init)
       await page.click('#b')
       await page.evaluate(() => footfall.track('x'))
+      // The wasm loads asynchronously; the verdict is there once it started.
+      await page.waitForFunction(() => footfall.stats().started)
       assert.equal((await page.evaluate(() => footfall.stats())).ignored, 'dnt')
       await page.close({ runBeforeUnload: true })
       await sleep(600)
