@@ -25,7 +25,7 @@ TANSU=$(realpath "$TANSU")
   --advertised-listener-url tcp://127.0.0.1:19092 --storage-engine memory:// >"$WORK/tansu.log" 2>&1) &
 PIDS+=($!)
 wait_port 19092
-"$BIN/footfall" collector --listen 127.0.0.1:18095 --brokers 127.0.0.1:19092 --rate-limit 0 --log warn \
+"$BIN/footfall" collector --listen 127.0.0.1:18095 --brokers 127.0.0.1:19092 --rate-limit 0 --accept-any-site --log warn \
   >/dev/null 2>"$WORK/collector.log" &
 PIDS+=($!)
 "$BIN/footfall" processor --listen 127.0.0.1:18096 --brokers 127.0.0.1:19092 --admin-token "$TOKEN" \

@@ -13,6 +13,8 @@ ulimit -n 8192 2>/dev/null || true
 cargo build --quiet --release -p footfall -p footfall-bench
 BIN=$CARGO_TARGET_DIR/release
 DATA=$(mktemp -d)
+# Events are accepted only for registered sites.
+"$BIN/footfall" sites add latency.bench --data-dir "$DATA" >/dev/null
 "$BIN/footfall" standalone --listen 127.0.0.1:18094 --data-dir "$DATA" --admin-token "$TOKEN" \
   --rate-limit 0 --log warn >/dev/null 2>&1 &
 PID=$!

@@ -22,6 +22,8 @@ trap cleanup EXIT
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 PORT=18094
+# Events are accepted only for registered sites.
+"$BIN/footfall" sites add bench.test --data-dir "$DATA" >/dev/null
 "$BIN/footfall" standalone --listen 127.0.0.1:$PORT --data-dir "$DATA" --admin-token memory-bench-token \
   --rate-limit 0 --log warn >/dev/null 2>&1 & SERVER=$!; PIDS+=($SERVER)
 wait_port $PORT

@@ -27,6 +27,8 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 PORT=18093
+# Events are accepted only for registered sites.
+"$BIN" sites add bench.test --data-dir "$WORK/data" >/dev/null
 ARGS=(standalone --listen 127.0.0.1:$PORT --data-dir "$WORK/data" --admin-token profile-token-0123 --rate-limit 0 --log warn)
 
 case "$MODE" in

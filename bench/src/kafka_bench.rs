@@ -12,7 +12,7 @@
 //! The messages are the collector's, byte for byte: before timing, it reads the first
 //! `--events` messages of the topic (the one beacon `bench/kafka.sh` sends the collector
 //! first), decodes them with `protocol::event::decode`, and checks that re-encoding each with
-//! `protocol::event::encode`, its key with [`message_key`] and its header reproduces the
+//! `protocol::event::encode`, its key with [`event_key`] and its header reproduces the
 //! message exactly. It then sends copies with a fresh event id of the same length (and the
 //! current `received_at`), encoded per message as the collector encodes per request.
 //!
@@ -24,7 +24,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use collector::kafka::{message_key, KafkaSinkConfig, SCHEMA_HEADER};
+use collector::kafka::KafkaSinkConfig;
+use footfall_kafka::message::{event_key, SCHEMA_HEADER};
 use protocol::event::{decode, encode, SCHEMA_VERSION};
 use protocol::Event;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -156,7 +157,7 @@ fn template(captured: &[Captured]) -> Result<Vec<Event>, String> {
             if payload != c.payload {
                 return Err("re-encoded payload differs from the collector's".into());
             }
-            if message_key(&event).as_bytes() != c.key.as_slice() {
+            if event_key(&event.site, &event.visitor_id).as_bytes() != c.key.as_slice() {
                 return Err("key differs from the collector's".into());
             }
             if c.headers != [(SCHEMA_HEADER.to_string(), version.clone().into_bytes())] {
@@ -209,7 +210,7 @@ async fn connection(
                 continue;
             };
             tally.payload_bytes += payload.len() as u64;
-            let key = message_key(&event);
+            let key = event_key(&event.site, &event.visitor_id);
             let headers = OwnedHeaders::new().insert(Header {
                 key: SCHEMA_HEADER,
                 value: Some(version.as_str()),

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collector::kafka::{ensure_topics, TopicSpec};
+use footfall_kafka::{ensure_topics, TopicSpec};
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::source::{KafkaSource, KafkaSourceConfig, Source};
 use processor::store::SqliteConfig;

@@ -1,6 +1,6 @@
 //! `footfall collector` and `footfall processor`: the distributed deployment.
 //!
-//! Both start by making sure the Kafka topics exist (`collector::kafka::ensure_topics`), which
+//! Both start by making sure the Kafka topics exist (`footfall_kafka::ensure_topics`), which
 //! also fails fast with a clear message when the brokers are unreachable or a topic setting
 //! is wrong. The collector produces to `footfall.events` through the Kafka sink and takes its
 //! daily visitor salt from `footfall.salts`; the processor runs the pipeline (Kafka source →
@@ -13,21 +13,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use collector::kafka::{
-    ensure_topics, KafkaSalts, KafkaSink, KafkaSinkConfig, KafkaSites, TopicSpec,
-};
+use collector::kafka::{KafkaSalts, KafkaSink, KafkaSinkConfig, KafkaSites};
 use collector::sites::SitePolicy;
 use collector::Collector;
-use footfall_http::{Health, Mount, Router};
+use footfall_http::{Mount, Router};
+use footfall_kafka::{ensure_topics, TopicSpec};
 use processor::live::{
-    refresh_visits, run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, MetricsPublisher,
-    VISIT_REFRESH,
+    refresh_visits, run_subscriber, Gateway, GatewayLimits, LiveHub, LiveStore, LocalSpentTickets,
+    MetricsPublisher, SpentTickets, VISIT_REFRESH,
 };
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::sites::{SiteRegistry, SitesApi, SitesTopic};
 use processor::source::{KafkaSource, KafkaSourceConfig};
 use processor::store::SqliteConfig;
-use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
+use processor::{
+    AdminToken, ProcessorHttp, ProcessorService, SqliteStore, StatsApi, Store, StoreError,
+};
 use tokio::sync::watch;
 
 use crate::cli::{CollectorOpts, KafkaOpts, ProcessorOpts};
@@ -129,14 +130,18 @@ pub async fn collector(opts: CollectorOpts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The processor's store, the one place that picks it: MongoDB when `--mongo-uri` is given
-/// (a distributed deployment), else the embedded SQLite store in `--data-dir`.
-async fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+/// The processor's store and where it records spent WebSocket tickets — the one place that
+/// picks them: MongoDB when `--mongo-uri` is given (a distributed deployment: every processor
+/// shares both), else the embedded SQLite store in `--data-dir` and this process's memory (one
+/// processor).
+async fn open_store(
+    opts: &ProcessorOpts,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SpentTickets>)> {
     if let Some(uri) = opts.mongo_uri.as_deref() {
         return open_mongo(uri, opts).await;
     }
     match SqliteStore::open(SqliteConfig::new(&opts.data_dir)) {
-        Ok(store) => Ok(Arc::new(store)),
+        Ok(store) => Ok((Arc::new(store), Arc::new(LocalSpentTickets::default()))),
         Err(StoreError::Locked { path }) => bail!(
             "the data folder {path} is in use by another footfall process; stop it or pass \
              a different --data-dir"
@@ -146,7 +151,10 @@ async fn open_store(opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 #[cfg(feature = "mongo")]
-async fn open_mongo(uri: &str, opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_mongo(
+    uri: &str,
+    opts: &ProcessorOpts,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SpentTickets>)> {
     use processor::{MongoConfig, MongoStore};
     let config = MongoConfig {
         retention_days: opts.retention_days,
@@ -155,11 +163,15 @@ async fn open_mongo(uri: &str, opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn S
     let store = MongoStore::connect(uri, config)
         .await
         .context("cannot open the MongoDB store (check --mongo-uri / FOOTFALL_MONGO_URI)")?;
-    Ok(Arc::new(store))
+    let store = Arc::new(store);
+    Ok((store.clone(), store))
 }
 
 #[cfg(not(feature = "mongo"))]
-async fn open_mongo(_uri: &str, _opts: &ProcessorOpts) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_mongo(
+    _uri: &str,
+    _opts: &ProcessorOpts,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SpentTickets>)> {
     bail!(
         "this footfall was built without the `mongo` feature, so --mongo-uri cannot be used: \
          rebuild with `cargo build --release -p footfall` (default features), or leave \
@@ -180,7 +192,7 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     };
     let files = assets::load(opts.assets_dir.as_deref())?;
     bootstrap(&opts.kafka).await?;
-    let store = open_store(&opts).await?;
+    let (store, spent_tickets) = open_store(&opts).await?;
     let source = KafkaSource::new(&KafkaSourceConfig {
         topic: opts.kafka.events_topic.clone(),
         dlq_topic: opts.kafka.dlq_topic.clone(),
@@ -241,25 +253,22 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     // Today's visit figures of watched sites, from the store every few seconds.
     tokio::spawn(refresh_visits(live.clone(), store.clone(), VISIT_REFRESH));
 
-    // Health answers as the collector's do; ready while the store takes writes.
-    let health = {
-        let store = store.clone();
-        Health::new(move || store.is_ready(), metrics.registry().clone())
-    };
     let stats = StatsApi::new(store.clone(), token.clone());
-    // Share links watch the live view of their own site, as they read its stats.
+    // Share links watch the live view of their own site, as they read its stats; tickets
+    // are spent where every processor sees them.
     let gateway = Gateway::new(live.clone(), token.clone(), GatewayLimits::default())
         .with_credentials(stats.credentials().clone())
-        .with_allowed_origins(opts.ws_allowed_origins.clone());
+        .with_allowed_origins(opts.ws_allowed_origins.clone())
+        .with_spent_tickets(spent_tickets);
     let http = ProcessorHttp::new(stats, gateway)
         .with_sites(SitesApi::new(registry, token))
         .with_trusted_proxies(opts.server.trusted_proxies.clone());
     http.register_metrics(metrics.registry());
+    let service = ProcessorService::new(http, store.clone(), &metrics);
     let statics = assets::service(files, vec![Mount::dashboard()]);
     let owner = statics.clone();
     let router = Router::new()
-        .route(Health::owns, health)
-        .route(ProcessorHttp::owns, http)
+        .route(ProcessorService::owns, service)
         .route(move |p| owner.owns(p), statics);
     let limits = opts.server.limits();
     let server = tokio::spawn(footfall_http::serve(

@@ -124,3 +124,149 @@ fn the_dockerfile_is_multi_stage_and_runs_footfall() {
     assert!(text.contains("USER footfall"), "runs as non-root");
     assert!(repo().join("deploy/nginx.conf").is_file());
 }
+
+/// Every document of every manifest under `deploy/k8s/` (multi-document YAML).
+fn k8s_documents() -> Vec<(String, Value)> {
+    let dir = repo().join("deploy/k8s");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("deploy/k8s")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let mut docs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read manifest");
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Documents are separated by `---` lines (all these files use nothing fancier).
+        let mut chunk = String::new();
+        for line in text.lines().chain(std::iter::once("---")) {
+            if line.trim_end() != "---" {
+                chunk.push_str(line);
+                chunk.push('\n');
+                continue;
+            }
+            let value: Value = serde_yaml::from_str(&chunk)
+                .unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
+            if !value.is_null() {
+                docs.push((name.clone(), value));
+            }
+            chunk.clear();
+        }
+    }
+    docs
+}
+
+fn of_kind<'a>(docs: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
+    docs.iter()
+        .filter(|(_, d)| d["kind"].as_str() == Some(kind))
+        .map(|(_, d)| d)
+        .collect()
+}
+
+/// The Kubernetes manifests: valid YAML; a collector and a processor Deployment whose every
+/// `FOOTFALL_*` variable exists in `footfall <sub> --help` and that set at least what the
+/// compose file sets; liveness on /livez, readiness on /readyz, CPU and memory requests; an
+/// HPA that scales the collectors; the kustomization lists every manifest.
+#[test]
+fn kubernetes_manifests_use_real_settings_probes_and_an_hpa() {
+    let docs = k8s_documents();
+    let compose = compose();
+    let mut components = Vec::new();
+    for deployment in of_kind(&docs, "Deployment") {
+        let name = deployment["metadata"]["name"].as_str().expect("name");
+        let containers = deployment["spec"]["template"]["spec"]["containers"]
+            .as_sequence()
+            .expect("containers");
+        for c in containers {
+            let args = str_list(&c["args"]);
+            let sub = args.first().expect("a footfall subcommand").clone();
+            let help = help(&sub);
+            for flag in args.iter().filter(|a| a.starts_with("--")) {
+                let flag = flag.split('=').next().unwrap_or(flag);
+                assert!(help.contains(&format!("{flag} ")), "{name}: no flag {flag}");
+            }
+            let env: Vec<String> = c["env"]
+                .as_sequence()
+                .expect("env")
+                .iter()
+                .filter_map(|e| e["name"].as_str().map(str::to_string))
+                .collect();
+            for key in &env {
+                assert!(
+                    key.starts_with("FOOTFALL_"),
+                    "{name}: unexpected variable {key}"
+                );
+                assert!(
+                    help.contains(&format!("[env: {key}="))
+                        || help.contains(&format!("[env: {key}]")),
+                    "{name}: `footfall {sub}` does not read {key}"
+                );
+            }
+            let composed = compose["services"][sub.as_str()]["environment"]
+                .as_mapping()
+                .expect("the compose file has this service");
+            for key in composed.keys().filter_map(Value::as_str) {
+                assert!(
+                    env.iter().any(|k| k == key),
+                    "{name}: {key} of the compose file is missing"
+                );
+            }
+            assert_eq!(
+                c["livenessProbe"]["httpGet"]["path"].as_str(),
+                Some("/livez"),
+                "{name}"
+            );
+            assert_eq!(
+                c["readinessProbe"]["httpGet"]["path"].as_str(),
+                Some("/readyz"),
+                "{name}"
+            );
+            for resource in ["cpu", "memory"] {
+                assert!(
+                    !c["resources"]["requests"][resource].is_null(),
+                    "{name}: no {resource} request"
+                );
+            }
+            assert!(
+                !c["resources"]["limits"]["memory"].is_null(),
+                "{name}: no memory limit"
+            );
+            components.push(sub);
+        }
+    }
+    components.sort();
+    assert_eq!(components, ["collector", "processor"]);
+
+    let hpas = of_kind(&docs, "HorizontalPodAutoscaler");
+    assert!(
+        hpas.iter()
+            .any(
+                |h| h["spec"]["scaleTargetRef"]["name"].as_str() == Some("footfall-collector")
+                    && h["spec"]["maxReplicas"].as_u64() > h["spec"]["minReplicas"].as_u64()
+            ),
+        "no HPA scales the collectors"
+    );
+    let services: Vec<&str> = of_kind(&docs, "Service")
+        .iter()
+        .filter_map(|s| s["metadata"]["name"].as_str())
+        .collect();
+    assert!(services.contains(&"footfall-collector") && services.contains(&"footfall-processor"));
+
+    let kustomization: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join("deploy/k8s/kustomization.yaml")).expect("read"),
+    )
+    .expect("kustomization is valid YAML");
+    let listed = str_list(&kustomization["resources"]);
+    for (file, _) in &docs {
+        if file != "kustomization.yaml" {
+            assert!(
+                listed.contains(file),
+                "kustomization.yaml does not list {file}"
+            );
+        }
+    }
+}

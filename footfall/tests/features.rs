@@ -59,3 +59,35 @@ fn the_standalone_build_needs_no_cmake_kafka_or_mongodb() {
         );
     }
 }
+
+/// Kafka client settings are written once, in `footfall-kafka` (issue 14): no product crate
+/// builds a librdkafka configuration of its own. (Tests and benchmarks may: they play other
+/// clients.)
+#[test]
+fn kafka_client_settings_live_in_one_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let mut offenders = Vec::new();
+    for krate in ["collector", "processor", "footfall", "http", "protocol"] {
+        let mut stack = vec![root.join(krate).join("src")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read src").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("read source");
+                    if text.contains("ClientConfig::new(") || text.contains("\"bootstrap.servers\"")
+                    {
+                        offenders.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "Kafka client settings outside footfall-kafka: {offenders:?}"
+    );
+}

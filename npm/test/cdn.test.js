@@ -43,7 +43,7 @@ function edgeConfig(upstream, port, cacheDir) {
       throw new Error(`unexpected deployment line in deploy/nginx.conf: ${line}`)
     })
     .join('\n')
-  assert.deepEqual(swapped, { upstream: 3, listen: 1, ssl: 2, cache: 1 }, 'deploy/nginx.conf changed shape')
+  assert.deepEqual(swapped, { upstream: 5, listen: 1, ssl: 2, cache: 1 }, 'deploy/nginx.conf changed shape')
   return conf
 }
 

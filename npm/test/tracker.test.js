@@ -243,6 +243,8 @@ for (const [signal, init] of [
       const page = await open(c.base + '/t/respect.html', init)
       await page.click('#b')
       await page.evaluate(() => footfall.track('x'))
+      // The wasm loads asynchronously; the verdict is there once it started.
+      await page.waitForFunction(() => footfall.stats().started)
       assert.equal((await page.evaluate(() => footfall.stats())).ignored, 'dnt')
       await page.close({ runBeforeUnload: true })
       await sleep(600)
@@ -313,6 +315,32 @@ test('identify() adds userId to later events', async () => {
     const e = c.accepted().find((e) => e.event === 'after_login')
     assert.equal(e.userId, 'user-42')
     assert.equal(c.accepted().find((e) => e.event === 'page_view').userId, undefined)
+  } finally {
+    await c.close()
+  }
+})
+
+test('text crosses into the wasm intact, also when a message makes its memory grow', async () => {
+  const c = await startCollector({
+    pages: { '/t/text.html': scriptPage('data-flush-interval="100"') },
+  })
+  try {
+    const page = await open(c.base + '/t/text.html')
+    await until(() => recorded(page).then((n) => n >= 2), 5000, 'page view recorded')
+    // A 1 MB prop value is a 4 MB message (the interface passes code points): more than
+    // the wasm's memory had, so it grows in the middle of a call.
+    const ok = await page.evaluate(() => [
+      footfall.track('big', { v: 'x'.repeat(1 << 20) }),
+      footfall.track('text', { s: 'é ✓ 😀 "q" \\ \n', lone: 'a\ud800b' }),
+    ])
+    assert.deepEqual(ok, [true, true])
+    await until(() => c.accepted().some((e) => e.event === 'text'), 5000, 'events')
+    const big = c.accepted().find((e) => e.event === 'big')
+    assert.equal(big.props.v, 'x'.repeat(256), 'cut to the collector limit')
+    const text = c.accepted().find((e) => e.event === 'text')
+    assert.equal(text.props.s, 'é ✓ 😀 "q" \\ \n')
+    assert.equal(text.props.lone, 'a\ufffdb', 'a lone surrogate becomes U+FFFD')
+    assert.equal((await page.evaluate(() => footfall.stats())).errors, 0)
   } finally {
     await c.close()
   }

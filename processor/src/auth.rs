@@ -1,6 +1,6 @@
 //! The admin token that guards the stats API, the WebSocket gateway and the dashboard, and
-//! the one signing primitive derived from it ([`Signer`]): a key per purpose (share links
-//! today, WebSocket tickets across processors next), so every processor with the same token
+//! the one signing primitive derived from it ([`Signer`]): a key per purpose (WebSocket
+//! tickets that any processor accepts, share links), so every processor with the same token
 //! checks every other's signatures, and rotating the token voids them all.
 //!
 //! [`Credentials`] tells who an `Authorization` header is — the admin, a share link of one
@@ -157,6 +157,9 @@ fn bearer(header: &str) -> Option<&str> {
 
 /// The context of share-link signatures.
 pub const SHARE_LINK_PURPOSE: &str = "footfall 2026-11 share link v1";
+
+/// The context of WebSocket ticket signatures (`live::tickets`).
+pub const WS_TICKET_PURPOSE: &str = "footfall 2026-11 websocket ticket v1";
 
 impl std::fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,16 +1,20 @@
 //! Everything the store-owning process serves over HTTP besides ingestion and static files:
-//! the stats API and the live gateway, as one [`Handler`]. `footfall` mounts it next to the
-//! health routes and the dashboard's static files (`footfall_http`).
+//! the stats API and the live gateway, as one [`Handler`] ([`ProcessorHttp`]); and for a
+//! `footfall processor` process, that plus its health routes ([`ProcessorService`]: ready
+//! while the store takes writes, `/metrics` the pipeline's), so the processor answers health
+//! exactly as the collector and standalone do — all three on `footfall_http::Health`.
+//! `footfall` mounts them next to the dashboard's static files.
 //!
-//! Every path here needs a credential, so the failed-authentication throttle sits here, in
-//! front of all of them: a 401 from any of them counts against the client's address, and a
-//! client over its allowance gets 429 before any credential is compared.
+//! Every path of [`ProcessorHttp`] needs a credential, so the failed-authentication throttle
+//! sits there, in front of all of them: a 401 from any of them counts against the client's
+//! address, and a client over its allowance gets 429 before any credential is compared.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use footfall_http::client_ip::{client_ip, limit_key};
-use footfall_http::{answer, BoxFuture, Handler, MetricsRegistry, ResponseBody};
+use footfall_http::{answer, BoxFuture, Handler, Health, MetricsRegistry, ResponseBody};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ipnet::IpNet;
@@ -18,7 +22,9 @@ use ipnet::IpNet;
 use crate::api::StatsApi;
 use crate::auth::AuthThrottle;
 use crate::live::Gateway;
+use crate::pipeline::PipelineMetrics;
 use crate::sites::SitesApi;
+use crate::store::Store;
 
 /// Cheap to clone.
 #[derive(Clone)]
@@ -104,6 +110,42 @@ impl Handler for ProcessorHttp {
     ) -> BoxFuture<'static, Response<ResponseBody>> {
         let this = self.clone();
         Box::pin(async move { this.handle_from(req, peer).await })
+    }
+}
+
+/// A `footfall processor` process: [`ProcessorHttp`] plus `/api/health`, `/livez`, `/readyz`
+/// (ready while the store takes writes) and `/metrics` (the pipeline's). Cheap to clone.
+#[derive(Clone)]
+pub struct ProcessorService {
+    health: Health,
+    http: ProcessorHttp,
+}
+
+impl ProcessorService {
+    pub fn new(http: ProcessorHttp, store: Arc<dyn Store>, metrics: &PipelineMetrics) -> Self {
+        ProcessorService {
+            health: Health::new(move || store.is_ready(), metrics.registry().clone()),
+            http,
+        }
+    }
+
+    /// The health paths and [`ProcessorHttp::owns`].
+    pub fn owns(path: &str) -> bool {
+        Health::owns(path) || ProcessorHttp::owns(path)
+    }
+}
+
+impl Handler for ProcessorService {
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> BoxFuture<'static, Response<ResponseBody>> {
+        if Health::owns(req.uri().path()) {
+            self.health.handle(req, peer)
+        } else {
+            Handler::handle(&self.http, req, peer)
+        }
     }
 }
 

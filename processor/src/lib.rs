@@ -21,8 +21,9 @@
 //! - `export`: CSV of the panels (`format=csv`).
 //! - [`query`]: the stats API's query parameters (ranges, intervals, offsets) and their checks.
 //! - [`live`]: live metrics — mergeable deltas, the engine, the hub, the WebSocket gateway.
-//! - `http`: [`ProcessorHttp`], the stats API and the live gateway as one handler (the
-//!   dashboard's files and the health routes are `footfall_http`'s, mounted by `footfall`).
+//! - `http`: [`ProcessorHttp`], the stats API and the live gateway as one handler, and
+//!   [`ProcessorService`], that plus a processor process's health routes (the dashboard's
+//!   files are `footfall_http`'s, mounted by `footfall`).
 //! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and, with the
 //!   `kafka` feature, the Kafka consumer implementing it; the only module that knows rdkafka.
 //! - [`settings`]: goals and share links (signed, revocable) kept as store records.
@@ -58,7 +59,7 @@ pub mod visit;
 pub use api::StatsApi;
 pub use auth::AdminToken;
 pub use footfall_http::BoxFuture;
-pub use http::ProcessorHttp;
+pub use http::{ProcessorHttp, ProcessorService};
 pub use store::{EventBatch, InsertOutcome, SqliteStore, Store, StoreError};
 #[cfg(feature = "mongo")]
 pub use store::{MongoConfig, MongoStore};

@@ -6,6 +6,13 @@
 //! resumes by itself. Because the commit always comes last, kill -9 at any point can only
 //! cause redelivery, which the store's `eventId` uniqueness absorbs.
 //!
+//! **A partition never stalls on one event.** When the store refuses a batch for good
+//! ([`StoreError::Refused`]: a document over the database's limits, ...) or keeps failing it
+//! while it takes other writes, the batch is split in halves, and the halves again, until the
+//! events responsible stand alone; those are dead-lettered (with the reason) and the rest is
+//! stored. An outage ([`StoreError::Unavailable`], a store that takes nothing) never
+//! dead-letters anything: it only pauses.
+//!
 //! Graceful shutdown is checked between steps: a batch already inserted is committed before
 //! [`run`] returns; a batch still waiting for an unavailable store is left uncommitted for the
 //! next owner of its partitions.
@@ -17,8 +24,13 @@ use std::time::Duration;
 use footfall_http::MetricsRegistry;
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
-use crate::source::{Source, SourceBatch};
-use crate::store::Store;
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use protocol::Event;
+
+use crate::source::{Position, Rejected, Source, SourceBatch};
+use crate::store::{Store, StoreError};
 
 pub const CONSUMED: &str = "footfall_processor_messages_consumed_total";
 pub const STORED: &str = "footfall_processor_events_stored_total";
@@ -28,6 +40,10 @@ pub const BATCH_SIZE: &str = "footfall_processor_batch_size";
 pub const ERRORS: &str = "footfall_processor_errors_total";
 pub const UNCOMMITTED: &str = "footfall_processor_uncommitted_messages";
 pub const CONSUMER_LAG: &str = "footfall_consumer_lag_messages";
+
+/// Consecutive failures of one part of a batch, while the store says it is ready, after which
+/// that part is split in search of an event the store cannot take.
+const SPLIT_AFTER_FAILURES: u32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -114,6 +130,11 @@ impl PipelineMetrics {
     pub fn dead_lettered(&self) -> u64 {
         self.dead_lettered.get()
     }
+
+    /// Failed store attempts so far (each retried).
+    pub fn store_errors(&self) -> u64 {
+        self.errors.with_label_values(&["store"]).get()
+    }
 }
 
 impl Default for PipelineMetrics {
@@ -175,46 +196,10 @@ async fn process(
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<(), Stopped> {
     for rejected in &batch.rejected {
-        loop {
-            match source.dead_letter(rejected).await {
-                Ok(()) => {
-                    metrics.dead_lettered.inc();
-                    tracing::warn!(
-                        reason = %rejected.reason,
-                        topic = %rejected.origin.topic,
-                        partition = rejected.origin.partition,
-                        offset = rejected.origin.offset,
-                        "message dead-lettered"
-                    );
-                    break;
-                }
-                Err(e) => {
-                    metrics.errors.with_label_values(&["dead_letter"]).inc();
-                    tracing::warn!(error = %e, "dead-lettering failed; retrying");
-                    backoff.wait(shutdown).await?;
-                }
-            }
-        }
+        dead_letter(source, rejected, metrics, backoff, shutdown).await?;
     }
     backoff.reset();
-    if !batch.events.is_empty() {
-        // Shared once; every retry hands the store the same events without copying them.
-        let events: crate::store::EventBatch = batch.events.into();
-        loop {
-            match store.insert_batch(events.clone()).await {
-                Ok(outcome) => {
-                    metrics.stored.inc_by(outcome.inserted as u64);
-                    metrics.duplicates.inc_by(outcome.duplicates as u64);
-                    break;
-                }
-                Err(e) => {
-                    metrics.errors.with_label_values(&["store"]).inc();
-                    tracing::warn!(error = %e, "store unavailable; pausing consumption");
-                    backoff.wait(shutdown).await?;
-                }
-            }
-        }
-    }
+    store_events(source, store, &batch, metrics, backoff, shutdown).await?;
     backoff.reset();
     // A failed commit is not retried: the next batch's commit covers this one's partitions
     // too, and a revoked partition's new owner re-reads what was not committed (deduplicated
@@ -224,6 +209,127 @@ async fn process(
         tracing::warn!(error = %e, "commit failed; the events are stored and will be deduplicated if redelivered");
     }
     Ok(())
+}
+
+/// Stores the batch's events, splitting around events the store refuses (see the module
+/// docs); returns once every event is stored or dead-lettered.
+async fn store_events(
+    source: &dyn Source,
+    store: &Arc<dyn Store>,
+    batch: &SourceBatch,
+    metrics: &PipelineMetrics,
+    backoff: &mut Backoff,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<(), Stopped> {
+    let events = &batch.events;
+    // Parts still to store, in order; the front one is being tried.
+    let mut parts: VecDeque<Range<usize>> = VecDeque::new();
+    if !events.is_empty() {
+        parts.push_back(0..events.len());
+    }
+    let mut failures = 0u32;
+    // Evidence that the store takes writes: then a part it keeps failing is its own problem.
+    let mut stored_some = false;
+    // The whole batch shared once: every retry of it hands the store the same events
+    // without copying them; only a split part is copied.
+    let whole: crate::store::EventBatch = events.as_slice().into();
+    while let Some(part) = parts.front().cloned() {
+        let slice: crate::store::EventBatch = if part == (0..events.len()) {
+            whole.clone()
+        } else {
+            events[part.clone()].into()
+        };
+        let error = match store.insert_batch(slice).await {
+            Ok(outcome) => {
+                metrics.stored.inc_by(outcome.inserted as u64);
+                metrics.duplicates.inc_by(outcome.duplicates as u64);
+                parts.pop_front();
+                failures = 0;
+                stored_some = true;
+                backoff.reset();
+                continue;
+            }
+            Err(e) => e,
+        };
+        metrics.errors.with_label_values(&["store"]).inc();
+        failures += 1;
+        let refused = matches!(error, StoreError::Refused(_));
+        let suspect = refused
+            || (matches!(error, StoreError::Backend(_))
+                && failures >= SPLIT_AFTER_FAILURES
+                && store.is_ready());
+        if suspect && part.len() > 1 {
+            let mid = part.start + part.len() / 2;
+            parts.pop_front();
+            parts.push_front(mid..part.end);
+            parts.push_front(part.start..mid);
+            failures = 0;
+            tracing::warn!(error = %error, events = part.len(), "store refuses a batch; splitting it to find the events responsible");
+            continue;
+        }
+        if suspect && (refused || stored_some) {
+            let rejected = rejected_event(batch, part.start, &error);
+            dead_letter(source, &rejected, metrics, backoff, shutdown).await?;
+            parts.pop_front();
+            failures = 0;
+            continue;
+        }
+        tracing::warn!(error = %error, "store unavailable; pausing consumption");
+        backoff.wait(shutdown).await?;
+    }
+    Ok(())
+}
+
+/// Event `i` of `batch` as a dead letter: its encoding, where it came from, why.
+fn rejected_event(batch: &SourceBatch, i: usize, error: &StoreError) -> Rejected {
+    let event: &Event = &batch.events[i];
+    let origin = batch
+        .origins
+        .get(i)
+        .or_else(|| batch.checkpoint.0.first())
+        .cloned()
+        .unwrap_or(Position {
+            topic: String::new(),
+            partition: -1,
+            offset: -1,
+        });
+    Rejected {
+        reason: format!("event {}: {error}", event.event_id),
+        key: None,
+        payload: protocol::event::encode(event).ok(),
+        origin,
+    }
+}
+
+/// Makes `rejected` durable in the dead-letter destination, retrying until it is.
+async fn dead_letter(
+    source: &dyn Source,
+    rejected: &Rejected,
+    metrics: &PipelineMetrics,
+    backoff: &mut Backoff,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<(), Stopped> {
+    loop {
+        match source.dead_letter(rejected).await {
+            Ok(()) => {
+                metrics.dead_lettered.inc();
+                tracing::warn!(
+                    reason = %rejected.reason,
+                    topic = %rejected.origin.topic,
+                    partition = rejected.origin.partition,
+                    offset = rejected.origin.offset,
+                    "message dead-lettered"
+                );
+                backoff.reset();
+                return Ok(());
+            }
+            Err(e) => {
+                metrics.errors.with_label_values(&["dead_letter"]).inc();
+                tracing::warn!(error = %e, "dead-lettering failed; retrying");
+                backoff.wait(shutdown).await?;
+            }
+        }
+    }
 }
 
 struct Backoff {

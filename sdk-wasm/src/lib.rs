@@ -9,9 +9,9 @@
 //!
 //! The core is sans-IO: [`Tracker`] takes page facts and a [`Clock`] and hands back request
 //! bodies, so it is unit-tested on the host with `cargo test`. The `web` module is the only
-//! part that touches the browser (through wasm-bindgen only: no web-sys); the JS shell in
-//! `npm/src/` wires DOM events, reads the facts they carry and performs the
-//! `fetch`/`sendBeacon` calls the core asks for. Decisions stay here.
+//! part that touches the browser (a hand-written wasm interface: no wasm-bindgen or web-sys
+//! in the download); the JS shell in `npm/src/` wires DOM events, reads the facts they
+//! carry and performs the `fetch`/`sendBeacon` calls the core asks for. Decisions stay here.
 //!
 //! # Layout
 //! - `config`: site options from the script tag or `init()`, as flags and numbers.
@@ -26,7 +26,7 @@
 //! - `tracker`: the state machine tying them together.
 //! - `text`: splitting on one byte without core's panicking pattern searchers.
 //! - `clock`: the injected clock ([`ManualClock`] for tests).
-//! - `web` (wasm32 only): the one `#[wasm_bindgen]` export and its operations, storage.
+//! - `web` (wasm32 only): the operations behind the exports, the interface (`abi`), storage.
 
 #![cfg_attr(all(target_arch = "wasm32", not(test), not(feature = "std")), no_std)]
 
@@ -63,7 +63,7 @@ pub use tracker::{Stats, Tracker, STATS_FIELDS};
 /// for the rest of the page. The code avoids panicking paths; this is the last line.
 #[cfg(all(target_arch = "wasm32", not(test), not(feature = "std")))]
 #[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()
 }
 

@@ -2,9 +2,8 @@
 //! `cargo xtask dist`).
 //!
 //! ```text
-//! sdk-wasm ──cargo build (wasm-release)──▶ .wasm ──wasm-bindgen --target bundler──▶ npm/build/wasm/
-//!          ──wasm-opt -Oz──▶ footfall.wasm
-//! npm/src/{index,script}.js + glue ──esbuild──▶ npm/dist/index.js (ESM), footfall.script.js (IIFE)
+//! sdk-wasm ──cargo build (wasm-release)──▶ .wasm ──wasm-opt -Oz──▶ footfall.wasm
+//! npm/src/{index,script}.js ──esbuild──▶ npm/dist/index.js (ESM), footfall.script.js (IIFE)
 //! ```
 //! Outputs: `dist/tracker/footfall.js` + `footfall-<hash>.wasm` (served at `/footfall.js` and
 //! next to it; the script names the wasm by its content hash, so the wasm is cached for a
@@ -13,8 +12,9 @@
 //! wasm keeps the plain name `footfall.wasm`: bundlers fingerprint it themselves). Every
 //! served file gets its `.br` and `.gz` (`crate::compress`).
 //!
-//! Reproducible: the wasm-bindgen CLI must be exactly the version in Cargo.lock, wasm-opt,
-//! esbuild and terser come pinned from `npm/package-lock.json`. It prints the delivered size
+//! No wasm-bindgen: the tracker's wasm interface is hand-written (`sdk-wasm/src/web/abi.rs`,
+//! `npm/src/load.js`), smaller than the generated glue. Reproducible: wasm-opt, esbuild and
+//! terser come pinned from `npm/package-lock.json`. It prints the delivered size
 //! of every artefact and fails when what a visitor downloads (script + wasm, brotli — what a
 //! browser sending `Accept-Encoding: br, gzip` receives) passes the budget.
 
@@ -25,39 +25,20 @@ use anyhow::{ensure, Context};
 
 use crate::compress::{precompress, table, Sizes};
 use crate::wasm::WASM_FEATURES;
-use crate::wasm::{build_wasm, check_wasm_bindgen, clean, copy_dir, fingerprint, npm_tools};
+use crate::wasm::{build_wasm, clean, copy_dir, fingerprint, npm_tools};
 use crate::{root, run as sh};
 
-/// What a visitor may download, JS + wasm, as delivered (brotli): at most 12 KB.
-const BUDGET_DELIVERED: usize = 12 * 1024;
+/// What a visitor may download, JS + wasm, as delivered (brotli): at most 10 KB (issue 15).
+const BUDGET_DELIVERED: usize = 10 * 1024;
 
 pub fn build() -> anyhow::Result<()> {
     let root = root();
     let npm = root.join("npm");
     let tools = npm_tools(&npm, &["wasm-opt", "esbuild", "terser"])?;
-    check_wasm_bindgen(&root)?;
     let raw = build_wasm(&root, "footfall-sdk-wasm", "footfall_sdk_wasm.wasm")?;
 
-    let glue = npm.join("build/wasm");
     let out = npm.join("dist");
-    clean(&glue)?;
     clean(&out)?;
-    sh(Command::new("wasm-bindgen")
-        .args([
-            // The bundler target's `footfall_bg.js` holds just the import/export shims;
-            // npm/src/load.js instantiates the wasm with it in a few lines, instead of the
-            // web target's general-purpose loader (~0.7 KB gzip more).
-            "--target",
-            "bundler",
-            "--no-typescript",
-            "--out-name",
-            "footfall",
-        ])
-        // TextEncoder.encodeInto is in every browser the tracker targets.
-        .args(["--encode-into", "always"])
-        .arg("--out-dir")
-        .arg(&glue)
-        .arg(&raw))?;
     sh(Command::new(tools.join("wasm-opt"))
         // Restructuring the control flow first (flatten + rereloop) lets -Oz shrink it
         // further: ~110 bytes gzip on this module, measured.
@@ -69,14 +50,16 @@ pub fn build() -> anyhow::Result<()> {
             "--converge",
             "--low-memory-unused",
         ])
-        // Sections no browser reads (wasm-bindgen needed target_features, already run).
+        // Sections no browser reads, and the linker's `__heap_base`/`__data_end` exports,
+        // which npm/src/load.js does not use.
         .args([
             "--strip-debug",
             "--strip-producers",
             "--strip-target-features",
+            "--remove-exports=__*",
         ])
         .args(WASM_FEATURES)
-        .arg(glue.join("footfall_bg.wasm"))
+        .arg(&raw)
         .arg("-o")
         .arg(out.join("footfall.wasm")))?;
     // esbuild bundles; terser then squeezes the result further (~100 bytes gzip, which the

@@ -88,6 +88,8 @@ const PROCESSOR: &str = "footfall-processor";
 const BINARY: &str = "footfall";
 const TRACKER: &str = "footfall-sdk-wasm";
 const DASHBOARD: &str = "footfall-dashboard";
+/// Kafka client settings per role, shared by the collector and the processor.
+const KAFKA: &str = "footfall-kafka";
 /// Tools: never a dependency of anything.
 const TOOLS: &[&str] = &["xtask", "footfall-bench"];
 /// What only a server may link: async runtime, HTTP server, WebSockets, stores, Kafka.
@@ -131,6 +133,12 @@ fn layering_violations(crates: &BTreeMap<String, Vec<Dep>>) -> Vec<String> {
                 HTTP if BACKENDS.contains(&d) || d == "rusqlite" => {
                     rule("the HTTP crate knows no store or queue");
                 }
+                KAFKA if ours.contains(d) => {
+                    rule("footfall-kafka holds Kafka client settings only: no workspace crate");
+                }
+                KAFKA if d == "mongodb" || d == "rusqlite" => {
+                    rule("footfall-kafka knows Kafka only");
+                }
                 COLLECTOR if d == PROCESSOR => rule("the collector never depends on the processor"),
                 PROCESSOR if d == COLLECTOR => rule("the processor never depends on the collector"),
                 TRACKER | DASHBOARD if ours.contains(d) && d != PROTOCOL => {
@@ -144,11 +152,15 @@ fn layering_violations(crates: &BTreeMap<String, Vec<Dep>>) -> Vec<String> {
                 }
                 _ => {}
             }
-            if BACKENDS.contains(&d) && (krate == COLLECTOR || krate == PROCESSOR) && !dep.optional
+            if (BACKENDS.contains(&d) || d == KAFKA)
+                && (krate == COLLECTOR || krate == PROCESSOR)
+                && !dep.optional
             {
                 rule("Kafka and MongoDB are behind cargo features, so a standalone build links neither");
             }
+            let kafka_settings = krate == KAFKA && d == "rdkafka";
             if BACKENDS.contains(&d)
+                && !kafka_settings
                 && ![COLLECTOR, PROCESSOR, "footfall-bench"].contains(&krate.as_str())
             {
                 rule("Kafka and MongoDB clients live only in the collector's and processor's backend modules");

@@ -35,10 +35,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::topics::TopicSpec;
-use super::{base_config, KafkaError};
 use crate::salt::{random_salt, SaltError, SaltSource};
 use crate::BoxFuture;
+use footfall_kafka::{config, KafkaError, TopicSpec};
 
 /// How long one agreement round may take before the request that needs the salt gets 503.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,21 +58,12 @@ impl KafkaSalts {
     /// # Errors
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
     pub fn new(brokers: &str, topic: &str) -> Result<Self, KafkaError> {
-        let mut producer_config = base_config(brokers);
-        producer_config
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("message.timeout.ms", "5000");
+        let producer_config = config::durable_producer(brokers, Duration::from_secs(5));
         // Checked now so a bad setting fails at start-up, not on the first request of a day.
         let _: FutureProducer = producer_config
             .create()
             .map_err(|e| KafkaError::InvalidSetting(format!("salt producer: {e}")))?;
-        let mut consumer_config = base_config(brokers);
-        consumer_config
-            .set("group.id", "footfall-salts-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest");
+        let consumer_config = config::topic_reader(brokers, "footfall-salts-reader");
         Ok(KafkaSalts {
             topic: topic.to_string(),
             producer_config,

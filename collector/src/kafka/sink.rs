@@ -29,13 +29,10 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::task::JoinHandle;
 
-use super::{base_settings, KafkaError};
 use crate::sinks::{Sink, SinkError};
 use crate::BoxFuture;
-
-/// Header carrying [`SCHEMA_VERSION`] of the JSON value, so consumers can route a message
-/// they cannot read without parsing it first.
-pub const SCHEMA_HEADER: &str = "footfall-schema";
+use footfall_kafka::message::{event_key, SCHEMA_HEADER};
+use footfall_kafka::{config, KafkaError};
 
 pub const PRODUCED: &str = "footfall_kafka_produced_total";
 pub const DELIVERY_ERRORS: &str = "footfall_kafka_delivery_errors_total";
@@ -72,27 +69,27 @@ impl KafkaSinkConfig {
     }
 
     /// The librdkafka settings of the sink's producer, as `(name, value)` pairs (no rdkafka
-    /// type leaves this module). Public so that `bench/` can measure a raw producer with
+    /// type leaves this module). Public so that `bench/kafka.sh` measures a raw producer with
     /// exactly these settings against the collector.
     pub fn producer_settings(&self) -> Vec<(String, String)> {
-        let mut settings = base_settings(&self.brokers);
-        for (name, value) in [
-            ("acks", "all".to_string()),
-            ("enable.idempotence", "true".to_string()),
-            ("compression.type", "lz4".to_string()),
-            ("linger.ms", self.linger.as_millis().to_string()),
-            (
+        self.client_config()
+            .config_map()
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    /// A durable producer (acks=all, idempotence), lz4-compressed, with this sink's tunables.
+    fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut client_config = config::durable_producer(&self.brokers, self.delivery_timeout);
+        client_config
+            .set("compression.type", "lz4")
+            .set("linger.ms", self.linger.as_millis().to_string())
+            .set(
                 "queue.buffering.max.messages",
                 self.queue_max_messages.max(1).to_string(),
-            ),
-            (
-                "message.timeout.ms",
-                self.delivery_timeout.as_millis().max(1).to_string(),
-            ),
-        ] {
-            settings.push((name.to_string(), value));
-        }
-        settings
+            );
+        client_config
     }
 }
 
@@ -168,10 +165,7 @@ impl KafkaSink {
     /// # Errors
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
     pub fn new(config: KafkaSinkConfig) -> Result<Self, KafkaError> {
-        let mut client_config = rdkafka::ClientConfig::new();
-        for (name, value) in config.producer_settings() {
-            client_config.set(name, value);
-        }
+        let client_config = config.client_config();
         let producer: FutureProducer = client_config
             .create()
             .map_err(|e| KafkaError::InvalidSetting(format!("producer: {e}")))?;
@@ -228,12 +222,6 @@ impl Drop for KafkaSink {
     }
 }
 
-/// The message key: site + visitor, so one visitor's events land on one partition in order.
-/// Public for `bench/`'s raw producer, which must send the collector's exact messages.
-pub fn message_key(event: &Event) -> String {
-    format!("{}\u{1f}{}", event.site, event.visitor_id)
-}
-
 impl Sink for KafkaSink {
     fn send_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
@@ -253,7 +241,7 @@ impl Sink for KafkaSink {
             let mut deliveries = Vec::with_capacity(events.len());
             let mut enqueue_error = None;
             for (event, payload) in events.iter().zip(&payloads) {
-                let key = message_key(event);
+                let key = event_key(&event.site, &event.visitor_id);
                 let headers = OwnedHeaders::new().insert(Header {
                     key: SCHEMA_HEADER,
                     value: Some(version.as_str()),

@@ -18,9 +18,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::topics::TopicSpec;
-use super::{base_config, KafkaError};
 use crate::sites::{SiteDirectory, SiteSet};
+use footfall_kafka::{config, KafkaError, TopicSpec};
 
 /// See the module docs. Stops following when dropped.
 pub struct KafkaSites {
@@ -44,11 +43,7 @@ impl KafkaSites {
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the consumer, or
     /// [`KafkaError::Client`] when the partition cannot be assigned.
     pub fn start(brokers: &str, topic: &str) -> Result<Self, KafkaError> {
-        let consumer: BaseConsumer = base_config(brokers)
-            .set("group.id", "footfall-sites-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+        let consumer: BaseConsumer = config::topic_reader(brokers, "footfall-sites-reader")
             // Tells us when the first read reached the end of the log.
             .set("enable.partition.eof", "true")
             .create()

@@ -3,6 +3,9 @@
 
 pub mod kafka;
 pub mod live;
+/// The MongoDB-protocol test server of the processor's tests, shared rather than copied.
+#[path = "../../../processor/tests/common/mongo.rs"]
+pub mod mongo;
 
 use std::io::Read;
 use std::net::TcpListener;

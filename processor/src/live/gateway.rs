@@ -2,7 +2,8 @@
 //! `POST /api/ws-ticket`.
 //!
 //! A connection is authenticated *before* the upgrade — a Bearer header (non-browser
-//! clients) or a one-time ticket (browsers) — and refused with a JSON 401 otherwise. A
+//! clients) or a one-time ticket (browsers; any processor's, see [`super::tickets`]) — and
+//! refused with a JSON 401 otherwise. A
 //! browser's `Origin` must be the dashboard's own (the `Host` it asked) or one configured
 //! ([`Gateway::with_allowed_origins`]): a page elsewhere holding a leaked ticket cannot read
 //! the feed (403 before the upgrade). The admin token watches every site; a share link (with
@@ -31,7 +32,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::hub::{LiveHub, SiteView};
-use super::tickets::TicketStore;
+use super::tickets::{LocalSpentTickets, SpentTickets, TicketError, TicketStore};
 use crate::auth::{AdminToken, Credential, Credentials};
 
 /// Close codes, so a client can tell why it was closed.
@@ -81,7 +82,7 @@ pub struct Gateway {
     token: AdminToken,
     /// Share links too, when set; the admin token alone otherwise.
     credentials: Option<Credentials>,
-    tickets: Arc<TicketStore>,
+    tickets: TicketStore,
     limits: GatewayLimits,
     slots: Arc<Semaphore>,
     /// Origins besides the dashboard's own whose pages may open `/ws`, as `scheme://host[:port]`
@@ -100,13 +101,20 @@ impl Gateway {
         let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         Gateway {
             hub,
+            tickets: TicketStore::new(&token, Arc::new(LocalSpentTickets::default())),
             token,
             credentials: None,
-            tickets: Arc::new(TicketStore::default()),
             limits,
             slots,
             allowed_origins: Arc::default(),
         }
+    }
+
+    /// Records spent tickets in `spent` — shared by every processor of a deployment — instead
+    /// of this process's memory, so a ticket opens one socket deployment-wide.
+    pub fn with_spent_tickets(mut self, spent: Arc<dyn SpentTickets>) -> Self {
+        self.tickets = TicketStore::new(&self.token, spent);
+        self
     }
 
     /// Lets pages of these origins (`https://admin.example.com`) open `/ws` besides the
@@ -209,14 +217,8 @@ impl Gateway {
                 Ok(site) => Credential::Share { site },
             },
         };
-        match self.tickets.issue(holder) {
-            Some(ticket) => answer::json(StatusCode::OK, &serde_json::json!({ "ticket": ticket })),
-            None => error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "too many outstanding tickets",
-            ),
-        }
+        let ticket = self.tickets.issue(&holder);
+        answer::json(StatusCode::OK, &serde_json::json!({ "ticket": ticket }))
     }
 
     async fn upgrade(&self, mut req: Request<Incoming>) -> Reply {
@@ -234,9 +236,21 @@ impl Gateway {
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let who = match self.credential(auth).await {
-            Some(who) => Some(who),
-            None => params.get("ticket").and_then(|t| self.tickets.redeem(t)),
+        let who = match (self.credential(auth).await, params.get("ticket")) {
+            (Some(who), _) => Some(who),
+            (None, None) => None,
+            (None, Some(ticket)) => match self.tickets.redeem(ticket).await {
+                Ok(who) => Some(who),
+                Err(TicketError::Invalid) => None,
+                Err(TicketError::Unavailable(e)) => {
+                    tracing::warn!(error = %e, "cannot check a WebSocket ticket");
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "cannot check the ticket now; try again",
+                    );
+                }
+            },
         };
         let Some(who) = who else {
             return unauthorized();

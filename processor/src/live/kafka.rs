@@ -13,11 +13,12 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use footfall_kafka::config;
 use protocol::Event;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message};
+use rdkafka::Message;
 
 use super::delta::{DeltaBuilder, MetricsDelta, DELTA_VERSION};
 use super::hub::LiveHub;
@@ -49,15 +50,8 @@ impl MetricsPublisher {
     /// # Errors
     /// [`MetricsTopicError::Producer`] when librdkafka refuses the configuration.
     pub fn new(brokers: &str, topic: &str) -> Result<Self, MetricsTopicError> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            // Live metrics are a view, not the record (that is the store): one ack is enough,
-            // and a lost delta only dents the live view until its minute scrolls out.
-            .set("acks", "1")
-            .set("compression.type", "lz4")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "5000")
-            .set("log_level", "4")
+        // Live metrics are a view, not the record (see `footfall_kafka::config::live_producer`).
+        let producer: FutureProducer = config::live_producer(brokers)
             .create()
             .map_err(|e| MetricsTopicError::Producer(e.to_string()))?;
         Ok(MetricsPublisher {
@@ -129,12 +123,7 @@ pub async fn run_subscriber(
 ) -> Result<(), MetricsTopicError> {
     // A group of its own: every gateway must see every partition, and nothing is committed.
     let group = format!("footfall-gateway-{}", uuid_like());
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("log_level", "4")
+    let consumer: StreamConsumer = config::topic_reader(brokers, &group)
         .create()
         .map_err(|e| MetricsTopicError::Consumer(e.to_string()))?;
     consumer

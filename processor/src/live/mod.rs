@@ -31,7 +31,7 @@ pub use hub::LiveHub;
 #[cfg(feature = "kafka")]
 pub use kafka::{run_subscriber, MetricsPublisher, MetricsTopicError};
 pub use tee::{DeltaSink, LiveStore};
-pub use tickets::TicketStore;
+pub use tickets::{LocalSpentTickets, SpentTickets, TicketError, TicketStore, TICKET_TTL};
 pub use visits::{refresh_visits, VISIT_REFRESH};
 
 /// A page view as the live tests want it: referred by `news.example`, from Berlin.

@@ -2,18 +2,18 @@
 //! live-metrics deltas and in the live engine alike, so "visitors today" is the same number in
 //! the live view and in history.
 //!
-//! ## Why a HyperLogLog, and why stored register by register
+//! ## Why a HyperLogLog
 //! Unique visitors over an arbitrary range must be mergeable across buckets: sums of per-bucket
 //! visitor counts would count a visitor once per minute. Exact per-bucket visitor sets grow
-//! with traffic (a day bucket of a busy site would hold every visitor id, and MongoDB's
-//! `$addToSet` is linear in the set). A HyperLogLog with 2^12 registers has a standard error
-//! of 1.04/√4096 ≈ 1.6 % (within the 2 % budget), is at most 4096 small numbers however large
-//! the site, and — the deciding property — merges by taking each register's maximum. Stores
-//! therefore keep only the non-zero registers, each as its own field/row, and update them with
-//! an atomic `$max` (MongoDB) or `max()` upsert (SQLite): concurrent processors can never lose
-//! each other's updates, which an opaque sketch blob from a crate would need a
-//! read-modify-write cycle for. Live deltas between processors carry the same registers, so a
-//! gateway's merge of every processor's deltas is the same sketch the store holds.
+//! with traffic (a day bucket of a busy site would hold every visitor id). A HyperLogLog with
+//! 2^12 registers has a standard error of 1.04/√4096 ≈ 1.6 % (within the 2 % budget), is at
+//! most 4096 small numbers however large the site, and — the deciding property — merges by
+//! taking each register's maximum, in any order. The SQLite store keeps the non-zero registers
+//! row by row (`max()` upserts); the MongoDB store keeps each sketch as one small binary value
+//! ([`Hll::to_bytes`]) that only its compactor rewrites (see `store/mongo`), because a
+//! document with thousands of register fields is slow to update on every server. Live deltas
+//! between processors carry the same registers, so a gateway's merge of every processor's
+//! deltas is the same sketch the store holds.
 //!
 //! The hash is BLAKE3 (its first 64 bits), the estimator Ertl's improved raw estimator (2017),
 //! which is unbiased over the whole range without empirical bias tables, so small counts (the
@@ -38,6 +38,9 @@ pub const HLL_MAX_RANK: u8 = (HLL_Q + 1) as u8;
 /// Non-zero registers a sparse sketch holds before it turns dense (4 bytes each in sparse
 /// form, so the switch happens at about a quarter of the dense size).
 pub const SPARSE_MAX: usize = 256;
+/// First byte of [`Hll::to_bytes`]: which form follows.
+const BYTES_SPARSE: u8 = 1;
+const BYTES_DENSE: u8 = 2;
 
 #[derive(Debug, Clone)]
 enum Registers {
@@ -149,6 +152,53 @@ impl Hll {
                     .map(|(i, r)| (i as u16, *r)),
             ),
         }
+    }
+
+    /// The sketch as stored bytes: a tag, then either the non-zero registers as
+    /// `(index u16 LE, rank u8)` triples (sparse, at most [`SPARSE_MAX`] of them) or all
+    /// [`HLL_REGISTERS`] ranks (dense). Empty sketches are one byte.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.registers {
+            Registers::Sparse(pairs) => {
+                let mut out = Vec::with_capacity(1 + 3 * pairs.len());
+                out.push(BYTES_SPARSE);
+                for (i, r) in pairs {
+                    out.extend_from_slice(&i.to_le_bytes());
+                    out.push(*r);
+                }
+                out
+            }
+            Registers::Dense(regs) => {
+                let mut out = Vec::with_capacity(1 + HLL_REGISTERS);
+                out.push(BYTES_DENSE);
+                out.extend_from_slice(regs);
+                out
+            }
+        }
+    }
+
+    /// Reads [`to_bytes`](Self::to_bytes) back; `None` for bytes it did not write (a damaged
+    /// value is skipped by the caller rather than merged into the numbers).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Hll> {
+        let (tag, body) = bytes.split_first()?;
+        let mut hll = Hll::default();
+        let valid = |r: u8| r <= HLL_MAX_RANK;
+        match *tag {
+            BYTES_SPARSE if body.len() % 3 == 0 => {
+                for t in body.chunks_exact(3) {
+                    let index = u16::from_le_bytes([t[0], t[1]]);
+                    if usize::from(index) >= HLL_REGISTERS || t[2] == 0 || !valid(t[2]) {
+                        return None;
+                    }
+                    hll.set(index, t[2]);
+                }
+            }
+            BYTES_DENSE if body.len() == HLL_REGISTERS && body.iter().all(|r| valid(*r)) => {
+                hll.registers = Registers::Dense(body.to_vec().into_boxed_slice());
+            }
+            _ => return None,
+        }
+        Some(hll)
     }
 
     /// Estimated number of distinct items (Ertl 2017, improved raw estimator).
@@ -303,6 +353,27 @@ mod tests {
         assert_eq!(copy, sparse);
         assert_eq!(Hll::default().estimate(), 0);
         assert!(Hll::default().is_empty());
+    }
+
+    #[test]
+    fn bytes_roundtrip_in_both_forms_and_refuse_damage() {
+        let mut h = Hll::default();
+        assert_eq!(Hll::from_bytes(&h.to_bytes()), Some(Hll::default()));
+        for i in 0..10 {
+            h.insert(&format!("v{i}"));
+        }
+        assert_eq!(h.to_bytes().len(), 1 + 3 * h.nonzero().count());
+        assert_eq!(Hll::from_bytes(&h.to_bytes()).as_ref(), Some(&h));
+        for i in 0..5000 {
+            h.insert(&format!("w{i}"));
+        }
+        assert_eq!(h.to_bytes().len(), 1 + HLL_REGISTERS);
+        assert_eq!(Hll::from_bytes(&h.to_bytes()).as_ref(), Some(&h));
+        assert_eq!(Hll::from_bytes(&[]), None);
+        assert_eq!(Hll::from_bytes(&[BYTES_SPARSE, 0, 16, 1]), None); // index 4096
+        assert_eq!(Hll::from_bytes(&[BYTES_SPARSE, 1, 0]), None); // truncated
+        assert_eq!(Hll::from_bytes(&[BYTES_DENSE, 1, 2]), None);
+        assert_eq!(Hll::from_bytes(&[9]), None);
     }
 
     #[test]

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use footfall_kafka::config;
 use protocol::sites::{SiteRecord, SITE_RECORD_VERSION};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 
 use super::SitesAnnouncer;
 use crate::store::RegisteredSite;
@@ -28,13 +28,8 @@ impl SitesTopic {
     /// # Errors
     /// When librdkafka refuses the configuration.
     pub fn new(brokers: &str, topic: &str) -> Result<Self, SitesTopicError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            // The registry decides what every collector accepts: acknowledged by all replicas.
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("message.timeout.ms", "5000")
-            .set("log_level", "4")
+        // The registry decides what every collector accepts: acknowledged by all replicas.
+        let producer: FutureProducer = config::durable_producer(brokers, Duration::from_secs(5))
             .create()
             .map_err(|e| SitesTopicError(e.to_string()))?;
         Ok(SitesTopic {

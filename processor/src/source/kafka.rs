@@ -13,11 +13,15 @@
 //!   the events it already has.
 //! - Rejected messages go to the dead-letter topic with headers `footfall-dlq-reason`,
 //!   `footfall-source-topic`, `footfall-source-partition`, `footfall-source-offset`, through
-//!   an idempotent acks=all producer.
+//!   an idempotent acks=all producer (its key is the original's, or the event's site and
+//!   visitor for an event the store refused).
+//! - Client settings are `footfall_kafka::config`'s (group consumer, durable producer).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use footfall_kafka::config;
+use footfall_kafka::message::event_key;
 use protocol::event::decode;
 use protocol::{validate, Event};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -72,35 +76,15 @@ impl KafkaSource {
     /// # Errors
     /// [`SourceError::Unavailable`] when librdkafka refuses the configuration.
     pub fn new(config: &KafkaSourceConfig) -> Result<Self, SourceError> {
-        let session_ms = config.session_timeout.as_millis().max(1000);
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &config.brokers)
-            .set("group.id", &config.group)
-            .set("enable.auto.commit", "false")
-            // Offsets are committed explicitly from the pipeline's checkpoints only.
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("partition.assignment.strategy", "cooperative-sticky")
-            .set("session.timeout.ms", session_ms.to_string())
-            .set("heartbeat.interval.ms", (session_ms / 3).to_string())
-            // fetch.wait.max.ms stays at librdkafka's default: with 20 ms, the consumer
-            // stopped fetching after a tansu restart (footfall/tests/distributed.rs,
-            // broker_outage_gives_503_and_loses_nothing) and gained no throughput.
-            .set("reconnect.backoff.ms", "50")
-            .set("reconnect.backoff.max.ms", "1000")
-            .set("log_level", "4")
-            .create()
-            .map_err(|e| SourceError::Unavailable(format!("consumer: {e}")))?;
+        // Offsets are committed explicitly from the pipeline's checkpoints only.
+        let consumer: StreamConsumer =
+            config::group_consumer(&config.brokers, &config.group, config.session_timeout)
+                .create()
+                .map_err(|e| SourceError::Unavailable(format!("consumer: {e}")))?;
         consumer
             .subscribe(&[config.topic.as_str()])
             .map_err(|e| SourceError::Unavailable(format!("subscribe: {e}")))?;
-        let mut dlq_config = ClientConfig::new();
-        dlq_config
-            .set("bootstrap.servers", &config.brokers)
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("message.timeout.ms", "10000")
-            .set("log_level", "4");
+        let dlq_config = config::durable_producer(&config.brokers, Duration::from_secs(10));
         let dlq: FutureProducer = dlq_config
             .create()
             .map_err(|e| SourceError::Unavailable(format!("dead-letter producer: {e}")))?;
@@ -169,7 +153,14 @@ impl Source for KafkaSource {
                     (message.topic(), message.partition(), message.offset());
                 batch.checkpoint.advance(topic, partition, offset);
                 match read_event(message.payload()) {
-                    Ok(event) => batch.events.push(event),
+                    Ok(event) => {
+                        batch.events.push(event);
+                        batch.origins.push(super::Position {
+                            topic: topic.to_string(),
+                            partition,
+                            offset,
+                        });
+                    }
                     Err(reason) => batch.rejected.push(Rejected {
                         reason,
                         key: message.key().map(<[u8]>::to_vec),
@@ -209,7 +200,14 @@ impl Source for KafkaSource {
                 });
             let mut record: FutureRecord<'_, [u8], [u8]> =
                 FutureRecord::to(&self.dlq_topic).headers(headers);
-            if let Some(key) = &rejected.key {
+            // An event the store refused has no message key of its own: the events topic's.
+            let derived = match (&rejected.key, &rejected.payload) {
+                (None, Some(payload)) => decode(payload)
+                    .ok()
+                    .map(|e| event_key(&e.site, &e.visitor_id).into_bytes()),
+                _ => None,
+            };
+            if let Some(key) = rejected.key.as_ref().or(derived.as_ref()) {
                 record = record.key(key.as_slice());
             }
             if let Some(payload) = &rejected.payload {

@@ -65,6 +65,10 @@ pub struct Rejected {
 #[derive(Debug, Default)]
 pub struct SourceBatch {
     pub events: Vec<Event>,
+    /// Where each of `events` came from (same order), so one the store refuses for good can
+    /// be dead-lettered with its origin. May be empty (then the batch's first position is
+    /// named instead).
+    pub origins: Vec<Position>,
     pub rejected: Vec<Rejected>,
     pub checkpoint: Checkpoint,
 }

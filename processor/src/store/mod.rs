@@ -105,7 +105,8 @@ pub struct InsertOutcome {
 }
 
 /// Why a store could not do what was asked. All variants mean "nothing was promised": an
-/// insert that fails is retried by the caller, never half-acknowledged.
+/// insert that fails is retried by the caller (split, for [`StoreError::Refused`]), never
+/// half-acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store's write queue is full")]
@@ -126,6 +127,22 @@ pub enum StoreError {
     TimedOut(std::time::Duration),
     #[error("store error: {0}")]
     Backend(String),
+    /// The store will never take this data, however often it is retried (e.g. a document
+    /// over the database's size limit). The pipeline finds the events responsible and
+    /// dead-letters them, so one bad event never stalls a partition.
+    #[error("the store refuses this data: {0}")]
+    Refused(String),
+}
+
+/// Where redeemed WebSocket tickets are remembered until they expire (`crate::live::tickets`):
+/// shared by every processor of a deployment when the store is (MongoDB), so a ticket opens
+/// one socket anywhere. A store capability beside [`Store`], not part of it: SQLite processes
+/// are alone and keep the record in memory.
+pub trait SpentTickets: Send + Sync + 'static {
+    /// Marks `nonce` spent until `expires_ms` (epoch ms): `Ok(true)` for the first call with
+    /// that nonce anywhere in the deployment, `Ok(false)` after. `Err` when that cannot be
+    /// decided now.
+    fn spend<'a>(&'a self, nonce: &'a str, expires_ms: i64) -> BoxFuture<'a, Result<bool, String>>;
 }
 
 /// Writes and primitive reads; see the module docs for where queries go.

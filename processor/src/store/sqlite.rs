@@ -749,7 +749,7 @@ impl Store for SqliteStore {
             let mut ends = Vec::with_capacity(events.len());
             for e in events.iter() {
                 protocol::event::encode_into(&mut docs, e)
-                    .map_err(|err| StoreError::Backend(err.to_string()))?;
+                    .map_err(|err| StoreError::Refused(err.to_string()))?;
                 ends.push(docs.len());
             }
             // serde_json writes UTF-8, so this only checks.

@@ -1,5 +1,7 @@
-//! Shared test helpers: a real MongoDB-protocol server and a synthetic data set.
+//! Shared test helpers: a real MongoDB-protocol server, a synthetic data set and a scripted
+//! source.
 #![allow(dead_code)]
 
 pub mod data;
 pub mod mongo;
+pub mod source;

@@ -1,17 +1,23 @@
-//! The browser edge: the `#[wasm_bindgen]` exports the JS shell (`npm/src/core.js`) calls.
+//! The browser edge: the wasm's exports, which the JS shell (`npm/src/core.js`, through
+//! `npm/src/load.js`) calls, and its three imports.
 //!
 //! The shell listens to DOM events, reads the few page facts they carry (URL, title,
 //! clicked element) and performs the requests; every decision is made here and in the
 //! core.
 //!
-//! The boundary is shaped by the download budget (12 KB gzip for JS + wasm), measured:
+//! The boundary is shaped by the download budget (10 KB brotli for JS + wasm), measured:
 //! - Plain strings and numbers, no web-sys/js-sys: reading JS objects from Rust cost more
 //!   download than the whole tracker logic (24 KB gzip of wasm with web-sys DOM reads).
-//! - One export, [`call`], with an operation code ([`op`]), one string and two numbers,
-//!   returning one string: every export costs its own ABI shim in the wasm and wrapper in
-//!   the JS glue, and each `&str` parameter ~140 bytes more. Calls with several strings
-//!   take one *message* whose fields are separated by U+001F (the shell strips that
-//!   character from values; see [`fields`]). Results are strings, empty for "nothing".
+//! - No wasm-bindgen in the shipped wasm: its generated glue was ~700 bytes brotli of the
+//!   script (string passing for every case, externref table, a decoder workaround) and its
+//!   shims ~300 bytes of wasm. The ABI is small enough to write by hand (`abi`): a buffer
+//!   each way and numbers. The browser tests (`tests.rs`, feature `std`) link the
+//!   same imports through wasm-bindgen instead, because its test harness cannot supply
+//!   plain wasm imports; npm/test runs the shipped wiring end to end.
+//! - One operation, [`call`], with an operation code ([`op`]), one string and two numbers,
+//!   returning one string. Calls with several strings take one *message* whose fields are
+//!   separated by U+001F (the shell strips that character from values; see [`fields`]).
+//!   Results are strings, empty for "nothing".
 //!
 //! The functions behind the operations are plain Rust functions (tested in `tests.rs`).
 //!
@@ -19,12 +25,13 @@
 //! are written back to storage if they changed. None of them can throw: before `start`, or
 //! if storage refuses, they return a default and count the error in `stats()`.
 
+mod abi;
 mod storage;
 
 use alloc::string::String;
 use core::cell::{Cell, RefCell};
 
-use wasm_bindgen::prelude::*;
+use abi::{now, random};
 
 use crate::autocapture::Clicked;
 use crate::clock::Clock;
@@ -34,14 +41,6 @@ use crate::ignore::{self, Signals};
 use crate::text;
 use crate::tracker::Tracker;
 use storage::Area;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = Date)]
-    fn now() -> f64;
-    #[wasm_bindgen(js_namespace = Math)]
-    fn random() -> f64;
-}
 
 /// `Date.now()`.
 struct DateClock;
@@ -71,6 +70,9 @@ struct Global {
     tracker: RefCell<Option<Tracker<DateClock>>>,
     /// Storage writes the browser refused, and re-entrant calls.
     errors: Cell<u64>,
+    /// The message of the next call and the result of the last one (see `abi`).
+    input: RefCell<alloc::vec::Vec<u8>>,
+    output: RefCell<String>,
 }
 
 // SAFETY: wasm32-unknown-unknown without the `atomics` target feature has exactly one
@@ -82,6 +84,8 @@ unsafe impl Sync for Global {}
 static GLOBAL: Global = Global {
     tracker: RefCell::new(None),
     errors: Cell::new(0),
+    input: RefCell::new(alloc::vec::Vec::new()),
+    output: RefCell::new(String::new()),
 };
 
 fn error() {
@@ -188,10 +192,10 @@ pub mod op {
     pub const STATS: u32 = 14;
 }
 
-/// The one export. `msg`, `a` and `b` are the operation's arguments, as documented on
-/// its constant in [`op`]; the result is a string (`"1"`/`""` for yes/no, decimal for
-/// numbers, `""` for nothing).
-#[wasm_bindgen]
+/// Every operation (the export `call` in `abi` passes the message in and the result out).
+/// `msg`, `a` and `b` are the operation's arguments, as documented on its constant in
+/// [`op`]; the result is a string (`"1"`/`""` for yes/no, decimal for numbers, `""` for
+/// nothing).
 pub fn call(op: u32, msg: &str, a: u32, b: u32) -> String {
     match op {
         op::START => start(msg, a, b),

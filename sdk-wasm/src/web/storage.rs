@@ -3,28 +3,15 @@
 //! simply keeps its state in memory.
 //!
 //! Only writes: the shell reads the stored values once and passes them to `start`. No
-//! web-sys: one tiny imported JS function instead of `window` lookups and `Storage` objects.
+//! web-sys: one tiny imported JS function (`store` in `npm/src/load.js`, see `abi`)
+//! instead of `window` lookups and `Storage` objects. It catches what the storage throws
+//! (sandboxed iframe, private mode, quota) where it happens, so the wasm needs no
+//! exception passing. The keys, per site (`npm/src/core.js` reads them back):
+//! `footfall:queue:<site>` in localStorage, the unsent events (survives the tab, so the
+//! next visit sends them); `footfall:session:<site>` in sessionStorage, the session and the
+//! `identify()` user id (per tab, gone with it).
 
-use wasm_bindgen::prelude::*;
-
-// A small JS function rather than a `catch` import: storage that throws (sandboxed iframe,
-// private mode, quota) is handled where it happens, and the wasm needs none of the
-// exception-passing machinery. The keys, per site (`npm/src/core.js` reads them back):
-// `footfall:queue:<site>` in localStorage, the unsent events (survives the tab, so the next
-// visit sends them); `footfall:session:<site>` in sessionStorage, the session and the
-// `identify()` user id (per tab, gone with it).
-#[wasm_bindgen(inline_js = "
-export function storage_set(local, site, value) {
-  try {
-    const s = local ? localStorage : sessionStorage
-    const key = (local ? 'footfall:queue:' : 'footfall:session:') + site
-    value ? s.setItem(key, value) : s.removeItem(key)
-    return true
-  } catch (e) { return false }
-}")]
-extern "C" {
-    fn storage_set(local: bool, site: &str, value: &str) -> bool;
-}
+use super::abi::storage_set;
 
 #[derive(Clone, Copy)]
 pub enum Area {

@@ -5,6 +5,7 @@
 //! storage does not throw), `Date.now`/`Math.random`, and the export end to end. All tests
 //! share one wasm instance, so only `whole_flow_in_the_page` touches the global tracker.
 
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
 use super::*;
@@ -49,6 +50,17 @@ fn clock_and_random_come_from_the_browser() {
     assert!(t > 1_700_000_000_000, "{t}");
     let (a, b) = (random(), random());
     assert!((0.0..1.0).contains(&a) && a != b);
+}
+
+#[wasm_bindgen_test]
+fn code_points_decode_to_utf8() {
+    let bytes: Vec<u8> = [0x61, 0xe9, 0x1f600, 0xd800, 0x11_0000, 0x1f]
+        .iter()
+        .flat_map(|c: &u32| c.to_le_bytes())
+        .chain([1, 2]) // a cut-off code point is left out
+        .collect();
+    assert_eq!(abi::decode(&bytes), "aé😀\u{fffd}\u{fffd}\u{1f}");
+    assert_eq!(abi::decode(&[]), "");
 }
 
 #[wasm_bindgen_test]

@@ -2,20 +2,27 @@
 //!
 //! Events are stored as their serde form with `ts`/`receivedAt` as BSON dates (so the TTL
 //! index works and documents read naturally in any MongoDB tool) and the schema version `v`.
-//! A rollup bucket is one document: counters under `c` (`$inc`), visitor and session
-//! registers under `v` and `s` (`$max`).
+//! Rollup documents — compacted buckets, their overflow counters and the deltas of insert
+//! attempts — share one shape: `site`, `res`, `t`, counters under `c` (`<dimension>:<value>`
+//! keys, see [`rollup::field_key`]), and the visitor and session sketches as bytes under `v`
+//! and `s` ([`Hll::to_bytes`]).
 
-use mongodb::bson::{doc, Bson, DateTime, Document};
+use std::collections::BTreeMap;
+
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{doc, oid::ObjectId, Binary, Bson, DateTime, Document};
+use protocol::stats::Dimension;
 use protocol::Event;
 
+use super::bulk::Upsert;
 use super::schema::BATCH_FIELD;
-use crate::rollup::{self, parse_field_key, BucketKey, Res, Rollup};
+use crate::rollup::{self, parse_field_key, BucketKey, Hll, Res, Rollup};
 use crate::store::{Bucket, StoreError};
 use crate::visit::Visit;
 
 pub(super) fn event_to_doc(e: &Event) -> Result<Document, StoreError> {
     let mut doc = mongodb::bson::to_document(e)
-        .map_err(|err| StoreError::Backend(format!("cannot encode event {}: {err}", e.event_id)))?;
+        .map_err(|err| StoreError::Refused(format!("cannot encode event {}: {err}", e.event_id)))?;
     // Dates, so the TTL index works and the documents read naturally in any MongoDB tool.
     doc.insert("ts", DateTime::from_millis(e.ts));
     doc.insert("receivedAt", DateTime::from_millis(e.received_at));
@@ -55,58 +62,148 @@ pub(super) fn doc_to_event(doc: &Document) -> Option<Event> {
     }
 }
 
-fn bucket_id(site: &str, res: Res, t: i64) -> String {
+/// `_id` of a bucket's compacted document: `site|res|t`.
+pub(super) fn bucket_id(site: &str, res: Res, t: i64) -> String {
     format!("{site}|{}|{t}", res.code())
 }
 
-/// The upsert that adds one bucket's increments: counters by `$inc`, registers by `$max`.
-pub(super) fn rollup_update((key, r): (&BucketKey, &Rollup)) -> (Document, Document) {
-    let (site, res, t) = key;
-    let mut inc = Document::new();
-    for ((dim, value), n) in &r.counts {
-        inc.insert(
-            format!("c.{}", rollup::field_key(*dim, value)),
-            i64::try_from(*n).unwrap_or(i64::MAX),
-        );
-    }
-    let mut max = Document::new();
-    for (prefix, sketch) in [("v", &r.visitors), ("s", &r.sessions)] {
-        for (i, rank) in sketch.nonzero() {
-            max.insert(format!("{prefix}.{i}"), i32::from(rank));
-        }
-    }
-    let mut update = doc! {
-        "$setOnInsert": { "site": site, "res": res.code(), "t": DateTime::from_millis(*t) },
-    };
-    // MongoDB refuses an empty operator document.
-    if !inc.is_empty() {
-        update.insert("$inc", inc);
-    }
-    if !max.is_empty() {
-        update.insert("$max", max);
-    }
-    (doc! { "_id": bucket_id(site, *res, *t) }, update)
+/// `_id` of the overflow document of one counter of a full bucket document: the bucket's id,
+/// `|x|`, and a hash of the counter key (keys can be long; the key itself is inside).
+pub(super) fn overflow_id(bucket: &str, key: &str) -> String {
+    let hash = blake3::hash(key.as_bytes());
+    format!("{bucket}|x|{}", hex::encode(&hash.as_bytes()[..12]))
 }
 
-pub(super) fn site_updates<'a>(
-    events: impl Iterator<Item = &'a Event>,
-) -> Vec<(Document, Document)> {
-    let mut per_site: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
+/// What a counter costs in a document's `c`: the key, its type byte and NUL, an int64.
+pub(super) fn counter_bytes(key: &str) -> usize {
+    key.len() + 10
+}
+
+/// Most counter bytes in one rollup delta document; a bucket's increments beyond this go into
+/// further documents (`…|1`, `…|2`), so a batch of long distinct values can never make one
+/// document exceed MongoDB's 16 MiB.
+pub(super) const DELTA_MAX_BYTES: usize = 4 << 20;
+
+/// The rollup deltas of one insert attempt (`batch`) for its new `events`: one document per
+/// site and minute (more when its counters pass [`DELTA_MAX_BYTES`]) with the minute's
+/// counters under `c`, its sketches as bytes under `v` / `s`, and the site's activity —
+/// events `n`, newest `receivedAt` as `last` — for the site counters. Hours and days are
+/// merges of minutes, so the compactor and readers derive them (one delta per minute instead
+/// of three). `_id`s are derived from the attempt and the minute, and minutes are ordered, so
+/// the same attempt always yields the same documents.
+pub(super) fn delta_docs(batch: ObjectId, events: &[&Event]) -> Vec<Document> {
+    let mut minutes: BTreeMap<(&str, i64), (Rollup, i64)> = BTreeMap::new();
     for e in events {
-        let entry = per_site.entry(e.site.as_str()).or_insert((0, i64::MIN));
-        entry.0 += 1;
-        entry.1 = entry.1.max(e.received_at);
+        let (r, last) = minutes
+            .entry((e.site.as_str(), Res::Minute.bucket(e.ts)))
+            .or_insert_with(|| (Rollup::default(), i64::MIN));
+        r.add_event(e);
+        *last = (*last).max(e.received_at);
     }
-    per_site
+    let mut out = Vec::new();
+    for ((site, t), (r, last)) in &minutes {
+        let mut chunk = 0usize;
+        let mut bytes = 0usize;
+        let mut counts = Document::new();
+        let head = |chunk: usize| {
+            doc! {
+                "_id": format!("{batch}|{}|{chunk}", bucket_id(site, Res::Minute, *t)),
+                "site": *site,
+                "res": Res::Minute.code(),
+                "t": DateTime::from_millis(*t),
+            }
+        };
+        for ((dim, value), n) in &r.counts {
+            let key = rollup::field_key(*dim, value);
+            let cost = counter_bytes(&key);
+            if bytes + cost > DELTA_MAX_BYTES && !counts.is_empty() {
+                let mut d = head(chunk);
+                d.insert("c", std::mem::take(&mut counts));
+                out.push(d);
+                chunk += 1;
+                bytes = 0;
+            }
+            bytes += cost;
+            counts.insert(key, i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        let mut d = head(chunk);
+        d.insert("c", counts);
+        d.insert("v", sketch_value(&r.visitors));
+        d.insert("s", sketch_value(&r.sessions));
+        d.insert(
+            "n",
+            i64::try_from(r.total(Dimension::Event)).unwrap_or(i64::MAX),
+        );
+        d.insert("last", DateTime::from_millis(*last));
+        out.push(d);
+    }
+    out
+}
+
+/// A delta's site activity: `(site, events, newest receivedAt)`.
+pub(super) fn delta_activity(doc: &Document) -> Option<(String, i64, i64)> {
+    let site = doc.get_str("site").ok()?;
+    let n = doc.get("n").and_then(as_u64)?;
+    let last = doc.get_datetime("last").ok()?.timestamp_millis();
+    Some((site.to_string(), i64::try_from(n).ok()?, last))
+}
+
+pub(super) fn sketch_value(h: &Hll) -> Bson {
+    Bson::Binary(Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: h.to_bytes(),
+    })
+}
+
+/// A sketch as stored: bytes (this build), or one field per register (the first schema).
+pub(super) fn doc_sketch(doc: &Document, field: &str) -> Hll {
+    match doc.get(field) {
+        Some(Bson::Binary(b)) => Hll::from_bytes(&b.bytes).unwrap_or_default(),
+        Some(Bson::Document(regs)) => {
+            let mut h = Hll::default();
+            for (i, rank) in regs {
+                let rank = as_u64(rank).and_then(|r| u8::try_from(r).ok());
+                if let (Ok(i), Some(rank)) = (i.parse::<u16>(), rank) {
+                    h.set(i, rank);
+                }
+            }
+            h
+        }
+        _ => Hll::default(),
+    }
+}
+
+/// A rollup document's counters by stored key (unparsed, so keys a newer build wrote survive
+/// a compaction by this one).
+pub(super) fn doc_counts(doc: &Document) -> Vec<(String, i64)> {
+    doc.get_document("c")
+        .map(|c| {
+            c.iter()
+                .filter_map(|(k, n)| Some((k.clone(), i64::try_from(as_u64(n)?).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The bucket key of a rollup or delta document.
+pub(super) fn doc_key(doc: &Document) -> Option<BucketKey> {
+    let site = doc.get_str("site").ok()?;
+    let res = Res::from_code(doc.get_str("res").ok()?)?;
+    let t = doc.get_datetime("t").ok()?.timestamp_millis();
+    Some((site.to_string(), res, t))
+}
+
+/// The upserts that add site activity (`site → (events, newest receivedAt)`) to the site
+/// counters.
+pub(super) fn site_upserts(activity: BTreeMap<String, (i64, i64)>) -> Vec<Upsert> {
+    activity
         .into_iter()
-        .map(|(site, (n, last))| {
-            (
-                doc! { "_id": site },
-                doc! {
-                    "$inc": { "events": n },
-                    "$max": { "lastSeen": DateTime::from_millis(last) },
-                },
-            )
+        .map(|(site, (n, last))| Upsert {
+            filter: doc! { "_id": site },
+            update: doc! {
+                "$inc": { "events": n },
+                "$max": { "lastSeen": DateTime::from_millis(last) },
+            },
         })
         .collect()
 }
@@ -120,27 +217,17 @@ pub(super) fn as_u64(b: &Bson) -> Option<u64> {
     }
 }
 
+/// Any rollup document — compacted bucket, overflow counter or delta — as a bucket.
 pub(super) fn doc_to_bucket(doc: &Document) -> Option<Bucket> {
-    let res = Res::from_code(doc.get_str("res").ok()?)?;
-    let start = doc.get_datetime("t").ok()?.timestamp_millis();
+    let (_, res, start) = doc_key(doc)?;
     let mut rollup = Rollup::default();
-    if let Ok(counts) = doc.get_document("c") {
-        for (key, n) in counts {
-            if let (Some(k), Some(n)) = (parse_field_key(key), as_u64(n)) {
-                rollup.counts.insert(k, n);
-            }
+    for (key, n) in doc_counts(doc) {
+        if let (Some(k), Ok(n)) = (parse_field_key(&key), u64::try_from(n)) {
+            rollup.counts.insert(k, n);
         }
     }
-    for (field, sketch) in [("v", &mut rollup.visitors), ("s", &mut rollup.sessions)] {
-        if let Ok(regs) = doc.get_document(field) {
-            for (i, rank) in regs {
-                let rank = as_u64(rank).and_then(|r| u8::try_from(r).ok());
-                if let (Ok(i), Some(rank)) = (i.parse::<u16>(), rank) {
-                    sketch.set(i, rank);
-                }
-            }
-        }
-    }
+    rollup.visitors = doc_sketch(doc, "v");
+    rollup.sessions = doc_sketch(doc, "s");
     Some(Bucket { res, start, rollup })
 }
 

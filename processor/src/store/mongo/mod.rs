@@ -5,20 +5,33 @@
 //! - `events`: one document per event (`ts`/`receivedAt` as BSON dates), unique index on
 //!   `eventId`, index `{site, ts}` for the edges of history queries, and a TTL index on `ts`
 //!   when a retention is configured;
-//! - `rollups`: one document per site and minute / hour / UTC day (see [`crate::rollup`]):
-//!   `c` holds counters (`$inc`), `v` and `s` the visitor and session sketch registers (`$max`);
-//! - `sites`: event count and last activity per site;
+//! - `rollup_deltas`: the rollup increments of each insert attempt, one small document per
+//!   site and minute (see [`crate::rollup`]; hours and days are merges of minutes) — what the
+//!   write path writes;
+//! - `rollups`: the compacted buckets, one document per site and minute / hour / UTC day
+//!   (`site|res|t`), plus an overflow document per counter that does not fit a full bucket
+//!   document (see `compact`); every rollup document has counters under `c` and the visitor
+//!   and session sketches as bytes under `v` and `s`;
+//! - `sites`: event count and last activity per site, kept by the compactor from the day
+//!   deltas (a read adds the deltas not folded yet);
+//! - `batches`: tickets of insert attempts whose rollups are not applied yet;
+//! - `leases`: which processor runs the compactor;
 //! - `visits`: one document per `{site}|{session}` (see [`crate::visit`]), merged with
-//!   `$min`/`$max`/`$inc` in the same transaction as the rollups, indexed `{site, start}`;
+//!   `$min`/`$max`/`$inc` in the same transaction as the rollup deltas, indexed `{site, start}`;
 //! - `records`: goals and share links;
-//! - `batches`: tickets of insert attempts whose rollups are not applied yet.
+//! - `spent_tickets`: WebSocket tickets already used, until they expire (`live::tickets`).
+//!
+//! A history query reads a range's bucket documents *and* its deltas, in one snapshot (a
+//! read-only transaction), and merges them: the compactor moves increments from deltas into
+//! buckets atomically, so a reader sees each increment exactly once, before or after.
 //!
 //! ## Exactly-once rollups
 //! One insert attempt: (1) insert a *ticket* naming the attempt's document ids; (2)
 //! `insert_many` unordered, each event tagged with the ticket — duplicate-key errors (11000)
-//! are duplicates, never failures; (3) in one transaction, delete the ticket and `$inc`/`$max`
-//! the rollups of the events that were new. The ticket's delete is the claim: whoever deletes
-//! it applies those rollups, so they happen exactly once, and a single-document delete is far
+//! are duplicates, never failures; (3) in one transaction, delete the ticket and insert the
+//! rollup deltas of the events that were new (one `insert_many`; they carry the site
+//! counters' increments too). The ticket's delete is the claim: whoever deletes it
+//! writes those deltas, so they exist exactly once, and a single-document delete is far
 //! cheaper than flagging every event. If anything fails after (1), the caller retries: the
 //! retry's duplicates point at the old ticket, which it finishes first; tickets nobody comes
 //! back for are finished by the monitor's sweep (after an outage, and every
@@ -27,48 +40,60 @@
 //! may run (`attempt_timeout_ms`) — so nobody claims a ticket whose events are still being
 //! written. So redelivery never double counts and a failure never loses a count.
 //! Writes use `w: majority, j: true` unless the URI says otherwise: `Ok` means durable.
-//! On a server without transactions (a standalone `mongod`) the store falls back to applying
-//! increments then deleting the ticket, where a crash between the two would count that one
-//! batch twice; it says so in the log.
+//! On a server without transactions (a standalone `mongod`) the store falls back to writing
+//! deltas then deleting the ticket — the deltas' ids derive from the ticket, so a second try
+//! only meets duplicates — but a crash mid-compaction then counts that round's rollups twice;
+//! it says so in the log. Run MongoDB as a replica set (one node is enough).
+//!
+//! A batch the server refuses for good (a document over 16 MiB, a field name it does not
+//! take) is [`StoreError::Refused`], so the pipeline can split it and dead-letter the events
+//! responsible instead of retrying forever.
 //!
 //! No MongoDB type leaves this module.
 //!
 //! ## Layout
-//! - this file: [`MongoStore`], its settings, the [`Store`] implementation and the monitor task;
+//! - this file: [`MongoStore`], its settings, the [`Store`] implementation and the monitor and
+//!   compactor tasks;
 //! - `tickets`: one insert attempt and the exactly-once rollup machinery described above;
+//! - `compact`: folding deltas into bounded bucket documents, and the compactor lease;
+//! - `bulk`: many upserts in one `update` command;
 //! - `schema`: collection and field names, indexes and TTLs;
 //! - `codec`: events, rollup buckets and site counters as BSON documents;
 //! - `errors`: driver errors in the store's terms.
 
+mod bulk;
 mod codec;
+mod compact;
 mod errors;
 mod schema;
 mod tickets;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
-use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
-use mongodb::{Client, Collection, Database};
+use mongodb::error::Error as MongoError;
+use mongodb::options::{Acknowledgment, ClientOptions, ReadConcern, WriteConcern};
+use mongodb::{Client, ClientSession, Collection, Database};
 use protocol::Event;
 
 use super::{
     Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
     SiteActivity, Store, StoreError,
 };
-use crate::rollup::Run;
+use crate::rollup::{Res, Run};
 use crate::visit::{
     event_stats_of, visit_stats_of, EventAgg, GroupKey, Grouping, Scope, Visit, VisitAgg,
 };
 use crate::BoxFuture;
-use codec::{as_u64, doc_to_bucket, doc_to_event, doc_to_visit, event_to_doc};
+use codec::{as_u64, delta_activity, doc_to_bucket, doc_to_event, doc_to_visit, event_to_doc};
 use errors::{is_connection_error, store_error, AttemptError};
 use schema::{
-    ensure_indexes, ensure_known_sites, BATCHES, EVENTS, KNOWN_SITES, RECORDS, ROLLUPS, SITES,
-    VISITS,
+    ensure_indexes, ensure_known_sites, BATCHES, DELTAS, EVENTS, KNOWN_SITES, LEASES, RECORDS,
+    ROLLUPS, SITES, SPENT_TICKETS, VISITS,
 };
 
 /// Server-side limit of one read (`maxTimeMS`): a query the stats API has given up on
@@ -99,6 +124,15 @@ pub struct MongoConfig {
     /// The sweep (and other writers) leave tickets younger than this to the writer that made
     /// them. Must exceed `attempt_timeout_ms` comfortably.
     pub pending_grace_ms: u64,
+    /// How often the compactor folds rollup deltas into bucket documents (see `compact`).
+    /// Queries merge what is not folded yet, so this bounds their work, not their freshness.
+    pub compact_interval_ms: u64,
+    /// How long the compactor lease lasts unless renewed: after a crash, another processor
+    /// takes over compacting within this.
+    pub compact_lease_ms: u64,
+    /// Most counter bytes one bucket document keeps; values new to a full bucket get
+    /// overflow documents of their own (see `compact`). Far below MongoDB's 16 MiB.
+    pub bucket_max_counter_bytes: usize,
 }
 
 impl Default for MongoConfig {
@@ -112,6 +146,9 @@ impl Default for MongoConfig {
             sweep_interval_ms: 60_000,
             attempt_timeout_ms: 10_000,
             pending_grace_ms: 60_000,
+            compact_interval_ms: 1_000,
+            compact_lease_ms: 10_000,
+            bucket_max_counter_bytes: compact::BUCKET_MAX_COUNTER_BYTES,
         }
     }
 }
@@ -121,17 +158,27 @@ pub struct MongoStore {
     inner: Arc<Inner>,
     /// Readiness checks and the pending-rollup sweep; stopped when the store drops.
     monitor: tokio::task::JoinHandle<()>,
+    /// Folds rollup deltas while this store holds the lease; stopped when the store drops.
+    compactor: tokio::task::JoinHandle<()>,
 }
 
-/// What the store and its monitor task share.
+/// What the store and its tasks share.
 struct Inner {
     client: Client,
+    db: Database,
     events: Collection<Document>,
     rollups: Collection<Document>,
+    deltas: Collection<Document>,
     sites: Collection<Document>,
     visits: Collection<Document>,
     records: Collection<Document>,
     batches: Collection<Document>,
+    leases: Collection<Document>,
+    /// The write concern as a command field, for commands sent with `run_command` outside a
+    /// transaction (they get no default).
+    write_concern: Document,
+    /// This store's name in the compactor lease.
+    instance: String,
     known_sites: Collection<Document>,
     healthy: AtomicBool,
     /// Cleared once the server refuses transactions (standalone `mongod`).
@@ -146,6 +193,7 @@ struct Inner {
 impl Drop for MongoStore {
     fn drop(&mut self) {
         self.monitor.abort();
+        self.compactor.abort();
     }
 }
 
@@ -166,12 +214,17 @@ impl MongoStore {
         options.connect_timeout.get_or_insert(timeout);
         // `Ok` from an insert must mean durable: journaled on a majority, unless the URI
         // says otherwise.
-        options.write_concern.get_or_insert_with(|| {
-            WriteConcern::builder()
-                .w(Acknowledgment::Majority)
-                .journal(true)
-                .build()
-        });
+        let write_concern = options
+            .write_concern
+            .get_or_insert_with(|| {
+                WriteConcern::builder()
+                    .w(Acknowledgment::Majority)
+                    .journal(true)
+                    .build()
+            })
+            .clone();
+        let write_concern = mongodb::bson::to_document(&write_concern)
+            .map_err(|e| StoreError::InvalidUri(format!("write concern: {e}")))?;
         // Hosts only: the URI may carry credentials, which never go into an error message.
         let hosts = options
             .hosts
@@ -196,13 +249,20 @@ impl MongoStore {
             .await
             .map_err(|e| StoreError::Backend(format!("cannot create the site registry: {e}")))?;
 
+        let mut instance = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut instance);
         let inner = Arc::new(Inner {
             events: db.collection(EVENTS),
             rollups: db.collection(ROLLUPS),
+            deltas: db.collection(DELTAS),
             sites: db.collection(SITES),
             visits: db.collection(VISITS),
             records: db.collection(RECORDS),
             batches: db.collection(BATCHES),
+            leases: db.collection(LEASES),
+            write_concern,
+            instance: hex::encode(instance),
+            db: db.clone(),
             known_sites: db.collection(KNOWN_SITES),
             client,
             healthy: AtomicBool::new(true),
@@ -216,8 +276,13 @@ impl MongoStore {
             tracing::warn!(error = ?e, "pending rollups not recovered yet; will retry");
         }
         let monitor = tokio::spawn(monitor(db, inner.clone()));
+        let compactor = tokio::spawn(compactor(inner.clone()));
         tracing::info!(%hosts, %database, "MongoDB store ready");
-        Ok(MongoStore { inner, monitor })
+        Ok(MongoStore {
+            inner,
+            monitor,
+            compactor,
+        })
     }
 
     /// The database in use.
@@ -239,6 +304,75 @@ impl MongoStore {
     pub async fn recover_pending(&self) -> Result<usize, StoreError> {
         self.inner
             .recover_pending()
+            .await
+            .map_err(|e| store_error(&e))
+    }
+
+    /// Folds every pending rollup delta into its bucket now (the compactor does this on its
+    /// own; this is for operators, benchmarks and tests). Returns how many it folded.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the server cannot be reached; a write conflict with
+    /// another compactor is an error too (try again).
+    pub async fn compact_now(&self) -> Result<usize, StoreError> {
+        self.inner.compact_all().await.map_err(|e| store_error(&e))
+    }
+}
+
+/// Every processor on this database shares the record of spent WebSocket tickets: a ticket's
+/// nonce is inserted with a unique `_id` (a second insert is a duplicate-key error) and
+/// expires with the ticket through a TTL index (see `live::tickets`).
+impl super::SpentTickets for MongoStore {
+    fn spend<'a>(&'a self, nonce: &'a str, expires_ms: i64) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let spent = self.inner.db.collection::<Document>(SPENT_TICKETS);
+            match spent
+                .insert_one(doc! { "_id": nonce, "expires": DateTime::from_millis(expires_ms) })
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if errors::code_of(&e) == Some(errors::DUPLICATE_KEY) => Ok(false),
+                Err(e) => Err(store_error(&e).to_string()),
+            }
+        })
+    }
+}
+
+/// Compacts while this store holds the lease (see `compact`).
+async fn compactor(inner: Arc<Inner>) {
+    let every = Duration::from_millis(inner.config.compact_interval_ms.max(10));
+    loop {
+        tokio::time::sleep(every).await;
+        if !inner.healthy.load(Ordering::Relaxed) {
+            continue;
+        }
+        match inner.hold_lease().await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::debug!(error = ?e, "compactor lease unavailable");
+                continue;
+            }
+        }
+        match inner.compact_all().await {
+            Ok(_) => {}
+            Err(e) if compact::is_conflict(&e) => {
+                tracing::debug!(error = ?e, "compaction lost a race; next round retries");
+            }
+            Err(e) => tracing::warn!(error = ?e, "compaction failed; next round retries"),
+        }
+    }
+}
+
+impl MongoStore {
+    /// Rollup deltas not folded yet (tests and benchmarks watch the compactor with it).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the server cannot be reached.
+    pub async fn pending_deltas(&self) -> Result<u64, StoreError> {
+        self.inner
+            .deltas
+            .estimated_document_count()
             .await
             .map_err(|e| store_error(&e))
     }
@@ -332,35 +466,10 @@ impl Store for MongoStore {
         sketches: bool,
     ) -> BoxFuture<'_, Result<Vec<Bucket>, StoreError>> {
         Box::pin(async move {
-            // One range query per run on the `{site, res, t}` index: a `$or` of ranges may not
-            // use the index on every server.
-            let mut out = Vec::new();
-            for run in &runs {
-                let filter = doc! {
-                    "site": &site,
-                    "res": run.res.code(),
-                    "t": {
-                        "$gte": DateTime::from_millis(run.from),
-                        "$lt": DateTime::from_millis(run.to),
-                    },
-                };
-                let mut find = self
-                    .inner
-                    .rollups
-                    .find(filter)
-                    .batch_size(1000)
-                    .max_time(READ_DEADLINE);
-                if !sketches {
-                    find = find.projection(doc! { "v": 0, "s": 0 });
-                }
-                let mut cursor = find.await.map_err(|e| store_error(&e))?;
-                while cursor.advance().await.map_err(|e| store_error(&e))? {
-                    let doc: Document =
-                        cursor.deserialize_current().map_err(|e| store_error(&e))?;
-                    out.extend(doc_to_bucket(&doc));
-                }
-            }
-            Ok(out)
+            self.inner
+                .read_rollups(&site, &runs, sketches)
+                .await
+                .map_err(|e| store_error(&e))
         })
     }
 
@@ -374,33 +483,7 @@ impl Store for MongoStore {
     }
 
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
-        Box::pin(async move {
-            let mut cursor = self
-                .inner
-                .sites
-                .find(doc! {})
-                .sort(doc! { "lastSeen": -1 })
-                .limit(1000)
-                .await
-                .map_err(|e| store_error(&e))?;
-            let mut out = Vec::new();
-            while cursor.advance().await.map_err(|e| store_error(&e))? {
-                let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
-                let (Ok(site), Some(events), Ok(last)) = (
-                    doc.get_str("_id"),
-                    doc.get("events").and_then(as_u64),
-                    doc.get_datetime("lastSeen"),
-                ) else {
-                    continue;
-                };
-                out.push(SiteActivity {
-                    site: site.to_string(),
-                    events,
-                    last_seen: last.timestamp_millis(),
-                });
-            }
-            Ok(out)
-        })
+        Box::pin(async move { self.inner.sites().await.map_err(|e| store_error(&e)) })
     }
 
     fn registered_sites(&self) -> BoxFuture<'_, Result<Vec<RegisteredSite>, StoreError>> {
@@ -741,4 +824,167 @@ impl Inner {
         }
         Ok(out)
     }
+}
+
+impl Inner {
+    /// Site counters plus the activity of day deltas not folded yet, most recently active
+    /// first (at most 1000), read in one snapshot like the rollups.
+    async fn sites(&self) -> Result<Vec<SiteActivity>, MongoError> {
+        let mut session = self.snapshot().await?;
+        let mut pending: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        let find = self
+            .deltas
+            .find(doc! {})
+            .projection(doc! { "site": 1, "n": 1, "last": 1 });
+        read_all(find, session.as_mut(), &mut |d| {
+            if let Some((site, n, last)) = delta_activity(d) {
+                let p = pending.entry(site).or_insert((0, i64::MIN));
+                p.0 = p.0.saturating_add(n);
+                p.1 = p.1.max(last);
+            }
+        })
+        .await?;
+        let mut counters: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        let recent = self
+            .sites
+            .find(doc! {})
+            .sort(doc! { "lastSeen": -1 })
+            .limit(1000);
+        read_all(recent, session.as_mut(), &mut |d| {
+            add_counter(&mut counters, d)
+        })
+        .await?;
+        // Sites with pending activity but not among the most recent counters.
+        let missing: Vec<&String> = pending
+            .keys()
+            .filter(|s| !counters.contains_key(*s))
+            .collect();
+        if !missing.is_empty() {
+            let find = self.sites.find(doc! { "_id": { "$in": missing } });
+            read_all(find, session.as_mut(), &mut |d| {
+                add_counter(&mut counters, d)
+            })
+            .await?;
+        }
+        if let Some(mut s) = session {
+            s.commit_transaction().await?;
+        }
+        for (site, (n, last)) in pending {
+            let c = counters.entry(site).or_insert((0, i64::MIN));
+            c.0 = c.0.saturating_add(n);
+            c.1 = c.1.max(last);
+        }
+        let mut out: Vec<SiteActivity> = counters
+            .into_iter()
+            .map(|(site, (events, last))| SiteActivity {
+                site,
+                events: u64::try_from(events).unwrap_or(0),
+                last_seen: last,
+            })
+            .collect();
+        out.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.site.cmp(&b.site)));
+        out.truncate(1000);
+        Ok(out)
+    }
+
+    /// A session in a read-only snapshot transaction, when the server has transactions: what
+    /// readers of deltas and their buckets use (see the module docs).
+    async fn snapshot(&self) -> Result<Option<ClientSession>, MongoError> {
+        if !self.transactions.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let mut s = self.client.start_session().await?;
+        s.start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .await?;
+        Ok(Some(s))
+    }
+
+    /// The buckets of `runs`: compacted documents, overflow counters and pending deltas,
+    /// merged per bucket — read in one snapshot when the server has transactions, so the
+    /// compactor moving increments from deltas into buckets is never seen half-way.
+    async fn read_rollups(
+        &self,
+        site: &str,
+        runs: &[Run],
+        sketches: bool,
+    ) -> Result<Vec<Bucket>, MongoError> {
+        let mut merged: BTreeMap<(Res, i64), Bucket> = BTreeMap::new();
+        // A delta is a minute: it counts in the bucket of the run's resolution holding it.
+        let mut add = |res: Res, doc: &Document| {
+            if let Some(mut b) = doc_to_bucket(doc) {
+                b.start = res.bucket(b.start);
+                b.res = res;
+                match merged.entry((b.res, b.start)) {
+                    Entry::Occupied(mut have) => have.get_mut().rollup.merge(&b.rollup),
+                    Entry::Vacant(slot) => {
+                        slot.insert(b);
+                    }
+                }
+            }
+        };
+        let mut session = self.snapshot().await?;
+        // One range query per run and collection on the `{site, res, t}` indexes: a `$or` of
+        // ranges may not use the index on every server.
+        for run in runs {
+            let t = doc! {
+                "$gte": DateTime::from_millis(run.from),
+                "$lt": DateTime::from_millis(run.to),
+            };
+            let buckets = doc! { "site": site, "res": run.res.code(), "t": &t };
+            let deltas = doc! { "site": site, "res": Res::Minute.code(), "t": &t };
+            for (coll, filter) in [(&self.rollups, buckets), (&self.deltas, deltas)] {
+                let mut find = coll.find(filter).batch_size(1000).max_time(READ_DEADLINE);
+                if !sketches {
+                    find = find.projection(doc! { "v": 0, "s": 0 });
+                }
+                read_all(find, session.as_mut(), &mut |d| add(run.res, d)).await?;
+            }
+        }
+        if let Some(mut s) = session {
+            s.commit_transaction().await?;
+        }
+        Ok(merged.into_values().collect())
+    }
+}
+
+/// A `sites` document into `counters` (`site → (events, last seen)`).
+fn add_counter(counters: &mut BTreeMap<String, (i64, i64)>, d: &Document) {
+    if let (Ok(site), Some(events), Ok(last)) = (
+        d.get_str("_id"),
+        d.get("events").and_then(as_u64),
+        d.get_datetime("lastSeen"),
+    ) {
+        counters.insert(
+            site.to_string(),
+            (
+                i64::try_from(events).unwrap_or(i64::MAX),
+                last.timestamp_millis(),
+            ),
+        );
+    }
+}
+
+/// Runs `find` (in `session` when given) and hands every document to `each`.
+async fn read_all(
+    find: mongodb::action::Find<'_, Document>,
+    session: Option<&mut ClientSession>,
+    each: &mut impl FnMut(&Document),
+) -> Result<(), MongoError> {
+    match session {
+        Some(s) => {
+            let mut cursor = find.session(&mut *s).await?;
+            while let Some(doc) = cursor.next(&mut *s).await.transpose()? {
+                each(&doc);
+            }
+        }
+        None => {
+            let mut cursor = find.await?;
+            while cursor.advance().await? {
+                let doc: Document = cursor.deserialize_current()?;
+                each(&doc);
+            }
+        }
+    }
+    Ok(())
 }

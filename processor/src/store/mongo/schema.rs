@@ -13,6 +13,13 @@ pub const DEFAULT_DATABASE: &str = "footfall";
 pub(super) const EVENTS: &str = "events";
 pub(super) const ROLLUPS: &str = "rollups";
 pub(super) const SITES: &str = "sites";
+/// Rollup increments not yet folded into `rollups`: one document per insert attempt,
+/// site and minute (see the module docs).
+pub(super) const DELTAS: &str = "rollup_deltas";
+/// Leases: which processor runs the compactor.
+pub(super) const LEASES: &str = "leases";
+/// WebSocket tickets already used, until they expire (see `live::tickets`).
+pub(super) const SPENT_TICKETS: &str = "spent_tickets";
 /// The site registry: `{_id: site, addedAt: date}` (see `crate::sites`).
 pub(super) const KNOWN_SITES: &str = "known_sites";
 /// One document per visit (`{site}|{session}`), merged with update operators.
@@ -68,6 +75,14 @@ pub(super) async fn ensure_indexes(
             false,
         ))
         .await?;
+    let deltas: Collection<Document> = db.collection(DELTAS);
+    deltas
+        .create_index(index(
+            doc! { "site": 1, "res": 1, "t": 1 },
+            "site_res_t",
+            false,
+        ))
+        .await?;
     let visits: Collection<Document> = db.collection(VISITS);
     visits
         .create_index(index(doc! { "site": 1, "start": 1 }, "site_start", false))
@@ -81,6 +96,8 @@ pub(super) async fn ensure_indexes(
     ensure_ttl(db, VISITS, "t", secs).await?;
     // Rollups live a day longer, so a day bucket is not dropped while its events remain.
     ensure_ttl(db, ROLLUPS, "t", secs.map(|s| s + 86_400)).await?;
+    // A spent ticket is forgotten once it has expired (it is refused as expired anyway).
+    ensure_ttl(db, SPENT_TICKETS, "expires", Some(0)).await?;
     Ok(())
 }
 
@@ -130,7 +147,12 @@ async fn ensure_ttl(
 ) -> Result<(), MongoError> {
     let coll: Collection<Document> = db.collection(collection);
     let name = format!("{field}_ttl");
-    let exists = coll.list_index_names().await?.contains(&name);
+    let exists = match coll.list_index_names().await {
+        Ok(names) => names.contains(&name),
+        // A collection nothing has written to yet has no indexes.
+        Err(e) if super::errors::code_of(&e) == Some(super::errors::NAMESPACE_NOT_FOUND) => false,
+        Err(e) => return Err(e),
+    };
     match (secs, exists) {
         (None, false) => {}
         (None, true) => coll.drop_index(name.as_str()).await?,

@@ -5,18 +5,23 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
+use std::time::Duration;
 
 use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use mongodb::error::{Error as MongoError, ErrorKind};
-use mongodb::{ClientSession, Collection};
+use mongodb::ClientSession;
 use protocol::Event;
 
-use super::codec::{doc_to_event, rollup_update, site_updates, visit_update};
+use super::codec::{delta_docs, doc_to_event, visit_update};
+use super::compact::is_conflict;
 use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
-use super::schema::BATCH_FIELD;
+use super::schema::{BATCH_FIELD, VISITS};
 use super::Inner;
-use crate::rollup;
 use crate::store::InsertOutcome;
+
+/// How often one apply is run again after losing a write conflict before the attempt fails
+/// (and the pipeline retries the whole batch).
+const TRANSACTION_CONFLICT_RETRIES: u32 = 8;
 
 impl Inner {
     /// One attempt at storing a batch (see the module docs).
@@ -202,38 +207,46 @@ impl Inner {
 
     /// Applies the rollups of `events` and retires ticket `batch`, atomically. `Ok(false)`
     /// when the ticket was already retired: someone else applied these rollups.
+    ///
+    /// The rollups are *deltas*: one small document per bucket for this attempt (the day
+    /// buckets' also carry the site counters' increments), written with one `insert_many` —
+    /// one round trip per batch, whatever its size, no read or rewrite of a growing document,
+    /// and no document that another processor writes too, so concurrent processors never
+    /// conflict here. The compactor (`compact`) folds deltas into the buckets later.
     async fn apply(&self, batch: ObjectId, events: &[&Event]) -> Result<bool, MongoError> {
         if events.is_empty() {
             let gone = self.batches.delete_one(doc! { "_id": batch }).await?;
             return Ok(gone.deleted_count == 1);
         }
-        let buckets = rollup::bucketize(events.iter().copied());
-        let rollup_updates: Vec<(Document, Document)> = buckets.iter().map(rollup_update).collect();
-        let site_updates = site_updates(events.iter().copied());
-        // Every upsert of this claim, in order: rollups, site counters, visit merges — all in
-        // the same transaction as the ticket's delete, so all happen exactly once.
-        let writes: Vec<(&Collection<Document>, Document, Document)> = rollup_updates
-            .into_iter()
-            .map(|(f, u)| (&self.rollups, f, u))
-            .chain(site_updates.into_iter().map(|(f, u)| (&self.sites, f, u)))
-            .chain(
-                crate::visit::fold(events.iter().copied(), str::to_string)
-                    .iter()
-                    .map(|((site, session), v)| {
-                        let (f, u) = visit_update(site, session, v);
-                        (&self.visits, f, u)
-                    }),
-            )
-            .collect();
-
-        if self.transactions.load(Ordering::Relaxed) {
-            match self.apply_in_transaction(batch, &writes).await {
+        let deltas = delta_docs(batch, events);
+        // Visit merges (`crate::visit`): one upsert per session of the batch, in the same
+        // transaction as the ticket's delete and the deltas, so they happen exactly once.
+        let visits: Vec<(Document, Document)> =
+            crate::visit::fold(events.iter().copied(), str::to_string)
+                .iter()
+                .map(|((site, session), v)| visit_update(site, session, v))
+                .collect();
+        // A visit document is shared by every batch of its session: two processors (during a
+        // rebalance) or a processor and the sweep may meet on one, and the server aborts one
+        // transaction (TransientTransactionError). Nothing of an aborted transaction stays,
+        // so it is simply run again, after a short random pause, as drivers' withTransaction
+        // does.
+        let mut conflicts = 0;
+        while self.transactions.load(Ordering::Relaxed) {
+            match self.apply_in_transaction(batch, &deltas, &visits).await {
                 Err(e) if code_of(&e) == Some(ILLEGAL_OPERATION) => {
                     tracing::warn!(
                         "MongoDB refuses transactions (not a replica set): rollups are applied \
-                         without one; a crash mid-batch may count that batch twice"
+                         without one; a crash mid-compaction may count that round's rollups \
+                         twice"
                     );
                     self.transactions.store(false, Ordering::Relaxed);
+                }
+                Err(e) if is_conflict(&e) && conflicts < TRANSACTION_CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    let pause = 5u64 << conflicts.min(6);
+                    tokio::time::sleep(Duration::from_millis(pause + rand::random_range(0..pause)))
+                        .await;
                 }
                 other => return other,
             }
@@ -246,8 +259,21 @@ impl Inner {
         {
             return Ok(false);
         }
-        for (coll, filter, update) in &writes {
-            coll.update_one(filter.clone(), update.clone())
+        // Without a transaction the deltas are still exactly once: their ids come from the
+        // ticket, so a second attempt at the same ticket only meets duplicates.
+        if let Err(e) = self.deltas.insert_many(&deltas).ordered(false).await {
+            let only_duplicates = matches!(e.kind.as_ref(), ErrorKind::InsertMany(f)
+                if f.write_concern_error.is_none()
+                    && f.write_errors.as_deref().unwrap_or_default().iter().all(|w| w.code == DUPLICATE_KEY));
+            if !only_duplicates {
+                return Err(e);
+            }
+        }
+        // Unlike the deltas, a visit merge (`$inc`) is not idempotent: without transactions a
+        // crash between here and the ticket's delete counts this batch's visits twice.
+        for (filter, update) in &visits {
+            self.visits
+                .update_one(filter.clone(), update.clone())
                 .upsert(true)
                 .await?;
         }
@@ -258,11 +284,15 @@ impl Inner {
     async fn apply_in_transaction(
         &self,
         batch: ObjectId,
-        writes: &[(&Collection<Document>, Document, Document)],
+        deltas: &[Document],
+        visits: &[(Document, Document)],
     ) -> Result<bool, MongoError> {
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
-        match self.transaction_body(&mut session, batch, writes).await {
+        match self
+            .transaction_body(&mut session, batch, deltas, visits)
+            .await
+        {
             Ok(true) => session.commit_transaction().await.map(|()| true),
             Ok(false) => {
                 session.abort_transaction().await?;
@@ -275,13 +305,14 @@ impl Inner {
         }
     }
 
-    /// Retires the ticket (the claim: a single-document delete) and applies the increments;
-    /// `false` when the ticket was already gone.
+    /// Retires the ticket (the claim: a single-document delete) and writes the claim's
+    /// deltas; `false` when the ticket was already gone.
     async fn transaction_body(
         &self,
         session: &mut ClientSession,
         batch: ObjectId,
-        writes: &[(&Collection<Document>, Document, Document)],
+        deltas: &[Document],
+        visits: &[(Document, Document)],
     ) -> Result<bool, MongoError> {
         let claimed = self
             .batches
@@ -291,11 +322,30 @@ impl Inner {
         if claimed.deleted_count != 1 {
             return Ok(false);
         }
-        for (coll, filter, update) in writes {
-            coll.update_one(filter.clone(), update.clone())
-                .upsert(true)
+        self.deltas
+            .insert_many(deltas)
+            .session(&mut *session)
+            .await?;
+        if !visits.is_empty() {
+            // Every visit merge of the batch in one `update` command: one round trip however
+            // many sessions the batch touches (the transaction's commit carries the write
+            // concern).
+            let updates: Vec<Document> = visits
+                .iter()
+                .map(|(q, u)| doc! { "q": q.clone(), "u": u.clone(), "upsert": true })
+                .collect();
+            let reply = self
+                .db
+                .run_command(doc! { "update": VISITS, "updates": updates, "ordered": true })
                 .session(&mut *session)
                 .await?;
+            if let Ok(errors) = reply.get_array("writeErrors") {
+                if !errors.is_empty() {
+                    return Err(MongoError::custom(format!(
+                        "visit merges refused: {errors:?}"
+                    )));
+                }
+            }
         }
         Ok(true)
     }

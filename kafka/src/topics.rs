@@ -8,7 +8,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{base_config, KafkaError};
+use crate::config::base;
+use crate::KafkaError;
 
 /// A topic as Footfall wants it created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +87,7 @@ pub async fn ensure_topics(
     for spec in specs {
         spec.validate()?;
     }
-    let admin: AdminClient<DefaultClientContext> = base_config(brokers)
+    let admin: AdminClient<DefaultClientContext> = base(brokers)
         .create()
         .map_err(|e| KafkaError::InvalidSetting(format!("brokers {brokers:?}: {e}")))?;
 
