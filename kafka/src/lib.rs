@@ -17,7 +17,8 @@
 //! It knows nothing of events, sinks, stores or HTTP, and depends on no workspace crate, so
 //! the collector and the processor can both depend on it without depending on each other. Its
 //! rdkafka types are for the Kafka modules of those crates only (`collector::kafka`,
-//! `processor::source::kafka`, `processor::live::kafka`); nothing else uses this crate.
+//! `processor::source::kafka`, `processor::live::kafka`) and for `bench/`'s raw-producer
+//! baseline, which sends the collector's exact messages; nothing else uses this crate.
 
 pub mod config;
 pub mod message;

@@ -67,6 +67,30 @@ impl KafkaSinkConfig {
             probe_interval: Duration::from_secs(1),
         }
     }
+
+    /// The librdkafka settings of the sink's producer, as `(name, value)` pairs (no rdkafka
+    /// type leaves this module). Public so that `bench/kafka.sh` measures a raw producer with
+    /// exactly these settings against the collector.
+    pub fn producer_settings(&self) -> Vec<(String, String)> {
+        self.client_config()
+            .config_map()
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    /// A durable producer (acks=all, idempotence), lz4-compressed, with this sink's tunables.
+    fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut client_config = config::durable_producer(&self.brokers, self.delivery_timeout);
+        client_config
+            .set("compression.type", "lz4")
+            .set("linger.ms", self.linger.as_millis().to_string())
+            .set(
+                "queue.buffering.max.messages",
+                self.queue_max_messages.max(1).to_string(),
+            );
+        client_config
+    }
 }
 
 struct Metrics {
@@ -141,14 +165,7 @@ impl KafkaSink {
     /// # Errors
     /// [`KafkaError::InvalidSetting`] when librdkafka refuses the configuration.
     pub fn new(config: KafkaSinkConfig) -> Result<Self, KafkaError> {
-        let mut client_config = config::durable_producer(&config.brokers, config.delivery_timeout);
-        client_config
-            .set("compression.type", "lz4")
-            .set("linger.ms", config.linger.as_millis().to_string())
-            .set(
-                "queue.buffering.max.messages",
-                config.queue_max_messages.max(1).to_string(),
-            );
+        let client_config = config.client_config();
         let producer: FutureProducer = client_config
             .create()
             .map_err(|e| KafkaError::InvalidSetting(format!("producer: {e}")))?;
