@@ -152,17 +152,7 @@ async fn visits_filters_goals_csv_share_links_and_export_over_http() {
                 None,
             );
             assert_eq!(a.status, 200, "{dimension}: {}", a.text);
-            a.json()["rows"]
-                .as_array()
-                .expect("rows")
-                .iter()
-                .map(|r| {
-                    (
-                        r["value"].as_str().expect("value").to_string(),
-                        r["count"].as_u64().expect("count"),
-                    )
-                })
-                .collect()
+            a.rows()
         };
         let pair = |v: &str, n: u64| (v.to_string(), n);
         assert_eq!(rows("entry_page"), vec![pair("/", 1), pair("/blog/x", 1)]);

@@ -65,17 +65,7 @@ fn rows(ff: &Footfall, dimension: &str, filter: &str) -> Vec<(String, u64)> {
         None,
     );
     assert_eq!(a.status, 200, "{}", a.text);
-    a.json()["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| {
-            (
-                r["value"].as_str().expect("value").to_string(),
-                r["count"].as_u64().expect("count"),
-            )
-        })
-        .collect()
+    a.rows()
 }
 
 fn pair(v: &str, n: u64) -> (String, u64) {

@@ -269,6 +269,21 @@ impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
+
+    /// The `(value, count)` rows of a breakdown answer, in order.
+    pub fn rows(&self) -> Vec<(String, u64)> {
+        self.json()["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r["value"].as_str().expect("value").to_string(),
+                    r["count"].as_u64().expect("count"),
+                )
+            })
+            .collect()
+    }
 }
 
 /// Any request, with an optional Bearer token and JSON body; any status is an [`Answer`].
