@@ -67,6 +67,7 @@ mod compact;
 mod errors;
 mod schema;
 mod tickets;
+mod transact;
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -421,11 +422,8 @@ impl Store for MongoStore {
             let limit = Duration::from_millis(self.inner.config.attempt_timeout_ms.max(1));
             loop {
                 let batch = ObjectId::new();
-                let result = match tokio::time::timeout(
-                    limit,
-                    self.inner.insert_once(batch, &events, &docs),
-                )
-                .await
+                let result = match tokio::time::timeout(limit, self.inner.insert(batch, &events, &docs))
+                    .await
                 {
                     Ok(result) => result,
                     Err(_) => Err(AttemptError::TimedOut),
@@ -709,6 +707,27 @@ impl Store for MongoStore {
 }
 
 impl Inner {
+    /// One attempt: in one transaction when the server has them (`transact`), else with a
+    /// ticket (`tickets`).
+    async fn insert(
+        &self,
+        batch: ObjectId,
+        events: &[Event],
+        docs: &[Document],
+    ) -> Result<InsertOutcome, AttemptError> {
+        if self.transactions.load(Ordering::Relaxed) {
+            if let Some(outcome) = self.insert_transacted(events, docs).await? {
+                return Ok(outcome);
+            }
+            tracing::warn!(
+                "MongoDB refuses transactions (not a replica set): rollups are applied without \
+                 one; a crash mid-compaction may count that round's rollups twice"
+            );
+            self.transactions.store(false, Ordering::Relaxed);
+        }
+        self.insert_once(batch, events, docs).await
+    }
+
     async fn events_in(&self, site: String, from: i64, to: i64) -> Result<Vec<Event>, StoreError> {
         let filter = doc! {
             "site": &site,

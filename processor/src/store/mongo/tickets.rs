@@ -77,29 +77,12 @@ impl Inner {
             while cursor.advance().await? {
                 let doc: Document = cursor.deserialize_current()?;
                 if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
-                    if b != batch && !earlier.contains(&b) {
+                    if !earlier.contains(&b) {
                         earlier.push(b);
                     }
                 }
             }
-            if !earlier.is_empty() {
-                let mut cursor = self
-                    .batches
-                    .find(doc! { "_id": { "$in": &earlier } })
-                    .await?;
-                let mut tickets = Vec::new();
-                while cursor.advance().await? {
-                    tickets.push(cursor.deserialize_current()?);
-                }
-                for ticket in tickets {
-                    // A young ticket of another writer may be mid-insert: finishing it now
-                    // could miss events it has yet to write. Come back later instead.
-                    if !self.may_recover(&ticket) {
-                        return Err(AttemptError::Busy);
-                    }
-                    self.recover_ticket(&ticket).await?;
-                }
-            }
+            self.finish_tickets(Some(batch), earlier).await?;
         }
         // 4. This attempt's new events.
         let fresh: Vec<&Event> = events
@@ -119,6 +102,38 @@ impl Inner {
                 .filter(|i| !duplicates.contains(i))
                 .collect(),
         })
+    }
+
+    /// Finishes the tickets `earlier` that still exist (other than `own`): their events are
+    /// stored and their rollups not applied yet, so whoever meets those events as duplicates
+    /// applies them first (exactly once, whoever gets there first).
+    /// [`AttemptError::Busy`] when one may still be running.
+    pub(super) async fn finish_tickets(
+        &self,
+        own: Option<ObjectId>,
+        mut earlier: Vec<ObjectId>,
+    ) -> Result<(), AttemptError> {
+        earlier.retain(|b| Some(*b) != own);
+        if earlier.is_empty() {
+            return Ok(());
+        }
+        let mut cursor = self
+            .batches
+            .find(doc! { "_id": { "$in": &earlier } })
+            .await?;
+        let mut tickets = Vec::new();
+        while cursor.advance().await? {
+            tickets.push(cursor.deserialize_current()?);
+        }
+        for ticket in tickets {
+            // A young ticket of another writer may be mid-insert: finishing it now could miss
+            // events it has yet to write. Come back later instead.
+            if !self.may_recover(&ticket) {
+                return Err(AttemptError::Busy);
+            }
+            self.recover_ticket(&ticket).await?;
+        }
+        Ok(())
     }
 
     /// Whether a ticket's attempt is over: it failed in this process, or it is older than
