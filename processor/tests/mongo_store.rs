@@ -365,3 +365,72 @@ async fn a_ticket_is_spent_once_across_processors() {
         Err(TicketError::Invalid)
     );
 }
+
+/// A batch's events, rollups and visit merges are one transaction, so a writer cut off at any
+/// point (here: its insert dropped after a growing delay, as a killed processor stops) leaves
+/// all of the batch or none of it. Redelivering every batch afterwards (what Kafka does for
+/// offsets never committed) must then store each event once and give every figure — events,
+/// rollups, visits, bounce rate, durations — exactly as a clean run on another database does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cut_off_anywhere_then_redelivered_counts_everything_once() {
+    let server = MongoServer::start();
+    let cut = MongoStore::connect(&server.uri_for("cut"), quick())
+        .await
+        .expect("connect");
+    let clean = MongoStore::connect(&server.uri_for("clean"), quick())
+        .await
+        .expect("connect");
+    assert!(cut.uses_transactions(), "SecantusDB runs as a replica set");
+    let events = dataset(600, 29);
+    let batches: Vec<Vec<_>> = events.chunks(40).map(<[_]>::to_vec).collect();
+    let cut = Arc::new(cut);
+    for (i, batch) in batches.iter().enumerate() {
+        let (store, batch) = (cut.clone(), batch.clone());
+        let write = tokio::spawn(async move { store.insert_batch(batch.into()).await });
+        // From before the first write to after the commit, in steps.
+        tokio::time::sleep(Duration::from_millis(i as u64 * 9)).await;
+        write.abort();
+        let _ = write.await;
+    }
+    for batch in &batches {
+        // As the pipeline does: an attempt that meets a cut-off transaction still holding
+        // its events (until the server reaps it) is retried.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while let Err(e) = cut.insert_batch(batch.clone().into()).await {
+            assert!(
+                Instant::now() < deadline,
+                "redelivery never went through: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        clean
+            .insert_batch(batch.clone().into())
+            .await
+            .expect("clean");
+    }
+    let (from, to) = (base() - DAY, base() + 4 * DAY);
+    for site in ["example.com", "other.org"] {
+        let want = data::expected(&events, site, from, to);
+        let stored = cut
+            .read_events(site.into(), from, to)
+            .await
+            .expect("events");
+        assert_eq!(stored.len() as u64, want.events, "{site}: each event once");
+        let q = RangeQuery {
+            site: site.into(),
+            from,
+            to,
+            ..Default::default()
+        };
+        let got = history::summary(&*cut, q.clone()).await.expect("summary");
+        let reference = history::summary(&clean, q).await.expect("summary");
+        assert_eq!(got.events, want.events, "{site}: rollups once");
+        assert_eq!(got.sessions, want.sessions, "{site}: sessions");
+        assert!(reference.visits > 0, "{site}: the data set has visits");
+        assert_eq!(
+            serde_json::to_value(&got).expect("json"),
+            serde_json::to_value(&reference).expect("json"),
+            "{site}: every figure, visits included, as in a clean run"
+        );
+    }
+}

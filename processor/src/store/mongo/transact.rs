@@ -1,4 +1,4 @@
-//! One batch in one transaction: the events, their rollup deltas and their visit merges are
+//! One batch in one transaction: the events, their rollup deltas and their partial visits are
 //! committed together or not at all (see the module docs of [`super`]).
 //!
 //! This is the write path whenever the server has transactions. A transaction needs no
@@ -20,10 +20,10 @@ use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::error::{Error as MongoError, ErrorKind};
 use protocol::Event;
 
-use super::codec::{delta_docs, visit_update};
+use super::codec::{delta_docs, visit_partials};
 use super::compact::is_conflict;
 use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
-use super::schema::{BATCH_FIELD, VISITS};
+use super::schema::BATCH_FIELD;
 use super::Inner;
 use crate::store::InsertOutcome;
 
@@ -32,7 +32,7 @@ use crate::store::InsertOutcome;
 const ROUNDS: u32 = 8;
 
 impl Inner {
-    /// Stores `events` (their documents are `docs`) and applies the rollups and visit merges
+    /// Stores `events` (their documents are `docs`) and writes the rollups and partial visits
     /// of the new ones in one transaction. `Ok(None)` when the server refuses transactions:
     /// the caller falls back to tickets.
     pub(super) async fn insert_transacted(
@@ -87,18 +87,14 @@ impl Inner {
         }
     }
 
-    /// The transaction itself: events, rollup deltas, visit merges, commit (the commit
+    /// The transaction itself: events, rollup deltas, partial visits, commit (the commit
     /// carries the write concern: one durable write).
     async fn transact(&self, events: &[&Event], docs: &[&Document]) -> Result<(), MongoError> {
-        // Delta ids derive from this id; a transaction that aborts leaves none behind.
-        let deltas = delta_docs(ObjectId::new(), events);
-        let visits: Vec<Document> = crate::visit::fold(events.iter().copied(), str::to_string)
-            .iter()
-            .map(|((site, session), v)| {
-                let (q, u) = visit_update(site, session, v);
-                doc! { "q": q, "u": u, "upsert": true }
-            })
-            .collect();
+        // Delta and partial-visit ids derive from this id; a transaction that aborts leaves
+        // none behind.
+        let write = ObjectId::new();
+        let deltas = delta_docs(write, events);
+        let visits = visit_partials(write, events);
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
         let body = async {
@@ -111,20 +107,10 @@ impl Inner {
                 .session(&mut session)
                 .await?;
             if !visits.is_empty() {
-                // Every visit merge of the batch in one `update` command: one round trip
-                // however many sessions the batch touches.
-                let reply = self
-                    .db
-                    .run_command(doc! { "update": VISITS, "updates": visits, "ordered": true })
+                self.visits
+                    .insert_many(&visits)
                     .session(&mut session)
                     .await?;
-                if let Some(e) = reply
-                    .get_array("writeErrors")
-                    .ok()
-                    .and_then(|errors| errors.first())
-                {
-                    return Err(MongoError::custom(format!("visit merge refused: {e:?}")));
-                }
             }
             Ok(())
         };
