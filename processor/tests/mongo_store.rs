@@ -434,3 +434,52 @@ async fn a_write_cut_off_anywhere_then_redelivered_counts_everything_once() {
         );
     }
 }
+
+/// A visit is merged from partials that share documents with other sessions' partials; with
+/// more sessions than one read asks for at a time, a document matches several reads, and
+/// each partial must still count once: 1,500 visits of exactly two page views each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sessions_each_merge_their_partials_once() {
+    let server = MongoServer::start();
+    let store = MongoStore::connect(&server.uri(), quick())
+        .await
+        .expect("connect");
+    let t0 = base();
+    let mut events = Vec::new();
+    // Each visit's two page views a minute apart, visits interleaved, so a batch holds the
+    // partials of many sessions and every session has partials in two batches.
+    for round in 0..2i64 {
+        for v in 0..1_500i64 {
+            let mut e = data::event(
+                format!("v{v}-{round}"),
+                "example.com",
+                "page_view",
+                t0 + v * 10 + round * 60_000,
+            );
+            e.session_id = Some(format!("visit-{v}"));
+            events.push(e);
+        }
+    }
+    for batch in events.chunks(200) {
+        store
+            .insert_batch(batch.to_vec().into())
+            .await
+            .expect("insert");
+    }
+    let s = history::summary(
+        &store,
+        RangeQuery {
+            site: "example.com".into(),
+            from: t0 - DAY,
+            to: t0 + DAY,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("summary");
+    assert_eq!(s.pageviews, 3_000);
+    assert_eq!(s.visits, 1_500);
+    assert_eq!(s.views_per_visit, 2.0, "each partial merged once");
+    assert_eq!(s.bounce_rate, 0.0);
+    assert_eq!(s.visit_duration, 60);
+}

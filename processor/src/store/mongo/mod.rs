@@ -841,6 +841,9 @@ impl Inner {
         let wanted: Vec<&str> = sessions.iter().copied().collect();
         let mut merged: HashMap<String, Document> = HashMap::new();
         for chunk in wanted.chunks(1000) {
+            // A document holds the partials of many sessions and may match several chunks:
+            // each chunk takes only its own sessions' partials, so each is merged once.
+            let mine: HashSet<&str> = chunk.iter().copied().collect();
             let legacy: Vec<String> = chunk.iter().map(|s| format!("{site}|{s}")).collect();
             let filters = [
                 doc! { "site": site, "p.s": { "$in": chunk } },
@@ -851,7 +854,7 @@ impl Inner {
                     let Ok(session) = p.get_str("s") else {
                         return;
                     };
-                    if !sessions.contains(session) {
+                    if !mine.contains(session) {
                         return;
                     }
                     match merged.get_mut(session) {
