@@ -20,7 +20,10 @@
 //! because the MongoDB-protocol server is written in Python: the whole deployment stores
 //! 150-300 events/s on this shared 2-core machine (~1,300 before visit documents joined the
 //! write transaction), and 20,000 events took 2.5-3.5 minutes; `bench/scaleout.sh` runs it
-//! with 100,000.
+//! with 100,000. A processor killed in the middle of a batch's transaction leaves it open on
+//! the server until the server reaps it (`transactionLifetimeLimitSeconds`, 60 s on mongod and
+//! SecantusDB); the redelivered events of that batch conflict with it until then, so when the
+//! kill lands mid-transaction the stream completes no sooner than a minute after it.
 
 mod common;
 

@@ -365,3 +365,121 @@ async fn a_ticket_is_spent_once_across_processors() {
         Err(TicketError::Invalid)
     );
 }
+
+/// A batch's events, rollups and visit merges are one transaction, so a writer cut off at any
+/// point (here: its insert dropped after a growing delay, as a killed processor stops) leaves
+/// all of the batch or none of it. Redelivering every batch afterwards (what Kafka does for
+/// offsets never committed) must then store each event once and give every figure — events,
+/// rollups, visits, bounce rate, durations — exactly as a clean run on another database does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cut_off_anywhere_then_redelivered_counts_everything_once() {
+    let server = MongoServer::start();
+    let cut = MongoStore::connect(&server.uri_for("cut"), quick())
+        .await
+        .expect("connect");
+    let clean = MongoStore::connect(&server.uri_for("clean"), quick())
+        .await
+        .expect("connect");
+    assert!(cut.uses_transactions(), "SecantusDB runs as a replica set");
+    let events = dataset(600, 29);
+    let batches: Vec<Vec<_>> = events.chunks(40).map(<[_]>::to_vec).collect();
+    let cut = Arc::new(cut);
+    for (i, batch) in batches.iter().enumerate() {
+        let (store, batch) = (cut.clone(), batch.clone());
+        let write = tokio::spawn(async move { store.insert_batch(batch.into()).await });
+        // From before the first write to after the commit, in steps.
+        tokio::time::sleep(Duration::from_millis(i as u64 * 9)).await;
+        write.abort();
+        let _ = write.await;
+    }
+    for batch in &batches {
+        // As the pipeline does: an attempt that meets a cut-off transaction still holding
+        // its events (until the server reaps it) is retried.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while let Err(e) = cut.insert_batch(batch.clone().into()).await {
+            assert!(
+                Instant::now() < deadline,
+                "redelivery never went through: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        clean
+            .insert_batch(batch.clone().into())
+            .await
+            .expect("clean");
+    }
+    let (from, to) = (base() - DAY, base() + 4 * DAY);
+    for site in ["example.com", "other.org"] {
+        let want = data::expected(&events, site, from, to);
+        let stored = cut
+            .read_events(site.into(), from, to)
+            .await
+            .expect("events");
+        assert_eq!(stored.len() as u64, want.events, "{site}: each event once");
+        let q = RangeQuery {
+            site: site.into(),
+            from,
+            to,
+            ..Default::default()
+        };
+        let got = history::summary(&*cut, q.clone()).await.expect("summary");
+        let reference = history::summary(&clean, q).await.expect("summary");
+        assert_eq!(got.events, want.events, "{site}: rollups once");
+        assert_eq!(got.sessions, want.sessions, "{site}: sessions");
+        assert!(reference.visits > 0, "{site}: the data set has visits");
+        assert_eq!(
+            serde_json::to_value(&got).expect("json"),
+            serde_json::to_value(&reference).expect("json"),
+            "{site}: every figure, visits included, as in a clean run"
+        );
+    }
+}
+
+/// A visit is merged from partials that share documents with other sessions' partials; with
+/// more sessions than one read asks for at a time, a document matches several reads, and
+/// each partial must still count once: 1,500 visits of exactly two page views each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sessions_each_merge_their_partials_once() {
+    let server = MongoServer::start();
+    let store = MongoStore::connect(&server.uri(), quick())
+        .await
+        .expect("connect");
+    let t0 = base();
+    let mut events = Vec::new();
+    // Each visit's two page views a minute apart, visits interleaved, so a batch holds the
+    // partials of many sessions and every session has partials in two batches.
+    for round in 0..2i64 {
+        for v in 0..1_500i64 {
+            let mut e = data::event(
+                format!("v{v}-{round}"),
+                "example.com",
+                "page_view",
+                t0 + v * 10 + round * 60_000,
+            );
+            e.session_id = Some(format!("visit-{v}"));
+            events.push(e);
+        }
+    }
+    for batch in events.chunks(200) {
+        store
+            .insert_batch(batch.to_vec().into())
+            .await
+            .expect("insert");
+    }
+    let s = history::summary(
+        &store,
+        RangeQuery {
+            site: "example.com".into(),
+            from: t0 - DAY,
+            to: t0 + DAY,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("summary");
+    assert_eq!(s.pageviews, 3_000);
+    assert_eq!(s.visits, 1_500);
+    assert_eq!(s.views_per_visit, 2.0, "each partial merged once");
+    assert_eq!(s.bounce_rate, 0.0);
+    assert_eq!(s.visit_duration, 60);
+}

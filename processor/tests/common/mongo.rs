@@ -69,6 +69,10 @@ impl MongoServer {
             .arg("--storage-path")
             .arg(&self.storage)
             .args(["--log-level", "WARNING"])
+            // A transaction's commit is durable only with this: SecantusDB otherwise ignores
+            // the commit's `j: true`, which a real `mongod` honours (every batch is one
+            // transaction, and the tests kill the server).
+            .arg("--sync-on-commit")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -242,47 +242,101 @@ fn untimed(s: &str) -> Option<(i64, String)> {
     Some((ts.parse().ok()?, value.to_string()))
 }
 
-/// The upsert that merges `v` (the new events of one visit) into its document, with operators
-/// only (`$min`, `$max`, `$inc`), so it needs no read and is order-independent: `start`/`end`
-/// as epoch ms, `pv` page views, `en`/`ex` entry and exit page as [`timed`] text, `f` the
-/// visit's dimensions as timed JSON (the earliest event's win).
-pub(super) fn visit_update(site: &str, session: &str, v: &Visit<String>) -> (Document, Document) {
-    let dims = serde_json::to_string(&v.dims).unwrap_or_else(|_| "[]".into());
-    // `t`: the start as a date, for the TTL index (visits expire with their events).
-    let mut min = doc! {
-        "start": v.start,
-        "t": DateTime::from_millis(v.start),
-        "f": timed(v.start, &dims),
-    };
-    let mut max = doc! { "end": v.end };
-    if let Some((ts, path)) = &v.entry {
-        min.insert("en", timed(*ts, path));
+/// The partial visits of one write's new events (`crate::visit::fold`): one document per site
+/// (id derived from `write`, so a retry of the same write only meets duplicates) holding one
+/// partial per session under `p`, and the earliest start as the date `t` (TTL index). A
+/// session's partials are merged when read ([`merge_visit_docs`]) — inserts only, never
+/// updates, and a handful of documents per batch: a server pays far more for rewriting a
+/// document, or for one document per session, than for a few more array elements. A
+/// partial: `s` the session, `start`/`end` as epoch ms, `pv` page views, `en`/`ex` entry and
+/// exit page as [`timed`] text, `f` the visit's dimensions as timed JSON (the earliest
+/// event's win). (Visits written before partials existed are one such document per session,
+/// at the top level, with the id `{site}|{session}`; readers take both.)
+pub(super) fn visit_partials(write: ObjectId, events: &[&Event]) -> Vec<Document> {
+    let mut sites: BTreeMap<&str, (i64, Vec<Document>)> = BTreeMap::new();
+    for ((site, session), v) in crate::visit::fold(events.iter().copied(), str::to_string) {
+        let dims = serde_json::to_string(&v.dims).unwrap_or_else(|_| "[]".into());
+        let mut d = doc! {
+            "s": session,
+            "start": v.start,
+            "end": v.end,
+            "pv": i64::try_from(v.pageviews).unwrap_or(i64::MAX),
+            "f": timed(v.start, &dims),
+        };
+        if let Some((ts, path)) = &v.entry {
+            d.insert("en", timed(*ts, path));
+        }
+        if let Some((ts, path)) = &v.exit {
+            d.insert("ex", timed(*ts, path));
+        }
+        let (earliest, partials) = sites.entry(site).or_insert((i64::MAX, Vec::new()));
+        *earliest = (*earliest).min(v.start);
+        partials.push(d);
     }
-    if let Some((ts, path)) = &v.exit {
-        max.insert("ex", timed(*ts, path));
+    sites
+        .into_iter()
+        .map(|(site, (earliest, partials))| {
+            doc! {
+                "_id": format!("{write}|{site}"),
+                "site": site,
+                "t": DateTime::from_millis(earliest),
+                "p": partials,
+            }
+        })
+        .collect()
+}
+
+/// The partials a visits document holds: its `p` array, or the document itself when it is
+/// one written before partials existed.
+pub(super) fn partials_of(doc: &Document) -> Vec<&Document> {
+    match doc.get_array("p") {
+        Ok(p) => p.iter().filter_map(Bson::as_document).collect(),
+        Err(_) => vec![doc],
     }
-    (
-        doc! { "_id": format!("{site}|{session}") },
-        doc! {
-            "$setOnInsert": { "site": site, "s": session },
-            "$min": min,
-            "$max": max,
-            "$inc": { "pv": i64::try_from(v.pageviews).unwrap_or(i64::MAX) },
-        },
-    )
+}
+
+/// Folds partial visit document `d` into `acc` (both of one session): the earliest start and
+/// entry, the latest end and exit, page views added, the dimensions of the earliest start
+/// (ties: the smaller text, so the result never depends on the order partials are read in).
+pub(super) fn merge_visit_docs(acc: &mut Document, d: &Document) {
+    let int = |doc: &Document, k: &str| doc.get(k).and_then(int_of);
+    if let (Some(a), Some(b)) = (int(acc, "start"), int(d, "start")) {
+        acc.insert("start", a.min(b));
+    }
+    if let (Some(a), Some(b)) = (int(acc, "end"), int(d, "end")) {
+        acc.insert("end", a.max(b));
+    }
+    let pv = int(acc, "pv")
+        .unwrap_or(0)
+        .saturating_add(int(d, "pv").unwrap_or(0));
+    acc.insert("pv", pv);
+    for (field, earliest) in [("f", true), ("en", true), ("ex", false)] {
+        let Ok(theirs) = d.get_str(field) else {
+            continue;
+        };
+        let replace = match acc.get_str(field) {
+            Ok(ours) => (theirs < ours) == earliest && theirs != ours,
+            Err(_) => true,
+        };
+        if replace {
+            acc.insert(field, theirs.to_string());
+        }
+    }
+}
+
+pub(super) fn int_of(b: &Bson) -> Option<i64> {
+    match b {
+        Bson::Int64(n) => Some(*n),
+        Bson::Int32(n) => Some(i64::from(*n)),
+        Bson::Double(f) => Some(*f as i64),
+        _ => None,
+    }
 }
 
 /// A visit document back: `(session id, visit)`.
 pub(super) fn doc_to_visit(doc: &Document) -> Option<(String, Visit<String>)> {
     let session = doc.get_str("s").ok()?.to_string();
-    let int = |k: &str| {
-        doc.get(k).and_then(|b| match b {
-            Bson::Int64(n) => Some(*n),
-            Bson::Int32(n) => Some(i64::from(*n)),
-            Bson::Double(f) => Some(*f as i64),
-            _ => None,
-        })
-    };
+    let int = |k: &str| doc.get(k).and_then(int_of);
     let dims: [Option<String>; 10] = doc
         .get_str("f")
         .ok()
@@ -300,4 +354,72 @@ pub(super) fn doc_to_visit(doc: &Document) -> Option<(String, Visit<String>)> {
             dims,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::fixture::EventBuilder;
+
+    fn event(session: &str, name: &str, ts: i64, path: &str) -> Event {
+        EventBuilder::new("a.example", name, ts)
+            .id(format!("{session}-{ts}"))
+            .session(session)
+            .path(path)
+            .country(if ts % 2 == 0 { "DE" } else { "FR" })
+            .build()
+    }
+
+    /// A visit spread over several writes reads back as the visit of all its events, in
+    /// whatever order its partials are read — and next to a visit written before partials.
+    #[test]
+    fn partials_merge_into_the_whole_visit_in_any_order() {
+        let writes = [
+            vec![
+                event("s1", "page_view", 5_000, "/b"),
+                event("s2", "click", 9, "/x"),
+            ],
+            vec![
+                event("s1", "session_start", 1_000, "/a"),
+                event("s1", "page_view", 2_000, "/a"),
+            ],
+            vec![
+                event("s1", "page_view", 9_000, "/c"),
+                event("s1", "session_end", 9_500, "/c"),
+            ],
+        ];
+        let all: Vec<&Event> = writes.iter().flatten().collect();
+        let want = crate::visit::fold(all.iter().copied(), str::to_string);
+        let docs: Vec<Document> = writes
+            .iter()
+            .map(|w| {
+                let refs: Vec<&Event> = w.iter().collect();
+                let mut d = visit_partials(ObjectId::new(), &refs);
+                assert_eq!(d.len(), 1, "one document per site and write");
+                d.remove(0)
+            })
+            .collect();
+        for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
+            let mut merged: BTreeMap<String, Document> = BTreeMap::new();
+            for &i in &order {
+                for p in partials_of(&docs[i]) {
+                    let s = p.get_str("s").expect("session").to_string();
+                    match merged.get_mut(&s) {
+                        Some(acc) => merge_visit_docs(acc, p),
+                        None => {
+                            merged.insert(s, p.clone());
+                        }
+                    }
+                }
+            }
+            for ((_, session), v) in &want {
+                let (got_session, got) = doc_to_visit(&merged[*session]).expect("a readable visit");
+                assert_eq!(&got_session, session);
+                assert_eq!(&got, v, "{session} read in order {order:?}");
+            }
+        }
+        // A document written before partials is its own single partial.
+        let legacy = doc! { "_id": "a.example|s9", "s": "s9", "start": 1i64, "end": 2i64 };
+        assert_eq!(partials_of(&legacy), vec![&legacy]);
+    }
 }

@@ -14,10 +14,14 @@
 //!   and session sketches as bytes under `v` and `s`;
 //! - `sites`: event count and last activity per site, kept by the compactor from the day
 //!   deltas (a read adds the deltas not folded yet);
-//! - `batches`: tickets of insert attempts whose rollups are not applied yet;
+//! - `batches`: tickets of insert attempts whose rollups are not applied yet (only without
+//!   transactions);
 //! - `leases`: which processor runs the compactor;
-//! - `visits`: one document per `{site}|{session}` (see [`crate::visit`]), merged with
-//!   `$min`/`$max`/`$inc` in the same transaction as the rollup deltas, indexed `{site, start}`;
+//! - `visits`: partial visits (see [`crate::visit`]): one document per site and write with a
+//!   partial per session, inserted in the batch's transaction and merged per session when
+//!   read (`$min`/`$max`/sum semantics, so the order of partials never matters), indexed
+//!   `{site, p.start}` and `{site, p.s}` (the session), and `{site, start}` for visits
+//!   written before partials;
 //! - `records`: goals and share links;
 //! - `spent_tickets`: WebSocket tickets already used, until they expire (`live::tickets`).
 //!
@@ -26,24 +30,31 @@
 //! buckets atomically, so a reader sees each increment exactly once, before or after.
 //!
 //! ## Exactly-once rollups
-//! One insert attempt: (1) insert a *ticket* naming the attempt's document ids; (2)
-//! `insert_many` unordered, each event tagged with the ticket — duplicate-key errors (11000)
-//! are duplicates, never failures; (3) in one transaction, delete the ticket and insert the
-//! rollup deltas of the events that were new (one `insert_many`; they carry the site
-//! counters' increments too). The ticket's delete is the claim: whoever deletes it
-//! writes those deltas, so they exist exactly once, and a single-document delete is far
-//! cheaper than flagging every event. If anything fails after (1), the caller retries: the
-//! retry's duplicates point at the old ticket, which it finishes first; tickets nobody comes
-//! back for are finished by the monitor's sweep (after an outage, and every
-//! `sweep_interval_ms`). A ticket is only finished by someone else once its attempt is over —
-//! it failed in this process, or it is older than `pending_grace_ms`, longer than an attempt
-//! may run (`attempt_timeout_ms`) — so nobody claims a ticket whose events are still being
-//! written. So redelivery never double counts and a failure never loses a count.
+//! On a server with transactions (a replica set, even of one node) one batch is one
+//! transaction (`transact`): `insert_many` of the events, `insert_many` of the rollup deltas
+//! of those events (they carry the site counters' increments too), one `update` command with
+//! the visit merges, commit. Nothing of it is visible unless all of it is, so a kill -9 at
+//! any point leaves the whole batch or none of it, and a redelivery meets either duplicates
+//! (which count nowhere) or nothing. A duplicate-key error aborts a transaction, so a batch
+//! that meets one looks up which of its events are stored already and runs again with the
+//! others; a write conflict (a visit another processor merges at the same moment) is run
+//! again after a short random pause. One durable commit per batch, as a raw `insert_many`.
+//!
+//! Without transactions (a standalone `mongod`) an attempt takes *tickets* (`tickets`): (1)
+//! insert a ticket naming the attempt's document ids; (2) `insert_many` unordered, each event
+//! tagged with the ticket — duplicate-key errors (11000) are duplicates, never failures; (3)
+//! delete the ticket and write the deltas of the events that were new. The ticket's delete is
+//! the claim: whoever deletes it writes those deltas. If anything fails after (1), the
+//! caller retries: the retry's duplicates point at the old ticket, which it finishes first;
+//! tickets nobody comes back for are finished by the monitor's sweep (after an outage, and
+//! every `sweep_interval_ms`). A ticket is only finished by someone else once its attempt is
+//! over — it failed in this process, or it is older than `pending_grace_ms`, longer than an
+//! attempt may run (`attempt_timeout_ms`) — so nobody claims a ticket whose events are still
+//! being written. The ids of deltas and partial visits derive from the ticket, so a second
+//! try only meets duplicates; but a compaction round is not idempotent, so a crash in the
+//! middle of one counts that round twice; the store says so in the log. Run MongoDB as a
+//! replica set (one node is enough).
 //! Writes use `w: majority, j: true` unless the URI says otherwise: `Ok` means durable.
-//! On a server without transactions (a standalone `mongod`) the store falls back to writing
-//! deltas then deleting the ticket — the deltas' ids derive from the ticket, so a second try
-//! only meets duplicates — but a crash mid-compaction then counts that round's rollups twice;
-//! it says so in the log. Run MongoDB as a replica set (one node is enough).
 //!
 //! A batch the server refuses for good (a document over 16 MiB, a field name it does not
 //! take) is [`StoreError::Refused`], so the pipeline can split it and dead-letter the events
@@ -54,7 +65,9 @@
 //! ## Layout
 //! - this file: [`MongoStore`], its settings, the [`Store`] implementation and the monitor and
 //!   compactor tasks;
-//! - `tickets`: one insert attempt and the exactly-once rollup machinery described above;
+//! - `transact`: one insert attempt as one transaction (the write path);
+//! - `tickets`: one insert attempt with a ticket, for servers without transactions, and the
+//!   recovery of tickets left behind;
 //! - `compact`: folding deltas into bounded bucket documents, and the compactor lease;
 //! - `bulk`: many upserts in one `update` command;
 //! - `schema`: collection and field names, indexes and TTLs;
@@ -67,6 +80,7 @@ mod compact;
 mod errors;
 mod schema;
 mod tickets;
+mod transact;
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -89,7 +103,10 @@ use crate::visit::{
     event_stats_of, visit_stats_of, EventAgg, GroupKey, Grouping, Scope, Visit, VisitAgg,
 };
 use crate::BoxFuture;
-use codec::{as_u64, delta_activity, doc_to_bucket, doc_to_event, doc_to_visit, event_to_doc};
+use codec::{
+    as_u64, delta_activity, doc_to_bucket, doc_to_event, doc_to_visit, event_to_doc, int_of,
+    merge_visit_docs, partials_of,
+};
 use errors::{is_connection_error, store_error, AttemptError};
 use schema::{
     ensure_indexes, ensure_known_sites, BATCHES, DELTAS, EVENTS, KNOWN_SITES, LEASES, RECORDS,
@@ -421,15 +438,13 @@ impl Store for MongoStore {
             let limit = Duration::from_millis(self.inner.config.attempt_timeout_ms.max(1));
             loop {
                 let batch = ObjectId::new();
-                let result = match tokio::time::timeout(
-                    limit,
-                    self.inner.insert_once(batch, &events, &docs),
-                )
-                .await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(AttemptError::TimedOut),
-                };
+                let result =
+                    match tokio::time::timeout(limit, self.inner.insert(batch, &events, &docs))
+                        .await
+                    {
+                        Ok(result) => result,
+                        Err(_) => Err(AttemptError::TimedOut),
+                    };
                 if result.is_err() {
                     self.inner
                         .abandoned
@@ -580,9 +595,10 @@ impl Store for MongoStore {
         grouping: Grouping,
     ) -> BoxFuture<'_, Result<Vec<(GroupKey, VisitAgg)>, StoreError>> {
         Box::pin(async move {
-            let filter =
-                doc! { "site": &scope.site, "start": { "$gte": scope.from, "$lt": scope.to } };
-            let visits = self.inner.visits_where(filter).await?;
+            let visits = self
+                .inner
+                .visits_in(&scope.site, scope.from, scope.to)
+                .await?;
             let events = if scope.event_filters().next().is_some() {
                 self.inner
                     .events_in(scope.site.clone(), scope.from, scope.to)
@@ -709,6 +725,27 @@ impl Store for MongoStore {
 }
 
 impl Inner {
+    /// One attempt: in one transaction when the server has them (`transact`), else with a
+    /// ticket (`tickets`).
+    async fn insert(
+        &self,
+        batch: ObjectId,
+        events: &[Event],
+        docs: &[Document],
+    ) -> Result<InsertOutcome, AttemptError> {
+        if self.transactions.load(Ordering::Relaxed) {
+            if let Some(outcome) = self.insert_transacted(events, docs).await? {
+                return Ok(outcome);
+            }
+            tracing::warn!(
+                "MongoDB refuses transactions (not a replica set): rollups are applied without \
+                 one; a crash mid-compaction may count that round's rollups twice"
+            );
+            self.transactions.store(false, Ordering::Relaxed);
+        }
+        self.insert_once(batch, events, docs).await
+    }
+
     async fn events_in(&self, site: String, from: i64, to: i64) -> Result<Vec<Event>, StoreError> {
         let filter = doc! {
             "site": &site,
@@ -760,10 +797,85 @@ impl Inner {
             .collect())
     }
 
-    async fn visits_where(
+    /// The visits of `site` that start in `[from, to)`: the sessions with a partial that
+    /// starts there (a visit starts with its earliest partial), merged from all their
+    /// partials, keeping those whose merged start is in the range.
+    async fn visits_in(
+        &self,
+        site: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<HashMap<String, Visit<String>>, StoreError> {
+        let range = doc! { "$gte": from, "$lt": to };
+        let mut sessions = HashSet::new();
+        let filters = [
+            doc! { "site": site, "p": { "$elemMatch": { "start": &range } } },
+            // Visits written before partials existed.
+            doc! { "site": site, "start": &range },
+        ];
+        for filter in filters {
+            self.read_partials(filter, &mut |p| {
+                let start = p.get("start").and_then(int_of);
+                if let (Ok(s), Some(start)) = (p.get_str("s"), start) {
+                    if (from..to).contains(&start) {
+                        sessions.insert(s.to_string());
+                    }
+                }
+            })
+            .await?;
+        }
+        let mut visits = self
+            .visits_of(site, sessions.iter().map(String::as_str).collect())
+            .await?;
+        visits.retain(|_, v| (from..to).contains(&v.start));
+        Ok(visits)
+    }
+
+    /// The visits of these sessions, each merged from all its partials, a bounded `$in` at
+    /// a time.
+    async fn visits_of(
+        &self,
+        site: &str,
+        sessions: HashSet<&str>,
+    ) -> Result<HashMap<String, Visit<String>>, StoreError> {
+        let wanted: Vec<&str> = sessions.iter().copied().collect();
+        let mut merged: HashMap<String, Document> = HashMap::new();
+        for chunk in wanted.chunks(1000) {
+            // A document holds the partials of many sessions and may match several chunks:
+            // each chunk takes only its own sessions' partials, so each is merged once.
+            let mine: HashSet<&str> = chunk.iter().copied().collect();
+            let legacy: Vec<String> = chunk.iter().map(|s| format!("{site}|{s}")).collect();
+            let filters = [
+                doc! { "site": site, "p.s": { "$in": chunk } },
+                doc! { "_id": { "$in": legacy } },
+            ];
+            for filter in filters {
+                self.read_partials(filter, &mut |p| {
+                    let Ok(session) = p.get_str("s") else {
+                        return;
+                    };
+                    if !mine.contains(session) {
+                        return;
+                    }
+                    match merged.get_mut(session) {
+                        Some(acc) => merge_visit_docs(acc, p),
+                        None => {
+                            merged.insert(session.to_string(), p.clone());
+                        }
+                    }
+                })
+                .await?;
+            }
+        }
+        Ok(merged.values().filter_map(doc_to_visit).collect())
+    }
+
+    /// Hands every partial visit of the documents matching `filter` to `each`.
+    async fn read_partials(
         &self,
         filter: Document,
-    ) -> Result<HashMap<String, Visit<String>>, StoreError> {
+        each: &mut impl FnMut(&Document),
+    ) -> Result<(), StoreError> {
         let mut cursor = self
             .visits
             .find(filter)
@@ -771,28 +883,13 @@ impl Inner {
             .max_time(READ_DEADLINE)
             .await
             .map_err(|e| store_error(&e))?;
-        let mut out = HashMap::new();
         while cursor.advance().await.map_err(|e| store_error(&e))? {
             let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
-            if let Some((session, v)) = doc_to_visit(&doc) {
-                out.insert(session, v);
+            for p in partials_of(&doc) {
+                each(p);
             }
         }
-        Ok(out)
-    }
-
-    /// The visits of these sessions, a bounded `$in` at a time.
-    async fn visits_of(
-        &self,
-        site: &str,
-        sessions: HashSet<&str>,
-    ) -> Result<HashMap<String, Visit<String>>, StoreError> {
-        let ids: Vec<String> = sessions.iter().map(|s| format!("{site}|{s}")).collect();
-        let mut out = HashMap::new();
-        for chunk in ids.chunks(1000) {
-            out.extend(self.visits_where(doc! { "_id": { "$in": chunk } }).await?);
-        }
-        Ok(out)
+        Ok(())
     }
 
     async fn records_where(

@@ -22,7 +22,7 @@ pub(super) const LEASES: &str = "leases";
 pub(super) const SPENT_TICKETS: &str = "spent_tickets";
 /// The site registry: `{_id: site, addedAt: date}` (see `crate::sites`).
 pub(super) const KNOWN_SITES: &str = "known_sites";
-/// One document per visit (`{site}|{session}`), merged with update operators.
+/// Partial visits: one document per site and write (see `codec::visit_partials`).
 pub(super) const VISITS: &str = "visits";
 /// Settings records (goals, share links).
 pub(super) const RECORDS: &str = "records";
@@ -86,6 +86,20 @@ pub(super) async fn ensure_indexes(
     let visits: Collection<Document> = db.collection(VISITS);
     visits
         .create_index(index(doc! { "site": 1, "start": 1 }, "site_start", false))
+        .await?;
+    visits
+        .create_index(index(
+            doc! { "site": 1, "p.start": 1 },
+            "site_partial_start",
+            false,
+        ))
+        .await?;
+    visits
+        .create_index(index(
+            doc! { "site": 1, "p.s": 1 },
+            "site_partial_session",
+            false,
+        ))
         .await?;
     let records: Collection<Document> = db.collection(RECORDS);
     records

@@ -12,10 +12,10 @@ use mongodb::error::{Error as MongoError, ErrorKind};
 use mongodb::ClientSession;
 use protocol::Event;
 
-use super::codec::{delta_docs, doc_to_event, visit_update};
+use super::codec::{delta_docs, doc_to_event, visit_partials};
 use super::compact::is_conflict;
 use super::errors::{code_of, AttemptError, DUPLICATE_KEY, ILLEGAL_OPERATION};
-use super::schema::{BATCH_FIELD, VISITS};
+use super::schema::BATCH_FIELD;
 use super::Inner;
 use crate::store::InsertOutcome;
 
@@ -77,29 +77,12 @@ impl Inner {
             while cursor.advance().await? {
                 let doc: Document = cursor.deserialize_current()?;
                 if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
-                    if b != batch && !earlier.contains(&b) {
+                    if !earlier.contains(&b) {
                         earlier.push(b);
                     }
                 }
             }
-            if !earlier.is_empty() {
-                let mut cursor = self
-                    .batches
-                    .find(doc! { "_id": { "$in": &earlier } })
-                    .await?;
-                let mut tickets = Vec::new();
-                while cursor.advance().await? {
-                    tickets.push(cursor.deserialize_current()?);
-                }
-                for ticket in tickets {
-                    // A young ticket of another writer may be mid-insert: finishing it now
-                    // could miss events it has yet to write. Come back later instead.
-                    if !self.may_recover(&ticket) {
-                        return Err(AttemptError::Busy);
-                    }
-                    self.recover_ticket(&ticket).await?;
-                }
-            }
+            self.finish_tickets(Some(batch), earlier).await?;
         }
         // 4. This attempt's new events.
         let fresh: Vec<&Event> = events
@@ -119,6 +102,38 @@ impl Inner {
                 .filter(|i| !duplicates.contains(i))
                 .collect(),
         })
+    }
+
+    /// Finishes the tickets `earlier` that still exist (other than `own`): their events are
+    /// stored and their rollups not applied yet, so whoever meets those events as duplicates
+    /// applies them first (exactly once, whoever gets there first).
+    /// [`AttemptError::Busy`] when one may still be running.
+    pub(super) async fn finish_tickets(
+        &self,
+        own: Option<ObjectId>,
+        mut earlier: Vec<ObjectId>,
+    ) -> Result<(), AttemptError> {
+        earlier.retain(|b| Some(*b) != own);
+        if earlier.is_empty() {
+            return Ok(());
+        }
+        let mut cursor = self
+            .batches
+            .find(doc! { "_id": { "$in": &earlier } })
+            .await?;
+        let mut tickets = Vec::new();
+        while cursor.advance().await? {
+            tickets.push(cursor.deserialize_current()?);
+        }
+        for ticket in tickets {
+            // A young ticket of another writer may be mid-insert: finishing it now could miss
+            // events it has yet to write. Come back later instead.
+            if !self.may_recover(&ticket) {
+                return Err(AttemptError::Busy);
+            }
+            self.recover_ticket(&ticket).await?;
+        }
+        Ok(())
     }
 
     /// Whether a ticket's attempt is over: it failed in this process, or it is older than
@@ -219,18 +234,13 @@ impl Inner {
             return Ok(gone.deleted_count == 1);
         }
         let deltas = delta_docs(batch, events);
-        // Visit merges (`crate::visit`): one upsert per session of the batch, in the same
-        // transaction as the ticket's delete and the deltas, so they happen exactly once.
-        let visits: Vec<(Document, Document)> =
-            crate::visit::fold(events.iter().copied(), str::to_string)
-                .iter()
-                .map(|((site, session), v)| visit_update(site, session, v))
-                .collect();
-        // A visit document is shared by every batch of its session: two processors (during a
-        // rebalance) or a processor and the sweep may meet on one, and the server aborts one
-        // transaction (TransientTransactionError). Nothing of an aborted transaction stays,
-        // so it is simply run again, after a short random pause, as drivers' withTransaction
-        // does.
+        // Partial visits (`codec::visit_partials`), ids derived from the ticket like the
+        // deltas', in the same transaction as the ticket's delete.
+        let visits = visit_partials(batch, events);
+        // Two writers may meet on one ticket (a retry and the sweep), and the server aborts
+        // one transaction (TransientTransactionError). Nothing of an aborted transaction
+        // stays, so it is simply run again, after a short random pause, as drivers'
+        // withTransaction does.
         let mut conflicts = 0;
         while self.transactions.load(Ordering::Relaxed) {
             match self.apply_in_transaction(batch, &deltas, &visits).await {
@@ -259,23 +269,21 @@ impl Inner {
         {
             return Ok(false);
         }
-        // Without a transaction the deltas are still exactly once: their ids come from the
-        // ticket, so a second attempt at the same ticket only meets duplicates.
-        if let Err(e) = self.deltas.insert_many(&deltas).ordered(false).await {
-            let only_duplicates = matches!(e.kind.as_ref(), ErrorKind::InsertMany(f)
-                if f.write_concern_error.is_none()
-                    && f.write_errors.as_deref().unwrap_or_default().iter().all(|w| w.code == DUPLICATE_KEY));
-            if !only_duplicates {
-                return Err(e);
+        // Without a transaction the deltas and partial visits are still exactly once: their
+        // ids come from the ticket, so a second attempt at the same ticket only meets
+        // duplicates.
+        for (docs, coll) in [(&deltas, &self.deltas), (&visits, &self.visits)] {
+            if docs.is_empty() {
+                continue;
             }
-        }
-        // Unlike the deltas, a visit merge (`$inc`) is not idempotent: without transactions a
-        // crash between here and the ticket's delete counts this batch's visits twice.
-        for (filter, update) in &visits {
-            self.visits
-                .update_one(filter.clone(), update.clone())
-                .upsert(true)
-                .await?;
+            if let Err(e) = coll.insert_many(docs).ordered(false).await {
+                let only_duplicates = matches!(e.kind.as_ref(), ErrorKind::InsertMany(f)
+                    if f.write_concern_error.is_none()
+                        && f.write_errors.as_deref().unwrap_or_default().iter().all(|w| w.code == DUPLICATE_KEY));
+                if !only_duplicates {
+                    return Err(e);
+                }
+            }
         }
         self.batches.delete_one(doc! { "_id": batch }).await?;
         Ok(true)
@@ -285,7 +293,7 @@ impl Inner {
         &self,
         batch: ObjectId,
         deltas: &[Document],
-        visits: &[(Document, Document)],
+        visits: &[Document],
     ) -> Result<bool, MongoError> {
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
@@ -312,7 +320,7 @@ impl Inner {
         session: &mut ClientSession,
         batch: ObjectId,
         deltas: &[Document],
-        visits: &[(Document, Document)],
+        visits: &[Document],
     ) -> Result<bool, MongoError> {
         let claimed = self
             .batches
@@ -327,25 +335,10 @@ impl Inner {
             .session(&mut *session)
             .await?;
         if !visits.is_empty() {
-            // Every visit merge of the batch in one `update` command: one round trip however
-            // many sessions the batch touches (the transaction's commit carries the write
-            // concern).
-            let updates: Vec<Document> = visits
-                .iter()
-                .map(|(q, u)| doc! { "q": q.clone(), "u": u.clone(), "upsert": true })
-                .collect();
-            let reply = self
-                .db
-                .run_command(doc! { "update": VISITS, "updates": updates, "ordered": true })
+            self.visits
+                .insert_many(visits)
                 .session(&mut *session)
                 .await?;
-            if let Ok(errors) = reply.get_array("writeErrors") {
-                if !errors.is_empty() {
-                    return Err(MongoError::custom(format!(
-                        "visit merges refused: {errors:?}"
-                    )));
-                }
-            }
         }
         Ok(true)
     }
