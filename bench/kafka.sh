@@ -26,6 +26,7 @@ PRODUCER_QUEUE=100000
 TOPIC=footfall.events
 TANSU=${FOOTFALL_TANSU:-$ROOT/.ci/cache/bin/tansu}
 [ -x "$TANSU" ] || { echo "tansu missing: run .ci/install-kafka.sh" >&2; exit 1; }
+source "$ROOT/bench/lib.sh"
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 1; }
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
@@ -53,7 +54,8 @@ CPORT=$(free_port)
     --accept-any-site --rate-limit 0 --log warn --linger-ms $LINGER_MS \
     --delivery-timeout-ms $DELIVERY_TIMEOUT_MS --producer-queue $PRODUCER_QUEUE \
     >"$WORK/collector.log" 2>&1 &
-PIDS+=($!)
+COLLECTOR=$!
+PIDS+=($COLLECTOR)
 wait_port "$CPORT"
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$CPORT/readyz" && break; sleep 0.1; done
 
@@ -69,28 +71,32 @@ BODY+=']}'
 curl -fsS -o /dev/null -X POST -H 'Content-Type: text/plain;charset=UTF-8' -A "$UA" --data "$BODY" \
   "http://127.0.0.1:$CPORT/api/batch"
 
-raw_round() { # -> "events/s p99_ms failed"
-  local out
-  out=$("$BIN/kafka-bench" --brokers 127.0.0.1:$KPORT --topic $TOPIC --duration "$SECS" \
+raw_round() { # -> "events/s p99_ms failed cpu_seconds"
+  local out cpu TIMEFORMAT='%U %S'
+  # `time` reports the producer process's own CPU (user, system) on stderr.
+  { time "$BIN/kafka-bench" --brokers 127.0.0.1:$KPORT --topic $TOPIC --duration "$SECS" \
     --connections "$CONNS" --events $EVENTS --linger-ms $LINGER_MS \
-    --delivery-timeout-ms $DELIVERY_TIMEOUT_MS --producer-queue $PRODUCER_QUEUE)
+    --delivery-timeout-ms $DELIVERY_TIMEOUT_MS --producer-queue $PRODUCER_QUEUE >"$WORK/raw.out"; } 2>"$WORK/raw.time"
+  out=$(cat "$WORK/raw.out")
+  cpu=$(awk 'END {print $1 + $2}' "$WORK/raw.time")
   echo "$out" >>"$WORK/raw.log"
-  awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}} END {print v["events_per_sec"], v["p99_ms"], v["failed"]}' <<<"$out"
+  awk -v cpu="$cpu" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}} END {print v["events_per_sec"], v["p99_ms"], v["failed"], cpu}' <<<"$out"
 }
 
-collector_round() { # -> "events/s p99_ms non2xx"
-  local out
+collector_round() { # -> "events/s p99_ms non2xx cpu_seconds"
+  local out before
+  before=$(cpu_seconds "$COLLECTOR")
   out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$ROOT/bench/ingest.lua" "http://127.0.0.1:$CPORT/api/batch")
   echo "$out" >>"$WORK/wrk.log"
-  awk -v ev=$EVENTS '
+  awk -v ev=$EVENTS -v cpu="$(awk -v a="$(cpu_seconds "$COLLECTOR")" -v b="$before" 'BEGIN {print a - b}')" '
     / requests in / {n = $1; s = $4; sub(/s,$/, "", s)}
     /Non-2xx/ {bad = $NF}
     $1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us$/, "", v); v /= 1000} else if (v ~ /ms$/) {sub(/ms$/, "", v)} else if (v ~ /s$/) {sub(/s$/, "", v); v *= 1000}; p99 = v}
-    END {printf "%.0f %.2f %d\n", (n - bad) * ev / s, p99, bad}' <<<"$out"
+    END {printf "%.0f %.2f %d %.2f\n", (n - bad) * ev / s, p99, bad, cpu}' <<<"$out"
 }
 
-summary() { # raw.txt coll.txt -> medians, spread, ratios
-python3 - "$1" "$2" <<'PY'
+summary() { # raw.txt coll.txt conns -> medians, spread, ratios, RESULT lines
+python3 - "$1" "$2" "$3" "$SECS" <<'PY'
 import statistics, sys
 raw = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 coll = [tuple(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
@@ -103,25 +109,34 @@ print(f"collector:     median {med([c[0] for c in coll]):,.0f} events/s "
 print("ratio collector / raw per pair: " + ", ".join(f"{x:.2f}" for x in ratios))
 overall = med([c[0] for c in coll]) / med([r[0] for r in raw])
 print(f"ratio of medians: {overall:.2f}  (target >= 0.80: {'met' if overall >= 0.8 else 'NOT met'})")
+# Events per CPU-second of each side's own process (the broker's CPU is in neither).
+secs = float(sys.argv[4])
+per_core = lambda rows: med([r[0] * secs / r[2] for r in rows if r[2] > 0] or [float('nan')])
+print(f"events/s per core: raw producer {per_core(raw):,.0f}, collector {per_core(coll):,.0f}")
+c = sys.argv[3]
+print(f"RESULT kafka_raw_eps_c{c} {med([r[0] for r in raw]):.0f}")
+print(f"RESULT kafka_collector_eps_c{c} {med([x[0] for x in coll]):.0f}")
+print(f"RESULT kafka_raw_events_per_core_c{c} {per_core(raw):.0f}")
+print(f"RESULT kafka_collector_events_per_core_c{c} {per_core(coll):.0f}")
 PY
 }
 
 for CONNS in $CONNS_LIST; do
   echo "== Kafka-mode ingest: $ROUNDS x (raw, collector), $SECS s each, $CONNS beacons in flight, $EVENTS events each"
   echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
-  printf '%-6s %-10s %12s %10s %8s\n' round side events/s p99_ms errors
+  printf '%-6s %-10s %12s %10s %8s %8s\n' round side events/s p99_ms errors cpu_s
   : >"$WORK/raw.txt"; : >"$WORK/coll.txt"
   for r in $(seq 1 "$ROUNDS"); do
     # Not `< <(...)`: a failing round must stop the script (set -e), not read blanks.
-    raw_round >"$WORK/round"; read -r eps p99 bad <"$WORK/round"
-    printf '%-6s %-10s %12s %10s %8s\n' "$r" raw "$eps" "$p99" "$bad"
-    echo "$eps $p99" >>"$WORK/raw.txt"
-    collector_round >"$WORK/round"; read -r eps p99 bad <"$WORK/round"
-    printf '%-6s %-10s %12s %10s %8s\n' "$r" collector "$eps" "$p99" "$bad"
-    echo "$eps $p99" >>"$WORK/coll.txt"
+    raw_round >"$WORK/round"; read -r eps p99 bad cpu <"$WORK/round"
+    printf '%-6s %-10s %12s %10s %8s %8s\n' "$r" raw "$eps" "$p99" "$bad" "$cpu"
+    echo "$eps $p99 $cpu" >>"$WORK/raw.txt"
+    collector_round >"$WORK/round"; read -r eps p99 bad cpu <"$WORK/round"
+    printf '%-6s %-10s %12s %10s %8s %8s\n' "$r" collector "$eps" "$p99" "$bad" "$cpu"
+    echo "$eps $p99 $cpu" >>"$WORK/coll.txt"
   done
   echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  summary "$WORK/raw.txt" "$WORK/coll.txt"
+  summary "$WORK/raw.txt" "$WORK/coll.txt" "$CONNS"
 done
 # Cross-check: every event wrk saw answered 2xx was acknowledged by Kafka to the collector.
 # The collector's count is a little higher: the template beacon, and the beacons still in

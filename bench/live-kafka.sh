@@ -33,5 +33,8 @@ PIDS+=($!)
 PIDS+=($!)
 wait_port 18095; wait_port 18096
 
-"$BIN/live-latency" --base http://127.0.0.1:18096 --ingest http://127.0.0.1:18095 --token "$TOKEN" \
-  --events "$EVENTS" --site kafka-latency.bench
+out=$("$BIN/live-latency" --base http://127.0.0.1:18096 --ingest http://127.0.0.1:18095 --token "$TOKEN" \
+  --events "$EVENTS" --site kafka-latency.bench)
+echo "$out"
+source bench/lib.sh
+result live_kafka_p95_ms "$(sed -E 's/.*p95_ms=([0-9.]+).*/\1/' <<<"$out")"

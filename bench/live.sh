@@ -21,6 +21,7 @@ PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/18094) 2>/dev/null && break; sleep 0.05; done
 
+source bench/lib.sh
 cpu() { awk '{print $14 + $15}' /proc/"$PID"/stat; }
 run() {
   local before after out
@@ -35,5 +36,7 @@ echo "single client:           $single"
 echo "1000 idle + 100 active:  $fanout"
 p95() { sed -E 's/.*p95_ms=([0-9.]+).*/\1/' <<<"$1"; }
 ticks() { sed -E 's/.*cpu_ticks=([0-9]+).*/\1/' <<<"$1"; }
+result live_p95_ms "$(p95 "$single")"
+result live_fanout_p95_ms "$(p95 "$fanout")"
 awk -v a="$(p95 "$fanout")" -v b="$(p95 "$single")" -v c="$(ticks "$fanout")" -v d="$(ticks "$single")" \
   'BEGIN { printf "fan-out / single: p95 latency x%.2f, server CPU x%.2f (target p95 <= 250 ms)\n", a / b, (d > 0 ? c / d : 0) }'

@@ -27,8 +27,10 @@ PORT=18094
 "$BIN/footfall" standalone --listen 127.0.0.1:$PORT --data-dir "$DATA" --admin-token memory-bench-token \
   --rate-limit 0 --log warn >/dev/null 2>&1 & SERVER=$!; PIDS+=($SERVER)
 wait_port $PORT
+source bench/lib.sh
 rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
-echo "start: RSS $(rss_mb) MB; $((RATE * 5)) events/s for $DURATION s"
+start_rss=$(rss_mb)
+echo "start: RSS $start_rss MB; $((RATE * 5)) events/s for $DURATION s"
 
 "$BIN/fixed-rate" --url "http://127.0.0.1:$PORT/api/batch" --rate "$RATE" --duration "$DURATION" \
   --connections 8 >"$DATA/load.txt" & LOAD=$!; PIDS+=($LOAD)
@@ -44,4 +46,8 @@ echo "load: $(cat "$DATA/load.txt")"
 stored=$(curl -s -H 'Authorization: Bearer memory-bench-token' \
   "http://127.0.0.1:$PORT/api/stats/summary?site=bench.test" | sed -E 's/.*"events":([0-9]+).*/\1/')
 hwm=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status")
-echo "RSS after ${DURATION} s: $(rss_mb) MB; peak sampled ${peak} MB; high-water mark ${hwm} MB (target <= 100 MB); events stored: $stored"
+end_rss=$(rss_mb)
+result memory_rss_start_mb "$start_rss"
+result memory_rss_end_mb "$end_rss"
+result memory_hwm_mb "$hwm"
+echo "RSS after ${DURATION} s: $end_rss MB; peak sampled ${peak} MB; high-water mark ${hwm} MB (target <= 100 MB); events stored: $stored"

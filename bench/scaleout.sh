@@ -36,3 +36,7 @@ echo "| 2 collectors, 3 processors | $r3 | $(python3 -c "print(f'{$r3/$r1:.2f}')
 echo "| 2 collectors, 3 processors, one killed half-way | $rk | $(python3 -c "print(f'{$rk/$r1:.2f}')") |"
 echo
 printf '%s\n' "$one" "$three" "$killed"
+source "$ROOT/bench/lib.sh"
+result scaleout_1_eps "$r1"
+result scaleout_3_eps "$r3"
+result scaleout_3_killed_eps "$rk"

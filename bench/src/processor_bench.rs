@@ -1,9 +1,11 @@
 //! Processor throughput: the real pipeline (Kafka source → SQLite store, commit after store)
 //! against a raw bulk insert of the same events into the same kind of store, measured in the
-//! same run. Prints events/s of both and the ratio (target ≥ 70%).
+//! same run. Prints events/s of both and the ratio (target ≥ 70%), and the events each
+//! stores per CPU-second of this process (librdkafka's threads included), with `RESULT`
+//! lines for `bench/run`.
 //!
 //! `processor-bench BROKERS [EVENTS]` — BROKERS is a running Kafka-protocol broker (the
-//! script `bench/run.sh` starts tansu for it).
+//! script `bench/distributed.sh` starts tansu for it).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +21,27 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
 const BATCH: usize = 2000;
+
+/// CPU time this process has used so far (user + system), from `/proc/self/stat`. The
+/// kernel reports it in USER_HZ ticks, which is 100 on every Linux architecture's ABI.
+fn cpu_seconds() -> f64 {
+    const USER_HZ: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) start with the state, field 3;
+    // utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / USER_HZ,
+        _ => f64::NAN,
+    }
+}
 
 fn event(i: usize) -> Event {
     let ts = 1_764_000_000_000 + i as i64;
@@ -103,11 +126,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // coordinator waits for more members) and is not throughput. The first batch is not
     // counted either, so both rates below measure the same thing.
     let started = Instant::now();
-    let first = std::cell::Cell::new(None::<(Instant, u64)>);
+    let first = std::cell::Cell::new(None::<(Instant, u64, f64)>);
     let done = async {
         while metrics.stored() < n as u64 {
             if first.get().is_none() && metrics.consumed() > 0 {
-                first.set(Some((Instant::now(), metrics.consumed())));
+                first.set(Some((Instant::now(), metrics.consumed(), cpu_seconds())));
             }
             if started.elapsed() > Duration::from_secs(300) {
                 eprintln!("gave up: stored {} of {n}", metrics.stored());
@@ -117,9 +140,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     pipeline::run(&source, store, &config, &metrics, done).await;
-    let (t0, c0) = first.get().ok_or("nothing consumed")?;
+    let (t0, c0, cpu0) = first.get().ok_or("nothing consumed")?;
     let pipeline_events = n as u64 - c0;
     let pipeline_secs = t0.elapsed().as_secs_f64();
+    let pipeline_cpu = cpu_seconds() - cpu0;
     source.close().await;
 
     // The broker's ceiling: the same source read to the end (decode included), no store.
@@ -150,10 +174,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dir.path().join("raw"),
     ))?);
     let started = Instant::now();
+    let cpu0 = cpu_seconds();
     for chunk in events.chunks(BATCH) {
         raw.insert_batch(chunk.to_vec().into()).await?;
     }
     let raw_secs = started.elapsed().as_secs_f64();
+    let raw_cpu = cpu_seconds() - cpu0;
 
     let pipeline_rate = pipeline_events as f64 / pipeline_secs;
     let raw_rate = n as f64 / raw_secs;
@@ -169,5 +195,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "pipeline vs the broker's delivery rate (consume only): {:.0}%",
         100.0 * pipeline_rate / read_rate
     );
+    let pipeline_per_core = pipeline_events as f64 / pipeline_cpu;
+    let raw_per_core = n as f64 / raw_cpu;
+    println!(
+        "events/s per core: processor {pipeline_per_core:.0} (CPU {pipeline_cpu:.2} s), raw bulk insert {raw_per_core:.0} (CPU {raw_cpu:.2} s)"
+    );
+    println!("RESULT processor_eps {pipeline_rate:.0}");
+    println!("RESULT processor_raw_eps {raw_rate:.0}");
+    println!("RESULT processor_events_per_core {pipeline_per_core:.0}");
+    println!("RESULT processor_raw_events_per_core {raw_per_core:.0}");
     Ok(())
 }

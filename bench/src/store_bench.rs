@@ -304,6 +304,12 @@ async fn time_filtered(store: &dyn Store, q: &BreakdownQuery, label: &str) -> Re
         "   ratio filtered breakdown / unfiltered breakdown (rollups, {base_p50:.1} ms): {:.1}x",
         fb_p50 / base_p50.max(1e-6)
     );
+    let key = label.to_ascii_lowercase();
+    println!("   RESULT {key}_breakdown_p50_ms {base_p50:.1}");
+    println!("   RESULT {key}_summary_p50_ms {s_p50:.1}");
+    println!("   RESULT {key}_filtered_summary_p50_ms {fs_p50:.1}");
+    println!("   RESULT {key}_filtered_top_pages_p50_ms {fb_p50:.1}");
+    println!("   RESULT {key}_wildcard_referrers_p50_ms {wb_p50:.1}");
     Ok(())
 }
 
@@ -582,6 +588,7 @@ async fn queries(a: &Args, client: &Client, run: &str) -> Res<()> {
         println!(
             "   SQL GROUP BY over every fact of the range ({{site, ts}} order): {scan_ms:.1} ms"
         );
+        println!("   RESULT sqlitestore_scan_top_pages_ms {scan_ms:.1}");
         println!("   answers agree: {}", scanned == top(&answer));
         println!(
             "   ratio scan / rollups: {:.0}x faster with rollups",

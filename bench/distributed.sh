@@ -17,6 +17,7 @@ TANSU=${FOOTFALL_TANSU:-$ROOT/.ci/cache/bin/tansu}
 [ -x "$TANSU" ] || { echo "tansu missing: run .ci/install-kafka.sh" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 1; }
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+source "$ROOT/bench/lib.sh"
 
 cargo build --release -q -p footfall -p footfall-bench
 BIN=$CARGO_TARGET_DIR/release
@@ -64,6 +65,8 @@ NON2XX=$(awk '/Non-2xx/ {print $5}' "$WORK/coll.txt"); NON2XX=${NON2XX:-0}
 echo "bare hyper 204:         $BARE req/s   (p99 $(awk '/ 99%/ {print $2}' "$WORK/bare.txt"))"
 echo "collector (kafka acks): $COLL req/s   (p99 $(awk '/ 99%/ {print $2}' "$WORK/coll.txt")), non-2xx: $NON2XX"
 python3 -c "print(f'ratio: {100*float($COLL)/float($BARE):.1f}% of bare hyper (target >= 30%)')"
+result distributed_bare_rps "$BARE"
+result distributed_collector_rps "$COLL"
 
 HALF=$(python3 -c "print(max(1,int(float($COLL)/2)))")
 if command -v oha >/dev/null; then
