@@ -100,6 +100,11 @@ impl Store for LiveStore {
             // The batch is shared, not copied: the store reads it, then live metrics do.
             let outcome = self.inner.insert_batch(events.clone()).await?;
             for again in &outcome.republish {
+                tracing::info!(
+                    write = %again.write,
+                    events = again.events.len(),
+                    "publishing a stored write's live deltas again: its processor stopped before they were out"
+                );
                 let events: Vec<&Event> = again.events.iter().collect();
                 self.publish(Some(&again.write), &events).await;
             }
