@@ -43,9 +43,12 @@ impl Inner {
         // An id twice in one batch is stored once: later copies are duplicates from the start
         // (the server would refuse them mid-transaction).
         let mut duplicates: HashSet<usize> = HashSet::new();
-        let mut first: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+        let mut first: HashMap<(&str, &str), usize> = HashMap::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
-            if first.insert(e.event_id.as_str(), i).is_some() {
+            if first
+                .insert((e.site.as_str(), e.event_id.as_str()), i)
+                .is_some()
+            {
                 duplicates.insert(i);
             }
         }
@@ -68,7 +71,10 @@ impl Inner {
                     duplicates.extend(
                         fresh
                             .iter()
-                            .filter(|&&i| stored.contains(events[i].event_id.as_str()))
+                            .filter(|&&i| {
+                                stored
+                                    .contains(&(events[i].site.clone(), events[i].event_id.clone()))
+                            })
                             .copied(),
                     );
                 }
@@ -127,19 +133,21 @@ impl Inner {
     /// Which of `events` are stored already. Events an older ticket attempt stored without
     /// its rollups yet (a server that had no transactions then) are finished first, so they
     /// count exactly once.
-    async fn stored_ids(&self, events: &[&Event]) -> Result<HashSet<String>, AttemptError> {
-        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    async fn stored_ids(
+        &self,
+        events: &[&Event],
+    ) -> Result<HashSet<(String, String)>, AttemptError> {
         let mut stored = HashSet::new();
         let mut tickets = Vec::new();
         let mut cursor = self
             .events
-            .find(doc! { "eventId": { "$in": &ids } })
-            .projection(doc! { "eventId": 1, BATCH_FIELD: 1 })
+            .find(super::schema::stored_filter(events.iter().copied()))
+            .projection(doc! { "site": 1, "eventId": 1, BATCH_FIELD: 1 })
             .await?;
         while cursor.advance().await? {
             let doc: Document = cursor.deserialize_current()?;
-            if let Ok(id) = doc.get_str("eventId") {
-                stored.insert(id.to_string());
+            if let (Ok(site), Ok(id)) = (doc.get_str("site"), doc.get_str("eventId")) {
+                stored.insert((site.to_string(), id.to_string()));
             }
             if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
                 if !tickets.contains(&b) {
