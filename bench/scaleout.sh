@@ -18,10 +18,15 @@ export FOOTFALL_SECANTUSD=${FOOTFALL_SECANTUSD:-$ROOT/.ci/.venv-secantus/bin/sec
 cd "$ROOT"
 cargo test --release -q -p footfall --test scaleout --no-run
 
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
 run() { # processors kill
-    FOOTFALL_SCALEOUT_EVENTS=$EVENTS FOOTFALL_SCALEOUT_PROCESSORS=$1 FOOTFALL_SCALEOUT_KILL=$2 \
-        cargo test --release -q -p footfall --test scaleout -- --nocapture 2>&1 |
-        grep -E '^scaleout:' || { echo "run with $1 processor(s) failed" >&2; exit 1; }
+    if ! FOOTFALL_SCALEOUT_EVENTS=$EVENTS FOOTFALL_SCALEOUT_PROCESSORS=$1 FOOTFALL_SCALEOUT_KILL=$2 \
+        cargo test --release -q -p footfall --test scaleout -- --nocapture >"$LOG" 2>&1; then
+        { echo "run with $1 processor(s) failed:"; tail -30 "$LOG"; } >&2
+        exit 1
+    fi
+    grep -E '^scaleout:' "$LOG"
 }
 rate() { sed -E 's/.*queryable after [0-9.]+s \(([0-9]+) events\/s\).*/\1/'; }
 

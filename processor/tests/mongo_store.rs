@@ -571,3 +571,60 @@ async fn a_batch_stored_but_not_published_is_published_once_on_redelivery() {
     assert_eq!(live.metrics.today, expected.metrics.today);
     assert_eq!(live.metrics.recent, expected.metrics.recent);
 }
+
+/// The unique key is `{site, eventId}`, the shard key of docs/scaling.md (a sharded
+/// collection's unique index must start with it): the same id on two sites is two events, a
+/// redelivery on its own site is a duplicate, and a database made with the older `{eventId}`
+/// index loses that index on start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_unique_per_site_and_the_old_global_index_is_dropped() {
+    use mongodb::bson::{doc, Document};
+    use mongodb::options::IndexOptions;
+    use mongodb::IndexModel;
+
+    let server = MongoServer::start();
+    let uri = server.uri_for("shardkey");
+    let client = mongodb::Client::with_uri_str(&uri).await.expect("client");
+    let events = client.database("shardkey").collection::<Document>("events");
+    // A database from before the change.
+    events
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "eventId": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("eventId_unique".to_string())
+                        .unique(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .expect("old index");
+    let store = MongoStore::connect(&uri, quick()).await.expect("connect");
+    let names = events.list_index_names().await.expect("index names");
+    assert!(
+        names.iter().any(|n| n == "site_eventId_unique"),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n == "eventId_unique"), "{names:?}");
+
+    let batch = vec![
+        data::event("same-id-0001".into(), "a.example", "page_view", base()),
+        data::event("same-id-0001".into(), "b.example", "page_view", base()),
+    ];
+    let out = store
+        .insert_batch(batch.clone().into())
+        .await
+        .expect("insert");
+    assert_eq!((out.inserted, out.duplicates), (2, 0), "one event per site");
+    let again = store.insert_batch(batch.into()).await.expect("redeliver");
+    assert_eq!((again.inserted, again.duplicates), (0, 2), "redelivery");
+    for site in ["a.example", "b.example"] {
+        let stored = store
+            .read_events(site.into(), base() - DAY, base() + DAY)
+            .await
+            .expect("events");
+        assert_eq!(stored.len(), 1, "{site}");
+    }
+}

@@ -3,7 +3,8 @@
 //! Collections, created with their indexes on start-up in the URI's database (`footfall` when
 //! the URI names none):
 //! - `events`: one document per event (`ts`/`receivedAt` as BSON dates), unique index on
-//!   `eventId`, index `{site, ts}` for the edges of history queries, and a TTL index on `ts`
+//!   `{site, eventId}` (the shard key of docs/scaling.md; a redelivery carries the same site),
+//!   index `{site, ts, eventId}` for the edges of history queries, and a TTL index on `ts`
 //!   when a retention is configured;
 //! - `rollup_deltas`: the rollup increments of each insert attempt, one small document per
 //!   site and minute (see [`crate::rollup`]; hours and days are merges of minutes) — what the

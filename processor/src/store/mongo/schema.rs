@@ -32,10 +32,10 @@ pub(super) const BATCHES: &str = "batches";
 pub(super) const BATCH_FIELD: &str = "b";
 /// Field of an event naming the transaction (write) that stored it; see [`LIVE_PENDING`].
 pub(super) const WRITE_FIELD: &str = "w";
-/// Live-pending markers: `{_id: write, ids: [eventId…], at}`, one per transaction, inserted
-/// in it and deleted once the write's live deltas are published. A marker that is still
-/// there when a redelivery meets the write's events means they may never have been
-/// published (see `transact`). Forgotten after a day, when the live view has moved on.
+/// Live-pending markers: `{_id: write, keys: [{site, ids: [eventId…]}], at}`, one per write,
+/// inserted in its transaction and deleted once its live deltas are published. A marker still
+/// there when a redelivery meets the write's events means they may never have been published
+/// (see `transact`). Forgotten after a day, when the live view has moved on.
 pub(super) const LIVE_PENDING: &str = "live_pending";
 
 pub(super) async fn ensure_indexes(
@@ -55,8 +55,15 @@ pub(super) async fn ensure_indexes(
             )
             .build()
     };
+    // Unique per site: `{site, eventId}` is also the shard key docs/scaling.md plans for, and
+    // a sharded collection's unique index must start with the shard key. It replaces the
+    // older `{eventId}` index, dropped once this one exists.
     events
-        .create_index(index(doc! { "eventId": 1 }, "eventId_unique", true))
+        .create_index(index(
+            doc! { "site": 1, "eventId": 1 },
+            "site_eventId_unique",
+            true,
+        ))
         .await?;
     // `{site, ts}` reads use its prefix; the raw-event export pages in `(ts, eventId)` order,
     // which the index gives without a sort. It replaces the older `{site, ts}` index.
@@ -67,13 +74,11 @@ pub(super) async fn ensure_indexes(
             false,
         ))
         .await?;
-    if events
-        .list_index_names()
-        .await?
-        .iter()
-        .any(|n| n == "site_ts")
-    {
-        events.drop_index("site_ts").await?;
+    let names = events.list_index_names().await?;
+    for old in ["site_ts", "eventId_unique"] {
+        if names.iter().any(|n| n == old) {
+            events.drop_index(old).await?;
+        }
     }
     rollups
         .create_index(index(
@@ -199,4 +204,23 @@ async fn ensure_ttl(
         }
     }
     Ok(())
+}
+
+/// The filter that finds which of `events` are stored, by the unique key `{site, eventId}`:
+/// one `$in` of ids per site, so each arm is a range of `site_eventId_unique`.
+pub(super) fn stored_filter<'a>(events: impl Iterator<Item = &'a protocol::Event>) -> Document {
+    let mut by_site: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for e in events {
+        by_site.entry(&e.site).or_default().push(&e.event_id);
+    }
+    let mut arms: Vec<Document> = by_site
+        .into_iter()
+        .map(|(site, ids)| doc! { "site": site, "eventId": { "$in": ids } })
+        .collect();
+    if arms.len() == 1 {
+        if let Some(only) = arms.pop() {
+            return only;
+        }
+    }
+    doc! { "$or": arms }
 }

@@ -61,17 +61,17 @@ impl Inner {
         }
         // 3. Duplicates stored by an attempt that failed before its rollups: finish that
         //    attempt's ticket first (exactly once, whoever gets there first).
-        let dup_ids: Vec<&str> = events
+        let dups: Vec<&Event> = events
             .iter()
             .enumerate()
             .filter(|(i, _)| duplicates.contains(i))
-            .map(|(_, e)| e.event_id.as_str())
+            .map(|(_, e)| e)
             .collect();
-        if !dup_ids.is_empty() {
+        if !dups.is_empty() {
             let mut earlier = Vec::new();
             let mut cursor = self
                 .events
-                .find(doc! { "eventId": { "$in": &dup_ids } })
+                .find(super::schema::stored_filter(dups.iter().copied()))
                 .projection(doc! { BATCH_FIELD: 1 })
                 .await?;
             while cursor.advance().await? {

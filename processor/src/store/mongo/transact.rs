@@ -14,7 +14,7 @@
 //! the transaction again with the others.
 //!
 //! **Live metrics after a crash.** The transaction also tags each event with its write id
-//! and inserts a live-pending marker `{_id: write, ids, at}`; the caller publishes the live
+//! and inserts a live-pending marker `{_id: write, keys, at}`; the caller publishes the live
 //! deltas of the fresh events tagged with the write and then deletes the marker
 //! ([`crate::store::Store::live_published`]). A processor killed in between leaves the
 //! marker, and its batch is redelivered (offsets are committed only after the store and the
@@ -22,7 +22,7 @@
 //! returns the events of every write whose marker is still there, to be published again.
 //! Gateways apply each write once, so the live view ends equal to one process's.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
@@ -52,9 +52,12 @@ impl Inner {
         // An id twice in one batch is stored once: later copies are duplicates from the start
         // (the server would refuse them mid-transaction).
         let mut duplicates: HashSet<usize> = HashSet::new();
-        let mut first: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+        let mut first: HashMap<(&str, &str), usize> = HashMap::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
-            if first.insert(e.event_id.as_str(), i).is_some() {
+            if first
+                .insert((e.site.as_str(), e.event_id.as_str()), i)
+                .is_some()
+            {
                 duplicates.insert(i);
             }
         }
@@ -92,7 +95,10 @@ impl Inner {
                     duplicates.extend(
                         fresh
                             .iter()
-                            .filter(|&&i| stored.contains(events[i].event_id.as_str()))
+                            .filter(|&&i| {
+                                stored
+                                    .contains(&(events[i].site.clone(), events[i].event_id.clone()))
+                            })
                             .copied(),
                     );
                 }
@@ -121,8 +127,7 @@ impl Inner {
     ) -> Result<(), MongoError> {
         let deltas = delta_docs(write, events);
         let visits = visit_partials(write, events);
-        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
-        let marker = doc! { "_id": write, "ids": ids, "at": DateTime::now() };
+        let marker = doc! { "_id": write, "keys": keys_by_site(events), "at": DateTime::now() };
         let mut session = self.client.start_session().await?;
         session.start_transaction().await?;
         let body = async {
@@ -163,20 +168,19 @@ impl Inner {
     async fn stored_ids(
         &self,
         events: &[&Event],
-    ) -> Result<(HashSet<String>, Vec<LiveWrite>), AttemptError> {
-        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    ) -> Result<(HashSet<(String, String)>, Vec<LiveWrite>), AttemptError> {
         let mut stored = HashSet::new();
         let mut tickets = Vec::new();
         let mut writes = Vec::new();
         let mut cursor = self
             .events
-            .find(doc! { "eventId": { "$in": &ids } })
-            .projection(doc! { "eventId": 1, BATCH_FIELD: 1, WRITE_FIELD: 1 })
+            .find(super::schema::stored_filter(events.iter().copied()))
+            .projection(doc! { "site": 1, "eventId": 1, BATCH_FIELD: 1, WRITE_FIELD: 1 })
             .await?;
         while cursor.advance().await? {
             let doc: Document = cursor.deserialize_current()?;
-            if let Ok(id) = doc.get_str("eventId") {
-                stored.insert(id.to_string());
+            if let (Ok(site), Ok(id)) = (doc.get_str("site"), doc.get_str("eventId")) {
+                stored.insert((site.to_string(), id.to_string()));
             }
             if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
                 if !tickets.contains(&b) {
@@ -207,15 +211,24 @@ impl Inner {
         let mut pending = Vec::new();
         while markers.advance().await? {
             let marker: Document = markers.deserialize_current()?;
-            let (Ok(write), Ok(ids)) = (marker.get_object_id("_id"), marker.get_array("ids"))
+            let (Ok(write), Ok(keys)) = (marker.get_object_id("_id"), marker.get_array("keys"))
             else {
                 continue;
             };
+            // `{site, eventId: {$in}}` per site: ranges of the unique index.
+            let arms: Vec<Document> = keys
+                .iter()
+                .filter_map(|k| k.as_document())
+                .filter_map(|k| Some(doc! { "site": k.get_str("site").ok()?, "eventId": { "$in": k.get_array("ids").ok()?.clone() } }))
+                .collect();
+            if arms.is_empty() {
+                continue;
+            }
             let mut cursor = self
                 .events
-                .find(doc! { "eventId": { "$in": ids.clone() }, WRITE_FIELD: write })
+                .find(doc! { "$or": arms, WRITE_FIELD: write })
                 .await?;
-            let mut events = Vec::with_capacity(ids.len());
+            let mut events = Vec::new();
             while cursor.advance().await? {
                 let doc: Document = cursor.deserialize_current()?;
                 events.extend(doc_to_event(&doc));
@@ -227,6 +240,19 @@ impl Inner {
         }
         Ok(pending)
     }
+}
+
+/// A live-pending marker's keys: `[{site, ids: [eventId…]}]`, so the events are found again
+/// through the unique `{site, eventId}` index.
+fn keys_by_site(events: &[&Event]) -> Vec<Document> {
+    let mut by_site: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in events {
+        by_site.entry(&e.site).or_default().push(&e.event_id);
+    }
+    by_site
+        .into_iter()
+        .map(|(site, ids)| doc! { "site": site, "ids": ids })
+        .collect()
 }
 
 fn outcome(
