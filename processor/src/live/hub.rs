@@ -160,7 +160,7 @@ impl LiveHub {
             if inner.applied.first(d) {
                 inner.engine.apply(d, now);
             } else {
-                tracing::debug!(site = %d.site, write = ?d.write, "a write's live delta again; ignored");
+                tracing::debug!(site = %d.site, write = ?d.write, "write applied already");
             }
         }
     }

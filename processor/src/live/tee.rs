@@ -103,7 +103,7 @@ impl Store for LiveStore {
                 tracing::info!(
                     write = %again.write,
                     events = again.events.len(),
-                    "publishing a stored write's live deltas again: its processor stopped before they were out"
+                    "live deltas of a stored write published again (its processor stopped first)"
                 );
                 let events: Vec<&Event> = again.events.iter().collect();
                 self.publish(Some(&again.write), &events).await;

@@ -219,7 +219,10 @@ impl Inner {
             let arms: Vec<Document> = keys
                 .iter()
                 .filter_map(|k| k.as_document())
-                .filter_map(|k| Some(doc! { "site": k.get_str("site").ok()?, "eventId": { "$in": k.get_array("ids").ok()?.clone() } }))
+                .filter_map(|k| {
+                    let (site, ids) = (k.get_str("site").ok()?, k.get_array("ids").ok()?);
+                    Some(doc! { "site": site, "eventId": { "$in": ids.clone() } })
+                })
                 .collect();
             if arms.is_empty() {
                 continue;
