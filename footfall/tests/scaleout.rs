@@ -724,10 +724,12 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
         "scaleout: {count} processor(s), kill {kill}: {events} events in {requests} requests; standalone ingest {standalone_secs:.1}s; \
          through nginx: ingest {ingest_secs:.1}s (processor killed at {:.1}s), stored and \
          queryable after {pipeline_secs:.1}s ({:.0} events/s); live page views {got} of \
-         {want_live} after the kill, {end} of {end_live} at the end; dashboard: {} socket(s) \
+         {want_live} after the kill, {end} of {end_live} at the end ({} write(s) the killed \
+         processor stored but had not published, published again); dashboard: {} socket(s) \
          via {:?}, {} ticket/socket retries",
         killed_at.as_secs_f64(),
         events as f64 / pipeline_secs,
+        logs().matches("published again").count(),
         s.sockets,
         s.upstreams,
         s.errors.len()
