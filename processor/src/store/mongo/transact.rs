@@ -215,26 +215,24 @@ impl Inner {
             else {
                 continue;
             };
-            // `{site, eventId: {$in}}` per site: ranges of the unique index.
-            let arms: Vec<Document> = keys
-                .iter()
-                .filter_map(|k| k.as_document())
-                .filter_map(|k| {
-                    let (site, ids) = (k.get_str("site").ok()?, k.get_array("ids").ok()?);
-                    Some(doc! { "site": site, "eventId": { "$in": ids.clone() } })
-                })
-                .collect();
-            if arms.is_empty() {
-                continue;
-            }
-            let mut cursor = self
-                .events
-                .find(doc! { "$or": arms, WRITE_FIELD: write })
-                .await?;
+            // One `{site, eventId: {$in}}` read per site, a range of the unique index, and the
+            // write compared here: servers need not plan an `$or` or an extra field well
+            // (SecantusDB scans the collection for either).
             let mut events = Vec::new();
-            while cursor.advance().await? {
-                let doc: Document = cursor.deserialize_current()?;
-                events.extend(doc_to_event(&doc));
+            for key in keys.iter().filter_map(|k| k.as_document()) {
+                let (Ok(site), Ok(ids)) = (key.get_str("site"), key.get_array("ids")) else {
+                    continue;
+                };
+                let mut cursor = self
+                    .events
+                    .find(doc! { "site": site, "eventId": { "$in": ids.clone() } })
+                    .await?;
+                while cursor.advance().await? {
+                    let doc: Document = cursor.deserialize_current()?;
+                    if doc.get_object_id(WRITE_FIELD).ok() == Some(write) {
+                        events.extend(doc_to_event(&doc));
+                    }
+                }
             }
             pending.push(LiveWrite {
                 write: write.to_hex(),
