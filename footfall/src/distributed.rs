@@ -179,9 +179,6 @@ async fn open_mongo(
     )
 }
 
-/// How often a processor publishes its live-metrics deltas to the metrics topic.
-const LIVE_PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
-
 pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     let token = match opts.admin_token.as_deref().filter(|t| !t.trim().is_empty()) {
         Some(t) => AdminToken::configured(t).context("--admin-token / FOOTFALL_ADMIN_TOKEN")?,
@@ -214,8 +211,10 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
         shutdown::signal().await;
         let _ = stop_tx.send(true);
     });
-    // Live metrics: this processor publishes the deltas of what it newly stores; its gateway
-    // merges every processor's deltas from the metrics topic, so dashboards see global numbers.
+    // Live metrics: this processor publishes the deltas of each batch it newly stores, tagged
+    // with the store's write and acknowledged before the batch's offsets are committed; its
+    // gateway merges every processor's deltas from the metrics topic (each write once), so
+    // dashboards see global numbers, also after a processor is killed.
     let publisher = Arc::new(
         MetricsPublisher::new(&opts.kafka.brokers, &opts.kafka.metrics_topic)
             .map_err(anyhow::Error::msg)?,
@@ -234,10 +233,6 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
                 tracing::error!(error = %e, "live metrics subscriber failed");
             }
         }
-    });
-    let publishing = tokio::spawn({
-        let (publisher, stop) = (publisher.clone(), stopped(stop_rx.clone()));
-        async move { publisher.run(LIVE_PUBLISH_INTERVAL, stop).await }
     });
     let store: Arc<dyn Store> = Arc::new(LiveStore::new(store, publisher));
     // The registry lives in the store; collectors learn it from the sites topic, which is
@@ -284,8 +279,7 @@ pub async fn processor(opts: ProcessorOpts) -> anyhow::Result<()> {
     };
     pipeline::run(&source, store, &config, &metrics, stopped(stop_rx)).await;
     source.close().await;
-    // The last deltas go out before the live connections are told we are leaving.
-    let _ = publishing.await;
+    // Every stored batch's deltas went out before its offsets were committed (`LiveStore`).
     live.close();
     let _ = subscriber.await;
     match server.await {

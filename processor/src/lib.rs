@@ -60,6 +60,6 @@ pub use api::StatsApi;
 pub use auth::AdminToken;
 pub use footfall_http::BoxFuture;
 pub use http::{ProcessorHttp, ProcessorService};
-pub use store::{EventBatch, InsertOutcome, SqliteStore, Store, StoreError};
+pub use store::{EventBatch, InsertOutcome, LiveWrite, SqliteStore, Store, StoreError};
 #[cfg(feature = "mongo")]
 pub use store::{MongoConfig, MongoStore};

@@ -12,7 +12,7 @@ use processor::history;
 use processor::live::{deltas_of, DeltaSink, LiveEngine, LiveStore, MetricsDelta};
 use processor::query::{RangeQuery, TimeseriesQuery};
 use processor::store::SqliteConfig;
-use processor::{SqliteStore, Store};
+use processor::{BoxFuture, SqliteStore, Store};
 use protocol::fixture::EventBuilder;
 use protocol::stats::Interval;
 use protocol::Event;
@@ -22,11 +22,16 @@ use protocol::Event;
 struct Deltas(Mutex<Vec<MetricsDelta>>);
 
 impl DeltaSink for Deltas {
-    fn record(&self, fresh: &[&Event]) {
+    fn publish<'a>(
+        &'a self,
+        _write: Option<&'a str>,
+        fresh: &'a [&'a Event],
+    ) -> BoxFuture<'a, Result<(), String>> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend(deltas_of(fresh.iter().copied()));
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 use common::data::{self, base, dataset, DAY};
 use common::mongo::MongoServer;
 use processor::history;
+use processor::live::{deltas_of, DeltaSink, LiveHub, LiveStore};
 use processor::query::RangeQuery;
 use processor::store::MongoConfig;
-use processor::{MongoStore, Store, StoreError};
+use processor::{BoxFuture, MongoStore, Store, StoreError};
+use protocol::fixture::EventBuilder;
+use protocol::Event;
 
 fn quick() -> MongoConfig {
     MongoConfig {
@@ -482,6 +485,91 @@ async fn many_sessions_each_merge_their_partials_once() {
     assert_eq!(s.views_per_visit, 2.0, "each partial merged once");
     assert_eq!(s.bounce_rate, 0.0);
     assert_eq!(s.visit_duration, 60);
+}
+
+/// Stands for a processor cut off between storing a batch and publishing its live deltas
+/// (killed, or its broker gone): the publication never happens.
+struct CutOff;
+
+impl DeltaSink for CutOff {
+    fn publish<'a>(
+        &'a self,
+        _write: Option<&'a str>,
+        _fresh: &'a [&'a Event],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Err("the processor is gone".to_string()) })
+    }
+}
+
+/// Issue 14: a processor stores a batch and dies before its live deltas go out; Kafka
+/// redelivers the batch — cut into other batches — to another processor, where its events
+/// are duplicates. The store hands back the unpublished write, the other processor
+/// publishes it (once: the marker is gone after that), and the gateway's live view equals
+/// that of one process that saw every event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stored_but_not_published_is_published_once_on_redelivery() {
+    let server = MongoServer::start();
+    let store: Arc<dyn Store> = Arc::new(
+        MongoStore::connect(&server.uri(), quick())
+            .await
+            .expect("connect"),
+    );
+    let site = "live.example";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let events: Vec<Event> = (0..450)
+        .map(|i| {
+            EventBuilder::new(site, if i % 3 == 0 { "click" } else { "page_view" }, now)
+                .id(format!("cut-{i}"))
+                .visitor(format!("v{}", i % 97))
+                .path(format!("/p{}", i % 7))
+                .build()
+        })
+        .collect();
+    let gateway = LiveHub::default();
+    let dead = LiveStore::new(store.clone(), Arc::new(CutOff));
+    let alive = LiveStore::new(store.clone(), Arc::new(gateway.clone()));
+
+    let first = dead
+        .insert_batch(events[..300].to_vec().into())
+        .await
+        .expect("stored; the publication is lost");
+    assert_eq!(first.inserted, 300);
+    let write = first.write.expect("a transaction names its write");
+
+    // The redelivery, in other batches: half of the lost write with new events...
+    let again = alive
+        .insert_batch(events[150..].to_vec().into())
+        .await
+        .expect("redelivered");
+    assert_eq!((again.inserted, again.duplicates), (150, 150));
+    assert_eq!(again.republish.len(), 1, "{:?}", again.republish);
+    assert_eq!(again.republish[0].write, write);
+    let mut ids: Vec<&str> = again.republish[0]
+        .events
+        .iter()
+        .map(|e| e.event_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    let mut lost: Vec<&str> = events[..300].iter().map(|e| e.event_id.as_str()).collect();
+    lost.sort_unstable();
+    assert_eq!(ids, lost, "the whole write, read back from the store");
+    // ... then the rest of it: published already, so not again.
+    let rest = alive
+        .insert_batch(events[..150].to_vec().into())
+        .await
+        .expect("redelivered");
+    assert_eq!((rest.inserted, rest.duplicates), (0, 150));
+    assert!(rest.republish.is_empty(), "{:?}", rest.republish);
+
+    let standalone = LiveHub::default();
+    standalone.apply(&deltas_of(&events));
+    let (live, expected) = (gateway.view(site), standalone.view(site));
+    assert_eq!(expected.metrics.today.pageviews, 300);
+    assert_eq!(live.metrics.today, expected.metrics.today);
+    assert_eq!(live.metrics.recent, expected.metrics.recent);
 }
 
 /// The unique key is `{site, eventId}`, the shard key of docs/scaling.md (a sharded

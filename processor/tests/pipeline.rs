@@ -63,6 +63,7 @@ impl Store for FlakyStore {
                 inserted: n,
                 duplicates: 0,
                 fresh: (0..n).collect(),
+                ..InsertOutcome::default()
             })
         })
     }

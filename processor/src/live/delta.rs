@@ -153,6 +153,12 @@ pub struct MetricsDelta {
     pub minutes: BTreeMap<i64, Bucket>,
     /// The newest events for the live feed (without `seq`; the engine numbers them).
     pub feed: Vec<FeedEvent>,
+    /// The store write whose fresh events this delta counts (see
+    /// [`crate::store::InsertOutcome::write`]): a write may be published twice (its
+    /// processor died before it knew the first went out), and a hub applies each write of a
+    /// site once. Absent from deltas of untracked writes; older gateways ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<String>,
     /// What is left of [`MAX_DELTA_KEY_BYTES`] (not sent: a receiver has its own budget).
     #[serde(skip, default = "full_delta_budget")]
     budget: usize,
@@ -165,8 +171,14 @@ fn full_delta_budget() -> usize {
 /// Equal when what is sent is equal (the budget left is bookkeeping).
 impl PartialEq for MetricsDelta {
     fn eq(&self, other: &Self) -> bool {
-        (self.v, &self.site, &self.minutes, &self.feed)
-            == (other.v, &other.site, &other.minutes, &other.feed)
+        (self.v, &self.site, &self.minutes, &self.feed, &self.write)
+            == (
+                other.v,
+                &other.site,
+                &other.minutes,
+                &other.feed,
+                &other.write,
+            )
     }
 }
 
@@ -177,6 +189,7 @@ impl MetricsDelta {
             site: site.into(),
             minutes: BTreeMap::new(),
             feed: Vec::new(),
+            write: None,
             budget: MAX_DELTA_KEY_BYTES,
         }
     }

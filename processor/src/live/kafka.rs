@@ -2,15 +2,15 @@
 //! leaves this module.
 //!
 //! Each processor sees only its partitions of `footfall.events`. A [`MetricsPublisher`]
-//! (a [`DeltaSink`]) accumulates the deltas of the events its store newly stored and
-//! publishes them about twice a second, one message per site, only when something happened.
+//! (a [`DeltaSink`]) publishes the deltas of each batch its store newly stored, one message
+//! per site tagged with the store's write, and waits for the broker's acknowledgement, so
+//! the batch's offsets are committed only after its live deltas are out (see `tee`).
 //! Every gateway runs [`run_subscriber`]: a consumer of the *whole* topic in a group of its
 //! own that never commits, starting from the earliest retained message — so a gateway that
 //! (re)starts rebuilds today's totals and the last hour from the topic (24 h retention) —
 //! and merges every delta into its hub. Deltas add counts and unite HyperLogLog sketches, so
 //! the merge is order-independent and every dashboard on every instance shows global numbers.
 
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use footfall_kafka::config;
@@ -20,9 +20,10 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 
-use super::delta::{DeltaBuilder, MetricsDelta, DELTA_VERSION};
+use super::delta::{deltas_of, MetricsDelta, DELTA_VERSION};
 use super::hub::LiveHub;
 use super::tee::DeltaSink;
+use crate::BoxFuture;
 
 /// Header carrying the delta schema version; a gateway skips versions it cannot read.
 pub const VERSION_HEADER: &str = "footfall-delta-version";
@@ -43,7 +44,6 @@ pub enum MetricsTopicError {
 pub struct MetricsPublisher {
     producer: FutureProducer,
     topic: String,
-    pending: Mutex<DeltaBuilder>,
 }
 
 impl MetricsPublisher {
@@ -57,57 +57,51 @@ impl MetricsPublisher {
         Ok(MetricsPublisher {
             producer,
             topic: topic.to_string(),
-            pending: Mutex::new(DeltaBuilder::default()),
         })
     }
 
-    /// Publishes what accumulated every `interval` until `shutdown`, then once more.
-    pub async fn run(&self, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(interval);
-        loop {
-            let stop = tokio::select! {
-                _ = tick.tick() => false,
-                _ = &mut shutdown => true,
-            };
-            self.flush().await;
-            if stop {
-                return;
+    /// Sends the deltas (one per site) and waits for every acknowledgement.
+    async fn send(&self, deltas: Vec<MetricsDelta>) -> Result<(), String> {
+        let version = DELTA_VERSION.to_string();
+        let sends = deltas.iter().map(|delta| {
+            let payload = protocol::api::to_json(delta);
+            let version = version.as_str();
+            async move {
+                let record = FutureRecord::to(&self.topic)
+                    .key(delta.site.as_str())
+                    .payload(&payload)
+                    .headers(OwnedHeaders::new().insert(Header {
+                        key: VERSION_HEADER,
+                        value: Some(version),
+                    }));
+                self.producer
+                    .send(record, Duration::from_secs(5))
+                    .await
+                    .map(|_| ())
+                    .map_err(|(e, _)| format!("site {}: {e}", delta.site))
             }
-        }
-    }
-
-    async fn flush(&self) {
-        let deltas = {
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            if pending.is_empty() {
-                return;
-            }
-            pending.take()
-        };
-        for delta in deltas {
-            let payload = protocol::api::to_json(&delta);
-            let version = DELTA_VERSION.to_string();
-            let record = FutureRecord::to(&self.topic)
-                .key(delta.site.as_str())
-                .payload(&payload)
-                .headers(OwnedHeaders::new().insert(Header {
-                    key: VERSION_HEADER,
-                    value: Some(version.as_str()),
-                }));
-            if let Err((e, _)) = self.producer.send(record, Duration::from_secs(5)).await {
-                tracing::warn!(error = %e, site = %delta.site, "live metrics delta not published");
-            }
-        }
+        });
+        // Sent together, so a batch of many sites costs one round trip, not one per site.
+        futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .collect::<Result<(), String>>()
     }
 }
 
 impl DeltaSink for MetricsPublisher {
-    fn record(&self, fresh: &[&Event]) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        for e in fresh {
-            pending.add(e);
-        }
+    fn publish<'a>(
+        &'a self,
+        write: Option<&'a str>,
+        fresh: &'a [&'a Event],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut deltas = deltas_of(fresh.iter().copied());
+            for d in &mut deltas {
+                d.write = write.map(str::to_string);
+            }
+            self.send(deltas).await
+        })
     }
 }
 

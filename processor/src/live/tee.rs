@@ -5,6 +5,17 @@
 //! metrics with exactly the events that were new, so redelivery never double counts there.
 //! Where the deltas go is a [`DeltaSink`]: the in-process hub (standalone) or the
 //! `footfall.metrics` topic (processors).
+//!
+//! **At least once, applied once.** A store that keeps live-pending markers (MongoDB) names
+//! the write of the fresh events ([`InsertOutcome::write`]); their deltas are published
+//! tagged with it and *awaited* before `insert_batch` returns — so before the pipeline
+//! commits the batch's offsets — and only then is the marker deleted. A processor killed in
+//! between leaves the marker; the redelivered batch meets the events as duplicates, and the
+//! store returns the write to publish again ([`InsertOutcome::republish`]). Gateways apply a
+//! write once ([`LiveHub::apply`]), so the live view ends where one process would have it.
+//! A publication that fails (metrics topic down) is logged and the batch still succeeds:
+//! live metrics are a view, and storing must not wait for them; the marker then stays until
+//! its TTL, and a later redelivery of any of its events publishes the write after all.
 
 use std::sync::Arc;
 
@@ -19,14 +30,37 @@ use crate::store::{
 use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
 
-/// Receives the events a store has just stored for the first time.
+/// Receives the events a store has just stored for the first time, or a write to publish
+/// again.
 pub trait DeltaSink: Send + Sync + 'static {
-    fn record(&self, fresh: &[&Event]);
+    /// Publishes the deltas of `fresh`, tagged with `write` when the store named one. `Ok`
+    /// once they are where they go (the hub: at once; the topic: acknowledged by the broker).
+    fn publish<'a>(
+        &'a self,
+        write: Option<&'a str>,
+        fresh: &'a [&'a Event],
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 impl DeltaSink for LiveHub {
-    fn record(&self, fresh: &[&Event]) {
-        LiveHub::record(self, fresh);
+    fn publish<'a>(
+        &'a self,
+        write: Option<&'a str>,
+        fresh: &'a [&'a Event],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        match write {
+            // One process (standalone): nothing is ever published twice, so events are
+            // batched into the hub's next round.
+            None => LiveHub::record(self, fresh),
+            Some(write) => {
+                let mut deltas = super::delta::deltas_of(fresh.iter().copied());
+                for d in &mut deltas {
+                    d.write = Some(write.to_string());
+                }
+                self.apply(&deltas);
+            }
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -40,6 +74,24 @@ impl LiveStore {
     pub fn new(inner: Arc<dyn Store>, sink: Arc<dyn DeltaSink>) -> Self {
         LiveStore { inner, sink }
     }
+
+    /// Publishes one write's events and, once that is done, forgets its marker (see the
+    /// module docs for why a failure here does not fail the insert).
+    async fn publish(&self, write: Option<&str>, events: &[&Event]) {
+        if events.is_empty() {
+            return;
+        }
+        if let Err(e) = self.sink.publish(write, events).await {
+            tracing::warn!(error = %e, ?write, "live metrics not published; kept for a redelivery");
+            return;
+        }
+        if let Some(write) = write {
+            if let Err(e) = self.inner.live_published(write.to_string()).await {
+                // The write is published again on a redelivery; gateways ignore the repeat.
+                tracing::debug!(error = %e, write, "live-pending marker not deleted");
+            }
+        }
+    }
 }
 
 impl Store for LiveStore {
@@ -47,14 +99,21 @@ impl Store for LiveStore {
         Box::pin(async move {
             // The batch is shared, not copied: the store reads it, then live metrics do.
             let outcome = self.inner.insert_batch(events.clone()).await?;
+            for again in &outcome.republish {
+                tracing::info!(
+                    write = %again.write,
+                    events = again.events.len(),
+                    "live deltas of a stored write published again (its processor stopped first)"
+                );
+                let events: Vec<&Event> = again.events.iter().collect();
+                self.publish(Some(&again.write), &events).await;
+            }
             let fresh: Vec<&Event> = outcome
                 .fresh
                 .iter()
                 .filter_map(|&i| events.get(i))
                 .collect();
-            if !fresh.is_empty() {
-                self.sink.record(&fresh);
-            }
+            self.publish(outcome.write.as_deref(), &fresh).await;
             Ok(outcome)
         })
     }
@@ -151,6 +210,10 @@ impl Store for LiveStore {
 
     fn is_ready(&self) -> bool {
         self.inner.is_ready()
+    }
+
+    fn live_published(&self, write: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.live_published(write)
     }
 }
 

@@ -93,7 +93,7 @@ pub struct RegisteredSite {
 }
 
 /// What an insert did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct InsertOutcome {
     /// Events stored for the first time.
     pub inserted: usize,
@@ -102,6 +102,22 @@ pub struct InsertOutcome {
     /// Positions (in the inserted batch) of the events stored for the first time: only these
     /// may feed live metrics, so redelivery never double counts there either.
     pub fresh: Vec<usize>,
+    /// The write that stored the fresh events, when the store keeps a live-pending marker
+    /// for it (MongoDB): whoever publishes their live deltas tags them with it and then calls
+    /// [`Store::live_published`]. `None` where one process is the whole deployment (SQLite).
+    pub write: Option<String>,
+    /// Earlier writes met as duplicates whose live deltas may never have been published (a
+    /// processor killed between storing a batch and publishing it): publish them again,
+    /// tagged with their write, so gateways count each write once.
+    pub republish: Vec<LiveWrite>,
+}
+
+/// The events one earlier write stored, to be published to live metrics again (see
+/// [`InsertOutcome::republish`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveWrite {
+    pub write: String,
+    pub events: Vec<Event>,
 }
 
 /// Why a store could not do what was asked. All variants mean "nothing was promised": an
@@ -237,4 +253,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether inserts are expected to succeed right now.
     fn is_ready(&self) -> bool;
+
+    /// The live deltas of `write` (see [`InsertOutcome::write`]) are published: forget its
+    /// live-pending marker. Stores without markers have nothing to do. Losing this call
+    /// costs one more publication of the write, which gateways discard by its id.
+    fn live_published(&self, write: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        let _ = write;
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -15,7 +15,7 @@ use protocol::stats::Dimension;
 use protocol::Event;
 
 use super::bulk::Upsert;
-use super::schema::BATCH_FIELD;
+use super::schema::{BATCH_FIELD, WRITE_FIELD};
 use crate::rollup::{self, parse_field_key, BucketKey, Hll, Res, Rollup};
 use crate::store::{Bucket, StoreError};
 use crate::visit::Visit;
@@ -44,7 +44,7 @@ pub(super) fn doc_to_event(doc: &Document) -> Option<Event> {
         return None;
     }
     let mut d = doc.clone();
-    for field in ["_id", BATCH_FIELD, "v"] {
+    for field in ["_id", BATCH_FIELD, WRITE_FIELD, "v"] {
         d.remove(field);
     }
     for field in ["ts", "receivedAt"] {

@@ -24,7 +24,9 @@
 //!   `{site, p.start}` and `{site, p.s}` (the session), and `{site, start}` for visits
 //!   written before partials;
 //! - `records`: goals and share links;
-//! - `spent_tickets`: WebSocket tickets already used, until they expire (`live::tickets`).
+//! - `spent_tickets`: WebSocket tickets already used, until they expire (`live::tickets`);
+//! - `live_pending`: one marker per transaction whose live deltas are not known to be
+//!   published yet (see `transact` and [`Store::live_published`]), TTL one day.
 //!
 //! A history query reads a range's bucket documents *and* its deltas, in one snapshot (a
 //! read-only transaction), and merges them: the compactor moves increments from deltas into
@@ -91,7 +93,9 @@ use std::time::Duration;
 
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::error::Error as MongoError;
-use mongodb::options::{Acknowledgment, ClientOptions, ReadConcern, WriteConcern};
+use mongodb::options::{
+    Acknowledgment, ClientOptions, CollectionOptions, ReadConcern, WriteConcern,
+};
 use mongodb::{Client, ClientSession, Collection, Database};
 use protocol::Event;
 
@@ -110,8 +114,8 @@ use codec::{
 };
 use errors::{is_connection_error, store_error, AttemptError};
 use schema::{
-    ensure_indexes, ensure_known_sites, BATCHES, DELTAS, EVENTS, KNOWN_SITES, LEASES, RECORDS,
-    ROLLUPS, SITES, SPENT_TICKETS, VISITS,
+    ensure_indexes, ensure_known_sites, BATCHES, DELTAS, EVENTS, KNOWN_SITES, LEASES, LIVE_PENDING,
+    RECORDS, ROLLUPS, SITES, SPENT_TICKETS, VISITS,
 };
 
 /// Server-side limit of one read (`maxTimeMS`): a query the stats API has given up on
@@ -192,6 +196,10 @@ struct Inner {
     records: Collection<Document>,
     batches: Collection<Document>,
     leases: Collection<Document>,
+    live_pending: Collection<Document>,
+    /// `live_pending` with `w: 1` and no journal, for deleting published markers: a delete
+    /// that is lost costs one extra publication, which gateways discard.
+    live_pending_relaxed: Collection<Document>,
     /// The write concern as a command field, for commands sent with `run_command` outside a
     /// transaction (they get no default).
     write_concern: Document,
@@ -278,6 +286,18 @@ impl MongoStore {
             records: db.collection(RECORDS),
             batches: db.collection(BATCHES),
             leases: db.collection(LEASES),
+            live_pending: db.collection(LIVE_PENDING),
+            live_pending_relaxed: db.collection_with_options(
+                LIVE_PENDING,
+                CollectionOptions::builder()
+                    .write_concern(
+                        WriteConcern::builder()
+                            .w(Acknowledgment::Nodes(1))
+                            .journal(false)
+                            .build(),
+                    )
+                    .build(),
+            ),
             write_concern,
             instance: hex::encode(instance),
             db: db.clone(),
@@ -429,7 +449,7 @@ impl Store for MongoStore {
             if events.is_empty() {
                 return Ok(InsertOutcome::default());
             }
-            let docs = events
+            let mut docs = events
                 .iter()
                 .map(event_to_doc)
                 .collect::<Result<Vec<_>, _>>()?;
@@ -440,7 +460,7 @@ impl Store for MongoStore {
             loop {
                 let batch = ObjectId::new();
                 let result =
-                    match tokio::time::timeout(limit, self.inner.insert(batch, &events, &docs))
+                    match tokio::time::timeout(limit, self.inner.insert(batch, &events, &mut docs))
                         .await
                     {
                         Ok(result) => result,
@@ -723,6 +743,21 @@ impl Store for MongoStore {
             Ok(gone.deleted_count == 1)
         })
     }
+
+    fn live_published(&self, write: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            // An id this store never made has no marker either.
+            let Ok(id) = ObjectId::parse_str(&write) else {
+                return Ok(());
+            };
+            self.inner
+                .live_pending_relaxed
+                .delete_one(doc! { "_id": id })
+                .await
+                .map_err(|e| store_error(&e))?;
+            Ok(())
+        })
+    }
 }
 
 impl Inner {
@@ -732,7 +767,7 @@ impl Inner {
         &self,
         batch: ObjectId,
         events: &[Event],
-        docs: &[Document],
+        docs: &mut [Document],
     ) -> Result<InsertOutcome, AttemptError> {
         if self.transactions.load(Ordering::Relaxed) {
             if let Some(outcome) = self.insert_transacted(events, docs).await? {

@@ -30,6 +30,13 @@ pub(super) const RECORDS: &str = "records";
 pub(super) const BATCHES: &str = "batches";
 /// Field of an event naming the insert attempt (ticket) that stored it.
 pub(super) const BATCH_FIELD: &str = "b";
+/// Field of an event naming the transaction (write) that stored it; see [`LIVE_PENDING`].
+pub(super) const WRITE_FIELD: &str = "w";
+/// Live-pending markers: `{_id: write, keys: [{site, ids: [eventId…]}], at}`, one per write,
+/// inserted in its transaction and deleted once its live deltas are published. A marker still
+/// there when a redelivery meets the write's events means they may never have been published
+/// (see `transact`). Forgotten after a day, when the live view has moved on.
+pub(super) const LIVE_PENDING: &str = "live_pending";
 
 pub(super) async fn ensure_indexes(
     db: &Database,
@@ -117,6 +124,7 @@ pub(super) async fn ensure_indexes(
     ensure_ttl(db, ROLLUPS, "t", secs.map(|s| s + 86_400)).await?;
     // A spent ticket is forgotten once it has expired (it is refused as expired anyway).
     ensure_ttl(db, SPENT_TICKETS, "expires", Some(0)).await?;
+    ensure_ttl(db, LIVE_PENDING, "at", Some(86_400)).await?;
     Ok(())
 }
 

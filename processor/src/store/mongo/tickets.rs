@@ -101,6 +101,8 @@ impl Inner {
             fresh: (0..events.len())
                 .filter(|i| !duplicates.contains(i))
                 .collect(),
+            // Without transactions no live-pending marker is kept (see `transact`).
+            ..InsertOutcome::default()
         })
     }
 
