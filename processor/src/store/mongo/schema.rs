@@ -206,21 +206,19 @@ async fn ensure_ttl(
     Ok(())
 }
 
-/// The filter that finds which of `events` are stored, by the unique key `{site, eventId}`:
-/// one `$in` of ids per site, so each arm is a range of `site_eventId_unique`.
-pub(super) fn stored_filter<'a>(events: impl Iterator<Item = &'a protocol::Event>) -> Document {
+/// The filters that find which of `events` are stored, by the unique key `{site, eventId}`:
+/// one `{site, eventId: {$in}}` per site, each a range of `site_eventId_unique`. One query
+/// per filter rather than one `$or`: servers need not plan an `$or` well (SecantusDB scans
+/// the collection for it).
+pub(super) fn stored_filters<'a>(
+    events: impl Iterator<Item = &'a protocol::Event>,
+) -> Vec<Document> {
     let mut by_site: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for e in events {
         by_site.entry(&e.site).or_default().push(&e.event_id);
     }
-    let mut arms: Vec<Document> = by_site
+    by_site
         .into_iter()
         .map(|(site, ids)| doc! { "site": site, "eventId": { "$in": ids } })
-        .collect();
-    if arms.len() == 1 {
-        if let Some(only) = arms.pop() {
-            return only;
-        }
-    }
-    doc! { "$or": arms }
+        .collect()
 }

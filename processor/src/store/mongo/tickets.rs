@@ -69,16 +69,18 @@ impl Inner {
             .collect();
         if !dups.is_empty() {
             let mut earlier = Vec::new();
-            let mut cursor = self
-                .events
-                .find(super::schema::stored_filter(dups.iter().copied()))
-                .projection(doc! { BATCH_FIELD: 1 })
-                .await?;
-            while cursor.advance().await? {
-                let doc: Document = cursor.deserialize_current()?;
-                if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
-                    if !earlier.contains(&b) {
-                        earlier.push(b);
+            for filter in super::schema::stored_filters(dups.iter().copied()) {
+                let mut cursor = self
+                    .events
+                    .find(filter)
+                    .projection(doc! { BATCH_FIELD: 1 })
+                    .await?;
+                while cursor.advance().await? {
+                    let doc: Document = cursor.deserialize_current()?;
+                    if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
+                        if !earlier.contains(&b) {
+                            earlier.push(b);
+                        }
                     }
                 }
             }

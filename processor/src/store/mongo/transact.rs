@@ -172,24 +172,26 @@ impl Inner {
         let mut stored = HashSet::new();
         let mut tickets = Vec::new();
         let mut writes = Vec::new();
-        let mut cursor = self
-            .events
-            .find(super::schema::stored_filter(events.iter().copied()))
-            .projection(doc! { "site": 1, "eventId": 1, BATCH_FIELD: 1, WRITE_FIELD: 1 })
-            .await?;
-        while cursor.advance().await? {
-            let doc: Document = cursor.deserialize_current()?;
-            if let (Ok(site), Ok(id)) = (doc.get_str("site"), doc.get_str("eventId")) {
-                stored.insert((site.to_string(), id.to_string()));
-            }
-            if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
-                if !tickets.contains(&b) {
-                    tickets.push(b);
+        for filter in super::schema::stored_filters(events.iter().copied()) {
+            let mut cursor = self
+                .events
+                .find(filter)
+                .projection(doc! { "site": 1, "eventId": 1, BATCH_FIELD: 1, WRITE_FIELD: 1 })
+                .await?;
+            while cursor.advance().await? {
+                let doc: Document = cursor.deserialize_current()?;
+                if let (Ok(site), Ok(id)) = (doc.get_str("site"), doc.get_str("eventId")) {
+                    stored.insert((site.to_string(), id.to_string()));
                 }
-            }
-            if let Ok(w) = doc.get_object_id(WRITE_FIELD) {
-                if !writes.contains(&w) {
-                    writes.push(w);
+                if let Ok(b) = doc.get_object_id(BATCH_FIELD) {
+                    if !tickets.contains(&b) {
+                        tickets.push(b);
+                    }
+                }
+                if let Ok(w) = doc.get_object_id(WRITE_FIELD) {
+                    if !writes.contains(&w) {
+                        writes.push(w);
+                    }
                 }
             }
         }
