@@ -39,15 +39,9 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-
 KPORT=$(free_port)
-(cd "$WORK" && exec "$TANSU" broker --listener-url tcp://127.0.0.1:$KPORT \
-    --advertised-listener-url tcp://127.0.0.1:$KPORT --storage-engine memory://tansu/ \
-    >"$WORK/tansu.log" 2>&1) &
-PIDS+=($!)
-wait_port "$KPORT"
+start_tansu "$TANSU" "$KPORT" "$WORK"
+PIDS+=($TANSU_PID)
 
 CPORT=$(free_port)
 "$BIN/footfall" collector --listen 127.0.0.1:$CPORT --brokers 127.0.0.1:$KPORT --events-topic $TOPIC \
