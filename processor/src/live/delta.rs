@@ -278,6 +278,19 @@ pub fn deltas_of<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<Metrics
     b.take()
 }
 
+/// The deltas of one store write's events, each tagged with the write when the store named
+/// one, so a gateway applies them once however often they are published.
+pub fn deltas_of_write<'a>(
+    write: Option<&str>,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Vec<MetricsDelta> {
+    let mut deltas = deltas_of(events);
+    for d in &mut deltas {
+        d.write = write.map(str::to_string);
+    }
+    deltas
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,6 +304,7 @@ impl LiveHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::delta::deltas_of_write;
     use crate::live::{deltas_of, test_event};
 
     #[tokio::test]
@@ -338,13 +339,7 @@ mod tests {
             test_event("s", "page_view", "/", "v1", now),
             test_event("t", "page_view", "/", "v2", now),
         ];
-        let tagged = |write: &str| {
-            let mut deltas = deltas_of(&events);
-            for d in &mut deltas {
-                d.write = Some(write.to_string());
-            }
-            deltas
-        };
+        let tagged = |write: &str| deltas_of_write(Some(write), &events);
         hub.apply(&tagged("w1"));
         hub.apply(&tagged("w1"));
         hub.apply(&tagged("w2"));

@@ -20,7 +20,7 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 
-use super::delta::{deltas_of, MetricsDelta, DELTA_VERSION};
+use super::delta::{deltas_of_write, MetricsDelta, DELTA_VERSION};
 use super::hub::LiveHub;
 use super::tee::DeltaSink;
 use crate::BoxFuture;
@@ -96,11 +96,8 @@ impl DeltaSink for MetricsPublisher {
         fresh: &'a [&'a Event],
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let mut deltas = deltas_of(fresh.iter().copied());
-            for d in &mut deltas {
-                d.write = write.map(str::to_string);
-            }
-            self.send(deltas).await
+            self.send(deltas_of_write(write, fresh.iter().copied()))
+                .await
         })
     }
 }

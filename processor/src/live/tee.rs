@@ -52,13 +52,10 @@ impl DeltaSink for LiveHub {
             // One process (standalone): nothing is ever published twice, so events are
             // batched into the hub's next round.
             None => LiveHub::record(self, fresh),
-            Some(write) => {
-                let mut deltas = super::delta::deltas_of(fresh.iter().copied());
-                for d in &mut deltas {
-                    d.write = Some(write.to_string());
-                }
-                self.apply(&deltas);
-            }
+            Some(write) => self.apply(&super::delta::deltas_of_write(
+                Some(write),
+                fresh.iter().copied(),
+            )),
         }
         Box::pin(async { Ok(()) })
     }
