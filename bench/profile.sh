@@ -47,9 +47,12 @@ perf)
   echo; echo "== top $TOP frames by self time (all threads)"
   perf report -i "$WORK/perf.data" --stdio --no-children --sort symbol 2>/dev/null \
     | grep -E '^ +[0-9]' | head -"$TOP" | sed -E 's/ +- +- *$//; s/ +$//'
-  echo; echo "== top frames of the SQLite writer thread"
-  perf report -i "$WORK/perf.data" --stdio --no-children --comm footfall-sqlite --sort symbol 2>/dev/null \
-    | grep -E '^ +[0-9]' | head -15 | sed -E 's/ +- +- *$//; s/ +$//'
+  for thread in tokio-rt-worker footfall-journal footfall-sqlite; do
+    echo; echo "== top frames of $thread"
+    # perf keeps the first 15 characters of a thread's name.
+    perf report -i "$WORK/perf.data" --stdio --no-children --comm "${thread:0:15}" --sort symbol 2>/dev/null \
+      | grep -E '^ +[0-9]' | head -15 | sed -E 's/ +- +- *$//; s/ +$//'
+  done
   ;;
 callgrind)
   command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind" >&2; exit 1; }

@@ -115,9 +115,10 @@ pub struct StandaloneOpts {
     /// Token for the stats API, WebSocket and dashboard. Generated and printed when unset.
     #[arg(long, env = "FOOTFALL_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Insert requests that may queue for the store before ingestion answers 503.
-    #[arg(long, env = "FOOTFALL_STORE_QUEUE", default_value_t = 4096)]
-    pub store_queue: usize,
+    /// Most MiB of acknowledged events the journal may hold ahead of the store (a burst
+    /// larger than the store can index at once); past it ingestion answers 503.
+    #[arg(long, env = "FOOTFALL_JOURNAL_MAX_MB", default_value_t = 1024)]
+    pub journal_max_mb: u64,
     /// Cap on the store's size in MiB; past it ingestion answers 503 as on a full disk, so a
     /// flood of events cannot fill the disk the machine needs. 0 = no cap.
     #[arg(long, env = "FOOTFALL_STORE_MAX_MB", default_value_t = 10_240)]

@@ -6,33 +6,46 @@ use collector::salt::{SaltError, SaltSource};
 use collector::sites::SiteDirectory;
 use collector::{Sink, SinkError};
 use footfall_http::BoxFuture;
+use journal::{Journal, JournalError};
 use processor::sites::SiteRegistry;
-use processor::{SqliteStore, Store, StoreError};
+use processor::source::journal::encode_record;
+use processor::{SqliteStore, Store};
 use protocol::visitor::Salt;
 use protocol::Event;
 
-/// Standalone's sink: events go straight into the embedded store, whose group commit makes
-/// them durable before `send_batch` returns. (The store is a `LiveStore`, so the events that
-/// were new also feed live metrics.)
-pub struct StoreSink(pub Arc<dyn Store>);
+/// Standalone's sink: accepted events are appended to the embedded journal, which syncs them
+/// to disk before `send_batch` returns; the pipeline moves them into the store (a
+/// `LiveStore`, so the events that are new also feed live metrics) right behind it.
+pub struct JournalSink {
+    pub journal: Journal,
+    /// The store behind the journal: while it cannot write (a full disk), the journal would
+    /// only fill up, so ingestion answers 503 at once.
+    pub store: Arc<dyn Store>,
+}
 
-impl Sink for StoreSink {
+impl Sink for JournalSink {
     fn send_batch(&self, events: Vec<Event>) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
-            // Moved into a shared batch, not copied: live metrics read the same events.
-            self.0
-                .insert_batch(events.into())
+            if !self.store.is_ready() {
+                return Err(SinkError::Unavailable(
+                    "the store cannot write (see the server log)".into(),
+                ));
+            }
+            let record = encode_record(&events)
+                .map_err(|e| SinkError::Unavailable(format!("cannot encode events: {e}")))?;
+            self.journal
+                .append(record)
                 .await
                 .map(drop)
                 .map_err(|e| match e {
-                    StoreError::Overloaded => SinkError::Overloaded,
+                    JournalError::Full { .. } => SinkError::Overloaded,
                     other => SinkError::Unavailable(other.to_string()),
                 })
         })
     }
 
     fn is_ready(&self) -> bool {
-        self.0.is_ready()
+        self.journal.is_ready() && self.store.is_ready()
     }
 }
 

@@ -1,5 +1,9 @@
-//! `footfall standalone`: collector + embedded SQLite store + stats API + live gateway +
-//! tracker, demo and dashboard files, on one address.
+//! `footfall standalone`: collector + embedded journal + SQLite store + stats API + live
+//! gateway + tracker, demo and dashboard files, on one address.
+//!
+//! Accepted events are appended to the journal (synced before the 2xx); the same pipeline a
+//! processor runs over Kafka moves them from the journal into the store, and the events that
+//! are new into live metrics, right behind.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -10,22 +14,33 @@ use collector::salt::SaltSource;
 use collector::sites::SitePolicy;
 use collector::{Collector, Sink};
 use footfall_http::{Mount, Router, StaticFiles};
+use journal::JournalConfig;
 use processor::live::{refresh_visits, Gateway, GatewayLimits, LiveHub, LiveStore, VISIT_REFRESH};
+use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::sites::{SiteRegistry, SitesApi};
+use processor::source::{JournalFreshness, JournalSource};
 use processor::store::SqliteConfig;
 use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
 
 use crate::cli::StandaloneOpts;
-use crate::glue::{RegistrySites, StoreSalts, StoreSink};
+use crate::glue::{JournalSink, RegistrySites, StoreSalts};
 use crate::{assets, shutdown};
 
 /// How soon a site added with `footfall sites add` from another shell is accepted.
 const REGISTRY_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+/// The journal's folder inside the data folder.
+const JOURNAL_DIR: &str = "journal";
+/// How often the journal's backlog gauge is refreshed.
+const BACKLOG_SAMPLE: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long a graceful stop waits for the store to take what the journal still holds (the
+/// rest is taken on the next start).
+const DRAIN_ON_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let files = assets::load(opts.ingest.assets_dir.as_deref())?;
     let mut store_config = SqliteConfig::new(&opts.data_dir);
-    store_config.queue_capacity = opts.store_queue;
+    // Its input is durable in the journal already: under a burst, requests go first.
+    store_config.background_writer = true;
     store_config.max_size_bytes =
         (opts.store_max_mb > 0).then(|| opts.store_max_mb.saturating_mul(1024 * 1024));
     let store = match SqliteStore::open(store_config) {
@@ -36,6 +51,13 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
         ),
         Err(e) => return Err(e).context("cannot open the embedded store"),
     };
+
+    // Opened after the store, whose lock keeps a second process out of the folder.
+    let journal_dir = opts.data_dir.join(JOURNAL_DIR);
+    let mut journal_config = JournalConfig::new(&journal_dir);
+    journal_config.max_backlog_bytes = opts.journal_max_mb.saturating_mul(1024 * 1024).max(1);
+    let (journal, journal_reader) =
+        journal::open(journal_config).context("cannot open the journal")?;
 
     let token = match opts.admin_token.as_deref().filter(|t| !t.trim().is_empty()) {
         Some(t) => TokenOrigin::Configured(
@@ -60,9 +82,14 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     // Everything stored through this also feeds live metrics (only events that were new).
     let live_store: Arc<dyn Store> =
         Arc::new(LiveStore::new(store.clone(), Arc::new(live.clone())));
-    let sink: Arc<dyn Sink> = Arc::new(StoreSink(live_store.clone()));
+    let sink: Arc<dyn Sink> = Arc::new(JournalSink {
+        journal: journal.clone(),
+        store: live_store.clone(),
+    });
     let salts: Arc<dyn SaltSource> = Arc::new(StoreSalts(store.clone()));
-    let stats = StatsApi::new(live_store, token.token().clone());
+    // An answer holds every event acknowledged before the question.
+    let stats = StatsApi::new(live_store.clone(), token.token().clone())
+        .with_freshness(Arc::new(JournalFreshness(journal.clone())));
     // Share links watch the live view of their own site, as they read its stats.
     let gateway = Gateway::new(
         live.clone(),
@@ -80,6 +107,63 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     }
     let collector = Collector::new(config, sink, salts);
     http.register_metrics(collector.metrics().registry());
+
+    // Journal → store, as a processor runs Kafka → store: commit after store, retries, dead
+    // letters; the store's event-id uniqueness absorbs what a crash makes it read twice.
+    let source = JournalSource::new(
+        journal.clone(),
+        journal_reader,
+        journal_dir.join("dead-letters.ndjson"),
+    );
+    let pipeline_metrics = PipelineMetrics::in_registry(collector.metrics().registry().clone());
+    let backlog = collector.metrics().registry().gauge(
+        processor::source::journal::BACKLOG,
+        "Bytes acknowledged to clients that the store has not taken yet",
+    );
+    tokio::spawn({
+        let journal = journal.clone();
+        async move {
+            let mut every = tokio::time::interval(BACKLOG_SAMPLE);
+            loop {
+                every.tick().await;
+                backlog.set(i64::try_from(journal.backlog()).unwrap_or(i64::MAX));
+            }
+        }
+    });
+    let (stop_pipeline, pipeline_stop) = tokio::sync::watch::channel(false);
+    // On a thread of its own, at the store writer's lower priority: decoding, live deltas and
+    // documents are indexing work too, which must not take the CPU from requests in a burst.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the pipeline's runtime")?;
+    let pipeline = std::thread::Builder::new()
+        .name("footfall-pipeline".into())
+        .spawn({
+            let store = live_store.clone();
+            let mut stop = pipeline_stop;
+            move || {
+                pipeline::lower_current_thread_priority();
+                let config = PipelineConfig {
+                    // Records (one request each): a few thousand events per store transaction.
+                    max_batch: 1000,
+                    // The journal fills while the store writes; waiting would only add latency.
+                    linger: std::time::Duration::ZERO,
+                    ..PipelineConfig::default()
+                };
+                let stopped = async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                };
+                runtime.block_on(pipeline::run(
+                    &source,
+                    store,
+                    &config,
+                    &pipeline_metrics,
+                    stopped,
+                ));
+            }
+        })
+        .context("cannot start the pipeline thread")?;
     let statics = assets::service(
         files.clone(),
         vec![Mount::tracker(), Mount::demo(), Mount::dashboard()],
@@ -104,12 +188,26 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     )
     .await
     .context("server failed")?;
-    // Live connections are not HTTP requests the server drains: tell them we are going.
-    live.close();
-
     if let Err(e) = collector.flush().await {
         tracing::warn!(error = %e, "flush on shutdown failed");
     }
+    let drained =
+        tokio::time::timeout(DRAIN_ON_STOP, journal.wait_committed(journal.durable_end())).await;
+    if drained.is_err() {
+        tracing::info!(
+            bytes = journal.backlog(),
+            "the store takes the rest of the journal on the next start"
+        );
+    }
+    let _ = stop_pipeline.send(true);
+    if !matches!(
+        tokio::task::spawn_blocking(move || pipeline.join()).await,
+        Ok(Ok(()))
+    ) {
+        tracing::error!("the pipeline thread failed");
+    }
+    // Live connections are not HTTP requests the server drains: tell them we are going.
+    live.close();
     tracing::info!("stopped");
     Ok(())
 }

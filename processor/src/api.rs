@@ -36,6 +36,18 @@ pub const QUERY_DEADLINE: Duration = Duration::from_secs(10);
 /// Stats queries computed at once. Each may read many buckets and merge them on the blocking
 /// pool; more in parallel would only queue on the store and take threads from everyone.
 pub const MAX_CONCURRENT_QUERIES: usize = 4;
+/// Longest a question waits for the store to take the events acknowledged before it (see
+/// [`Freshness`]); past it, it is answered from what is stored.
+pub const FRESHNESS_WAIT: Duration = Duration::from_secs(2);
+
+/// What the stats API waits for before it reads, so that an answer holds every event that was
+/// acknowledged before the question: standalone's store takes events from its journal a
+/// moment after the collector's 2xx. (Distributed mode has no such wait: Kafka consumers lag
+/// by design, and its dashboards are fed live.)
+pub trait Freshness: Send + Sync + 'static {
+    /// Resolves once the store has what was acknowledged when it was called.
+    fn caught_up(&self) -> crate::BoxFuture<'_, ()>;
+}
 
 /// The stats API service. Cheap to clone.
 #[derive(Clone)]
@@ -43,6 +55,7 @@ pub struct StatsApi {
     store: Arc<dyn Store>,
     credentials: Credentials,
     queries: Arc<Semaphore>,
+    freshness: Option<Arc<dyn Freshness>>,
 }
 
 /// The raw-event export.
@@ -60,6 +73,21 @@ impl StatsApi {
             store,
             credentials,
             queries: Arc::new(Semaphore::new(MAX_CONCURRENT_QUERIES)),
+            freshness: None,
+        }
+    }
+
+    /// Answers wait (up to [`FRESHNESS_WAIT`]) for `freshness` before reading.
+    #[must_use]
+    pub fn with_freshness(mut self, freshness: Arc<dyn Freshness>) -> Self {
+        self.freshness = Some(freshness);
+        self
+    }
+
+    /// Waits, at most [`FRESHNESS_WAIT`], until the store has what was acknowledged so far.
+    async fn caught_up(&self) {
+        if let Some(freshness) = &self.freshness {
+            let _ = tokio::time::timeout(FRESHNESS_WAIT, freshness.caught_up()).await;
         }
     }
 
@@ -255,6 +283,7 @@ impl StatsApi {
                 }
             },
         };
+        self.caught_up().await;
         let mut chunks = Box::pin(export::events(
             self.store.clone(),
             q.site.clone(),
@@ -317,6 +346,7 @@ impl StatsApi {
         };
         let queries = self.queries.clone();
         let answered = tokio::time::timeout(QUERY_DEADLINE, async move {
+            self.caught_up().await;
             // Never closed: the semaphore lives as long as the API.
             let _turn = queries.acquire_owned().await;
             self.answer(query).await

@@ -2,7 +2,8 @@
 //!
 //! Everything after the queue: event **stores** (idempotent batch insert + the queries the
 //! dashboard needs), the token-protected **stats API** over them, the **pipeline** that moves
-//! events from a **source** (the Kafka consumer) into a store, and **live metrics** with
+//! events from a **source** (the Kafka consumer, or standalone's embedded journal) into a
+//! store, and **live metrics** with
 //! their WebSocket gateway.
 //!
 //! ## Layout
@@ -24,8 +25,9 @@
 //! - `http`: [`ProcessorHttp`], the stats API and the live gateway as one handler, and
 //!   [`ProcessorService`], that plus a processor process's health routes (the dashboard's
 //!   files are `footfall_http`'s, mounted by `footfall`).
-//! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints) and, with the
-//!   `kafka` feature, the Kafka consumer implementing it; the only module that knows rdkafka.
+//! - [`source`]: the [`Source`](source::Source) trait (batches + checkpoints), the embedded
+//!   journal implementing it (standalone), and, with the `kafka` feature, the Kafka consumer
+//!   implementing it; the only module that knows rdkafka.
 //! - [`settings`]: goals and share links (signed, revocable) kept as store records.
 //! - [`signer`]: keyed BLAKE3 signatures, a key per purpose derived from the admin token.
 //! - [`pipeline`]: source → store with dead-lettering and commit-after-store; its metrics.

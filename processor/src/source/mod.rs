@@ -6,6 +6,7 @@
 //! moves its committed position by itself. Redelivery after a crash is therefore the only
 //! failure mode, and stores ignore redelivered `eventId`s.
 
+pub mod journal;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 
@@ -15,6 +16,7 @@ use protocol::Event;
 
 use crate::BoxFuture;
 
+pub use journal::{JournalFreshness, JournalSource};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSource, KafkaSourceConfig};
 

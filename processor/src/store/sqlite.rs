@@ -100,6 +100,10 @@ pub struct SqliteConfig {
     pub max_group_events: usize,
     /// Cap on the database file; inserts past it fail like a full disk (503, nothing lost).
     pub max_size_bytes: Option<u64>,
+    /// Run the writer thread at a lower CPU priority
+    /// ([`crate::pipeline::lower_current_thread_priority`]): for a store behind a journal,
+    /// whose writes may lag behind requests.
+    pub background_writer: bool,
 }
 
 impl SqliteConfig {
@@ -109,6 +113,7 @@ impl SqliteConfig {
             queue_capacity: 4096,
             max_group_events: 20_000,
             max_size_bytes: None,
+            background_writer: false,
         }
     }
 }
@@ -189,9 +194,15 @@ impl SqliteStore {
         let healthy = Arc::new(AtomicBool::new(true));
         let writer_healthy = healthy.clone();
         let max_group = config.max_group_events.max(1);
+        let background = config.background_writer;
         thread::Builder::new()
             .name("footfall-sqlite-writer".into())
-            .spawn(move || run_writer(writer, rx, writer_healthy, max_group))
+            .spawn(move || {
+                if background {
+                    crate::pipeline::lower_current_thread_priority();
+                }
+                run_writer(writer, rx, writer_healthy, max_group)
+            })
             .map_err(|e| open_err(e.to_string()))?;
 
         let interrupt = Arc::new(reader.get_interrupt_handle());
