@@ -511,6 +511,8 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
         &lanes,
         &Arc::new(AtomicUsize::new(0)),
     ));
+    // Until everything is queryable, as for the deployment below.
+    standalone.wait_caught_up();
     let standalone_secs = started.elapsed().as_secs_f64();
 
     // The deployment: broker, MongoDB, three processors, two collectors, nginx.
@@ -674,6 +676,7 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
         let t = &m.today;
         (t.pageviews, t.events, t.visitors, t.breakdowns.clone())
     };
+    standalone.wait_caught_up();
     let want_today = counted(&live_snapshot(&standalone.base));
     let exact = eventually(Duration::from_secs(60), || {
         session.lock().expect("lock").last.as_ref().map(counted) == Some(want_today.clone())
@@ -695,6 +698,7 @@ fn three_processors_behind_nginx_equal_standalone_through_a_kill() {
         &after,
         &Arc::new(AtomicUsize::new(0)),
     ));
+    standalone.wait_caught_up();
     let added = live_snapshot(&standalone.base).today.pageviews - want_live;
     join_all(replay(
         &format!("{lb}/api/batch"),

@@ -275,3 +275,27 @@ async fn the_space_ahead_of_the_records_is_zero_filled_and_cut_back_on_open() {
     journal.append(b"second".to_vec()).await.expect("append");
     assert_eq!(payloads(&read_all(&mut reader)), ["first", "second"]);
 }
+
+#[tokio::test]
+async fn a_segment_the_consumer_has_taken_is_closed_and_deleted_while_it_keeps_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (journal, mut reader) = open(config(dir.path())).expect("open");
+    let record = vec![b'e'; 64 * 1024];
+    for _ in 0..17 {
+        journal.append(record.clone()).await.expect("append");
+    }
+    let all = read_all(&mut reader);
+    reader.commit(all[16].end).expect("commit");
+    // Over ROLL_WHEN_CONSUMED and all taken: the next append starts a segment, and the next
+    // commit deletes the old one.
+    let end = journal.append(b"next".to_vec()).await.expect("append");
+    assert_eq!(list_segments(dir.path()).expect("list").len(), 2);
+    assert_eq!(payloads(&read_all(&mut reader)), ["next"]);
+    reader.commit(end).expect("commit");
+    let segments = list_segments(dir.path()).expect("list");
+    assert_eq!(segments, [all[16].end]);
+    let on_disk = fs::metadata(segment_path(dir.path(), segments[0]))
+        .expect("meta")
+        .len();
+    assert!(on_disk <= 12 + ZERO_AHEAD, "{on_disk} bytes left on disk");
+}

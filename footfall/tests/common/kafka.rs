@@ -392,18 +392,7 @@ impl Service {
 
     /// A counter or gauge from `/metrics`.
     pub fn metric(&self, name: &str) -> f64 {
-        let text = ureq::get(&self.url("/metrics"))
-            .call()
-            .ok()
-            .and_then(|r| r.into_string().ok())
-            .unwrap_or_default();
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|l| {
-                let (n, v) = l.split_once(' ')?;
-                (n == name).then(|| v.trim().parse().ok()).flatten()
-            })
-            .unwrap_or(0.0)
+        super::metric(&self.url("/metrics"), name)
     }
 }
 

@@ -102,6 +102,22 @@ impl Footfall {
         add_site(&self.base, site);
     }
 
+    /// Waits until the store has taken everything the journal acknowledged so far: the
+    /// journal's backlog gauge (refreshed every 250 ms) reads 0 in a sample taken after the
+    /// last acknowledgement. Live metrics are published before the store's commit, so they
+    /// are complete then too.
+    pub fn wait_caught_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        std::thread::sleep(Duration::from_millis(300));
+        while metric(&self.url("/metrics"), "footfall_journal_backlog_bytes") != 0.0 {
+            assert!(
+                Instant::now() < deadline,
+                "the store never caught up with the journal"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn summary(&self, site: &str) -> serde_json::Value {
         let (status, body) = get(
             &self.url(&format!("/api/stats/summary?site={site}")),
@@ -135,6 +151,22 @@ fn wait_exit(child: &mut Child) -> ExitStatus {
         assert!(Instant::now() < deadline, "footfall did not exit");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A counter or gauge from the `/metrics` text at `url`; 0 when absent.
+pub fn metric(url: &str, name: &str) -> f64 {
+    let text = ureq::get(url)
+        .call()
+        .ok()
+        .and_then(|r| r.into_string().ok())
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (n, v) = l.split_once(' ')?;
+            (n == name).then(|| v.trim().parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
 }
 
 /// Output of a process that has exited.

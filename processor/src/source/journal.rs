@@ -26,8 +26,10 @@ pub const TOPIC: &str = "journal";
 /// The `/metrics` gauge of [`Journal::backlog`]: bytes acknowledged to clients that the store
 /// has not taken yet (how far the store is behind the collector).
 pub const BACKLOG: &str = "footfall_journal_backlog_bytes";
-/// Most payload bytes taken from the journal for one batch.
-const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Most payload bytes taken from the journal for one batch (one store transaction): a few
+/// thousand events, so a burst of large events cannot make one transaction, and SQLite's WAL,
+/// grow without bound.
+const MAX_BATCH_BYTES: usize = 512 * 1024;
 
 /// One journal record for `events`: their documents, one per line.
 ///

@@ -38,6 +38,9 @@ const DB_FILE: &str = "footfall.db";
 /// it) for longer.
 const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 const LOCK_FILE: &str = "footfall.lock";
+/// Bytes the WAL file keeps after a checkpoint (SQLite's automatic checkpoint runs at about
+/// 4 MB of WAL).
+const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
 /// 2: rollup tables (built from the stored events when a version-1 file is opened).
 /// 3: the site registry, `known_sites` (started with the built-in sites and every site the
 /// file has data for).
@@ -286,6 +289,9 @@ fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Con
     // lets the collector say 2xx.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // The WAL is reused after each checkpoint, at the size its largest transaction made it;
+    // past this it is cut back, so one large batch does not hold disk for good.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(
