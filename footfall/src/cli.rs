@@ -109,7 +109,7 @@ pub struct StandaloneOpts {
     /// HTTP address to listen on.
     #[arg(long, env = "FOOTFALL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Data folder; the SQLite store (footfall.db) lives here.
+    /// Data folder: the journal and the SQLite store (footfall.db) live here.
     #[arg(long, env = "FOOTFALL_DATA_DIR", default_value = "footfall-data")]
     pub data_dir: PathBuf,
     /// Token for the stats API, WebSocket and dashboard. Generated and printed when unset.

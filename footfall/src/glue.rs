@@ -7,6 +7,7 @@ use collector::sites::SiteDirectory;
 use collector::{Sink, SinkError};
 use footfall_http::BoxFuture;
 use journal::{Journal, JournalError};
+use processor::api::Freshness;
 use processor::sites::SiteRegistry;
 use processor::source::journal::encode_record;
 use processor::{SqliteStore, Store};
@@ -69,5 +70,18 @@ pub struct RegistrySites(pub SiteRegistry);
 impl SiteDirectory for RegistrySites {
     fn contains(&self, site: &str) -> bool {
         self.0.contains(site)
+    }
+}
+
+/// Stats answers wait (briefly) until the store has every event the journal had when the
+/// question came, so a client that was told 2xx sees its events in the next answer.
+pub struct JournalFreshness(pub Journal);
+
+impl Freshness for JournalFreshness {
+    fn caught_up(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let target = self.0.durable_end();
+            self.0.wait_committed(target).await;
+        })
     }
 }

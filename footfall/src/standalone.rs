@@ -13,17 +13,17 @@ use anyhow::Context;
 use collector::salt::SaltSource;
 use collector::sites::SitePolicy;
 use collector::{Collector, Sink};
-use footfall_http::{Mount, Router, StaticFiles};
-use journal::JournalConfig;
+use footfall_http::{MetricsRegistry, Mount, Router, StaticFiles};
+use journal::{Journal, JournalConfig};
 use processor::live::{refresh_visits, Gateway, GatewayLimits, LiveHub, LiveStore, VISIT_REFRESH};
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
 use processor::sites::{SiteRegistry, SitesApi};
-use processor::source::{JournalFreshness, JournalSource};
+use processor::source::JournalSource;
 use processor::store::SqliteConfig;
 use processor::{AdminToken, ProcessorHttp, SqliteStore, StatsApi, Store, StoreError};
 
 use crate::cli::StandaloneOpts;
-use crate::glue::{JournalSink, RegistrySites, StoreSalts};
+use crate::glue::{JournalFreshness, JournalSink, RegistrySites, StoreSalts};
 use crate::{assets, shutdown};
 
 /// How soon a site added with `footfall sites add` from another shell is accepted.
@@ -108,62 +108,16 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let collector = Collector::new(config, sink, salts);
     http.register_metrics(collector.metrics().registry());
 
-    // Journal → store, as a processor runs Kafka → store: commit after store, retries, dead
-    // letters; the store's event-id uniqueness absorbs what a crash makes it read twice.
-    let source = JournalSource::new(
-        journal.clone(),
-        journal_reader,
-        journal_dir.join("dead-letters.ndjson"),
-    );
-    let pipeline_metrics = PipelineMetrics::in_registry(collector.metrics().registry().clone());
-    let backlog = collector.metrics().registry().gauge(
-        processor::source::journal::BACKLOG,
-        "Bytes acknowledged to clients that the store has not taken yet",
-    );
-    tokio::spawn({
-        let journal = journal.clone();
-        async move {
-            let mut every = tokio::time::interval(BACKLOG_SAMPLE);
-            loop {
-                every.tick().await;
-                backlog.set(i64::try_from(journal.backlog()).unwrap_or(i64::MAX));
-            }
-        }
-    });
-    let (stop_pipeline, pipeline_stop) = tokio::sync::watch::channel(false);
-    // On a thread of its own, at the store writer's lower priority: decoding, live deltas and
-    // documents are indexing work too, which must not take the CPU from requests in a burst.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the pipeline's runtime")?;
-    let pipeline = std::thread::Builder::new()
-        .name("footfall-pipeline".into())
-        .spawn({
-            let store = live_store.clone();
-            let mut stop = pipeline_stop;
-            move || {
-                pipeline::lower_current_thread_priority();
-                let config = PipelineConfig {
-                    // Records (one request each): a few thousand events per store transaction.
-                    max_batch: 1000,
-                    // The journal fills while the store writes; waiting would only add latency.
-                    linger: std::time::Duration::ZERO,
-                    ..PipelineConfig::default()
-                };
-                let stopped = async move {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                };
-                runtime.block_on(pipeline::run(
-                    &source,
-                    store,
-                    &config,
-                    &pipeline_metrics,
-                    stopped,
-                ));
-            }
-        })
-        .context("cannot start the pipeline thread")?;
+    let indexer = Indexer::start(
+        JournalSource::new(
+            journal.clone(),
+            journal_reader,
+            journal_dir.join("dead-letters.ndjson"),
+        ),
+        live_store.clone(),
+        collector.metrics().registry(),
+    )?;
+    spawn_backlog_gauge(journal.clone(), collector.metrics().registry());
     let statics = assets::service(
         files.clone(),
         vec![Mount::tracker(), Mount::demo(), Mount::dashboard()],
@@ -199,17 +153,80 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
             "the store takes the rest of the journal on the next start"
         );
     }
-    let _ = stop_pipeline.send(true);
-    if !matches!(
-        tokio::task::spawn_blocking(move || pipeline.join()).await,
-        Ok(Ok(()))
-    ) {
-        tracing::error!("the pipeline thread failed");
-    }
+    indexer.stop().await;
     // Live connections are not HTTP requests the server drains: tell them we are going.
     live.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The pipeline journal → store, as a processor runs Kafka → store (commit after store,
+/// retries, dead letters; the store's event-id uniqueness absorbs what a crash makes it read
+/// twice), on a thread of its own at the store writer's lower priority: decoding, live deltas
+/// and documents are indexing work too, which must not take the CPU from requests in a burst.
+struct Indexer {
+    stop: tokio::sync::watch::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Indexer {
+    fn start(
+        source: JournalSource,
+        store: Arc<dyn Store>,
+        registry: &MetricsRegistry,
+    ) -> anyhow::Result<Indexer> {
+        let metrics = PipelineMetrics::in_registry(registry.clone());
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the pipeline's runtime")?;
+        let config = PipelineConfig {
+            // Records (one request each); a batch also stops at 512 KiB of them.
+            max_batch: 1000,
+            // The journal fills while the store writes; waiting would only add latency.
+            linger: std::time::Duration::ZERO,
+            ..PipelineConfig::default()
+        };
+        let thread = std::thread::Builder::new()
+            .name("footfall-pipeline".into())
+            .spawn(move || {
+                processor::priority::lower_current_thread();
+                let stopped = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                runtime.block_on(pipeline::run(&source, store, &config, &metrics, stopped));
+            })
+            .context("cannot start the pipeline thread")?;
+        Ok(Indexer { stop, thread })
+    }
+
+    /// Stops after the batch in hand is stored and committed.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let thread = self.thread;
+        if !matches!(
+            tokio::task::spawn_blocking(move || thread.join()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::error!("the pipeline thread failed");
+        }
+    }
+}
+
+/// `footfall_journal_backlog_bytes` on `/metrics`: how far the store is behind the collector.
+fn spawn_backlog_gauge(journal: Journal, registry: &MetricsRegistry) {
+    let backlog = registry.gauge(
+        processor::source::journal::BACKLOG,
+        "Bytes acknowledged to clients that the store has not taken yet",
+    );
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(BACKLOG_SAMPLE);
+        loop {
+            every.tick().await;
+            backlog.set(i64::try_from(journal.backlog()).unwrap_or(i64::MAX));
+        }
+    });
 }
 
 /// Where the admin token came from.

@@ -31,6 +31,7 @@
 //! - [`settings`]: goals and share links (signed, revocable) kept as store records.
 //! - [`signer`]: keyed BLAKE3 signatures, a key per purpose derived from the admin token.
 //! - [`pipeline`]: source → store with dead-lettering and commit-after-store; its metrics.
+//! - [`priority`]: the lower CPU priority of background threads (standalone's indexing).
 //!
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no
@@ -49,6 +50,7 @@ pub mod history;
 mod http;
 pub mod live;
 pub mod pipeline;
+pub mod priority;
 pub mod query;
 pub mod rollup;
 pub mod settings;

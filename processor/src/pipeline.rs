@@ -147,27 +147,6 @@ impl Default for PipelineMetrics {
     }
 }
 
-/// Lowers the calling thread's CPU priority to niceness 10: for work that may lag behind
-/// requests without breaking a promise — standalone's indexing, whose input is already
-/// durable in the journal. Under a burst it then yields the CPU to the requests it would
-/// otherwise slow down, and catches up once the burst is over; when the machine is idle, the
-/// niceness costs it nothing. (Failing to lower it only costs throughput, so it is logged.)
-pub fn lower_current_thread_priority() {
-    // The crate maps 0..=99 onto niceness 19..=-20; 22 is niceness 10 (a tenth of the CPU
-    // share of a normal thread when both want it, so the store never stops altogether).
-    let lowered = thread_priority::ThreadPriorityValue::try_from(22u8)
-        .map_err(|e| e.to_string())
-        .and_then(|value| {
-            thread_priority::set_current_thread_priority(
-                thread_priority::ThreadPriority::Crossplatform(value),
-            )
-            .map_err(|e| format!("{e:?}"))
-        });
-    if let Err(e) = lowered {
-        tracing::warn!(error = %e, "cannot lower the CPU priority of a background thread");
-    }
-}
-
 /// Runs the pipeline until `shutdown` resolves. See the module docs.
 pub async fn run(
     source: &dyn Source,

@@ -18,7 +18,6 @@ use protocol::event::EncodeEventError;
 use protocol::Event;
 
 use super::{Checkpoint, Position, Rejected, Source, SourceBatch, SourceError};
-use crate::api::Freshness;
 use crate::BoxFuture;
 
 /// The topic name journal positions carry.
@@ -188,19 +187,6 @@ impl Source for JournalSource {
             self.with_reader(move |r| r.commit(next))
                 .await
                 .map_err(SourceError::Commit)
-        })
-    }
-}
-
-/// Stats answers wait (briefly) until the store has every event the journal had when the
-/// question came, so a client that was told 2xx sees its events in the next answer.
-pub struct JournalFreshness(pub Journal);
-
-impl Freshness for JournalFreshness {
-    fn caught_up(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let target = self.0.durable_end();
-            self.0.wait_committed(target).await;
         })
     }
 }

@@ -16,7 +16,7 @@ use protocol::Event;
 
 use crate::BoxFuture;
 
-pub use journal::{JournalFreshness, JournalSource};
+pub use journal::JournalSource;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSource, KafkaSourceConfig};
 

@@ -104,7 +104,7 @@ pub struct SqliteConfig {
     /// Cap on the database file; inserts past it fail like a full disk (503, nothing lost).
     pub max_size_bytes: Option<u64>,
     /// Run the writer thread at a lower CPU priority
-    /// ([`crate::pipeline::lower_current_thread_priority`]): for a store behind a journal,
+    /// ([`crate::priority::lower_current_thread`]): for a store behind a journal,
     /// whose writes may lag behind requests.
     pub background_writer: bool,
 }
@@ -202,7 +202,7 @@ impl SqliteStore {
             .name("footfall-sqlite-writer".into())
             .spawn(move || {
                 if background {
-                    crate::pipeline::lower_current_thread_priority();
+                    crate::priority::lower_current_thread();
                 }
                 run_writer(writer, rx, writer_healthy, max_group)
             })
