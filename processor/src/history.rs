@@ -3,9 +3,10 @@
 //! the same JSON (the [`protocol::stats`] types the dashboard reads).
 //!
 //! Unfiltered answers cover their range with [`rollup::cover`]: whole rollup buckets where
-//! they fit ([`Store::read_rollups`]), and raw events ([`Store::read_events`], by the
-//! `{site, ts}` order) only for the sub-minute edges, so their cost is bounded by the number of
-//! buckets, never by the number of events stored. Filtered answers, visit metrics, goals and
+//! they fit ([`Store::read_rollups`]), and the stored events only for the sub-minute edges,
+//! counted by the store as it reads them ([`Store::edge_rollup`]), so their cost is bounded by
+//! the number of buckets and by an edge minute's events, never by the number of events stored,
+//! and their memory by the distinct values counted. Filtered answers, visit metrics, goals and
 //! the dimensions rollups do not keep come from the store's filtered aggregates
 //! ([`Store::event_stats`], [`Store::visit_stats`]), whose meaning `crate::visit` defines.
 //! The cost of an unfiltered answer is the number of buckets *stored*, never the span of the
@@ -22,14 +23,13 @@
 //! `tests/store_contract.rs` so all stores are held to it. [`crate::api`] only parses
 //! parameters and calls these functions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use protocol::stats::{
     round_to, Breakdown, Dimension, Field, Goal, GoalResult, GoalStats, Point, Row, SiteInfo,
     Summary, Timeseries, MAX_PROP_NAMES,
 };
 use protocol::time::{format_rfc3339_local, format_rfc3339_millis, format_utc_offset};
-use protocol::Event;
 
 use crate::query::{BreakdownQuery, RangeQuery, TimeseriesQuery};
 use crate::rollup::{self, Cover, Res, Rollup, PAGE_VIEW};
@@ -40,7 +40,8 @@ use crate::visit::{counted, Counted, EventAgg, GroupKey, Grouping, Scope};
 /// by time).
 struct Loaded {
     buckets: BTreeMap<(Res, i64), Rollup>,
-    raw: Vec<Event>,
+    /// The counts of each sub-minute edge, by `(from, to)`.
+    edges: HashMap<(i64, i64), Rollup>,
 }
 
 async fn load<S: Store + ?Sized>(
@@ -56,25 +57,18 @@ async fn load<S: Store + ?Sized>(
             buckets.insert((b.res, b.start), b.rollup);
         }
     }
-    let mut edges: Vec<(i64, i64)> = covers.iter().flat_map(|c| c.raw.clone()).collect();
-    edges.sort_unstable();
-    let mut joined: Vec<(i64, i64)> = Vec::with_capacity(edges.len());
-    for (a, b) in edges {
-        match joined.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => joined.push((a, b)),
+    // Counted by the store as it reads them: an edge minute may hold a burst of events.
+    let mut edges = HashMap::new();
+    for &(a, b) in covers.iter().flat_map(|c| c.raw.iter()) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = edges.entry((a, b)) {
+            slot.insert(store.edge_rollup(site.to_string(), a, b).await?);
         }
     }
-    let mut raw = Vec::new();
-    for (a, b) in joined {
-        raw.extend(store.read_events(site.to_string(), a, b).await?);
-    }
-    raw.sort_by_key(|e| e.ts);
-    Ok(Loaded { buckets, raw })
+    Ok(Loaded { buckets, edges })
 }
 
 /// One answer's aggregate: the stored buckets inside its runs (found by range in what was
-/// loaded, so the cost follows the data, not the span) plus its edge events.
+/// loaded, so the cost follows the data, not the span) plus its edges' counts.
 fn assemble(loaded: &Loaded, cover: &Cover) -> Rollup {
     let mut r = Rollup::default();
     for run in &cover.runs {
@@ -82,11 +76,9 @@ fn assemble(loaded: &Loaded, cover: &Cover) -> Rollup {
             r.merge(b);
         }
     }
-    for (a, b) in &cover.raw {
-        let first = loaded.raw.partition_point(|e| e.ts < *a);
-        let end = loaded.raw.partition_point(|e| e.ts < *b);
-        for e in loaded.raw.get(first..end).unwrap_or_default() {
-            r.add_event(e);
+    for edge in &cover.raw {
+        if let Some(counted) = loaded.edges.get(edge) {
+            r.merge(counted);
         }
     }
     r

@@ -528,6 +528,36 @@ async fn filtered_aggregates_equal_the_reference(store: &dyn Store) {
     }
 }
 
+/// An edge's counts, which the store makes as it reads the events (a burst can put a great
+/// many in one minute), are those of the same events counted one by one.
+async fn edge_counts_are_the_events_counted_one_by_one(store: &dyn Store) {
+    let events = dataset(300, 11);
+    insert_in_batches(store, &events, 50).await;
+    for (site, from, to) in [
+        ("example.com", base() - DAY, base() + 4 * DAY),
+        (
+            "example.com",
+            base() + DAY - 30 * MINUTE,
+            base() + DAY + 20 * MINUTE,
+        ),
+        ("other.org", base(), base() + 2 * DAY),
+        ("nobody.test", base(), base() + DAY),
+    ] {
+        let mut want = processor::rollup::Rollup::default();
+        for e in events
+            .iter()
+            .filter(|e| e.site == site && e.ts >= from && e.ts < to)
+        {
+            want.add_event(e);
+        }
+        let got = store
+            .edge_rollup(site.into(), from, to)
+            .await
+            .expect("edge rollup");
+        assert_eq!(got, want, "{site} {from}..{to}");
+    }
+}
+
 macro_rules! contract {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -821,6 +851,7 @@ contract!(
     visits_filters_comparison_and_goals,
     export_pages_every_event_once_in_time_order,
     filtered_aggregates_equal_the_reference,
+    edge_counts_are_the_events_counted_one_by_one,
 );
 
 /// The same data in both stores gives byte-identical JSON answers.

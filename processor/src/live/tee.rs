@@ -22,7 +22,7 @@ use std::sync::Arc;
 use protocol::Event;
 
 use super::hub::LiveHub;
-use crate::rollup::Run;
+use crate::rollup::{Rollup, Run};
 use crate::store::{
     Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
     SiteActivity, Store, StoreError,
@@ -131,6 +131,15 @@ impl Store for LiveStore {
         to: i64,
     ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
         self.inner.read_events(site, from, to)
+    }
+
+    fn edge_rollup(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'_, Result<Rollup, StoreError>> {
+        self.inner.edge_rollup(site, from, to)
     }
 
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {

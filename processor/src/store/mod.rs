@@ -185,6 +185,25 @@ pub trait Store: Send + Sync + 'static {
         to: i64,
     ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>>;
 
+    /// The counts of `site`'s events with `from <= ts < to`: the sub-minute edges of a
+    /// range, counted from the stored events. A burst can put hundreds of thousands of events
+    /// in one minute, so a store folds them as it reads them rather than holding them all;
+    /// this default (for stores whose edges stay small) reads them, then counts.
+    fn edge_rollup(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'_, Result<Rollup, StoreError>> {
+        Box::pin(async move {
+            let mut rollup = Rollup::default();
+            for e in self.read_events(site, from, to).await? {
+                rollup.add_event(&e);
+            }
+            Ok(rollup)
+        })
+    }
+
     /// Sites that have data, most recently active first (at most 1000).
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>>;
 

@@ -38,6 +38,10 @@ const DB_FILE: &str = "footfall.db";
 /// it) for longer.
 const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 const LOCK_FILE: &str = "footfall.lock";
+/// The documents of a site's events in a time range, through the fact table's (site, ts)
+/// order (it replaces an index on events).
+const EVENTS_IN_RANGE: &str = "SELECT e.doc FROM facts f JOIN events e ON e.seq = f.seq
+     WHERE f.site = (SELECT id FROM dict WHERE value = ?1) AND f.ts >= ?2 AND f.ts < ?3";
 /// Bytes the WAL file keeps after a checkpoint (SQLite's automatic checkpoint runs at about
 /// 4 MB of WAL).
 const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
@@ -851,11 +855,7 @@ impl Store for SqliteStore {
         to: i64,
     ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
         Box::pin(self.read(move |conn| {
-            // Through the fact table's (site, ts) order: it replaces an index on events.
-            let mut stmt = conn.prepare_cached(
-                "SELECT e.doc FROM facts f JOIN events e ON e.seq = f.seq
-                 WHERE f.site = (SELECT id FROM dict WHERE value = ?1) AND f.ts >= ?2 AND f.ts < ?3",
-            )?;
+            let mut stmt = conn.prepare_cached(EVENTS_IN_RANGE)?;
             let mut rows = stmt.query(params![site, from, to])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -866,6 +866,28 @@ impl Store for SqliteStore {
                 }
             }
             Ok(out)
+        }))
+    }
+
+    /// One event in memory at a time: a minute can hold a burst of them.
+    fn edge_rollup(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'_, Result<Rollup, StoreError>> {
+        Box::pin(self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(EVENTS_IN_RANGE)?;
+            let mut rows = stmt.query(params![site, from, to])?;
+            let mut rollup = Rollup::default();
+            while let Some(row) = rows.next()? {
+                let doc = row.get_ref(0)?.as_bytes()?;
+                match protocol::event::decode(doc) {
+                    Ok(e) => rollup.add_event(&e),
+                    Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
+                }
+            }
+            Ok(rollup)
         }))
     }
 

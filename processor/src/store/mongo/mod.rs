@@ -103,7 +103,7 @@ use super::{
     Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
     SiteActivity, Store, StoreError,
 };
-use crate::rollup::{Res, Run};
+use crate::rollup::{Res, Rollup, Run};
 use crate::visit::{
     event_stats_of, visit_stats_of, EventAgg, GroupKey, Grouping, Scope, Visit, VisitAgg,
 };
@@ -518,6 +518,22 @@ impl Store for MongoStore {
         Box::pin(self.inner.events_in(site, from, to))
     }
 
+    /// One event in memory at a time: a minute can hold a burst of them.
+    fn edge_rollup(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'_, Result<Rollup, StoreError>> {
+        Box::pin(async move {
+            let mut rollup = Rollup::default();
+            self.inner
+                .each_event_in(site, from, to, |e| rollup.add_event(&e))
+                .await?;
+            Ok(rollup)
+        })
+    }
+
     fn sites(&self) -> BoxFuture<'_, Result<Vec<SiteActivity>, StoreError>> {
         Box::pin(async move { self.inner.sites().await.map_err(|e| store_error(&e)) })
     }
@@ -783,6 +799,19 @@ impl Inner {
     }
 
     async fn events_in(&self, site: String, from: i64, to: i64) -> Result<Vec<Event>, StoreError> {
+        let mut out = Vec::new();
+        self.each_event_in(site, from, to, |e| out.push(e)).await?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each event of `site` with `from <= ts < to`, one at a time.
+    async fn each_event_in(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+        mut f: impl FnMut(Event),
+    ) -> Result<(), StoreError> {
         let filter = doc! {
             "site": &site,
             "ts": { "$gte": DateTime::from_millis(from), "$lt": DateTime::from_millis(to) },
@@ -793,12 +822,13 @@ impl Inner {
             .max_time(READ_DEADLINE)
             .await
             .map_err(|e| store_error(&e))?;
-        let mut out = Vec::new();
         while cursor.advance().await.map_err(|e| store_error(&e))? {
             let doc: Document = cursor.deserialize_current().map_err(|e| store_error(&e))?;
-            out.extend(doc_to_event(&doc));
+            if let Some(event) = doc_to_event(&doc) {
+                f(event);
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// How many events of the range carry each property name (see [`Grouping::PropNames`]).
