@@ -77,6 +77,62 @@ fn every_acknowledged_event_survives_kill_9() {
     assert_eq!(s["events"].as_u64(), Some(acknowledged), "{s}");
 }
 
+/// Sends 8 × 10 batches of 100 page views for `kill.test` at once; how many were acknowledged.
+fn flood(url: &str, round: usize) -> u64 {
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let url = url.to_string();
+            std::thread::spawn(move || {
+                let mut acknowledged = 0;
+                for b in 0..10 {
+                    let events: Vec<String> = (0..100)
+                        .map(|i| format!(r#"{{"event":"page_view","eventId":"evt-{round}-{t}-{b:02}-{i:03}","page":"/p{i}"}}"#))
+                        .collect();
+                    let body = format!(r#"{{"site":"kill.test","events":[{}]}}"#, events.join(","));
+                    let (status, reply) = post(&url, "text/plain", &body);
+                    if status == 202 {
+                        acknowledged += reply["accepted"].as_u64().unwrap_or(0);
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().expect("thread")).sum()
+}
+
+#[test]
+fn events_still_in_the_journal_at_kill_9_are_stored_once_by_the_next_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut acknowledged, mut waiting) = (0, 0);
+    // The store takes events a moment after their 2xx; a kill right after a flood usually
+    // finds some still waiting. Flood again until one does (each round's events are new).
+    for round in 0..5 {
+        let ff = Footfall::start(dir.path(), &["--rate-limit", "0"]);
+        ff.add_site("kill.test");
+        acknowledged += flood(&ff.url("/api/batch"), round);
+        ff.kill9();
+        // What the journal held that the store had not committed when the process died.
+        let (journal, reader) =
+            journal::open(journal::JournalConfig::new(dir.path().join("journal")))
+                .expect("journal");
+        waiting = journal.durable_end() - reader.position();
+        drop((journal, reader));
+        if waiting > 0 {
+            break;
+        }
+    }
+    eprintln!("waiting at the kill: {waiting} bytes");
+    assert!(waiting > 0, "no kill found events waiting for the store");
+    let ff = Footfall::start(dir.path(), &[]);
+    ff.wait_caught_up();
+    assert_eq!(
+        ff.summary("kill.test")["events"].as_u64(),
+        Some(acknowledged),
+        "{waiting} journal bytes were waiting at the kill"
+    );
+}
+
 #[test]
 fn stats_api_needs_the_token_and_checks_parameters() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -15,9 +15,9 @@
 //! empty, so a zero header marks where a segment's records end. The writer zero-fills a
 //! segment 256 KiB ahead of its records: overwriting blocks that exist lets a sync flush
 //! data only, not also the file's size (a third less time per sync on ext4, measured), and
-//! the group commit cycle is one sync long. `consumer.pos` keeps
-//! the consumer's committed position; it is a hint (a stale or unreadable one only means
-//! records are read again), so it is renamed into place without a sync.
+//! the group commit cycle is one sync long. `consumer.pos` keeps the consumer's committed
+//! position; it is a hint (a stale or unreadable one only means records are read again), so
+//! it is renamed into place without a sync. Unix only (positional writes).
 //!
 //! Invariants:
 //! - The reader never reads past the durable end: what it hands out is on disk.
@@ -213,8 +213,9 @@ impl Journal {
     /// Writes `record` and returns once it is synced to disk, with the position just past it.
     ///
     /// # Errors
-    /// [`JournalError::Full`] while the consumer is too far behind, [`JournalError::TooLarge`],
-    /// [`JournalError::Io`] when the write or sync failed (nothing was promised).
+    /// [`JournalError::Full`] while the consumer is too far behind, [`JournalError::TooLarge`]
+    /// and [`JournalError::Empty`] for what cannot be a record, [`JournalError::Io`] when the
+    /// write or sync failed (nothing was promised).
     pub async fn append(&self, record: Vec<u8>) -> Result<u64, JournalError> {
         if record.len() > MAX_RECORD {
             return Err(JournalError::TooLarge(record.len()));
