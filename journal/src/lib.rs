@@ -338,8 +338,8 @@ impl Writer {
             ));
         }
         let full = self.len > 0 && self.len + bytes.len() as u64 > self.segment_bytes;
-        let consumed = self.len >= ROLL_WHEN_CONSUMED && consumed >= self.base + self.len;
-        if full || consumed {
+        let taken = self.len >= ROLL_WHEN_CONSUMED && consumed >= self.base + self.len;
+        if full || taken {
             self.roll()?;
         }
         let end = self.len + bytes.len() as u64;
@@ -399,8 +399,8 @@ pub struct JournalReader {
     shared: Arc<Shared>,
     /// Position of the next record to read.
     position: u64,
-    /// The segment being read: its first position, and a reader at `position`.
-    segment: Option<(u64, BufReader<File>)>,
+    /// The segment being read, at `position`.
+    segment: Option<BufReader<File>>,
 }
 
 impl JournalReader {
@@ -433,33 +433,22 @@ impl JournalReader {
     }
 
     fn read_one(&mut self, end: u64) -> Result<Record, JournalError> {
-        let mut header = [0u8; HEADER];
         let mut moved_on = false;
-        loop {
-            let reader = self.segment_reader()?;
-            match read_exactly(reader, &mut header).map_err(io_error)? {
-                // Zeros after the last record of a segment a crash kept from being cut back.
-                HEADER if header != [0; HEADER] => break,
-                0 | HEADER if !moved_on => {
+        let payload = loop {
+            match next_record(self.segment_reader()?).map_err(io_error)? {
+                Next::Record(payload) => break payload,
+                Next::End if !moved_on => {
                     // This segment is over: the next one starts exactly here.
                     self.segment = None;
                     moved_on = true;
                 }
-                _ => return Err(self.corrupt("the log ends inside a record header")),
+                Next::End => return Err(self.corrupt("no record where the synced log goes on")),
+                Next::Damaged(reason) => return Err(self.corrupt(reason)),
             }
-        }
-        let (len, crc) = split_header(&header);
-        let record_end = self.position + (HEADER + len) as u64;
-        if len > MAX_RECORD || record_end > end {
-            return Err(self.corrupt("a record header names more bytes than were written"));
-        }
-        let mut payload = vec![0u8; len];
-        let reader = self.segment_reader()?;
-        if read_exactly(reader, &mut payload).map_err(io_error)? != len {
-            return Err(self.corrupt("the log ends inside a record"));
-        }
-        if crc32fast::hash(&payload) != crc {
-            return Err(self.corrupt("a record's checksum does not match"));
+        };
+        let record_end = self.position + (HEADER + payload.len()) as u64;
+        if record_end > end {
+            return Err(self.corrupt("a record reaches past what was synced"));
         }
         self.position = record_end;
         Ok(Record {
@@ -478,12 +467,9 @@ impl JournalReader {
             let mut file = File::open(segment_path(&self.dir, base)).map_err(io_error)?;
             file.seek(SeekFrom::Start(self.position - base))
                 .map_err(io_error)?;
-            self.segment = Some((base, BufReader::with_capacity(256 * 1024, file)));
+            self.segment = Some(BufReader::with_capacity(256 * 1024, file));
         }
-        match self.segment.as_mut() {
-            Some((_, reader)) => Ok(reader),
-            None => Err(JournalError::Closed),
-        }
+        self.segment.as_mut().ok_or(JournalError::Closed)
     }
 
     fn corrupt(&self, reason: &str) -> JournalError {
@@ -546,23 +532,44 @@ fn checked_length(file: &mut File) -> io::Result<u64> {
     file.seek(SeekFrom::Start(0))?;
     let mut reader = BufReader::with_capacity(1024 * 1024, &*file);
     let mut valid = 0u64;
-    let mut header = [0u8; HEADER];
-    let mut payload = Vec::new();
-    loop {
-        if read_exactly(&mut reader, &mut header)? != HEADER {
-            return Ok(valid);
-        }
-        let (len, crc) = split_header(&header);
-        // Zero length: the zero-filled part after the last record.
-        if len == 0 || len > MAX_RECORD {
-            return Ok(valid);
-        }
-        payload.resize(len, 0);
-        if read_exactly(&mut reader, &mut payload)? != len || crc32fast::hash(&payload) != crc {
-            return Ok(valid);
-        }
-        valid += (HEADER + len) as u64;
+    while let Next::Record(payload) = next_record(&mut reader)? {
+        valid += (HEADER + payload.len()) as u64;
     }
+    Ok(valid)
+}
+
+/// What a segment holds at a reader's place.
+enum Next {
+    /// A whole record whose checksum matches: its payload.
+    Record(Vec<u8>),
+    /// No more records: the file ends, or the zero-filled space after the last record begins.
+    End,
+    /// Bytes that are not a whole record, and why.
+    Damaged(&'static str),
+}
+
+/// Reads the record at the reader's place: the one definition of a record on disk, for the
+/// reader and for the check on open.
+fn next_record(reader: &mut impl Read) -> io::Result<Next> {
+    let mut header = [0u8; HEADER];
+    match read_exactly(reader, &mut header)? {
+        0 => return Ok(Next::End),
+        HEADER if header == [0; HEADER] => return Ok(Next::End),
+        HEADER => {}
+        _ => return Ok(Next::Damaged("the log ends inside a record header")),
+    }
+    let (len, crc) = split_header(&header);
+    if len == 0 || len > MAX_RECORD {
+        return Ok(Next::Damaged("a record header names an impossible length"));
+    }
+    let mut payload = vec![0u8; len];
+    if read_exactly(reader, &mut payload)? != len {
+        return Ok(Next::Damaged("the log ends inside a record"));
+    }
+    if crc32fast::hash(&payload) != crc {
+        return Ok(Next::Damaged("a record's checksum does not match"));
+    }
+    Ok(Next::Record(payload))
 }
 
 fn segment_path(dir: &Path, base: u64) -> PathBuf {
