@@ -48,27 +48,7 @@ fn every_acknowledged_event_survives_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ff = Footfall::start(dir.path(), &["--rate-limit", "0"]);
     ff.add_site("load.test");
-    let url = ff.url("/api/batch");
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let url = url.clone();
-            std::thread::spawn(move || {
-                let mut acknowledged = 0;
-                for b in 0..15 {
-                    let events: Vec<String> = (0..20)
-                        .map(|i| format!(r#"{{"event":"page_view","eventId":"evt-{t}-{b:03}-{i:03}","page":"/p{i}"}}"#))
-                        .collect();
-                    let body = format!(r#"{{"site":"load.test","events":[{}]}}"#, events.join(","));
-                    let (status, reply) = post(&url, "text/plain", &body);
-                    if status == 202 {
-                        acknowledged += reply["accepted"].as_u64().unwrap_or(0);
-                    }
-                }
-                acknowledged
-            })
-        })
-        .collect();
-    let acknowledged: u64 = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+    let acknowledged = flood(&ff.url("/api/batch"), "load.test", "load", 15, 20);
     assert_eq!(acknowledged, 8 * 15 * 20, "no 503s expected at this load");
     ff.kill9();
 
@@ -77,18 +57,19 @@ fn every_acknowledged_event_survives_kill_9() {
     assert_eq!(s["events"].as_u64(), Some(acknowledged), "{s}");
 }
 
-/// Sends 8 × 10 batches of 100 page views for `kill.test` at once; how many were acknowledged.
-fn flood(url: &str, round: usize) -> u64 {
+/// Sends `batches` batches of `per_batch` page views for `site` from each of 8 threads at
+/// once, event ids tagged with `tag`; how many were acknowledged.
+fn flood(url: &str, site: &str, tag: &str, batches: usize, per_batch: usize) -> u64 {
     let threads: Vec<_> = (0..8)
         .map(|t| {
-            let url = url.to_string();
+            let (url, site, tag) = (url.to_string(), site.to_string(), tag.to_string());
             std::thread::spawn(move || {
                 let mut acknowledged = 0;
-                for b in 0..10 {
-                    let events: Vec<String> = (0..100)
-                        .map(|i| format!(r#"{{"event":"page_view","eventId":"evt-{round}-{t}-{b:02}-{i:03}","page":"/p{i}"}}"#))
+                for b in 0..batches {
+                    let events: Vec<String> = (0..per_batch)
+                        .map(|i| format!(r#"{{"event":"page_view","eventId":"evt-{tag}-{t}-{b:03}-{i:03}","page":"/p{i}"}}"#))
                         .collect();
-                    let body = format!(r#"{{"site":"kill.test","events":[{}]}}"#, events.join(","));
+                    let body = format!(r#"{{"site":"{site}","events":[{}]}}"#, events.join(","));
                     let (status, reply) = post(&url, "text/plain", &body);
                     if status == 202 {
                         acknowledged += reply["accepted"].as_u64().unwrap_or(0);
@@ -110,7 +91,13 @@ fn events_still_in_the_journal_at_kill_9_are_stored_once_by_the_next_start() {
     for round in 0..5 {
         let ff = Footfall::start(dir.path(), &["--rate-limit", "0"]);
         ff.add_site("kill.test");
-        acknowledged += flood(&ff.url("/api/batch"), round);
+        acknowledged += flood(
+            &ff.url("/api/batch"),
+            "kill.test",
+            &round.to_string(),
+            10,
+            100,
+        );
         ff.kill9();
         // What the journal held that the store had not committed when the process died.
         let (journal, reader) =
