@@ -17,6 +17,7 @@ use footfall_http::{MetricsRegistry, Mount, Router, StaticFiles};
 use journal::{Journal, JournalConfig};
 use processor::live::{refresh_visits, Gateway, GatewayLimits, LiveHub, LiveStore, VISIT_REFRESH};
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
+use processor::priority::{share_for_backlog, Background, Share};
 use processor::sites::{SiteRegistry, SitesApi};
 use processor::source::JournalSource;
 use processor::store::SqliteConfig;
@@ -30,7 +31,9 @@ use crate::{assets, shutdown};
 const REGISTRY_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 /// The journal's folder inside the data folder.
 const JOURNAL_DIR: &str = "journal";
-/// How often the journal's backlog gauge is refreshed.
+/// The gauge that says whether the store indexes in idle time only (1) or takes a share (0).
+pub const STORE_IDLE: &str = "footfall_store_idle_only";
+/// How often the journal's backlog is sampled (its gauge, and the store's CPU share).
 const BACKLOG_SAMPLE: std::time::Duration = std::time::Duration::from_millis(250);
 /// How long a graceful stop waits for the store to take what the journal still holds (the
 /// rest is taken on the next start).
@@ -38,9 +41,11 @@ const DRAIN_ON_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let files = assets::load(opts.ingest.assets_dir.as_deref())?;
+    // Indexing: its input is durable in the journal already, so under a burst requests go
+    // first (see `processor::priority`).
+    let background = Background::new();
     let mut store_config = SqliteConfig::new(&opts.data_dir);
-    // Its input is durable in the journal already: under a burst, requests go first.
-    store_config.background_writer = true;
+    store_config.background = Some(background.clone());
     store_config.max_size_bytes =
         (opts.store_max_mb > 0).then(|| opts.store_max_mb.saturating_mul(1024 * 1024));
     let store = match SqliteStore::open(store_config) {
@@ -56,6 +61,7 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
     let journal_dir = opts.data_dir.join(JOURNAL_DIR);
     let mut journal_config = JournalConfig::new(&journal_dir);
     journal_config.max_backlog_bytes = opts.journal_max_mb.saturating_mul(1024 * 1024).max(1);
+    let journal_capacity = journal_config.max_backlog_bytes;
     let (journal, journal_reader) =
         journal::open(journal_config).context("cannot open the journal")?;
 
@@ -116,8 +122,14 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
         ),
         live_store.clone(),
         collector.metrics().registry(),
+        background.clone(),
     )?;
-    spawn_backlog_gauge(journal.clone(), collector.metrics().registry());
+    spawn_backlog_watch(
+        journal.clone(),
+        journal_capacity,
+        background,
+        collector.metrics().registry(),
+    );
     let statics = assets::service(
         files.clone(),
         vec![Mount::tracker(), Mount::demo(), Mount::dashboard()],
@@ -162,8 +174,9 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
 
 /// The pipeline journal → store, as a processor runs Kafka → store (commit after store,
 /// retries, dead letters; the store's event-id uniqueness absorbs what a crash makes it read
-/// twice), on a thread of its own at the store writer's lower priority: decoding, live deltas
-/// and documents are indexing work too, which must not take the CPU from requests in a burst.
+/// twice), on a thread of its own at the store writer's background share: decoding, live
+/// deltas and documents are indexing work too, which must not take the CPU from requests in a
+/// burst.
 struct Indexer {
     stop: tokio::sync::watch::Sender<bool>,
     thread: std::thread::JoinHandle<()>,
@@ -174,11 +187,18 @@ impl Indexer {
         source: JournalSource,
         store: Arc<dyn Store>,
         registry: &MetricsRegistry,
+        background: Background,
     ) -> anyhow::Result<Indexer> {
         let metrics = PipelineMetrics::in_registry(registry.clone());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let on_start = background.clone();
+        let on_unpark = background.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            // The share is taken again each time the thread wakes for more work; the
+            // runtime's blocking threads (journal reads) take it when they start.
+            .on_thread_start(move || on_start.apply())
+            .on_thread_unpark(move || on_unpark.apply())
             .build()
             .context("cannot start the pipeline's runtime")?;
         let config = PipelineConfig {
@@ -191,7 +211,7 @@ impl Indexer {
         let thread = std::thread::Builder::new()
             .name("footfall-pipeline".into())
             .spawn(move || {
-                processor::priority::lower_current_thread();
+                background.apply();
                 let stopped = async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
                 };
@@ -214,17 +234,33 @@ impl Indexer {
     }
 }
 
-/// `footfall_journal_backlog_bytes` on `/metrics`: how far the store is behind the collector.
-fn spawn_backlog_gauge(journal: Journal, registry: &MetricsRegistry) {
+/// `footfall_journal_backlog_bytes` and `footfall_store_cpu_share` on `/metrics`: how far the
+/// store is behind the collector, and the CPU share that gives the store (idle time only
+/// until the journal is half full; see `processor::priority`).
+fn spawn_backlog_watch(
+    journal: Journal,
+    capacity: u64,
+    background: Background,
+    registry: &MetricsRegistry,
+) {
     let backlog = registry.gauge(
         processor::source::journal::BACKLOG,
         "Bytes acknowledged to clients that the store has not taken yet",
+    );
+    let idle = registry.gauge(
+        STORE_IDLE,
+        "1 while the store indexes in idle CPU time only, 0 while it takes a low share \
+         (the journal is half full, or the process cannot leave SCHED_IDLE again)",
     );
     tokio::spawn(async move {
         let mut every = tokio::time::interval(BACKLOG_SAMPLE);
         loop {
             every.tick().await;
-            backlog.set(i64::try_from(journal.backlog()).unwrap_or(i64::MAX));
+            let bytes = journal.backlog();
+            backlog.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            let share = share_for_backlog(background.share(), bytes, capacity);
+            background.set_idle(share == Share::Idle);
+            idle.set(i64::from(background.share() == Share::Idle));
         }
     });
 }

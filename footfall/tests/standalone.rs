@@ -120,6 +120,57 @@ fn events_still_in_the_journal_at_kill_9_are_stored_once_by_the_next_start() {
     );
 }
 
+/// The store indexes in idle CPU time only while the journal has room; from half full on it
+/// takes its (low) share, so a busy machine cannot starve it into a full journal.
+#[test]
+fn a_half_full_journal_gives_the_store_its_share_and_every_event_is_stored() {
+    const IDLE_ONLY: &str = "footfall_store_idle_only";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ff = Footfall::start(dir.path(), &["--journal-max-mb", "1", "--rate-limit", "0"]);
+    ff.add_site("share.test");
+    let metrics = ff.url("/metrics");
+    // 0 from the start where the process may not leave SCHED_IDLE again (no CAP_SYS_NICE):
+    // the store then never enters it.
+    let can_idle = metric(&metrics, IDLE_ONLY) == 1.0;
+    let (mut acknowledged, mut took_its_share) = (0, false);
+    for round in 0..5 {
+        let flooding = {
+            let url = ff.url("/api/batch");
+            std::thread::spawn(move || flood(&url, "share.test", &round.to_string(), 20, 100))
+        };
+        while !flooding.is_finished() {
+            took_its_share |= metric(&metrics, IDLE_ONLY) == 0.0;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        acknowledged += flooding.join().expect("flood");
+        if took_its_share {
+            break;
+        }
+    }
+    eprintln!(
+        "idle at start: {can_idle}; took its share: {took_its_share}; acknowledged: {acknowledged}"
+    );
+    assert!(acknowledged > 0);
+    if can_idle {
+        assert!(took_its_share, "the journal never got half full");
+    }
+    ff.wait_caught_up();
+    if can_idle {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while metric(&metrics, IDLE_ONLY) != 1.0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the store stays at its share with an empty journal"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    assert_eq!(
+        ff.summary("share.test")["events"].as_u64(),
+        Some(acknowledged)
+    );
+}
+
 #[test]
 fn stats_api_needs_the_token_and_checks_parameters() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -31,7 +31,8 @@
 //! - [`settings`]: goals and share links (signed, revocable) kept as store records.
 //! - [`signer`]: keyed BLAKE3 signatures, a key per purpose derived from the admin token.
 //! - [`pipeline`]: source → store with dead-lettering and commit-after-store; its metrics.
-//! - [`priority`]: the lower CPU priority of background threads (standalone's indexing).
+//! - [`priority`]: the CPU share of background threads (standalone's indexing): idle time
+//!   only while the journal has room, a low share once it is half full.
 //!
 //! ## What this crate must not do
 //! It never depends on the collector crate (the `footfall` binary composes the two), and no

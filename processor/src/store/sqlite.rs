@@ -28,6 +28,7 @@ use super::{
     Bucket, EventBatch, ExportCursor, InsertOutcome, Record, RecordKind, RegisteredSite,
     SiteActivity, Store, StoreError,
 };
+use crate::priority::Background;
 use crate::rollup::{self, DimensionCode, Increments, RegisterKey, Res, Rollup, Run, Sketch};
 use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
 use crate::BoxFuture;
@@ -107,10 +108,10 @@ pub struct SqliteConfig {
     pub max_group_events: usize,
     /// Cap on the database file; inserts past it fail like a full disk (503, nothing lost).
     pub max_size_bytes: Option<u64>,
-    /// Run the writer thread at a lower CPU priority
-    /// ([`crate::priority::lower_current_thread`]): for a store behind a journal,
-    /// whose writes may lag behind requests.
-    pub background_writer: bool,
+    /// Run the writer thread as background work, at the share this [`Background`] sets
+    /// (see [`crate::priority`]): for a store behind a journal, whose writes may lag behind
+    /// requests.
+    pub background: Option<Background>,
 }
 
 impl SqliteConfig {
@@ -120,7 +121,7 @@ impl SqliteConfig {
             queue_capacity: 4096,
             max_group_events: 20_000,
             max_size_bytes: None,
-            background_writer: false,
+            background: None,
         }
     }
 }
@@ -201,15 +202,10 @@ impl SqliteStore {
         let healthy = Arc::new(AtomicBool::new(true));
         let writer_healthy = healthy.clone();
         let max_group = config.max_group_events.max(1);
-        let background = config.background_writer;
+        let background = config.background.clone();
         thread::Builder::new()
             .name("footfall-sqlite-writer".into())
-            .spawn(move || {
-                if background {
-                    crate::priority::lower_current_thread();
-                }
-                run_writer(writer, rx, writer_healthy, max_group)
-            })
+            .spawn(move || run_writer(writer, rx, writer_healthy, max_group, background))
             .map_err(|e| open_err(e.to_string()))?;
 
         let interrupt = Arc::new(reader.get_interrupt_handle());
@@ -607,10 +603,14 @@ fn run_writer(
     mut rx: mpsc::Receiver<WriteJob>,
     healthy: Arc<AtomicBool>,
     max_group: usize,
+    background: Option<Background>,
 ) {
     let mut known = KnownRegisters::default();
     let mut dict = Dict::default();
     while let Some(first) = rx.blocking_recv() {
+        if let Some(background) = &background {
+            background.apply();
+        }
         let mut inserts = Vec::new();
         let mut pending = Some(first);
         let mut queued = 0usize;
