@@ -32,10 +32,8 @@ impl Sink for JournalSink {
                     "the store cannot write (see the server log)".into(),
                 ));
             }
-            let record = encode_record(&events)
-                .map_err(|e| SinkError::Unavailable(format!("cannot encode events: {e}")))?;
             self.journal
-                .append(record)
+                .append(encode_record(&events))
                 .await
                 .map(drop)
                 .map_err(|e| match e {

@@ -207,6 +207,9 @@ proptest! {
             _ => return Ok(()),
         };
         prop_assert_eq!(event::decode(&event::encode(&e).expect("encode")), Ok(e.clone()));
+        let mut compact = Vec::new();
+        protocol::compact::encode_into(&mut compact, &e);
+        prop_assert_eq!(protocol::compact::decode(&mut &compact[..]), Ok(e.clone()));
         prop_assert!(e.ts >= NOW - protocol::validate::MAX_EVENT_AGE_MS);
         prop_assert!(e.ts <= NOW + protocol::validate::MAX_EVENT_FUTURE_MS);
         // What the privacy promise says is never stored: query strings and fragments.
@@ -220,6 +223,10 @@ proptest! {
         let _ = decode_track(&bytes);
         let _ = decode_batch(&bytes);
         let _ = event::decode(&bytes);
+        let _ = protocol::compact::decode(&mut &bytes[..]);
+        // Past the marker, where the compact decoder's length and field checks are.
+        let marked = [&[protocol::compact::MARKER][..], &bytes].concat();
+        let _ = protocol::compact::decode(&mut &marked[..]);
     }
 
     #[test]

@@ -3,18 +3,20 @@
 //! the position — so the collector's 2xx waits for one sequential sync, not for the store's
 //! indexes.
 //!
-//! A record is one accepted request: its events, each encoded as the stored document
-//! (`protocol::event::encode_into`), one per line. Positions name the journal as topic
+//! A record is one accepted request: its events, each in the compact binary form
+//! (`protocol::compact`), which is cheap to write inside the request. A journal left by an
+//! earlier version holds JSON documents, one per line; records that begin with `{` are read
+//! that way. Positions name the journal as topic
 //! [`TOPIC`], partition 0, and the record's last byte as offset, so `offset + 1` is where
 //! reading resumes, as with Kafka.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use journal::{Journal, JournalReader, Record};
-use protocol::event::EncodeEventError;
 use protocol::Event;
 
 use super::{Checkpoint, Position, Rejected, Source, SourceBatch, SourceError};
@@ -30,18 +32,13 @@ pub const BACKLOG: &str = "footfall_journal_backlog_bytes";
 /// grow without bound.
 const MAX_BATCH_BYTES: usize = 512 * 1024;
 
-/// One journal record for `events`: their documents, one per line.
-///
-/// # Errors
-/// When an event cannot be encoded (the collector refuses the request).
-pub fn encode_record(events: &[Event]) -> Result<Vec<u8>, EncodeEventError> {
-    let mut record = Vec::with_capacity(events.len() * 400);
+/// One journal record for `events`, each in its compact form.
+pub fn encode_record(events: &[Event]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(events.len() * 256);
     for event in events {
-        protocol::event::encode_into(&mut record, event)?;
-        // JSON text never holds a raw newline, so it separates documents safely.
-        record.push(b'\n');
+        protocol::compact::encode_into(&mut record, event);
     }
-    Ok(record)
+    record
 }
 
 /// See the module docs.
@@ -103,21 +100,44 @@ fn add_record(batch: &mut SourceBatch, record: &Record) {
         offset,
     };
     batch.checkpoint.advance(TOPIC, 0, offset);
-    for line in record.payload.split(|b| *b == b'\n') {
-        if line.is_empty() {
-            continue;
+    let reject = |batch: &mut SourceBatch, reason: String, payload: &[u8]| {
+        batch.rejected.push(Rejected {
+            reason,
+            key: None,
+            payload: Some(payload.to_vec()),
+            origin: origin.clone(),
+        });
+    };
+    if record.payload.first() == Some(&b'{') {
+        // Written by an earlier version: JSON documents, one per line (JSON text never holds
+        // a raw newline); a line that does not decode is rejected alone.
+        for line in record.payload.split(|b| *b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            match protocol::event::decode(line) {
+                Ok(event) => {
+                    batch.events.push(event);
+                    batch.origins.push(origin.clone());
+                }
+                Err(e) => reject(batch, e.to_string(), line),
+            }
         }
-        match protocol::event::decode(line) {
+        return;
+    }
+    let mut rest = &record.payload[..];
+    while !rest.is_empty() {
+        let at = rest;
+        match protocol::compact::decode(&mut rest) {
             Ok(event) => {
                 batch.events.push(event);
                 batch.origins.push(origin.clone());
             }
-            Err(e) => batch.rejected.push(Rejected {
-                reason: e.to_string(),
-                key: None,
-                payload: Some(line.to_vec()),
-                origin: origin.clone(),
-            }),
+            Err(e) => {
+                // Where one event cannot be read, neither can where the next begins.
+                reject(batch, e.to_string(), at);
+                return;
+            }
         }
     }
 }
@@ -153,13 +173,23 @@ impl Source for JournalSource {
 
     fn dead_letter<'a>(&'a self, rejected: &'a Rejected) -> BoxFuture<'a, Result<(), SourceError>> {
         Box::pin(async move {
+            // A JSON document stays readable; compact bytes are kept exactly, in hex.
+            let payload = rejected.payload.as_deref();
+            let text = payload
+                .filter(|p| p.first() == Some(&b'{'))
+                .and_then(|p| std::str::from_utf8(p).ok());
+            let hex = payload.filter(|_| text.is_none()).map(|p| {
+                p.iter()
+                    .fold(String::with_capacity(p.len() * 2), |mut s, b| {
+                        let _ = write!(s, "{b:02x}");
+                        s
+                    })
+            });
             let mut line = serde_json::to_vec(&serde_json::json!({
                 "reason": rejected.reason,
                 "position": rejected.origin.offset,
-                "payload": rejected
-                    .payload
-                    .as_deref()
-                    .map(String::from_utf8_lossy),
+                "payload": text,
+                "payloadHex": hex,
             }))
             .map_err(|e| SourceError::DeadLetter(e.to_string()))?;
             line.push(b'\n');
@@ -188,5 +218,75 @@ impl Source for JournalSource {
                 .await
                 .map_err(SourceError::Commit)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::fixture::EventBuilder;
+
+    use super::*;
+
+    fn event(id: &str) -> Event {
+        EventBuilder::new("journal.test", "page_view", 1_701_234_567_890)
+            .id(id)
+            .path("/ü/🦀")
+            .build()
+    }
+
+    async fn source(dir: &std::path::Path) -> JournalSource {
+        let (journal, reader) =
+            journal::open(journal::JournalConfig::new(dir.join("journal"))).expect("journal");
+        JournalSource::new(journal, reader, dir.join("dead-letters.ndjson"))
+    }
+
+    #[tokio::test]
+    async fn compact_records_and_an_earlier_versions_json_lines_are_read_alike() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = source(dir.path()).await;
+        let (a, b, c) = (event("a"), event("b"), event("c"));
+        source
+            .journal
+            .append(encode_record(&[a.clone(), b.clone()]))
+            .await
+            .expect("append");
+        let mut json = protocol::event::encode(&c).expect("encode");
+        json.push(b'\n');
+        source.journal.append(json).await.expect("append");
+
+        let batch = source
+            .next_batch(10, Duration::from_millis(50))
+            .await
+            .expect("batch");
+        assert_eq!(batch.events, vec![a, b, c]);
+        assert!(batch.rejected.is_empty());
+        assert_eq!(batch.origins.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_read_keeps_its_events_before_the_fault_and_dead_letters_the_rest(
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = source(dir.path()).await;
+        let good = event("good");
+        let mut record = encode_record(std::slice::from_ref(&good));
+        record.extend_from_slice(&[protocol::compact::MARKER, 1, 2, 3]);
+        source.journal.append(record).await.expect("append");
+
+        let batch = source.next_batch(10, Duration::ZERO).await.expect("batch");
+        assert_eq!(batch.events, vec![good]);
+        assert_eq!(batch.rejected.len(), 1);
+        source
+            .dead_letter(&batch.rejected[0])
+            .await
+            .expect("dead letter");
+        let line: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("dead-letters.ndjson")).expect("read"),
+        )
+        .expect("json");
+        assert_eq!(line["payloadHex"], "f1010203", "{line}");
+        assert!(line["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cut short")));
     }
 }
