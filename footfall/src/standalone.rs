@@ -17,7 +17,7 @@ use footfall_http::{MetricsRegistry, Mount, Router, StaticFiles};
 use journal::{Journal, JournalConfig};
 use processor::live::{refresh_visits, Gateway, GatewayLimits, LiveHub, LiveStore, VISIT_REFRESH};
 use processor::pipeline::{self, PipelineConfig, PipelineMetrics};
-use processor::priority::{share_for_backlog, Background, Share};
+use processor::priority::{Background, Share, ShareControl};
 use processor::sites::{SiteRegistry, SitesApi};
 use processor::source::JournalSource;
 use processor::store::SqliteConfig;
@@ -235,8 +235,8 @@ impl Indexer {
 }
 
 /// `footfall_journal_backlog_bytes` and `footfall_store_cpu_share` on `/metrics`: how far the
-/// store is behind the collector, and the CPU share that gives the store (idle time only
-/// until the journal is half full; see `processor::priority`).
+/// store is behind the collector, and the CPU share that gives the store (idle time only in a
+/// burst of requests until the journal is half full; see `processor::priority`).
 fn spawn_backlog_watch(
     journal: Journal,
     capacity: u64,
@@ -249,17 +249,20 @@ fn spawn_backlog_watch(
     );
     let idle = registry.gauge(
         STORE_IDLE,
-        "1 while the store indexes in idle CPU time only, 0 while it takes a low share \
-         (the journal is half full, or the process cannot leave SCHED_IDLE again)",
+        "1 while the store indexes in idle CPU time only (a burst of requests), 0 while it \
+         takes a low share (no burst, the journal half full, or no CAP_SYS_NICE)",
     );
     tokio::spawn(async move {
         let mut every = tokio::time::interval(BACKLOG_SAMPLE);
+        let mut end = journal.durable_end();
+        let mut control = ShareControl::default();
         loop {
             every.tick().await;
             let bytes = journal.backlog();
             backlog.set(i64::try_from(bytes).unwrap_or(i64::MAX));
-            let share = share_for_backlog(background.share(), bytes, capacity);
-            background.set_idle(share == Share::Idle);
+            let appended = journal.durable_end().saturating_sub(end);
+            end += appended;
+            background.set_idle(control.next(bytes, capacity, appended) == Share::Idle);
             idle.set(i64::from(background.share() == Share::Idle));
         }
     });

@@ -5,12 +5,16 @@
 //! yields the CPU to the requests it would otherwise slow down, and catches up once the burst
 //! is over; when the machine is idle, the lower priority costs it nothing.
 //!
-//! How low is a [`Background`]'s choice, and it changes with the backlog:
-//! - [`Share::Idle`] (`SCHED_IDLE`): only CPU time nothing else wants. A burst then costs the
-//!   requests nothing; the journal takes it at sequential-write speed.
-//! - [`Share::Low`] (niceness 10): a tenth of a normal thread's share when both want the CPU.
-//!   The journal's room is finite; once it is half full the store takes this share, so the
-//!   store always progresses and a machine kept busy cannot fill the journal by starving it.
+//! How low is a [`Background`]'s choice, and standalone changes it with the journal
+//! ([`ShareControl`]):
+//! - [`Share::Idle`] (`SCHED_IDLE`): only CPU time nothing else wants, while requests come in
+//!   a burst. The burst then costs the requests nothing; the journal takes it at
+//!   sequential-write speed and the store catches up after.
+//! - [`Share::Low`] (niceness 10): a tenth of a normal thread's share when both want the CPU,
+//!   the rest of the time. Without a burst the CPU that is busy is another program's, and
+//!   the store must not wait for it to finish; and once the journal is half full the store
+//!   takes this share even in a burst, so it always progresses and a machine kept busy cannot
+//!   fill the journal by starving it.
 //!
 //! Leaving `SCHED_IDLE` again needs `CAP_SYS_NICE` (or an `RLIMIT_NICE` of at least 10).
 //! Without it a [`Background`] never enters it and stays at niceness 10.
@@ -46,8 +50,8 @@ thread_local! {
 }
 
 impl Background {
-    /// Starts at [`Share::Idle`] where the process may leave it again, else at
-    /// [`Share::Low`] for good (see the module docs).
+    /// Starts at [`Share::Low`]; [`Share::Idle`] is taken only where the process may leave
+    /// it again (see the module docs).
     pub fn new() -> Background {
         let can_leave_idle = std::thread::spawn(|| {
             set_niceness_10().is_ok()
@@ -63,7 +67,7 @@ impl Background {
         }
         Background {
             shared: Arc::new(Shared {
-                idle: AtomicBool::new(can_leave_idle),
+                idle: AtomicBool::new(false),
                 can_leave_idle,
             }),
         }
@@ -126,16 +130,35 @@ impl Default for Background {
     }
 }
 
-/// What the share should be at a journal backlog of `backlog` of at most `capacity` bytes:
-/// low from half full on, idle again at a quarter, unchanged in between (so it does not
-/// flip at every sample around one line).
-pub fn share_for_backlog(current: Share, backlog: u64, capacity: u64) -> Share {
-    if backlog >= capacity / 2 {
-        Share::Low
-    } else if backlog <= capacity / 4 {
-        Share::Idle
-    } else {
-        current
+/// Bytes the journal must take within one sample of its backlog for the store to defer to
+/// requests: about 8,000 events a second. Below that the store keeps up at any share, and
+/// the CPU that is busy is someone else's, whom the store must not wait for.
+pub const BURST_BYTES: u64 = 256 * 1024;
+
+/// Which share the store should take, sample by sample of the journal (see the module docs).
+#[derive(Debug, Default)]
+pub struct ShareControl {
+    /// The journal got half full and has not been down to a quarter since: the hysteresis
+    /// that keeps the share from flipping at every sample around one line.
+    filling: bool,
+}
+
+impl ShareControl {
+    /// The share at a backlog of `backlog` of at most `capacity` bytes, the journal having
+    /// taken `appended` bytes since the last sample: idle only in a burst of requests while
+    /// the journal has room; low from half full on until it is down to a quarter, and low
+    /// whenever there is no burst.
+    pub fn next(&mut self, backlog: u64, capacity: u64, appended: u64) -> Share {
+        if backlog >= capacity / 2 {
+            self.filling = true;
+        } else if backlog <= capacity / 4 {
+            self.filling = false;
+        }
+        if appended >= BURST_BYTES && !self.filling {
+            Share::Idle
+        } else {
+            Share::Low
+        }
     }
 }
 
@@ -234,12 +257,18 @@ mod tests {
     }
 
     #[test]
-    fn the_share_is_low_from_half_full_and_idle_again_at_a_quarter() {
-        let cap = 1000;
-        assert_eq!(share_for_backlog(Share::Idle, 0, cap), Share::Idle);
-        assert_eq!(share_for_backlog(Share::Idle, 499, cap), Share::Idle);
-        assert_eq!(share_for_backlog(Share::Idle, 500, cap), Share::Low);
-        assert_eq!(share_for_backlog(Share::Low, 300, cap), Share::Low);
-        assert_eq!(share_for_backlog(Share::Low, 250, cap), Share::Idle);
+    fn the_share_is_idle_in_a_burst_until_half_full_and_again_at_a_quarter() {
+        let (cap, burst) = (1000, BURST_BYTES);
+        let mut control = ShareControl::default();
+        // A burst begins with some backlog already: still the requests' turn.
+        assert_eq!(control.next(300, cap, burst), Share::Idle);
+        assert_eq!(control.next(499, cap, burst), Share::Idle);
+        assert_eq!(control.next(500, cap, burst), Share::Low);
+        assert_eq!(control.next(300, cap, burst), Share::Low);
+        assert_eq!(control.next(250, cap, burst), Share::Idle);
+        // No burst: the CPU is busy with something else, which the store must not wait for.
+        assert_eq!(control.next(0, cap, burst - 1), Share::Low);
+        assert_eq!(control.next(100, cap, 0), Share::Low);
+        assert_eq!(control.next(100, cap, burst), Share::Idle);
     }
 }
