@@ -30,49 +30,6 @@ pub const MARKER: u8 = 0xF1;
 const HAS_TARGET: u32 = 1 << 16;
 const HAS_PROPS: u32 = 1 << 17;
 
-/// The optional strings of an event, in layout order (bit `i` of the u32 is field `i`).
-fn optional_fields(e: &Event) -> [&Option<String>; 16] {
-    [
-        &e.session_id,
-        &e.user_id,
-        &e.host,
-        &e.title,
-        &e.referrer_host,
-        &e.utm_source,
-        &e.utm_medium,
-        &e.utm_campaign,
-        &e.utm_term,
-        &e.utm_content,
-        &e.screen,
-        &e.lang,
-        &e.timezone,
-        &e.country,
-        &e.region,
-        &e.city,
-    ]
-}
-
-fn optional_fields_mut(e: &mut Event) -> [&mut Option<String>; 16] {
-    [
-        &mut e.session_id,
-        &mut e.user_id,
-        &mut e.host,
-        &mut e.title,
-        &mut e.referrer_host,
-        &mut e.utm_source,
-        &mut e.utm_medium,
-        &mut e.utm_campaign,
-        &mut e.utm_term,
-        &mut e.utm_content,
-        &mut e.screen,
-        &mut e.lang,
-        &mut e.timezone,
-        &mut e.country,
-        &mut e.region,
-        &mut e.city,
-    ]
-}
-
 fn target_fields(t: &Target) -> [&Option<String>; 4] {
     [&t.tag, &t.text, &t.href, &t.id]
 }
@@ -88,18 +45,11 @@ pub fn encode_into(out: &mut Vec<u8>, event: &Event) {
         Device::Tablet => 2,
         Device::Other => 3,
     });
-    for s in [
-        &event.event_id,
-        &event.site,
-        &event.name,
-        &event.visitor_id,
-        &event.path,
-        &event.browser,
-        &event.os,
-    ] {
+    // Layout order is `Event`'s own (bit `i` of the u32 is optional text `i`).
+    for s in event.required_texts() {
         put_str(out, s);
     }
-    let optional = optional_fields(event);
+    let optional = event.optional_texts();
     let mut present = optional
         .iter()
         .enumerate()
@@ -204,7 +154,7 @@ pub fn decode(input: &mut &[u8]) -> Result<Event, DecodeEventError> {
     if present >> 18 != 0 {
         return Err(malformed("unknown optional fields"));
     }
-    for (i, field) in optional_fields_mut(&mut event).into_iter().enumerate() {
+    for (i, field) in event.optional_texts_mut().into_iter().enumerate() {
         if present & 1 << i != 0 {
             *field = Some(r.string()?);
         }

@@ -122,6 +122,66 @@ pub struct Event {
     pub target: Option<Target>,
 }
 
+impl Event {
+    /// The text fields every event has, for code that walks them all (the compact form, the
+    /// size bound of normalisation).
+    pub fn required_texts(&self) -> [&String; 7] {
+        [
+            &self.event_id,
+            &self.site,
+            &self.name,
+            &self.visitor_id,
+            &self.path,
+            &self.browser,
+            &self.os,
+        ]
+    }
+
+    /// The optional text fields, in declaration order, for code that walks them all.
+    pub fn optional_texts(&self) -> [&Option<String>; 16] {
+        [
+            &self.session_id,
+            &self.user_id,
+            &self.host,
+            &self.title,
+            &self.referrer_host,
+            &self.utm_source,
+            &self.utm_medium,
+            &self.utm_campaign,
+            &self.utm_term,
+            &self.utm_content,
+            &self.screen,
+            &self.lang,
+            &self.timezone,
+            &self.country,
+            &self.region,
+            &self.city,
+        ]
+    }
+
+    /// [`Event::optional_texts`], to fill in.
+    pub fn optional_texts_mut(&mut self) -> [&mut Option<String>; 16] {
+        [
+            &mut self.session_id,
+            &mut self.user_id,
+            &mut self.host,
+            &mut self.title,
+            &mut self.referrer_host,
+            &mut self.utm_source,
+            &mut self.utm_medium,
+            &mut self.utm_campaign,
+            &mut self.utm_term,
+            &mut self.utm_content,
+            &mut self.screen,
+            &mut self.lang,
+            &mut self.timezone,
+            &mut self.country,
+            &mut self.region,
+            &mut self.city,
+        ]
+    }
+}
+
 /// Why a serialised event could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeEventError {

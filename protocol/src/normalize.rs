@@ -239,41 +239,16 @@ fn json_size_bound(event: &Event) -> Option<usize> {
     if !event.props.is_empty() {
         return None;
     }
-    let optional = [
-        &event.session_id,
-        &event.user_id,
-        &event.host,
-        &event.title,
-        &event.referrer_host,
-        &event.utm_source,
-        &event.utm_medium,
-        &event.utm_campaign,
-        &event.utm_term,
-        &event.utm_content,
-        &event.screen,
-        &event.lang,
-        &event.timezone,
-        &event.country,
-        &event.region,
-        &event.city,
-    ];
     let target = event.target.as_ref().map_or([None; 4], |t| {
         [&t.tag, &t.text, &t.href, &t.id].map(Option::as_ref)
     });
-    let strings = [
-        &event.event_id,
-        &event.site,
-        &event.name,
-        &event.visitor_id,
-        &event.path,
-        &event.browser,
-        &event.os,
-    ]
-    .into_iter()
-    .chain(optional.into_iter().flatten())
-    .chain(target.into_iter().flatten())
-    .map(String::len)
-    .sum::<usize>();
+    let strings = event
+        .required_texts()
+        .into_iter()
+        .chain(event.optional_texts().into_iter().flatten())
+        .chain(target.into_iter().flatten())
+        .map(String::len)
+        .sum::<usize>();
     Some(strings * 6 + NAMES_AND_PUNCTUATION)
 }
 
@@ -520,24 +495,7 @@ mod tests {
             ] {
                 field.clone_from(&s);
             }
-            for field in [
-                &mut e.session_id,
-                &mut e.user_id,
-                &mut e.host,
-                &mut e.title,
-                &mut e.referrer_host,
-                &mut e.utm_source,
-                &mut e.utm_medium,
-                &mut e.utm_campaign,
-                &mut e.utm_term,
-                &mut e.utm_content,
-                &mut e.screen,
-                &mut e.lang,
-                &mut e.timezone,
-                &mut e.country,
-                &mut e.region,
-                &mut e.city,
-            ] {
+            for field in e.optional_texts_mut() {
                 *field = Some(s.clone());
             }
             e.target = Some(crate::event::Target {
