@@ -234,7 +234,7 @@ impl Indexer {
     }
 }
 
-/// `footfall_journal_backlog_bytes` and `footfall_store_cpu_share` on `/metrics`: how far the
+/// `footfall_journal_backlog_bytes` and `footfall_store_idle_only` on `/metrics`: how far the
 /// store is behind the collector, and the CPU share that gives the store (idle time only in a
 /// burst of requests until the journal is half full; see `processor::priority`).
 fn spawn_backlog_watch(

@@ -87,7 +87,8 @@ impl Background {
     pub fn set_idle(&self, idle: bool) {
         let idle = idle && self.shared.can_leave_idle;
         if self.shared.idle.swap(idle, Ordering::Relaxed) != idle {
-            tracing::info!(share = ?self.share(), "background work changes its CPU share");
+            // At every burst's start and end: debug, not info.
+            tracing::debug!(share = ?self.share(), "background work changes its CPU share");
         }
     }
 
