@@ -128,10 +128,18 @@ struct Append {
     reply: oneshot::Sender<Result<u64, JournalError>>,
 }
 
+/// What the writer thread is asked to do.
+enum Job {
+    Append(Append),
+    /// The consumer has taken everything: close and delete the segment if it is worth it, as
+    /// the next append would (see [`Writer::tidy`]).
+    Tidy,
+}
+
 /// The appending end. Cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
-    appends: mpsc::Sender<Append>,
+    appends: mpsc::Sender<Job>,
     shared: Arc<Shared>,
 }
 
@@ -202,6 +210,7 @@ pub fn open(config: JournalConfig) -> Result<(Journal, JournalReader), JournalEr
 
     let reader = JournalReader {
         dir,
+        writer: appends.downgrade(),
         shared: shared.clone(),
         position: start,
         segment: None,
@@ -232,7 +241,7 @@ impl Journal {
         }
         let (reply, answer) = oneshot::channel();
         self.appends
-            .send(Append { record, reply })
+            .send(Job::Append(Append { record, reply }))
             .await
             .map_err(|_| JournalError::Closed)?;
         answer.await.map_err(|_| JournalError::Closed)?
@@ -289,11 +298,18 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Append>, shared: &Shared, max_group: usize) {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>, shared: &Shared, max_group: usize) {
         let mut buffer = Vec::with_capacity(max_group.min(1024 * 1024));
         // Each waiting append, with the end of its record in `buffer`.
         let mut group: Vec<(oneshot::Sender<Result<u64, JournalError>>, usize)> = Vec::new();
-        while let Some(first) = rx.blocking_recv() {
+        while let Some(job) = rx.blocking_recv() {
+            let first = match job {
+                Job::Append(append) => append,
+                Job::Tidy => {
+                    self.tidy(*shared.committed.borrow());
+                    continue;
+                }
+            };
             buffer.clear();
             let mut next = Some(first);
             // Everything already waiting (up to the cap) goes out with one write and one sync.
@@ -304,7 +320,14 @@ impl Writer {
                 buffer.extend_from_slice(&append.record);
                 group.push((append.reply, buffer.len()));
                 if buffer.len() < max_group {
-                    next = rx.try_recv().ok();
+                    next = loop {
+                        match rx.try_recv() {
+                            Ok(Job::Append(append)) => break Some(append),
+                            // Moot here: the write below rolls a segment the consumer took.
+                            Ok(Job::Tidy) => {}
+                            Err(_) => break None,
+                        }
+                    };
                 }
             }
             let consumed = *shared.committed.borrow();
@@ -365,6 +388,23 @@ impl Writer {
         Ok(start)
     }
 
+    /// Closes the segment once the consumer has taken all of it (and it holds at least
+    /// [`ROLL_WHEN_CONSUMED`]) and deletes it: without it a journal gone quiet after a burst
+    /// would keep the burst's last segment until the next append. `consumed`: the consumer's
+    /// committed position.
+    fn tidy(&mut self, consumed: u64) {
+        if self.broken || self.len < ROLL_WHEN_CONSUMED || consumed < self.base + self.len {
+            return;
+        }
+        let taken = self.base;
+        let closed = self
+            .roll()
+            .and_then(|()| fs::remove_file(segment_path(&self.dir, taken)));
+        if let Err(e) = closed {
+            tracing::warn!(error = %e, "cannot close a journal segment the store has taken");
+        }
+    }
+
     /// Makes sure the segment exists up to `end`, zero-filling [`ZERO_AHEAD`] beyond it when
     /// it does not (synced with the records that follow).
     fn zero_ahead(&mut self, end: u64) -> io::Result<()> {
@@ -396,6 +436,8 @@ impl Writer {
 /// The consuming end: reads records in order from the committed position on.
 pub struct JournalReader {
     dir: PathBuf,
+    /// To ask for a [`Job::Tidy`]; weak, so the writer stops with the last [`Journal`].
+    writer: mpsc::WeakSender<Job>,
     shared: Arc<Shared>,
     /// Position of the next record to read.
     position: u64,
@@ -493,6 +535,12 @@ impl JournalReader {
         self.shared
             .committed
             .send_modify(|c| *c = (*c).max(position));
+        if position >= *self.shared.durable.borrow() {
+            if let Some(writer) = self.writer.upgrade() {
+                // Full (appends are queued) is fine: the next append rolls a taken segment.
+                let _ = writer.try_send(Job::Tidy);
+            }
+        }
         let segments = list_segments(&self.dir).map_err(io_error)?;
         for pair in segments.windows(2) {
             if pair[1] <= position {

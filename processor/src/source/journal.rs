@@ -27,10 +27,11 @@ pub const TOPIC: &str = "journal";
 /// The `/metrics` gauge of [`Journal::backlog`]: bytes acknowledged to clients that the store
 /// has not taken yet (how far the store is behind the collector).
 pub const BACKLOG: &str = "footfall_journal_backlog_bytes";
-/// Most payload bytes taken from the journal for one batch (one store transaction): a few
-/// thousand events, so a burst of large events cannot make one transaction, and SQLite's WAL,
-/// grow without bound.
-const MAX_BATCH_BYTES: usize = 512 * 1024;
+/// Most payload bytes taken from the journal for one batch (one store transaction): about
+/// two thousand events (125 B each in compact form, more with long fields), so a burst of
+/// large events cannot make one transaction, and SQLite's WAL, grow without bound. (512 KiB
+/// of compact events made transactions whose WAL outgrew its 4 MiB limit.)
+const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// One journal record for `events`, each in its compact form.
 pub fn encode_record(events: &[Event]) -> Vec<u8> {
