@@ -45,9 +45,10 @@ const HEADER: usize = 8;
 pub const MAX_RECORD: usize = 16 * 1024 * 1024;
 /// How far ahead of its records a segment is zero-filled.
 const ZERO_AHEAD: u64 = 256 * 1024;
-/// A segment at least this large whose every record the consumer has committed is closed
-/// at the next append, so the consumer's next commit deletes it: while the store keeps up,
-/// the journal holds little more than this on disk.
+/// A segment at least this large whose every record the consumer has committed is closed:
+/// at once when that commit took everything ([`Writer::tidy`], which deletes it too), else at
+/// the next append, and the consumer's next commit deletes it. While the store keeps up, the
+/// journal holds little more than this on disk.
 const ROLL_WHEN_CONSUMED: u64 = 1024 * 1024;
 const CONSUMER_FILE: &str = "consumer.pos";
 const SEGMENT_SUFFIX: &str = ".log";
