@@ -306,6 +306,8 @@ async fn a_segment_the_consumer_has_taken_is_deleted_once_the_journal_goes_quiet
         .len();
     assert!(on_disk <= 12 + ZERO_AHEAD, "{on_disk} bytes left on disk");
     drop((journal, reader));
-    let (_, mut reader) = open(config(dir.path())).expect("reopen");
-    assert_eq!(payloads(&read_all(&mut reader)), ["next"]);
+    let (journal, mut reader) = open(config(dir.path())).expect("reopen");
+    assert_eq!(reader.position(), end);
+    journal.append(b"more".to_vec()).await.expect("append");
+    assert_eq!(payloads(&read_all(&mut reader)), ["more"]);
 }
