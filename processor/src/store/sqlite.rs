@@ -598,6 +598,26 @@ fn write_increments(
     Ok(())
 }
 
+/// Calls `f` with each stored event of `site` with `from <= ts < to`, one at a time (a
+/// document that no longer decodes is logged and skipped).
+fn each_event_in(
+    conn: &Connection,
+    site: &str,
+    from: i64,
+    to: i64,
+    mut f: impl FnMut(Event),
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(EVENTS_IN_RANGE)?;
+    let mut rows = stmt.query(params![site, from, to])?;
+    while let Some(row) = rows.next()? {
+        match protocol::event::decode(row.get_ref(0)?.as_bytes()?) {
+            Ok(e) => f(e),
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
+        }
+    }
+    Ok(())
+}
+
 fn run_writer(
     mut conn: Connection,
     mut rx: mpsc::Receiver<WriteJob>,
@@ -855,16 +875,8 @@ impl Store for SqliteStore {
         to: i64,
     ) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
         Box::pin(self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(EVENTS_IN_RANGE)?;
-            let mut rows = stmt.query(params![site, from, to])?;
             let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                let doc: String = row.get(0)?;
-                match protocol::event::decode(doc.as_bytes()) {
-                    Ok(e) => out.push(e),
-                    Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
-                }
-            }
+            each_event_in(conn, &site, from, to, |e| out.push(e))?;
             Ok(out)
         }))
     }
@@ -877,16 +889,8 @@ impl Store for SqliteStore {
         to: i64,
     ) -> BoxFuture<'_, Result<Rollup, StoreError>> {
         Box::pin(self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(EVENTS_IN_RANGE)?;
-            let mut rows = stmt.query(params![site, from, to])?;
             let mut rollup = Rollup::default();
-            while let Some(row) = rows.next()? {
-                let doc = row.get_ref(0)?.as_bytes()?;
-                match protocol::event::decode(doc) {
-                    Ok(e) => rollup.add_event(&e),
-                    Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
-                }
-            }
+            each_event_in(conn, &site, from, to, |e| rollup.add_event(&e))?;
             Ok(rollup)
         }))
     }
