@@ -266,6 +266,8 @@ test('data-ignore-localhost: nothing is sent from 127.0.0.1', async () => {
   try {
     const page = await open(c.base + '/t/local.html')
     await page.evaluate(() => footfall.track('x'))
+    // The wasm loads asynchronously; the verdict is there once it started.
+    await page.waitForFunction(() => footfall.stats().started)
     assert.equal((await page.evaluate(() => footfall.stats())).ignored, 'localhost')
     await page.close({ runBeforeUnload: true })
     await sleep(500)
