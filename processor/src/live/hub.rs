@@ -6,7 +6,7 @@
 //! unbounded queue, and never slows the engine or other clients down.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use protocol::live::{FeedEvent, LiveMetrics};
@@ -107,9 +107,16 @@ impl Inner {
 #[derive(Clone)]
 pub struct LiveHub {
     inner: Arc<Mutex<Inner>>,
-    /// Events recorded since the publisher's last round. Kept apart from the engine so the
-    /// request path only appends here and never waits for a publisher computing a state.
-    pending: Arc<Mutex<DeltaBuilder>>,
+    /// Deltas recorded since the publisher's last round, one per site and recording. A
+    /// channel, not a lock: standalone records from its indexing threads, which run at the
+    /// lowest CPU share during a burst (`crate::priority`). A lock they held while preempted
+    /// would stall the publisher's tokio worker, and with it the requests queued on that
+    /// worker, until an idle CPU let them finish: a priority inversion that showed as
+    /// milliseconds in the ingest p99. Sending never waits.
+    recorded: mpsc::Sender<Vec<MetricsDelta>>,
+    /// The publisher's end; `None` once closed, so recordings after that are dropped rather
+    /// than kept for a publisher that is gone.
+    inbox: Arc<Mutex<Option<mpsc::Receiver<Vec<MetricsDelta>>>>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -126,6 +133,7 @@ impl Default for LiveHub {
 
 impl LiveHub {
     pub fn new(engine: LiveEngine) -> Self {
+        let (recorded, inbox) = mpsc::channel();
         LiveHub {
             inner: Arc::new(Mutex::new(Inner {
                 engine,
@@ -134,7 +142,8 @@ impl LiveHub {
                 applied: AppliedWrites::default(),
                 closed: false,
             })),
-            pending: Arc::default(),
+            recorded,
+            inbox: Arc::new(Mutex::new(Some(inbox))),
         }
     }
 
@@ -143,12 +152,15 @@ impl LiveHub {
     }
 
     /// Records events this process has just stored; they are merged in on the publisher's
-    /// next round (every few tens of milliseconds), one delta per site rather than per request.
+    /// next round (every few tens of milliseconds), one delta per site and call rather than
+    /// per event. Takes no lock the publisher takes (see [`LiveHub::recorded`]).
     pub fn record(&self, events: &[&Event]) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut deltas = DeltaBuilder::default();
         for e in events {
-            pending.add(e);
+            deltas.add(e);
         }
+        // Fails only once the hub is closed: nobody publishes any more.
+        let _ = self.recorded.send(deltas.take());
     }
 
     /// Merges deltas (from this process or from the metrics topic), each write of a site
@@ -236,11 +248,13 @@ impl LiveHub {
 
     /// One publisher round; false once closed.
     pub(crate) fn publish_due(&self) -> bool {
-        let recorded = self
-            .pending
+        let recorded: Vec<MetricsDelta> = self
+            .inbox
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take();
+            .as_ref()
+            .map(|inbox| inbox.try_iter().flatten().collect())
+            .unwrap_or_default();
         let now = now_ms();
         let mut inner = self.lock();
         for d in &recorded {
@@ -295,6 +309,10 @@ impl LiveHub {
     /// Stops publishing and drops every channel: watchers see the sender gone and close
     /// their connections with a "going away" message.
     pub fn close(&self) {
+        self.inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let mut inner = self.lock();
         inner.closed = true;
         inner.channels.clear();
