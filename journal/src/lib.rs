@@ -32,11 +32,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Length and checksum in front of every payload.
 const HEADER: usize = 8;
@@ -105,12 +105,14 @@ pub struct Record {
     pub payload: Vec<u8>,
 }
 
-/// State both ends see.
+/// State both ends see. Lock-free where an append or the writer reads it: in standalone the
+/// consumer runs at the lowest CPU share during a burst, and a lock it held while preempted
+/// would stall the writer, and every append behind it, until a CPU fell idle.
 struct Shared {
     /// Position up to which everything is written and synced.
-    durable: watch::Sender<u64>,
+    durable: Position,
     /// Position up to which the consumer has committed.
-    committed: watch::Sender<u64>,
+    committed: Position,
     /// False after a failed write, true again after the next good one.
     healthy: AtomicBool,
     max_backlog: u64,
@@ -118,9 +120,57 @@ struct Shared {
 
 impl Shared {
     fn backlog(&self) -> u64 {
-        self.durable
-            .borrow()
-            .saturating_sub(*self.committed.borrow())
+        self.durable.get().saturating_sub(self.committed.get())
+    }
+}
+
+/// A position that only grows, and a way to wait for it. Reading and advancing it take no
+/// lock; advancing takes [`Notify`]'s only while somebody waits.
+struct Position {
+    at: AtomicU64,
+    changed: Notify,
+    waiters: AtomicUsize,
+}
+
+impl Position {
+    fn new(at: u64) -> Self {
+        Position {
+            at: AtomicU64::new(at),
+            changed: Notify::new(),
+            waiters: AtomicUsize::new(0),
+        }
+    }
+
+    fn get(&self) -> u64 {
+        self.at.load(Ordering::SeqCst)
+    }
+
+    fn advance_to(&self, at: u64) {
+        self.at.fetch_max(at, Ordering::SeqCst);
+        // SeqCst with `wait_until`'s: either it sees this position, or this sees its waiter.
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_waiters();
+        }
+    }
+
+    async fn wait_until(&self, done: impl Fn(u64) -> bool) {
+        /// Counts a waiter for as long as it waits, also when its future is dropped.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        while !done(self.get()) {
+            // Created before the count goes up, so it receives every `notify_waiters` after.
+            let changed = self.changed.notified();
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            let _waiting = Waiting(&self.waiters);
+            if done(self.get()) {
+                return;
+            }
+            changed.await;
+        }
     }
 }
 
@@ -187,8 +237,8 @@ pub fn open(config: JournalConfig) -> Result<(Journal, JournalReader), JournalEr
     };
 
     let shared = Arc::new(Shared {
-        durable: watch::Sender::new(durable_end),
-        committed: watch::Sender::new(start),
+        durable: Position::new(durable_end),
+        committed: Position::new(start),
         healthy: AtomicBool::new(true),
         max_backlog: config.max_backlog_bytes,
     });
@@ -199,6 +249,7 @@ pub fn open(config: JournalConfig) -> Result<(Journal, JournalReader), JournalEr
         base: last,
         len: valid,
         zeroed: valid,
+        zeros: None,
         broken: false,
         segment_bytes: config.segment_bytes.max(1),
     };
@@ -256,12 +307,12 @@ impl Journal {
 
     /// Position up to which everything appended is on disk.
     pub fn durable_end(&self) -> u64 {
-        *self.shared.durable.borrow()
+        self.shared.durable.get()
     }
 
     /// Position up to which the consumer has committed.
     pub fn committed(&self) -> u64 {
-        *self.shared.committed.borrow()
+        self.shared.committed.get()
     }
 
     /// Bytes on disk the consumer has not committed yet.
@@ -271,15 +322,12 @@ impl Journal {
 
     /// Resolves once something past `position` is on disk.
     pub async fn wait_durable_past(&self, position: u64) {
-        let mut durable = self.shared.durable.subscribe();
-        // The sender lives in `shared`, which `self` holds: the wait cannot see it closed.
-        let _ = durable.wait_for(|end| *end > position).await;
+        self.shared.durable.wait_until(|end| end > position).await;
     }
 
     /// Resolves once the consumer has committed `position`.
     pub async fn wait_committed(&self, position: u64) {
-        let mut committed = self.shared.committed.subscribe();
-        let _ = committed.wait_for(|c| *c >= position).await;
+        self.shared.committed.wait_until(|c| c >= position).await;
     }
 }
 
@@ -293,6 +341,8 @@ struct Writer {
     len: u64,
     /// Bytes of the segment that exist on disk (records, then zeros).
     zeroed: u64,
+    /// [`ZERO_AHEAD`] zeros, written ahead of the records.
+    zeros: Option<Vec<u8>>,
     /// A failed write could not be cut off again: nothing more may follow it.
     broken: bool,
     segment_bytes: u64,
@@ -307,7 +357,7 @@ impl Writer {
             let first = match job {
                 Job::Append(append) => append,
                 Job::Tidy => {
-                    self.tidy(*shared.committed.borrow());
+                    self.tidy(shared.committed.get());
                     continue;
                 }
             };
@@ -331,10 +381,10 @@ impl Writer {
                     };
                 }
             }
-            let consumed = *shared.committed.borrow();
+            let consumed = shared.committed.get();
             match self.write_group(&buffer, consumed) {
                 Ok(start) => {
-                    shared.durable.send_replace(start + buffer.len() as u64);
+                    shared.durable.advance_to(start + buffer.len() as u64);
                     shared.healthy.store(true, Ordering::Relaxed);
                     for (reply, end) in group.drain(..) {
                         let _ = reply.send(Ok(start + end as u64));
@@ -414,9 +464,16 @@ impl Writer {
         }
         // Not past the segment's size, unless one group is larger.
         let target = (end + ZERO_AHEAD).min(self.segment_bytes.max(end));
-        let zeros = vec![0u8; usize::try_from(target - self.zeroed).unwrap_or(usize::MAX)];
-        self.file.write_all_at(&zeros, self.zeroed)?;
-        self.zeroed = target;
+        // One buffer for the writer's life: a fresh one each time was allocated, zeroed
+        // and handed back to the system some fifty times a second under load.
+        let zeros = self
+            .zeros
+            .get_or_insert_with(|| vec![0u8; ZERO_AHEAD as usize]);
+        while self.zeroed < target {
+            let chunk = (target - self.zeroed).min(ZERO_AHEAD) as usize;
+            self.file.write_all_at(&zeros[..chunk], self.zeroed)?;
+            self.zeroed += chunk as u64;
+        }
         Ok(())
     }
 
@@ -464,7 +521,7 @@ impl JournalReader {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Vec<Record>, JournalError> {
-        let end = *self.shared.durable.borrow();
+        let end = self.shared.durable.get();
         let mut records = Vec::new();
         let mut bytes = 0;
         while self.position < end && records.len() < max_records.max(1) && bytes < max_bytes {
@@ -533,10 +590,8 @@ impl JournalReader {
         bytes.extend_from_slice(&crc32fast::hash(&position.to_le_bytes()).to_le_bytes());
         fs::write(&tmp, &bytes).map_err(io_error)?;
         fs::rename(&tmp, self.dir.join(CONSUMER_FILE)).map_err(io_error)?;
-        self.shared
-            .committed
-            .send_modify(|c| *c = (*c).max(position));
-        if position >= *self.shared.durable.borrow() {
+        self.shared.committed.advance_to(position);
+        if position >= self.shared.durable.get() {
             if let Some(writer) = self.writer.upgrade() {
                 // Full (appends are queued) is fine: the next append rolls a taken segment.
                 let _ = writer.try_send(Job::Tidy);

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 fn config(dir: &Path) -> JournalConfig {
     JournalConfig::new(dir)
@@ -310,4 +311,37 @@ async fn a_segment_the_consumer_has_taken_is_deleted_once_the_journal_goes_quiet
     assert_eq!(reader.position(), end);
     journal.append(b"more".to_vec()).await.expect("append");
     assert_eq!(payloads(&read_all(&mut reader)), ["more"]);
+}
+
+/// Waiting takes no lock while the position is already past (the appends' path), and a wait
+/// that is given up (a timeout drops it) neither misses later changes nor leaves a waiter
+/// counted, so the writer goes back to advancing without waking anybody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_given_up_is_forgotten_and_later_waits_are_woken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (journal, _reader) = open(config(dir.path())).expect("open");
+    let end = journal.append(b"one".to_vec()).await.expect("append");
+    journal.wait_durable_past(0).await;
+
+    let given_up =
+        tokio::time::timeout(Duration::from_millis(20), journal.wait_durable_past(end)).await;
+    assert!(given_up.is_err(), "nothing past {end} yet");
+    assert_eq!(journal.shared.durable.waiters.load(Ordering::SeqCst), 0);
+
+    for round in 0..50 {
+        let position = journal.durable_end();
+        let waiting = tokio::spawn({
+            let journal = journal.clone();
+            async move { journal.wait_durable_past(position).await }
+        });
+        journal
+            .append(format!("round {round}").into_bytes())
+            .await
+            .expect("append");
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .expect("task");
+    }
+    assert_eq!(journal.shared.durable.waiters.load(Ordering::SeqCst), 0);
 }
