@@ -119,7 +119,8 @@ pub async fn run(opts: StandaloneOpts) -> anyhow::Result<()> {
             journal.clone(),
             journal_reader,
             journal_dir.join("dead-letters.ndjson"),
-        ),
+        )
+        .with_background(background.clone()),
         live_store.clone(),
         collector.metrics().registry(),
         background.clone(),
@@ -196,7 +197,7 @@ impl Indexer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             // The share is taken again each time the thread wakes for more work; the
-            // runtime's blocking threads (journal reads) take it when they start.
+            // runtime's blocking threads (journal reads) take it with each task.
             .on_thread_start(move || on_start.apply())
             .on_thread_unpark(move || on_unpark.apply())
             .build()

@@ -205,18 +205,29 @@ fn set_policy(share: Share) -> Result<(), String> {
     }
 }
 
+/// (niceness, scheduling policy) of the calling thread, from `/proc`.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn thread_priority() -> (i64, i64) {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+    // Fields after the parenthesised command name: niceness is field 19, policy 41.
+    let rest: Vec<&str> = stat.rsplit_once(") ").expect("comm").1.split(' ').collect();
+    let field = |n: usize| rest[n - 3].parse().expect("number");
+    (field(19), field(41))
+}
+
+#[cfg(test)]
+impl Background {
+    /// Whether [`Share::Idle`] is taken at all here (see [`Background::new`]).
+    pub(crate) fn can_leave_idle(&self) -> bool {
+        self.shared.can_leave_idle
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
-    /// (niceness, scheduling policy) of the calling thread, from `/proc`.
-    fn priority() -> (i64, i64) {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
-        // Fields after the parenthesised command name: niceness is field 19, policy 41.
-        let rest: Vec<&str> = stat.rsplit_once(") ").expect("comm").1.split(' ').collect();
-        let field = |n: usize| rest[n - 3].parse().expect("number");
-        (field(19), field(41))
-    }
+    use super::thread_priority as priority;
 
     #[test]
     fn threads_follow_the_share_they_are_asked_for_and_others_keep_theirs() {

@@ -19,6 +19,8 @@ use std::time::Duration;
 use journal::{Journal, JournalReader, Record};
 use protocol::Event;
 
+use crate::priority::Background;
+
 use super::{Checkpoint, Position, Rejected, Source, SourceBatch, SourceError};
 use crate::BoxFuture;
 
@@ -48,6 +50,8 @@ pub struct JournalSource {
     reader: Arc<Mutex<JournalReader>>,
     /// Where events that can never be stored go, one JSON line each.
     dead_letters: PathBuf,
+    /// The CPU share of the reads, taken again by each (see [`JournalSource::with_background`]).
+    background: Option<Background>,
 }
 
 impl JournalSource {
@@ -56,7 +60,17 @@ impl JournalSource {
             journal,
             reader: Arc::new(Mutex::new(reader)),
             dead_letters,
+            background: None,
         }
+    }
+
+    /// Reads and commits at `background`'s share, as the store that the batches are for.
+    /// Each blocking task takes the share anew: a runtime's blocking threads outlive one
+    /// task, and one that kept the share it started with stayed at niceness 10 through
+    /// every burst (slower requests at half load, measured).
+    pub fn with_background(mut self, background: Background) -> Self {
+        self.background = Some(background);
+        self
     }
 
     fn position(&self) -> u64 {
@@ -72,7 +86,11 @@ impl JournalSource {
         f: impl FnOnce(&mut JournalReader) -> Result<T, journal::JournalError> + Send + 'static,
     ) -> Result<T, String> {
         let reader = self.reader.clone();
+        let background = self.background.clone();
         tokio::task::spawn_blocking(move || {
+            if let Some(background) = background {
+                background.apply();
+            }
             f(&mut reader.lock().unwrap_or_else(PoisonError::into_inner))
         })
         .await
@@ -289,5 +307,47 @@ mod tests {
         assert!(line["reason"]
             .as_str()
             .is_some_and(|r| r.contains("cut short")));
+    }
+
+    /// The runtime's blocking threads outlive a task: each read takes the share the
+    /// background asks for now, not the one its thread had when it started.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_take_the_share_the_background_asks_for_now() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // One blocking thread, so the probes below run where the read ran.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(1)
+            .build()
+            .expect("runtime");
+        let background = Background::new();
+        runtime.block_on(async {
+            let probe = || async {
+                tokio::task::spawn_blocking(crate::priority::thread_priority)
+                    .await
+                    .expect("probe")
+            };
+            let started = probe().await;
+            let source = source(dir.path()).await.with_background(background.clone());
+            source
+                .journal
+                .append(encode_record(&[event("a")]))
+                .await
+                .expect("append");
+            background.set_idle(true);
+            let batch = source.next_batch(10, Duration::ZERO).await.expect("batch");
+            assert_eq!(batch.events.len(), 1);
+            let policy = if background.can_leave_idle() {
+                libc::SCHED_IDLE
+            } else {
+                libc::SCHED_OTHER
+            };
+            assert_eq!(
+                probe().await,
+                (10, i64::from(policy)),
+                "started at {started:?}"
+            );
+        });
     }
 }
