@@ -125,11 +125,111 @@ fn events_still_in_the_journal_at_kill_9_are_stored_once_by_the_next_start() {
 /// into a full journal; and without a burst it takes that share too.
 #[test]
 fn a_half_full_journal_gives_the_store_its_share_and_every_event_is_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ff = Footfall::start(dir.path(), SHARE_TEST_FLAGS);
+    let (acknowledged, deferred, took_its_share) = flood_until_the_store_defers_and_catches_up(&ff);
+    if may_leave_sched_idle() {
+        assert!(deferred, "the store never deferred to the burst");
+        assert!(took_its_share, "the journal never got half full");
+    } else {
+        assert!(!deferred, "SCHED_IDLE could not be left again here");
+    }
+    assert_eq!(
+        ff.summary("share.test")["events"].as_u64(),
+        Some(acknowledged)
+    );
+}
+
+/// Where the server may not leave `SCHED_IDLE` again (no `CAP_SYS_NICE`, as in a container
+/// without `cap_add: [SYS_NICE]`), the store never enters it: its threads stay at niceness 10
+/// through a burst, and every event is stored. (Run as root, this drops the capability.)
+#[test]
+fn without_cap_sys_nice_the_store_stays_at_niceness_10_through_a_burst() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(ff) = Footfall::start_without_cap_sys_nice(dir.path(), SHARE_TEST_FLAGS) else {
+        eprintln!("skipped: setpriv is not installed");
+        return;
+    };
+    let pid = ff.child.id();
+    assert!(
+        !has_cap_sys_nice(&format!("/proc/{pid}/status")),
+        "setpriv left the server CAP_SYS_NICE"
+    );
+    let threads = move || -> Vec<(String, i64, i64)> {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+            .filter_map(|stat| {
+                let (head, rest) = stat.rsplit_once(") ")?;
+                let name = head.split_once(" (")?.1.to_string();
+                let fields: Vec<&str> = rest.split(' ').collect();
+                // Niceness is field 19 of the stat line, the policy 41.
+                Some((name, fields[16].parse().ok()?, fields[38].parse().ok()?))
+            })
+            .collect()
+    };
+    let watching = {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    seen.extend(threads());
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                seen
+            }
+        });
+        (stop, seen)
+    };
+    let (acknowledged, deferred, _) = flood_until_the_store_defers_and_catches_up(&ff);
+    watching.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = watching.1.join().expect("watcher");
+    assert!(!deferred, "the gauge says the store deferred");
+    let idle: Vec<_> = seen
+        .iter()
+        .filter(|(_, _, policy)| *policy == SCHED_IDLE)
+        .collect();
+    assert!(idle.is_empty(), "threads in SCHED_IDLE: {idle:?}");
+    // The writer takes its share before its first unit of work, and keeps it.
+    let sqlite: Vec<i64> = seen
+        .iter()
+        .filter(|(name, ..)| name == "footfall-sqlite")
+        .map(|(_, nice, _)| *nice)
+        .skip_while(|nice| *nice != 10)
+        .collect();
+    assert!(
+        !sqlite.is_empty(),
+        "the SQLite writer never took niceness 10"
+    );
+    assert!(
+        sqlite.iter().all(|nice| *nice == 10),
+        "the SQLite writer left niceness 10: {:?}",
+        sqlite
+            .iter()
+            .filter(|nice| **nice != 10)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ff.summary("share.test")["events"].as_u64(),
+        Some(acknowledged)
+    );
+}
+
+/// The policy number of `SCHED_IDLE` (linux/sched.h).
+const SCHED_IDLE: i64 = 5;
+
+/// 4 MiB: the store defers while the backlog is under 1 MiB and takes its share from 2.
+const SHARE_TEST_FLAGS: &[&str] = &["--journal-max-mb", "4", "--rate-limit", "0"];
+
+/// Floods `share.test` in rounds until the store has deferred to the burst and taken its
+/// share at a half-full journal (at most five rounds), then waits until it has caught up and
+/// the burst is over. Returns (events acknowledged, whether the store deferred, whether it
+/// took its share with the journal half full).
+fn flood_until_the_store_defers_and_catches_up(ff: &Footfall) -> (u64, bool, bool) {
     const IDLE_ONLY: &str = "footfall_store_idle_only";
     const BACKLOG: &str = "footfall_journal_backlog_bytes";
-    let dir = tempfile::tempdir().expect("tempdir");
-    // 4 MiB: the store defers while the backlog is under 1 MiB and takes its share from 2.
-    let ff = Footfall::start(dir.path(), &["--journal-max-mb", "4", "--rate-limit", "0"]);
     ff.add_site("share.test");
     let metrics = ff.url("/metrics");
     assert_eq!(metric(&metrics, IDLE_ONLY), 0.0, "no burst yet");
@@ -154,26 +254,22 @@ fn a_half_full_journal_gives_the_store_its_share_and_every_event_is_stored() {
         "deferred: {deferred}; took its share: {took_its_share}; acknowledged: {acknowledged}"
     );
     assert!(acknowledged > 0);
-    if may_leave_sched_idle() {
-        assert!(deferred, "the store never deferred to the burst");
-        assert!(took_its_share, "the journal never got half full");
-    } else {
-        assert!(!deferred, "SCHED_IDLE could not be left again here");
-    }
     ff.wait_caught_up();
     std::thread::sleep(std::time::Duration::from_millis(600));
     assert_eq!(metric(&metrics, IDLE_ONLY), 0.0, "the burst is over");
-    assert_eq!(
-        ff.summary("share.test")["events"].as_u64(),
-        Some(acknowledged)
-    );
+    (acknowledged, deferred, took_its_share)
 }
 
 /// Whether this user has CAP_SYS_NICE (the server runs as the same user), which taking a
 /// thread out of SCHED_IDLE again needs.
 fn may_leave_sched_idle() -> bool {
+    has_cap_sys_nice("/proc/self/status")
+}
+
+/// Whether the process whose `/proc/<pid>/status` is at `status` has CAP_SYS_NICE.
+fn has_cap_sys_nice(status: &str) -> bool {
     const CAP_SYS_NICE: u32 = 23;
-    std::fs::read_to_string("/proc/self/status")
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|status| {
             let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;

@@ -37,7 +37,28 @@ impl Footfall {
     }
 
     pub fn start_on(data_dir: &Path, port: u16, extra: &[&str]) -> Footfall {
-        let child = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        Self::start_as(
+            Command::new(env!("CARGO_BIN_EXE_footfall")),
+            data_dir,
+            port,
+            extra,
+        )
+    }
+
+    /// Starts it through `setpriv` without `CAP_SYS_NICE`, as an unprivileged user or a
+    /// container without `cap_add: [SYS_NICE]` runs it; `None` where `setpriv` is missing.
+    pub fn start_without_cap_sys_nice(data_dir: &Path, extra: &[&str]) -> Option<Footfall> {
+        Command::new("setpriv").arg("--version").output().ok()?;
+        let mut setpriv = Command::new("setpriv");
+        setpriv
+            .args(["--inh-caps=-sys_nice", "--bounding-set=-sys_nice", "--"])
+            .arg(env!("CARGO_BIN_EXE_footfall"));
+        Some(Self::start_as(setpriv, data_dir, free_port(), extra))
+    }
+
+    /// `command` runs the binary (`setpriv` execs it, so the child's pid is the server's).
+    fn start_as(mut command: Command, data_dir: &Path, port: u16, extra: &[&str]) -> Footfall {
+        let child = command
             .args(["standalone", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data_dir)
