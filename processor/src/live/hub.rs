@@ -111,8 +111,8 @@ pub struct LiveHub {
     /// channel, not a lock: standalone records from its indexing threads, which run at the
     /// lowest CPU share during a burst (`crate::priority`). A lock they held while preempted
     /// would stall the publisher's tokio worker, and with it the requests queued on that
-    /// worker, until an idle CPU let them finish: a priority inversion that showed as
-    /// milliseconds in the ingest p99. Sending never waits.
+    /// worker, until an idle CPU let them finish (a priority inversion). Sending never
+    /// waits; the publisher drains the channel every [`PUBLISH_POLL`].
     recorded: mpsc::Sender<Vec<MetricsDelta>>,
     /// The publisher's end; `None` once closed, so recordings after that are dropped rather
     /// than kept for a publisher that is gone.
