@@ -19,9 +19,8 @@ use std::time::Duration;
 use journal::{Journal, JournalReader, Record};
 use protocol::Event;
 
-use crate::priority::Background;
-
 use super::{Checkpoint, Position, Rejected, Source, SourceBatch, SourceError};
+use crate::priority::Background;
 use crate::BoxFuture;
 
 /// The topic name journal positions carry.
@@ -67,7 +66,7 @@ impl JournalSource {
     /// Reads and commits at `background`'s share, as the store that the batches are for.
     /// Each blocking task takes the share anew: a runtime's blocking threads outlive one
     /// task, and one that kept the share it started with stayed at niceness 10 through
-    /// every burst (slower requests at half load, measured).
+    /// every burst (`ps` showed it).
     pub fn with_background(mut self, background: Background) -> Self {
         self.background = Some(background);
         self
