@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use protocol::time::DAY_MS;
 use protocol::Event;
 
-use super::delta::{DeltaBuilder, MetricsDelta};
+use super::delta::{deltas_of, MetricsDelta};
 use super::engine::LiveEngine;
 use crate::visit::VisitAgg;
 
@@ -155,12 +155,8 @@ impl LiveHub {
     /// next round (every few tens of milliseconds), one delta per site and call rather than
     /// per event. Takes no lock the publisher takes (see [`LiveHub::recorded`]).
     pub fn record(&self, events: &[&Event]) {
-        let mut deltas = DeltaBuilder::default();
-        for e in events {
-            deltas.add(e);
-        }
         // Fails only once the hub is closed: nobody publishes any more.
-        let _ = self.recorded.send(deltas.take());
+        let _ = self.recorded.send(deltas_of(events.iter().copied()));
     }
 
     /// Merges deltas (from this process or from the metrics topic), each write of a site
