@@ -249,7 +249,7 @@ pub fn open(config: JournalConfig) -> Result<(Journal, JournalReader), JournalEr
         base: last,
         len: valid,
         zeroed: valid,
-        zeros: None,
+        zeros: vec![0u8; ZERO_AHEAD as usize],
         broken: false,
         segment_bytes: config.segment_bytes.max(1),
     };
@@ -342,7 +342,7 @@ struct Writer {
     /// Bytes of the segment that exist on disk (records, then zeros).
     zeroed: u64,
     /// [`ZERO_AHEAD`] zeros, written ahead of the records.
-    zeros: Option<Vec<u8>>,
+    zeros: Vec<u8>,
     /// A failed write could not be cut off again: nothing more may follow it.
     broken: bool,
     segment_bytes: u64,
@@ -412,8 +412,7 @@ impl Writer {
             ));
         }
         let full = self.len > 0 && self.len + bytes.len() as u64 > self.segment_bytes;
-        let taken = self.len >= ROLL_WHEN_CONSUMED && consumed >= self.base + self.len;
-        if full || taken {
+        if full || self.worth_closing(consumed) {
             self.roll()?;
         }
         let end = self.len + bytes.len() as u64;
@@ -444,7 +443,7 @@ impl Writer {
     /// would keep the burst's last segment until the next append. `consumed`: the consumer's
     /// committed position.
     fn tidy(&mut self, consumed: u64) {
-        if self.broken || self.len < ROLL_WHEN_CONSUMED || consumed < self.base + self.len {
+        if self.broken || !self.worth_closing(consumed) {
             return;
         }
         let taken = self.base;
@@ -454,6 +453,12 @@ impl Writer {
         if let Err(e) = closed {
             tracing::warn!(error = %e, "cannot close a journal segment the store has taken");
         }
+    }
+
+    /// Whether the segment holds at least [`ROLL_WHEN_CONSUMED`] and the consumer has
+    /// committed all of it (`consumed`: its committed position).
+    fn worth_closing(&self, consumed: u64) -> bool {
+        self.len >= ROLL_WHEN_CONSUMED && consumed >= self.base + self.len
     }
 
     /// Makes sure the segment exists up to `end`, zero-filling [`ZERO_AHEAD`] beyond it when
@@ -466,12 +471,9 @@ impl Writer {
         let target = (end + ZERO_AHEAD).min(self.segment_bytes.max(end));
         // One buffer for the writer's life: a fresh one each time was allocated, zeroed
         // and handed back to the system some fifty times a second under load.
-        let zeros = self
-            .zeros
-            .get_or_insert_with(|| vec![0u8; ZERO_AHEAD as usize]);
         while self.zeroed < target {
             let chunk = (target - self.zeroed).min(ZERO_AHEAD) as usize;
-            self.file.write_all_at(&zeros[..chunk], self.zeroed)?;
+            self.file.write_all_at(&self.zeros[..chunk], self.zeroed)?;
             self.zeroed += chunk as u64;
         }
         Ok(())

@@ -210,7 +210,7 @@ async fn oversized_and_empty_records_are_refused_and_waiting_for_the_consumer_re
     journal.wait_durable_past(0).await;
     let records = read_all(&mut reader);
     reader.commit(records[0].end).expect("commit");
-    tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+    tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
         .expect("wait_committed resolves")
         .expect("task");
@@ -288,14 +288,14 @@ async fn a_segment_the_consumer_has_taken_is_deleted_once_the_journal_goes_quiet
     let all = read_all(&mut reader);
     // Everything taken and no append after it: the commit itself has the segment closed.
     reader.commit(all[16].end).expect("commit");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while list_segments(dir.path()).expect("list") != [all[16].end] {
         assert!(
             std::time::Instant::now() < deadline,
             "still on disk: {:?}",
             list_segments(dir.path())
         );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The journal goes on where it was, in a segment of its own.
     let end = journal.append(b"next".to_vec()).await.expect("append");
