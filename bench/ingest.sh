@@ -6,10 +6,16 @@
 # standalone's maximum rate, open loop (bench/src/fixed-rate.rs), against the bare server at
 # the same rate. Then how long the store took to catch up with the journal after each run, the
 # store's own rate over load + catch-up, and that every acknowledged event is stored once.
+#
+# Both servers are measured ROUNDS times, alternately (bare, standalone, bare, ...), and the
+# figures are the medians, printed with every round: on a shared 2-core machine one 10 s run
+# of either server moves by several percent from one minute to the next, and alternating
+# puts both under the same conditions. The next round starts once the store has caught up,
+# so its indexing never runs during the bare server's turn.
 # Loopback only; each run is bounded by DURATION.
 #
-#   bench/ingest.sh            # 10 s per target
-#   DURATION=30s CONNECTIONS=64 bench/ingest.sh
+#   bench/ingest.sh            # 3 rounds of 10 s per target
+#   DURATION=30s CONNECTIONS=64 ROUNDS=5 bench/ingest.sh
 set -euo pipefail
 # Admin tokens are at least 16 characters.
 TOKEN=bench-admin-token-0001
@@ -17,6 +23,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 source bench/lib.sh
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
@@ -56,36 +63,66 @@ catch_up() {
 }
 secs=${DURATION%s}
 
-read -r base_rps base_p99 _ base_cpu _ < <(run "$BARE" 18091)
-read -r ff_rps ff_p99 ff_errors ff_cpu ff_requests < <(run "$FOOTFALL" 18092)
-backlog_at_end=$(metric footfall_journal_backlog_bytes)
-ff_catch_up=$(catch_up)
-stored_after_run=$(metric footfall_processor_events_stored_total)
+# The middle value of its arguments (the lower middle of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+range() { printf '%s\n' "$@" | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {print lo "–" hi}'; }
+
+bare_rpss=(); bare_p99s=(); bare_cpus=(); ff_rpss=(); ff_p99s=(); ff_cpus=(); catch_ups=()
+ff_errors=0; ff_requests=0
+for round in $(seq 1 "$ROUNDS"); do
+  read -r rps p99 _ cpu _ < <(run "$BARE" 18091)
+  bare_rpss+=("$rps"); bare_p99s+=("$p99"); bare_cpus+=("$cpu")
+  read -r rps p99 errors cpu requests < <(run "$FOOTFALL" 18092)
+  ff_rpss+=("$rps"); ff_p99s+=("$p99"); ff_cpus+=("$cpu")
+  ff_errors=$((ff_errors + errors)); ff_requests=$((ff_requests + requests))
+  backlog_at_end=$(metric footfall_journal_backlog_bytes)
+  catch_ups+=("$(catch_up)")
+  echo "round $round: bare hyper ${bare_rpss[-1]} req/s, standalone ${ff_rpss[-1]} req/s ($(div "${ff_rpss[-1]}" "${bare_rpss[-1]}")); store caught up ${catch_ups[-1]} s after (journal backlog at the run's end: $backlog_at_end bytes)"
+done
+stored_after_runs=$(metric footfall_processor_events_stored_total)
+base_rps=$(median "${bare_rpss[@]}"); base_p99=$(median "${bare_p99s[@]}")
+ff_rps=$(median "${ff_rpss[@]}"); ff_p99=$(median "${ff_p99s[@]}")
+ff_catch_up=$(median "${catch_ups[@]}")
 # Latency at half of standalone's maximum, open loop (no coordinated omission), and the bare
 # server at the same rate: the bare figure is what loopback and the generator cost.
 half=$(awk -v r="$ff_rps" 'BEGIN { printf "%d", r / 2 }')
 half_p99() { "$BIN/fixed-rate" --url "http://127.0.0.1:$1/api/batch" --rate "$half" --duration "$secs" \
   --connections "$CONNECTIONS" | sed -E 's/.*p99_ms=([0-9.]+).*/\1/'; }
-ff_half_p99=$(half_p99 18092)
-half_catch_up=$(catch_up)
-base_half_p99=$(half_p99 18091)
+ff_half_p99s=(); base_half_p99s=(); half_catch_ups=()
+for round in $(seq 1 "$ROUNDS"); do
+  ff_half_p99s+=("$(half_p99 18092)")
+  half_catch_ups+=("$(catch_up)")
+  base_half_p99s+=("$(half_p99 18091)")
+  echo "round $round at $half req/s: p99 standalone ${ff_half_p99s[-1]} ms, bare hyper ${base_half_p99s[-1]} ms"
+done
+ff_half_p99=$(median "${ff_half_p99s[@]}"); base_half_p99=$(median "${base_half_p99s[@]}")
+half_catch_up=$(median "${half_catch_ups[@]}")
 stored=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:18092/api/stats/summary?site=bench.test" | sed -E 's/.*"events":([0-9]+).*/\1/')
 
-printf '\n%-28s %12s %10s\n' "target (5 events/request)" "req/s" "p99 ms"
-printf '%-28s %12.0f %10.2f\n' "bare hyper (204, baseline)" "$base_rps" "$base_p99"
-printf '%-28s %12.0f %10.2f\n' "footfall standalone" "$ff_rps" "$ff_p99"
-awk -v a="$ff_rps" -v b="$base_rps" 'BEGIN { printf "\nratio standalone / bare hyper: %.2f  (target >= 0.35, aim 0.50)\n", a / b }'
+printf '\n%-28s %12s %16s %10s\n' "target (5 events/request)" "req/s (median)" "rounds" "p99 ms"
+printf '%-28s %14.0f %16s %10.2f\n' "bare hyper (204, baseline)" "$base_rps" "$(range "${bare_rpss[@]}")" "$base_p99"
+printf '%-28s %14.0f %16s %10.2f\n' "footfall standalone" "$ff_rps" "$(range "${ff_rpss[@]}")" "$ff_p99"
+awk -v a="$ff_rps" -v b="$base_rps" 'BEGIN { printf "\nratio standalone / bare hyper (medians): %.2f  (target >= 0.35, aim 0.50)\n", a / b }'
 acknowledged=$(( (ff_requests - ff_errors) * 5 ))
-echo "non-2xx answers from footfall: $ff_errors; events acknowledged in the closed-loop run: $acknowledged (at least; wrk leaves out answers in flight at its end)"
-echo "store: caught up ${ff_catch_up} s after the closed-loop run (journal backlog at its end: ${backlog_at_end} bytes), having stored $stored_after_run events"
-store_rate=$(awk -v n="$stored_after_run" -v s="$secs" -v c="$ff_catch_up" 'BEGIN {printf "%.0f", n / (s + c)}')
-echo "store rate over load + catch-up: $store_rate events/s; after the half-load run it caught up in ${half_catch_up} s"
-echo "events in the store's summary after both runs: $stored; counted once: $( [ "$stored" = "$(metric footfall_processor_events_stored_total)" ] && echo yes || echo NO)"
-echo "p99 at half of standalone's maximum ($half req/s, open loop): standalone $ff_half_p99 ms, bare hyper $base_half_p99 ms (target <= 5 ms)"
-# Events per CPU-second of each server process during the closed-loop run (5 events per request).
-ff_per_core=$(div "$(awk -v r="$ff_rps" -v s="$secs" 'BEGIN {print r * 5 * s}')" "$ff_cpu")
-base_per_core=$(div "$(awk -v r="$base_rps" -v s="$secs" 'BEGIN {print r * 5 * s}')" "$base_cpu")
-echo "events/s per core: standalone $ff_per_core (CPU ${ff_cpu} s), bare hyper $base_per_core (CPU ${base_cpu} s)"
+echo "non-2xx answers from footfall: $ff_errors; events acknowledged in the closed-loop runs: $acknowledged (at least; wrk leaves out answers in flight at its end)"
+echo "store: caught up ${ff_catch_up} s (median) after a closed-loop run, $(range "${catch_ups[@]}") s; $stored_after_runs events stored after the $ROUNDS runs"
+catch_up_total=$(printf '%s\n' "${catch_ups[@]}" | awk '{t+=$1} END {print t}')
+store_rate=$(awk -v n="$stored_after_runs" -v s="$secs" -v r="$ROUNDS" -v c="$catch_up_total" 'BEGIN {printf "%.0f", n / (s * r + c)}')
+echo "store rate over load + catch-up: $store_rate events/s; after a half-load run it caught up in ${half_catch_up} s (median)"
+echo "events in the store's summary after all runs: $stored; counted once: $( [ "$stored" = "$(metric footfall_processor_events_stored_total)" ] && echo yes || echo NO)"
+echo "p99 at half of standalone's maximum ($half req/s, open loop), median of $ROUNDS: standalone $ff_half_p99 ms ($(range "${ff_half_p99s[@]}")), bare hyper $base_half_p99 ms ($(range "${base_half_p99s[@]}")) (target <= 5 ms)"
+# Events per CPU-second of each server process during its closed-loop runs (5 events per
+# request), the median of the rounds.
+per_core() { # rps cpu_seconds
+  div "$(awk -v r="$1" -v s="$secs" 'BEGIN {print r * 5 * s}')" "$2"
+}
+ff_per_cores=(); base_per_cores=()
+for i in "${!ff_rpss[@]}"; do
+  ff_per_cores+=("$(per_core "${ff_rpss[$i]}" "${ff_cpus[$i]}")")
+  base_per_cores+=("$(per_core "${bare_rpss[$i]}" "${bare_cpus[$i]}")")
+done
+ff_per_core=$(median "${ff_per_cores[@]}"); base_per_core=$(median "${base_per_cores[@]}")
+echo "events/s per core: standalone $ff_per_core, bare hyper $base_per_core (medians)"
 result ingest_bare_rps "$base_rps"
 result ingest_standalone_rps "$ff_rps"
 result ingest_standalone_non2xx "$ff_errors"

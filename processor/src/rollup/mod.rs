@@ -20,10 +20,12 @@
 mod cover;
 mod hll;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use protocol::stats::{Dimension, DIRECT, UNKNOWN};
 use protocol::Event;
+
+use crate::FastMap;
 
 pub use cover::{cover, merge_runs, Cover, Run};
 pub use hll::{Hll, HLL_P, HLL_REGISTERS};
@@ -277,8 +279,9 @@ pub struct Increments<'e> {
 impl<'e> Increments<'e> {
     pub fn of(events: impl IntoIterator<Item = &'e Event>) -> Self {
         // Minutes first; hours and days are merges of them, so all three always agree.
-        let mut minute_counts: HashMap<(&'e str, i64, Dimension, &'e str), u64> = HashMap::new();
-        let mut minute_regs: HashMap<(&'e str, i64, Sketch, u16), u8> = HashMap::new();
+        let mut minute_counts: FastMap<(&'e str, i64, Dimension, &'e str), u64> =
+            FastMap::default();
+        let mut minute_regs: FastMap<(&'e str, i64, Sketch, u16), u8> = FastMap::default();
         for e in events {
             let site = e.site.as_str();
             let minute = Res::Minute.bucket(e.ts);
@@ -297,8 +300,8 @@ impl<'e> Increments<'e> {
                 raise(Sketch::Sessions, session);
             }
         }
-        let mut counts: HashMap<CountKey<'e>, u64> =
-            HashMap::with_capacity(minute_counts.len() * 2);
+        let mut counts: FastMap<CountKey<'e>, u64> =
+            FastMap::with_capacity_and_hasher(minute_counts.len() * 2, Default::default());
         for ((site, minute, dim, value), n) in minute_counts {
             for res in Res::ALL {
                 let key = CountKey {
@@ -311,8 +314,8 @@ impl<'e> Increments<'e> {
                 *counts.entry(key).or_insert(0) += n;
             }
         }
-        let mut registers: HashMap<RegisterKey<'e>, u8> =
-            HashMap::with_capacity(minute_regs.len() * 2);
+        let mut registers: FastMap<RegisterKey<'e>, u8> =
+            FastMap::with_capacity_and_hasher(minute_regs.len() * 2, Default::default());
         for ((site, minute, sketch, register), rank) in minute_regs {
             for res in Res::ALL {
                 let key = RegisterKey {

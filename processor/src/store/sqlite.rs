@@ -19,7 +19,7 @@ use protocol::Event;
 use rusqlite::{params, Connection, ErrorCode, InterruptHandle, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use protocol::stats::Dimension;
 
@@ -31,7 +31,7 @@ use super::{
 use crate::priority::Background;
 use crate::rollup::{self, DimensionCode, Increments, RegisterKey, Res, Rollup, Run, Sketch};
 use crate::visit::{EventAgg, GroupKey, Grouping, Scope, VisitAgg};
-use crate::BoxFuture;
+use crate::{BoxFuture, FastMap};
 
 const DB_FILE: &str = "footfall.db";
 /// Longest time one read may take on the shared read connection; past it the read is
@@ -498,14 +498,14 @@ fn backfill_facts(conn: &mut Connection) -> rusqlite::Result<()> {
 /// the stored one; bounded to [`KNOWN_BUCKETS_MAX`] buckets (4 KB each), oldest dropped first.
 #[derive(Default)]
 struct KnownRegisters {
-    buckets: HashMap<String, SiteRegisters>,
+    buckets: FastMap<String, SiteRegisters>,
     len: usize,
 }
 
 const KNOWN_BUCKETS_MAX: usize = 512;
 
 /// One site's known registers: per (resolution, bucket start, sketch), all its registers.
-type SiteRegisters = HashMap<(Res, i64, Sketch), Box<[u8]>>;
+type SiteRegisters = FastMap<(Res, i64, Sketch), Box<[u8]>>;
 
 impl KnownRegisters {
     fn known(&self, k: &RegisterKey<'_>) -> u8 {
@@ -549,7 +549,7 @@ impl KnownRegisters {
             site.retain(|(_, start, _), _| *start >= cut);
         }
         self.buckets.retain(|_, b| !b.is_empty());
-        self.len = self.buckets.values().map(HashMap::len).sum();
+        self.len = self.buckets.values().map(FastMap::len).sum();
     }
 
     fn forget_all(&mut self) {
@@ -714,7 +714,7 @@ fn write_group(
             "INSERT INTO events (event_id, doc) VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING",
         )?;
         // Per-site counters are summed in memory and written once per site per commit.
-        let mut per_site: HashMap<&str, (i64, i64)> = HashMap::new();
+        let mut per_site: FastMap<&str, (i64, i64)> = FastMap::default();
         for job in jobs {
             let mut outcome = InsertOutcome::default();
             for (index, e) in job.batch.iter().enumerate() {

@@ -30,6 +30,7 @@ use crate::visit::{
     self, counted, is_visit_filter, Counted, EventAgg, GroupKey, Grouping, Scope, Visit, VisitAgg,
     VISIT_DIMS,
 };
+use crate::FastMap;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dict (
@@ -120,7 +121,7 @@ const DICT_CACHE_MAX: usize = 200_000;
 /// The writer's side: string → id, cached.
 #[derive(Default)]
 pub(super) struct Dict {
-    cache: HashMap<String, i64>,
+    cache: FastMap<String, i64>,
 }
 
 impl Dict {
@@ -184,7 +185,8 @@ pub(super) fn write(
     if let Some(e) = failure {
         return Err(e);
     }
-    let mut visits: HashMap<(&str, &str), Visit<i64>> = HashMap::with_capacity(folded.len());
+    let mut visits: FastMap<(&str, &str), Visit<i64>> =
+        FastMap::with_capacity_and_hasher(folded.len(), Default::default());
     for ((site, session), delta) in folded {
         let site_id = dict.id(tx, site)?;
         let key = key64(session);
