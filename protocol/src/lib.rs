@@ -40,6 +40,8 @@ pub mod wire;
 #[cfg(feature = "enrich")]
 mod normalize;
 #[cfg(feature = "enrich")]
+mod plain_url;
+#[cfg(feature = "enrich")]
 pub mod ua;
 #[cfg(feature = "enrich")]
 pub mod visitor;

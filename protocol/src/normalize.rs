@@ -4,14 +4,14 @@
 use std::cell::OnceCell;
 use std::net::IpAddr;
 
-use url::Url;
+use url::{form_urlencoded, Url};
 
 use crate::event::{Event, Target};
 use crate::ua::UserAgentInfo;
 use crate::validate::{self, ValidationError};
 use crate::visitor::{self, Salt};
 use crate::wire::WireEvent;
-use crate::{geo, ua};
+use crate::{geo, plain_url, ua};
 
 /// What the collector knows about the request an event came in.
 #[derive(Debug, Clone, Copy)]
@@ -270,6 +270,9 @@ struct PageParts {
 /// Splits a full URL or a bare path. Query and fragment are dropped after the UTM fields are
 /// read from the query: they often carry tokens and e-mail addresses.
 fn split_page(page: &str) -> PageParts {
+    if let Some(plain) = plain_url::split(page) {
+        return page_parts(Some(plain.host), plain.path, plain.query);
+    }
     // A bare path is resolved against a placeholder origin just to reuse the URL parser.
     let (url, has_host) = match Url::parse(page) {
         Ok(url) => (url, true),
@@ -283,23 +286,25 @@ fn split_page(page: &str) -> PageParts {
             }
         },
     };
+    page_parts(url.host_str().filter(|_| has_host), url.path(), url.query())
+}
+
+/// A page's parts from its host (as written), path (percent-encoded) and query.
+fn page_parts(host: Option<&str>, path: &str, query: Option<&str>) -> PageParts {
     let mut parts = PageParts {
-        host: if has_host {
-            url.host_str()
-                .filter(|h| h.len() <= validate::MAX_HOST_BYTES)
-                .map(|h| h.to_ascii_lowercase())
-        } else {
-            None
-        },
+        host: host
+            .filter(|h| h.len() <= validate::MAX_HOST_BYTES)
+            .map(str::to_ascii_lowercase),
         // Percent-encoded, so cut in bytes without splitting an escape or a character.
-        path: if url.path().is_empty() {
+        path: if path.is_empty() {
             "/".into()
         } else {
-            validate::cut_escaped(url.path(), validate::MAX_PATH_BYTES).to_string()
+            validate::cut_escaped(path, validate::MAX_PATH_BYTES).to_string()
         },
         ..Default::default()
     };
-    for (key, value) in url.query_pairs() {
+    // What `Url::query_pairs` reads.
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let value = validate::text_in(&value, validate::MAX_TEXT_LEN, validate::MAX_TEXT_BYTES);
         let slot = match key.as_ref() {
             "utm_source" => &mut parts.utm_source,
@@ -321,9 +326,15 @@ fn split_page(page: &str) -> PageParts {
 /// The referrer's host, without `www.`, unless it is the page's own host (internal
 /// navigation is not a referral).
 fn external_host(referrer: &str, page_host: Option<&str>) -> Option<String> {
-    let url = Url::parse(referrer).ok()?;
-    let host = url
-        .host_str()
+    let parsed;
+    let host = match plain_url::split(referrer) {
+        Some(plain) => plain.host,
+        None => {
+            parsed = Url::parse(referrer).ok()?;
+            parsed.host_str()?
+        }
+    };
+    let host = Some(host)
         .filter(|h| h.len() <= validate::MAX_HOST_BYTES)?
         .to_ascii_lowercase();
     let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_string();
