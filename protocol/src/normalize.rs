@@ -63,14 +63,14 @@ impl<'a> Normalizer<'a> {
     }
 
     /// See [`normalize`].
-    pub fn normalize(&self, wire: WireEvent) -> Result<Option<Event>, ValidationError> {
+    pub fn normalize(&self, mut wire: WireEvent) -> Result<Option<Event>, ValidationError> {
         let ctx = &self.ctx;
         validate::event_name(&wire.event)?;
         let site = self.site.clone()?;
-        let event_id = match wire.event_id {
-            Some(ref id) => {
-                validate::event_id(id)?;
-                id.clone()
+        let event_id = match wire.event_id.take() {
+            Some(id) => {
+                validate::event_id(&id)?;
+                id
             }
             None => uuid::Uuid::now_v7().to_string(),
         };

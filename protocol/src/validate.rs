@@ -301,9 +301,10 @@ pub fn cut_escaped(value: &str, max: usize) -> &str {
 
 /// Descriptive text within both a character and a byte limit (see [`text`]).
 pub fn text_in(value: &str, max_chars: usize, max_bytes: usize) -> Option<String> {
-    let t = text(value, max_chars)?;
-    let cut = cut_to_bytes(&t, max_bytes).trim_end();
-    (!cut.is_empty()).then(|| cut.to_string())
+    let mut t = text(value, max_chars)?;
+    let kept = cut_to_bytes(&t, max_bytes).trim_end().len();
+    t.truncate(kept);
+    (!t.is_empty()).then_some(t)
 }
 
 /// Flat props only: string (≤ 256 chars), finite number or bool, at most 32 keys.
