@@ -55,11 +55,14 @@ run() { # pid port -> "req/s p99_ms non_2xx cpu_seconds requests"
   echo "$rps $p99 $non2xx $(awk -v a="$(cpu_seconds "$1")" -v b="$cpu_before" 'BEGIN {print a - b}') $requests"
 }
 metric() { curl -s "http://127.0.0.1:18092/metrics" | awk -v m="$1" '$1==m {print $2}'; }
-# Seconds until the journal's backlog is 0 again (the gauge is sampled every 0.25 s).
+# Seconds until the journal's backlog is 0 again (the gauge is sampled every 0.25 s). Then
+# the page cache's dirty data goes to disk (not counted): otherwise the kernel writes back the
+# store's catch-up during the next run, and that run, bare or not, pays for the one before.
 catch_up() {
   local t0; t0=$(date +%s.%N)
   until [ "$(metric footfall_journal_backlog_bytes)" = "0" ]; do sleep 0.05; done
   awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.2f", a - b}'
+  sync
 }
 secs=${DURATION%s}
 
@@ -69,6 +72,7 @@ range() { printf '%s\n' "$@" | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {print l
 
 bare_rpss=(); bare_p99s=(); bare_cpus=(); ff_rpss=(); ff_p99s=(); ff_cpus=(); catch_ups=()
 ff_errors=0; ff_requests=0
+sync
 for round in $(seq 1 "$ROUNDS"); do
   read -r rps p99 _ cpu _ < <(run "$BARE" 18091)
   bare_rpss+=("$rps"); bare_p99s+=("$p99"); bare_cpus+=("$cpu")
