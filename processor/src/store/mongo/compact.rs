@@ -153,14 +153,23 @@ impl Inner {
         }
     }
 
-    /// Folds every delta there is (round after round); returns how many it folded.
-    pub(super) async fn compact_all(&self) -> Result<usize, MongoError> {
+    /// Folds every delta there is (round after round); returns how many it folded. A round
+    /// that lost a race with another compactor (see [`is_conflict`]) is tried again, up to
+    /// `conflicts_allowed` times in all: whoever won folded those deltas, and the next round
+    /// only sees what is left.
+    pub(super) async fn compact_all(&self, conflicts_allowed: u32) -> Result<usize, MongoError> {
         let mut total = 0;
+        let mut conflicts = 0;
         loop {
-            let n = self.compact_round().await?;
-            total += n;
-            if n == 0 {
-                return Ok(total);
+            match self.compact_round().await {
+                Ok(0) => return Ok(total),
+                Ok(n) => total += n,
+                Err(e) if is_conflict(&e) && conflicts < conflicts_allowed => {
+                    conflicts += 1;
+                    tracing::debug!(error = ?e, conflicts, "compaction lost a race; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
             }
         }
     }

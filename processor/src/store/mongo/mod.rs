@@ -121,6 +121,8 @@ use schema::{
 /// Server-side limit of one read (`maxTimeMS`): a query the stats API has given up on
 /// (`api::QUERY_DEADLINE`) must not keep working on the database either.
 const READ_DEADLINE: Duration = Duration::from_secs(10);
+/// Races with another compactor [`MongoStore::compact_now`] may lose before it gives up.
+const COMPACT_NOW_CONFLICTS: u32 = 20;
 
 pub use schema::DEFAULT_DATABASE;
 
@@ -349,11 +351,17 @@ impl MongoStore {
     /// Folds every pending rollup delta into its bucket now (the compactor does this on its
     /// own; this is for operators, benchmarks and tests). Returns how many it folded.
     ///
+    /// A round that loses a race with another compactor (a write conflict) is tried again:
+    /// whoever won folded those deltas, and the next round only sees what is left.
+    ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when the server cannot be reached; a write conflict with
-    /// another compactor is an error too (try again).
+    /// [`StoreError::Unavailable`] when the server cannot be reached, or when rounds lost a
+    /// race 20 times.
     pub async fn compact_now(&self) -> Result<usize, StoreError> {
-        self.inner.compact_all().await.map_err(|e| store_error(&e))
+        self.inner
+            .compact_all(COMPACT_NOW_CONFLICTS)
+            .await
+            .map_err(|e| store_error(&e))
     }
 }
 
@@ -392,7 +400,8 @@ async fn compactor(inner: Arc<Inner>) {
                 continue;
             }
         }
-        match inner.compact_all().await {
+        // A lost race is retried at the next tick.
+        match inner.compact_all(0).await {
             Ok(_) => {}
             Err(e) if compact::is_conflict(&e) => {
                 tracing::debug!(error = ?e, "compaction lost a race; next round retries");
