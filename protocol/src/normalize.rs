@@ -292,9 +292,7 @@ fn split_page(page: &str) -> PageParts {
 /// A page's parts from its host (as written), path (percent-encoded) and query.
 fn page_parts(host: Option<&str>, path: &str, query: Option<&str>) -> PageParts {
     let mut parts = PageParts {
-        host: host
-            .filter(|h| h.len() <= validate::MAX_HOST_BYTES)
-            .map(str::to_ascii_lowercase),
+        host: host.and_then(stored_host),
         // Percent-encoded, so cut in bytes without splitting an escape or a character.
         path: if path.is_empty() {
             "/".into()
@@ -323,6 +321,11 @@ fn page_parts(host: Option<&str>, path: &str, query: Option<&str>) -> PageParts 
     parts
 }
 
+/// A host as events keep it: lower case, and only if it fits.
+fn stored_host(host: &str) -> Option<String> {
+    (host.len() <= validate::MAX_HOST_BYTES).then(|| host.to_ascii_lowercase())
+}
+
 /// The referrer's host, without `www.`, unless it is the page's own host (internal
 /// navigation is not a referral).
 fn external_host(referrer: &str, page_host: Option<&str>) -> Option<String> {
@@ -334,9 +337,7 @@ fn external_host(referrer: &str, page_host: Option<&str>) -> Option<String> {
             parsed.host_str()?
         }
     };
-    let host = Some(host)
-        .filter(|h| h.len() <= validate::MAX_HOST_BYTES)?
-        .to_ascii_lowercase();
+    let host = stored_host(host)?;
     let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_string();
     let host = strip(&host);
     match page_host {
