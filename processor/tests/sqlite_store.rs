@@ -372,3 +372,102 @@ async fn the_site_registry_starts_with_the_sites_that_have_data() {
     assert!(!sites.add("new.example").expect("add"));
     assert!(sites.remove("new.example").expect("remove"));
 }
+
+/// A file from schema 4 holds JSON documents; from schema 5 on, new events are stored in the
+/// compact form. After the upgrade both kinds of row are read back alike — as events, and
+/// as the JSON documents of the export — and an older footfall refuses the file.
+#[tokio::test]
+async fn json_documents_of_a_schema_4_file_are_read_beside_compact_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old: Vec<Event> = (0..4)
+        .map(|i| event(&format!("old-{i}"), "page_view", "v1", T0 + i))
+        .collect();
+    {
+        let store = open(dir.path());
+        store
+            .insert_batch(old.clone().into())
+            .await
+            .expect("insert");
+    }
+    // Turn the file into what footfall wrote before schema 5: JSON text documents.
+    let db = dir.path().join("footfall.db");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open file");
+        for e in &old {
+            let json = String::from_utf8(protocol::event::encode(e).expect("json")).expect("utf-8");
+            conn.execute(
+                "UPDATE events SET doc = ?1 WHERE event_id = ?2",
+                rusqlite::params![json, e.event_id],
+            )
+            .expect("rewrite");
+        }
+        conn.execute_batch("PRAGMA user_version = 4;")
+            .expect("downgrade");
+    }
+    assert_eq!(
+        rusqlite_count(
+            &db,
+            "SELECT count(*) FROM events WHERE typeof(doc) = 'text'"
+        ),
+        4
+    );
+
+    let new: Vec<Event> = (0..3)
+        .map(|i| event(&format!("new-{i}"), "click", "v2", T0 + 10 + i))
+        .collect();
+    let store = open(dir.path());
+    store
+        .insert_batch(new.clone().into())
+        .await
+        .expect("insert");
+    assert_eq!(
+        rusqlite_count(
+            &db,
+            "SELECT count(*) FROM events WHERE typeof(doc) = 'blob'"
+        ),
+        3,
+        "new events are stored compact"
+    );
+    let all: Vec<Event> = old.iter().chain(&new).cloned().collect();
+
+    let mut read = store
+        .read_events("example.com".into(), T0, T0 + 100)
+        .await
+        .expect("read");
+    read.sort_by_key(|e| e.ts);
+    assert_eq!(read, all);
+
+    let page = store
+        .export_page("example.com".into(), T0, T0 + 100, None, 100)
+        .await
+        .expect("export");
+    let exported: Vec<Event> = page
+        .iter()
+        .map(|(_, doc)| protocol::event::decode(doc.as_bytes()).expect("a JSON document"))
+        .collect();
+    assert_eq!(exported, all);
+    drop(store);
+
+    let conn = rusqlite::Connection::open(&db).expect("open file");
+    assert_eq!(
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .expect("version"),
+        5
+    );
+    conn.execute_batch("PRAGMA user_version = 6;")
+        .expect("from the future");
+    drop(conn);
+    let refused = loop {
+        match SqliteStore::open(SqliteConfig::new(dir.path())) {
+            Err(StoreError::Locked { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("newer than this footfall")),
+        "{:?}",
+        refused.err()
+    );
+}

@@ -1,12 +1,16 @@
-//! A compact binary form of [`Event`], for standalone's journal: the collector writes one per
-//! accepted event before its 2xx, the indexer reads it back right behind.
+//! A compact binary form of [`Event`]: standalone's journal holds one per accepted event,
+//! written inside the request, and its SQLite store keeps each event in it.
 //!
-//! Why not the JSON document ([`crate::event::encode`]) there: the journal record is written
-//! inside every request, and JSON is the costly part of it (escape scans of every string,
-//! field names, number formatting); this form is the event's bytes with lengths, about half
-//! the size, and its decoder has no text to parse. The JSON document stays the form of
-//! everything that outlives the process's own queue (Kafka messages, stored documents, dead
-//! letters), where other programs and versions read it.
+//! Why not the JSON document ([`crate::event::encode`]) there: JSON is the costly part of
+//! writing an event (escape scans of every string, field names, number formatting); this
+//! form is the event's bytes with lengths, about half the size, and its decoder has no text
+//! to parse. In the store that halves what every event costs on disk twice (the WAL, then the
+//! database), and the document was the bulk of the file. The JSON document stays the form of
+//! what other programs read: Kafka messages, dead letters, and the export API, which turns
+//! stored events back into it.
+//!
+//! Both places keep their bytes across upgrades, so a layout, once released, is never
+//! changed: the next one takes another [`MARKER`] and this decoder stays.
 //!
 //! Layout, integers little-endian:
 //! `MARKER`, `ts` (i64), `received_at` (i64), `device` (u8), the required strings
@@ -200,6 +204,25 @@ pub fn decode(input: &mut &[u8]) -> Result<Event, DecodeEventError> {
     Ok(event)
 }
 
+/// One event stored on its own: its compact form, or its JSON document (which always begins
+/// with `{`), as stores written before the compact form hold.
+///
+/// # Errors
+/// As [`decode`] or [`crate::event::decode`], and [`DecodeEventError::Malformed`] for bytes
+/// after a compact event.
+pub fn decode_stored(bytes: &[u8]) -> Result<Event, DecodeEventError> {
+    if bytes.first() == Some(&b'{') {
+        return crate::event::decode(bytes);
+    }
+    let mut rest = bytes;
+    let event = decode(&mut rest)?;
+    if rest.is_empty() {
+        Ok(event)
+    } else {
+        Err(malformed("bytes after the event"))
+    }
+}
+
 fn malformed(what: &str) -> DecodeEventError {
     DecodeEventError::Malformed(format!("compact event: {what}"))
 }
@@ -282,6 +305,30 @@ mod tests {
         assert_eq!(decode(&mut input).as_ref(), Ok(e));
         assert_eq!(decode(&mut input).as_ref(), Ok(e));
         assert!(input.is_empty());
+    }
+
+    #[test]
+    fn a_stored_event_is_read_in_either_form() {
+        let e = crate::event::sample();
+        let mut compact = Vec::new();
+        encode_into(&mut compact, &e);
+        let json = crate::event::encode(&e).expect("json");
+        assert_eq!(decode_stored(&compact).as_ref(), Ok(&e));
+        assert_eq!(decode_stored(&json).as_ref(), Ok(&e));
+
+        let mut longer = compact.clone();
+        longer.push(0);
+        assert!(matches!(
+            decode_stored(&longer),
+            Err(DecodeEventError::Malformed(_))
+        ));
+        let mut unknown = compact;
+        unknown[0] = MARKER + 1;
+        assert!(matches!(
+            decode_stored(&unknown),
+            Err(DecodeEventError::UnsupportedVersion { .. })
+        ));
+        assert!(decode_stored(b"").is_err());
     }
 
     #[test]

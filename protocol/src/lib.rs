@@ -8,7 +8,7 @@
 //! - [`wire`]: the request bodies clients send (`/api/track`, `/api/batch`) and their decoders.
 //! - [`validate`]: limits and field-level [`ValidationError`]s.
 //! - [`event`]: the normalised [`Event`] and its versioned encoding for queues and stores.
-//! - [`compact`]: the binary form of an [`Event`] in standalone's journal.
+//! - [`compact`]: the binary form of an [`Event`] in standalone's journal and store.
 //! - `normalize` (feature `enrich`): wire event + request context → [`Event`].
 //! - `ua` (feature `enrich`): device / browser / OS from a user agent, bot detection.
 //! - `visitor` (feature `enrich`): the privacy-preserving daily visitor hash.

@@ -52,7 +52,10 @@ const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
 /// 4: events keep only their id and document (the facts hold the fields queries read),
 ///    visits, facts (which replace the `{site, ts}` index of events), settings records
 ///    (built from the stored events when an older file is opened).
-const SCHEMA_VERSION: i64 = 4;
+/// 5: new events keep their document in the compact form (`protocol::compact`, a BLOB); rows
+///    written before keep their JSON text, and readers take either. Nothing is rewritten; the
+///    version is there so that an older footfall refuses a file whose documents it cannot read.
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 -- The stored copy of each event, and its id for deduplication. Queries never read its fields
@@ -61,6 +64,8 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     seq      INTEGER PRIMARY KEY,
     event_id TEXT    NOT NULL UNIQUE,
+    -- The event in its compact form (a BLOB), or its JSON document (TEXT) in rows written
+    -- before schema 5: read with protocol::compact::decode_stored.
     doc      TEXT    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sites (
@@ -327,10 +332,10 @@ fn backfill_rollups(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let events: Vec<Event> = {
         let mut stmt = tx.prepare("SELECT doc FROM events")?;
-        let docs = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut rows = stmt.query([])?;
         let mut out = Vec::new();
-        for doc in docs {
-            match protocol::event::decode(doc?.as_bytes()) {
+        while let Some(row) = rows.next()? {
+            match protocol::compact::decode_stored(row.get_ref(0)?.as_bytes()?) {
                 Ok(e) => out.push(e),
                 Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
             }
@@ -467,12 +472,11 @@ fn backfill_facts(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let events: Vec<(i64, Event)> = {
         let mut stmt = tx.prepare("SELECT seq, doc FROM events ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut rows = stmt.query([])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (seq, doc) = row?;
-            match protocol::event::decode(doc.as_bytes()) {
-                Ok(e) => out.push((seq, e)),
+        while let Some(row) = rows.next()? {
+            match protocol::compact::decode_stored(row.get_ref(1)?.as_bytes()?) {
+                Ok(e) => out.push((row.get::<_, i64>(0)?, e)),
                 Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
             }
         }
@@ -610,7 +614,7 @@ fn each_event_in(
     let mut stmt = conn.prepare_cached(EVENTS_IN_RANGE)?;
     let mut rows = stmt.query(params![site, from, to])?;
     while let Some(row) = rows.next()? {
-        match protocol::event::decode(row.get_ref(0)?.as_bytes()?) {
+        match protocol::compact::decode_stored(row.get_ref(0)?.as_bytes()?) {
             Ok(e) => f(e),
             Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
         }
@@ -676,18 +680,18 @@ fn run_writer(
     tracing::debug!("sqlite writer stopped");
 }
 
-/// One caller's insert: its events, and their documents encoded by the caller (on the
-/// async workers, in parallel) into one string so the single writer thread spends its time on
-/// SQLite only. Event `i`'s document is `docs[ends[i - 1]..ends[i]]`.
+/// One caller's insert: its events, and their documents (compact form) encoded by the
+/// caller into one buffer so the single writer thread spends its time on SQLite only. Event
+/// `i`'s document is `docs[ends[i - 1]..ends[i]]`.
 struct InsertJob {
     batch: EventBatch,
-    docs: String,
+    docs: Vec<u8>,
     ends: Vec<usize>,
     reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
 }
 
 impl InsertJob {
-    fn doc(&self, index: usize) -> Option<&str> {
+    fn doc(&self, index: usize) -> Option<&[u8]> {
         let start = if index == 0 {
             0
         } else {
@@ -786,16 +790,12 @@ impl Store for SqliteStore {
             if events.is_empty() {
                 return Ok(InsertOutcome::default());
             }
-            let mut docs = Vec::with_capacity(events.len() * 512);
+            let mut docs = Vec::with_capacity(events.len() * 160);
             let mut ends = Vec::with_capacity(events.len());
             for e in events.iter() {
-                protocol::event::encode_into(&mut docs, e)
-                    .map_err(|err| StoreError::Refused(err.to_string()))?;
+                protocol::compact::encode_into(&mut docs, e);
                 ends.push(docs.len());
             }
-            // serde_json writes UTF-8, so this only checks.
-            let docs = String::from_utf8(docs)
-                .map_err(|e| StoreError::Backend(format!("encoded event is not UTF-8: {e}")))?;
             let (reply, answer) = oneshot::channel();
             let job = InsertJob {
                 batch: events,

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use protocol::stats::{Dimension, Field, Filter, FilterOp, GoalKind};
 use protocol::Event;
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
 use super::{ExportCursor, Record, RecordKind};
@@ -804,19 +804,35 @@ pub(super) fn export_page(
          WHERE f.site = ?1 AND f.ts >= ?2 AND f.ts < ?3 AND (f.ts, f.seq) > (?4, ?5)
          ORDER BY f.ts, f.seq LIMIT ?6",
     )?;
-    let rows = stmt.query_map(
-        params![site, from, to, after_ts, after_seq, limit as i64],
-        |r| {
-            Ok((
-                ExportCursor {
-                    ts: r.get(0)?,
-                    key: r.get::<_, i64>(1)?.to_string(),
-                },
-                r.get::<_, String>(2)?,
-            ))
-        },
-    )?;
-    rows.collect()
+    let mut rows = stmt.query(params![site, from, to, after_ts, after_seq, limit as i64])?;
+    let mut page = Vec::with_capacity(limit.min(4096));
+    while let Some(row) = rows.next()? {
+        let cursor = ExportCursor {
+            ts: row.get(0)?,
+            key: row.get::<_, i64>(1)?.to_string(),
+        };
+        match exported_document(row.get_ref(2)?) {
+            Ok(doc) => page.push((cursor, doc)),
+            // As every other read of the documents: one that no longer decodes is skipped.
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable stored event"),
+        }
+    }
+    Ok(page)
+}
+
+/// The JSON document of a stored event: as stored for rows from before schema 5, made from
+/// the compact form for the rest.
+fn exported_document(doc: ValueRef<'_>) -> Result<String, String> {
+    if let ValueRef::Text(json) = doc {
+        return std::str::from_utf8(json)
+            .map(str::to_owned)
+            .map_err(|e| e.to_string());
+    }
+    let bytes = doc.as_bytes().map_err(|e| e.to_string())?;
+    let event = protocol::compact::decode_stored(bytes).map_err(|e| e.to_string())?;
+    let json = protocol::event::encode(&event).map_err(|e| e.to_string())?;
+    // serde_json writes UTF-8.
+    String::from_utf8(json).map_err(|e| e.to_string())
 }
 
 pub(super) fn records(
