@@ -542,3 +542,137 @@ fn large_stats_answers_are_compressed_on_the_fly() {
         bytes.len()
     );
 }
+
+/// Page and referrer URLs that `protocol::plain_url` leaves to the WHATWG parser — IP
+/// addresses, hex IPv4, punycode and Unicode hosts, user info, upper-case schemes, default
+/// ports, dot segments (also percent-encoded), backslashes — sent by a browser-like client to
+/// the real binary: what is stored (read back through the export) is what the parser makes
+/// of them, and the plain ones next to them are stored as written.
+#[test]
+fn urls_the_fast_path_refuses_are_stored_as_the_url_parser_reads_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ff = Footfall::start(dir.path(), &[]);
+    // (page, referrer, stored host, stored path, stored referrer host)
+    let cases: &[(&str, &str, &str, &str, Option<&str>)] = &[
+        ("http://127.0.0.1:8080/a", "", "127.0.0.1", "/a", None),
+        ("http://0x7f.1/x", "", "127.0.0.1", "/x", None),
+        ("http://[::1]:8080/v6", "", "[::1]", "/v6", None),
+        (
+            "https://XN--BCHER-KVA.example/b",
+            "",
+            "xn--bcher-kva.example",
+            "/b",
+            None,
+        ),
+        (
+            "https://bücher.example/b",
+            "",
+            "xn--bcher-kva.example",
+            "/b",
+            None,
+        ),
+        (
+            "https://user:pw@Example.COM/p",
+            "",
+            "example.com",
+            "/p",
+            None,
+        ),
+        ("HTTPS://EXAMPLE.com:443/x", "", "example.com", "/x", None),
+        (
+            "https://example.com/a/%2e%2E/b",
+            "",
+            "example.com",
+            "/b",
+            None,
+        ),
+        (
+            "https://example.com/a/./b/../c",
+            "",
+            "example.com",
+            "/a/c",
+            None,
+        ),
+        ("https://example.com/a\\b", "", "example.com", "/a/b", None),
+        (
+            "https://example.com/r",
+            "https://someone@WWW.Other.EXAMPLE:8443/x",
+            "example.com",
+            "/r",
+            Some("other.example"),
+        ),
+        (
+            "https://example.com/r",
+            "http://0x7f.0.0.1/x",
+            "example.com",
+            "/r",
+            Some("127.0.0.1"),
+        ),
+        // Plain: stored as written.
+        (
+            "https://example.com/docs/a-b_c~d",
+            "",
+            "example.com",
+            "/docs/a-b_c~d",
+            None,
+        ),
+        (
+            "https://shop.example:8443/p?utm_source=x",
+            "https://news.example/",
+            "shop.example",
+            "/p",
+            Some("news.example"),
+        ),
+    ];
+    let ts = now_ms();
+    let events: Vec<serde_json::Value> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (page, referrer, ..))| {
+            let mut e = serde_json::json!({
+                "event": "page_view",
+                "eventId": format!("url-case-{i:02}"),
+                "page": page,
+                "sessionId": format!("url-session-{i}"),
+                "timestamp": ts,
+            });
+            if !referrer.is_empty() {
+                e["referrer"] = serde_json::json!(referrer);
+            }
+            e
+        })
+        .collect();
+    let body = serde_json::json!({ "site": "default", "events": events }).to_string();
+    let (status, answer) = post(&ff.url("/api/batch"), "text/plain;charset=UTF-8", &body);
+    assert!((200..300).contains(&status), "{status} {answer}");
+    ff.wait_caught_up();
+
+    let (status, exported) = get(
+        &ff.url(&format!(
+            "/api/export/events?site=default&from={}&to={}&format=json",
+            ts - 60_000,
+            ts + 60_000
+        )),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200, "{exported}");
+    let stored: std::collections::HashMap<String, &serde_json::Value> = exported
+        .as_array()
+        .expect("a JSON array of events")
+        .iter()
+        .map(|e| (e["eventId"].as_str().expect("eventId").to_string(), e))
+        .collect();
+    assert_eq!(stored.len(), cases.len(), "{exported}");
+    for (i, (page, referrer, host, path, referrer_host)) in cases.iter().enumerate() {
+        let e = stored[&format!("url-case-{i:02}")];
+        assert_eq!(
+            (
+                e["host"].as_str(),
+                e["path"].as_str(),
+                e["referrerHost"].as_str()
+            ),
+            (Some(*host), Some(*path), *referrer_host),
+            "page {page:?}, referrer {referrer:?}: {e}"
+        );
+    }
+}
