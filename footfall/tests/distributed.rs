@@ -167,6 +167,12 @@ impl Load {
 }
 
 /// Every stored row of a processor's SQLite store, in insertion order: (eventId, visitorId, n).
+/// The JSON document of an event as the SQLite store keeps it (compact form, or JSON).
+fn stored_document(doc: &[u8]) -> String {
+    let event = protocol::compact::decode_stored(doc).expect("a stored event");
+    String::from_utf8(protocol::event::encode(&event).expect("json")).expect("utf-8")
+}
+
 fn stored_rows(data_dir: &Path) -> Vec<(String, String, i64)> {
     let db = rusqlite::Connection::open_with_flags(
         data_dir.join("footfall.db"),
@@ -178,8 +184,9 @@ fn stored_rows(data_dir: &Path) -> Vec<(String, String, i64)> {
         .expect("query");
     let rows = stmt
         .query_map([], |r| {
-            let doc: String = r.get(1)?;
-            let doc: serde_json::Value = serde_json::from_str(&doc).unwrap_or_default();
+            let doc: serde_json::Value =
+                serde_json::from_str(&stored_document(&r.get::<_, Vec<u8>>(1)?))
+                    .unwrap_or_default();
             Ok((
                 r.get(0)?,
                 doc["visitorId"].as_str().unwrap_or_default().to_string(),
@@ -687,7 +694,7 @@ fn collectors_of_one_deployment_agree_on_the_daily_salt() {
     let mut processor = processor;
     assert!(processor.stop());
     let db = rusqlite::Connection::open(data.join("footfall.db")).expect("open store");
-    let docs: Vec<String> = db
+    let docs: Vec<Vec<u8>> = db
         .prepare("SELECT doc FROM events")
         .expect("query")
         .query_map([], |r| r.get(0))
@@ -696,7 +703,16 @@ fn collectors_of_one_deployment_agree_on_the_daily_salt() {
         .expect("rows");
     assert_eq!(docs.len(), 4);
     for doc in docs {
-        assert!(!doc.contains("127.0.0.1") && !doc.contains(CHROME), "{doc}");
+        // The bytes as stored, and the event they hold.
+        for text in [
+            String::from_utf8_lossy(&doc).into_owned(),
+            stored_document(&doc),
+        ] {
+            assert!(
+                !text.contains("127.0.0.1") && !text.contains(CHROME),
+                "{text}"
+            );
+        }
     }
 }
 
