@@ -676,3 +676,122 @@ fn urls_the_fast_path_refuses_are_stored_as_the_url_parser_reads_them() {
         );
     }
 }
+
+/// An operator upgrades: the data folder was written by a footfall from before schema 5,
+/// whose store kept every event as JSON text. The new binary opens it in place, keeps
+/// answering for the old events, stores new ones in the compact form beside them, and its
+/// export gives every event, old and new, as the same JSON documents.
+#[test]
+fn a_store_of_json_documents_is_upgraded_in_place_by_the_new_binary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ts = now_ms() - 60_000;
+    let old: Vec<protocol::Event> = (0..5)
+        .map(|i| {
+            let mut e = protocol::fixture::EventBuilder::new("default", "page_view", ts + i)
+                .id(format!("before-upgrade-{i}"))
+                .session("old-session")
+                .path(format!("/old/{i}"))
+                .build();
+            e.received_at = e.ts;
+            e
+        })
+        .collect();
+    {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let store = processor::SqliteStore::open(processor::store::SqliteConfig::new(dir.path()))
+            .expect("open store");
+        runtime
+            .block_on(processor::Store::insert_batch(&store, old.clone().into()))
+            .expect("insert");
+    }
+    // What the version before wrote: JSON text documents, schema 4.
+    {
+        let db = rusqlite::Connection::open(dir.path().join("footfall.db")).expect("open file");
+        for e in &old {
+            let json = String::from_utf8(protocol::event::encode(e).expect("json")).expect("utf-8");
+            db.execute(
+                "UPDATE events SET doc = ?1 WHERE event_id = ?2",
+                rusqlite::params![json, e.event_id],
+            )
+            .expect("rewrite");
+        }
+        db.execute_batch("PRAGMA user_version = 4;")
+            .expect("downgrade");
+    }
+
+    let ff = Footfall::start(dir.path(), &[]);
+    let pageviews = || {
+        let (status, body) = get(
+            &ff.url(&format!(
+                "/api/stats/summary?site=default&from={}&to={}",
+                ts - 1,
+                ts + 1_000
+            )),
+            Some(TOKEN),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["pageviews"].clone()
+    };
+    assert_eq!(pageviews(), 5, "old events still count");
+    let new_events: Vec<String> = (0..3)
+        .map(|i| {
+            format!(
+                r#"{{"event":"page_view","eventId":"after-upgrade-{i}","page":"https://example.com/new/{i}","sessionId":"new-session","timestamp":{}}}"#,
+                ts + 100 + i
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"site":"default","events":[{}]}}"#,
+        new_events.join(",")
+    );
+    let (status, answer) = post(&ff.url("/api/batch"), "text/plain;charset=UTF-8", &body);
+    assert!((200..300).contains(&status), "{status} {answer}");
+    ff.wait_caught_up();
+    assert_eq!(pageviews(), 8);
+
+    let (status, exported) = get(
+        &ff.url(&format!(
+            "/api/export/events?site=default&from={}&to={}&format=json",
+            ts - 1,
+            ts + 1_000
+        )),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200, "{exported}");
+    let paths: Vec<(&str, &str)> = exported
+        .as_array()
+        .expect("a JSON array of events")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["v"], 1, "a versioned JSON document: {e}");
+            (
+                e["eventId"].as_str().expect("eventId"),
+                e["path"].as_str().expect("path"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("before-upgrade-0", "/old/0"),
+            ("before-upgrade-1", "/old/1"),
+            ("before-upgrade-2", "/old/2"),
+            ("before-upgrade-3", "/old/3"),
+            ("before-upgrade-4", "/old/4"),
+            ("after-upgrade-0", "/new/0"),
+            ("after-upgrade-1", "/new/1"),
+            ("after-upgrade-2", "/new/2"),
+        ]
+    );
+    drop(ff);
+    let db = rusqlite::Connection::open(dir.path().join("footfall.db")).expect("open file");
+    let forms: Vec<(String, i64)> = db
+        .prepare("SELECT typeof(doc), count(*) FROM events GROUP BY 1 ORDER BY 1")
+        .expect("query")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(forms, [("blob".to_string(), 3), ("text".to_string(), 5)]);
+}

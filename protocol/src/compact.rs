@@ -1,5 +1,5 @@
 //! A compact binary form of [`Event`]: standalone's journal holds one per accepted event,
-//! written inside the request, and its SQLite store keeps each event in it.
+//! written inside the request, and the SQLite store keeps each event in it.
 //!
 //! Why not the JSON document ([`crate::event::encode`]) there: JSON is the costly part of
 //! writing an event (escape scans of every string, field names, number formatting); this
