@@ -471,3 +471,45 @@ async fn json_documents_of_a_schema_4_file_are_read_beside_compact_ones() {
         refused.err()
     );
 }
+
+/// A stored event that no longer decodes is skipped by the export, and does not make its page
+/// short: the export takes a short page for the last, and would end there.
+#[tokio::test]
+async fn an_unreadable_document_does_not_cut_the_export_short() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events: Vec<Event> = (0..6)
+        .map(|i| event(&format!("e-{i}"), "page_view", "v1", T0 + i))
+        .collect();
+    let store = open(dir.path());
+    store.insert_batch(events.into()).await.expect("insert");
+    let db = dir.path().join("footfall.db");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open file");
+        conn.execute("UPDATE events SET doc = X'F1' WHERE event_id = 'e-1'", [])
+            .expect("damage");
+    }
+    let page = store
+        .export_page("example.com".into(), T0, T0 + 100, None, 3)
+        .await
+        .expect("export");
+    let ids: Vec<String> = page
+        .iter()
+        .map(|(_, doc)| {
+            protocol::event::decode(doc.as_bytes())
+                .expect("json")
+                .event_id
+        })
+        .collect();
+    assert_eq!(ids, ["e-0", "e-2", "e-3"]);
+    let rest = store
+        .export_page(
+            "example.com".into(),
+            T0,
+            T0 + 100,
+            page.last().map(|(c, _)| c.clone()),
+            3,
+        )
+        .await
+        .expect("export");
+    assert_eq!(rest.len(), 2);
+}

@@ -802,11 +802,16 @@ pub(super) fn export_page(
     let mut stmt = conn.prepare_cached(
         "SELECT f.ts, f.seq, e.doc FROM facts f JOIN events e ON e.seq = f.seq
          WHERE f.site = ?1 AND f.ts >= ?2 AND f.ts < ?3 AND (f.ts, f.seq) > (?4, ?5)
-         ORDER BY f.ts, f.seq LIMIT ?6",
+         ORDER BY f.ts, f.seq",
     )?;
-    let mut rows = stmt.query(params![site, from, to, after_ts, after_seq, limit as i64])?;
+    // No LIMIT: rows are stepped one at a time, and the page ends at `limit` documents, so a
+    // row skipped below does not make a short page, which the export takes for the last.
+    let mut rows = stmt.query(params![site, from, to, after_ts, after_seq])?;
     let mut page = Vec::with_capacity(limit.min(4096));
-    while let Some(row) = rows.next()? {
+    while page.len() < limit {
+        let Some(row) = rows.next()? else {
+            break;
+        };
         let cursor = ExportCursor {
             ts: row.get(0)?,
             key: row.get::<_, i64>(1)?.to_string(),
