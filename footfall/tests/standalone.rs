@@ -543,6 +543,21 @@ fn large_stats_answers_are_compressed_on_the_fly() {
     );
 }
 
+/// The events of site `default` with `from <= ts < to`, as the export's JSON documents.
+fn exported_events(ff: &Footfall, from: i64, to: i64) -> Vec<serde_json::Value> {
+    let (status, exported) = get(
+        &ff.url(&format!(
+            "/api/export/events?site=default&from={from}&to={to}&format=json"
+        )),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200, "{exported}");
+    match exported {
+        serde_json::Value::Array(events) => events,
+        other => panic!("not a JSON array of events: {other}"),
+    }
+}
+
 /// Page and referrer URLs that `protocol::plain_url` leaves to the WHATWG parser — IP
 /// addresses, hex IPv4, punycode and Unicode hosts, user info, upper-case schemes, default
 /// ports, dot segments (also percent-encoded), backslashes — sent by a browser-like client to
@@ -647,22 +662,12 @@ fn urls_the_fast_path_refuses_are_stored_as_the_url_parser_reads_them() {
     assert!((200..300).contains(&status), "{status} {answer}");
     ff.wait_caught_up();
 
-    let (status, exported) = get(
-        &ff.url(&format!(
-            "/api/export/events?site=default&from={}&to={}&format=json",
-            ts - 60_000,
-            ts + 60_000
-        )),
-        Some(TOKEN),
-    );
-    assert_eq!(status, 200, "{exported}");
+    let exported = exported_events(&ff, ts - 60_000, ts + 60_000);
     let stored: std::collections::HashMap<String, &serde_json::Value> = exported
-        .as_array()
-        .expect("a JSON array of events")
         .iter()
         .map(|e| (e["eventId"].as_str().expect("eventId").to_string(), e))
         .collect();
-    assert_eq!(stored.len(), cases.len(), "{exported}");
+    assert_eq!(stored.len(), cases.len(), "{exported:?}");
     for (i, (page, referrer, host, path, referrer_host)) in cases.iter().enumerate() {
         let e = stored[&format!("url-case-{i:02}")];
         assert_eq!(
@@ -750,18 +755,8 @@ fn a_store_of_json_documents_is_upgraded_in_place_by_the_new_binary() {
     ff.wait_caught_up();
     assert_eq!(pageviews(), 8);
 
-    let (status, exported) = get(
-        &ff.url(&format!(
-            "/api/export/events?site=default&from={}&to={}&format=json",
-            ts - 1,
-            ts + 1_000
-        )),
-        Some(TOKEN),
-    );
-    assert_eq!(status, 200, "{exported}");
+    let exported = exported_events(&ff, ts - 1, ts + 1_000);
     let paths: Vec<(&str, &str)> = exported
-        .as_array()
-        .expect("a JSON array of events")
         .iter()
         .map(|e| {
             assert_eq!(e["v"], 1, "a versioned JSON document: {e}");
