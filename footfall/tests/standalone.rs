@@ -682,6 +682,82 @@ fn urls_the_fast_path_refuses_are_stored_as_the_url_parser_reads_them() {
     }
 }
 
+/// The pageviews of site `default` with `from <= ts < to`, from the summary.
+fn pageviews_between(ff: &Footfall, from: i64, to: i64) -> serde_json::Value {
+    let (status, body) = get(
+        &ff.url(&format!(
+            "/api/stats/summary?site=default&from={from}&to={to}"
+        )),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["pageviews"].clone()
+}
+
+/// An operator upgrades while events still wait in the journal: the version before wrote
+/// each record as JSON documents, one per line. The new binary stores them beside the compact
+/// records it wrote itself, each once (also after another restart), and dead-letters a line
+/// that is not an event without losing the lines around it.
+#[test]
+fn events_an_earlier_version_left_in_the_journal_are_stored_by_the_new_binary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ts = now_ms() - 60_000;
+    let event = |i: i64| {
+        let mut e = protocol::fixture::EventBuilder::new("default", "page_view", ts + i)
+            .id(format!("waiting-{i}"))
+            .path(format!("/waiting/{i}"))
+            .build();
+        e.received_at = e.ts;
+        e
+    };
+    {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let (journal, _reader) =
+            journal::open(journal::JournalConfig::new(dir.path().join("journal")))
+                .expect("journal");
+        let mut json_lines = Vec::new();
+        for i in 0..3 {
+            json_lines.extend(protocol::event::encode(&event(i)).expect("json"));
+            json_lines.push(b'\n');
+            if i == 1 {
+                json_lines.extend_from_slice(b"{\"not\":\"an event\"}\n");
+            }
+        }
+        let compact = processor::source::journal::encode_record(&[event(3), event(4)]);
+        for record in [json_lines, compact] {
+            runtime.block_on(journal.append(record)).expect("append");
+        }
+    }
+
+    let pageviews = |ff: &Footfall| pageviews_between(ff, ts - 1, ts + 1_000);
+    let ff = Footfall::start(dir.path(), &[]);
+    ff.wait_caught_up();
+    assert_eq!(pageviews(&ff), 5);
+    let stored: Vec<String> = exported_events(&ff, ts - 1, ts + 1_000)
+        .iter()
+        .map(|e| e["path"].as_str().expect("path").to_string())
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            "/waiting/0",
+            "/waiting/1",
+            "/waiting/2",
+            "/waiting/3",
+            "/waiting/4"
+        ]
+    );
+    let dead_letters = std::fs::read_to_string(dir.path().join("journal/dead-letters.ndjson"))
+        .expect("dead letters");
+    assert_eq!(dead_letters.lines().count(), 1, "{dead_letters}");
+    assert!(dead_letters.contains(r#"an event"#), "{dead_letters}");
+    assert!(ff.stop().success());
+
+    let ff = Footfall::start(dir.path(), &[]);
+    ff.wait_caught_up();
+    assert_eq!(pageviews(&ff), 5, "each counted once after another restart");
+}
+
 /// An operator upgrades: the data folder was written by a footfall from before schema 5,
 /// whose store kept every event as JSON text. The new binary opens it in place, keeps
 /// answering for the old events, stores new ones in the compact form beside them, and its
@@ -725,18 +801,7 @@ fn a_store_of_json_documents_is_upgraded_in_place_by_the_new_binary() {
     }
 
     let ff = Footfall::start(dir.path(), &[]);
-    let pageviews = || {
-        let (status, body) = get(
-            &ff.url(&format!(
-                "/api/stats/summary?site=default&from={}&to={}",
-                ts - 1,
-                ts + 1_000
-            )),
-            Some(TOKEN),
-        );
-        assert_eq!(status, 200, "{body}");
-        body["pageviews"].clone()
-    };
+    let pageviews = || pageviews_between(&ff, ts - 1, ts + 1_000);
     assert_eq!(pageviews(), 5, "old events still count");
     let new_events: Vec<String> = (0..3)
         .map(|i| {
