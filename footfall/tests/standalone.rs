@@ -220,11 +220,15 @@ fn without_cap_sys_nice_the_store_stays_at_niceness_10_through_a_burst() {
 /// The policy number of `SCHED_IDLE` (linux/sched.h).
 const SCHED_IDLE: i64 = 5;
 
-/// 4 MiB: the store defers while the backlog is under 1 MiB and takes its share from 2.
-const SHARE_TEST_FLAGS: &[&str] = &["--journal-max-mb", "4", "--rate-limit", "0"];
+/// The journal of the share tests: the store defers to a burst while the backlog is under
+/// half of it, then takes its share until the backlog is down to a quarter. 16 MiB is more
+/// than a flood appends before the share is first decided (every 0.25 s): with 4 MiB a faster
+/// machine had the journal half full at the first decision, and the store never deferred.
+const SHARE_TEST_JOURNAL_MIB: u64 = 16;
+const SHARE_TEST_FLAGS: &[&str] = &["--journal-max-mb", "16", "--rate-limit", "0"];
 
 /// Floods `share.test` in rounds until the store has deferred to the burst and taken its
-/// share at a half-full journal (at most five rounds), then waits until it has caught up and
+/// share at a half-full journal (at most eight rounds), then waits until it has caught up and
 /// the burst is over. Returns (events acknowledged, whether the store deferred, whether it
 /// took its share with the journal half full).
 fn flood_until_the_store_defers_and_catches_up(ff: &Footfall) -> (u64, bool, bool) {
@@ -233,8 +237,9 @@ fn flood_until_the_store_defers_and_catches_up(ff: &Footfall) -> (u64, bool, boo
     ff.add_site("share.test");
     let metrics = ff.url("/metrics");
     assert_eq!(metric(&metrics, IDLE_ONLY), 0.0, "no burst yet");
+    let half_full = (SHARE_TEST_JOURNAL_MIB * 1024 * 1024 / 2) as f64;
     let (mut acknowledged, mut deferred, mut took_its_share) = (0, false, false);
-    for round in 0..5 {
+    for round in 0..8 {
         let flooding = {
             let url = ff.url("/api/batch");
             std::thread::spawn(move || flood(&url, "share.test", &round.to_string(), 40, 100))
@@ -242,10 +247,11 @@ fn flood_until_the_store_defers_and_catches_up(ff: &Footfall) -> (u64, bool, boo
         while !flooding.is_finished() {
             let idle = metric(&metrics, IDLE_ONLY) == 1.0;
             deferred |= idle;
-            took_its_share |= !idle && metric(&metrics, BACKLOG) >= 2.0 * 1024.0 * 1024.0;
+            took_its_share |= !idle && metric(&metrics, BACKLOG) >= half_full;
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         acknowledged += flooding.join().expect("flood");
+        eprintln!("round {round}: deferred {deferred}, took its share {took_its_share}");
         if deferred && took_its_share {
             break;
         }
