@@ -792,19 +792,8 @@ fn a_store_of_json_documents_is_upgraded_in_place_by_the_new_binary() {
             .expect("insert");
     }
     // What the version before wrote: JSON text documents, schema 4.
-    {
-        let db = rusqlite::Connection::open(dir.path().join("footfall.db")).expect("open file");
-        for e in &old {
-            let json = String::from_utf8(protocol::event::encode(e).expect("json")).expect("utf-8");
-            db.execute(
-                "UPDATE events SET doc = ?1 WHERE event_id = ?2",
-                rusqlite::params![json, e.event_id],
-            )
-            .expect("rewrite");
-        }
-        db.execute_batch("PRAGMA user_version = 4;")
-            .expect("downgrade");
-    }
+    processor::store::rewrite_as_schema_4(&dir.path().join("footfall.db"), &old)
+        .expect("rewrite as schema 4");
 
     let ff = Footfall::start(dir.path(), &[]);
     let pageviews = || pageviews_between(&ff, ts - 1, ts + 1_000);

@@ -391,19 +391,7 @@ async fn json_documents_of_a_schema_4_file_are_read_beside_compact_ones() {
     }
     // Turn the file into what footfall wrote before schema 5: JSON text documents.
     let db = dir.path().join("footfall.db");
-    {
-        let conn = rusqlite::Connection::open(&db).expect("open file");
-        for e in &old {
-            let json = String::from_utf8(protocol::event::encode(e).expect("json")).expect("utf-8");
-            conn.execute(
-                "UPDATE events SET doc = ?1 WHERE event_id = ?2",
-                rusqlite::params![json, e.event_id],
-            )
-            .expect("rewrite");
-        }
-        conn.execute_batch("PRAGMA user_version = 4;")
-            .expect("downgrade");
-    }
+    processor::store::rewrite_as_schema_4(&db, &old).expect("rewrite as schema 4");
     assert_eq!(
         rusqlite_count(
             &db,

@@ -19,6 +19,8 @@ use protocol::Event;
 
 #[cfg(feature = "mongo")]
 pub use mongo::{MongoConfig, MongoStore};
+#[cfg(feature = "test-util")]
+pub use sqlite::rewrite_as_schema_4;
 pub use sqlite::{SqliteConfig, SqliteSites, SqliteStore};
 
 use crate::rollup::{Res, Rollup, Run};

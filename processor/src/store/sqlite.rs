@@ -287,6 +287,24 @@ impl SqliteStore {
     }
 }
 
+/// Makes the store file at `path` what footfall wrote before schema 5, for upgrade tests:
+/// `events`' stored documents become JSON text, and the file says schema 4.
+#[cfg(feature = "test-util")]
+pub fn rewrite_as_schema_4(path: &Path, events: &[Event]) -> rusqlite::Result<()> {
+    let conn = Connection::open(path)?;
+    for e in events {
+        let json = protocol::event::encode(e)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(e.event_id.clone()))?;
+        conn.execute(
+            "UPDATE events SET doc = ?1 WHERE event_id = ?2",
+            params![json, e.event_id],
+        )?;
+    }
+    conn.execute_batch("PRAGMA user_version = 4;")
+}
+
 fn open_writer(path: &Path, max_size_bytes: Option<u64>) -> rusqlite::Result<Connection> {
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
